@@ -1,0 +1,3 @@
+from lltd.cli import main
+
+main()

@@ -1,0 +1,127 @@
+"""Report a batch: progress bar, one line per failure, webp-converter's summary, --json, exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from lltd.batch.outcome import FileResult, Outcome, Totals
+from lltd.imageio import write_bytes_atomic
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+RULE = "-----------------------------------------------"
+
+
+def human_bytes(count: float) -> str:
+    """Sizes as webp-converter printed them (1024-based)."""
+    sign, count = ("-" if count < 0 else ""), abs(float(count))
+    for unit in ("Bytes", "KB", "MB", "GB"):
+        if count < 1024:
+            return f"{sign}{count:.0f} {unit}" if unit == "Bytes" else f"{sign}{count:.2f} {unit}"
+        count /= 1024
+    return f"{sign}{count:.2f} TB"
+
+
+def failure_line(result: FileResult) -> str:
+    return f"lltd: failed: {result.input}: {result.error}"
+
+
+@contextmanager
+def progress_reporter(
+    total: int, label: str, *, quiet: bool, debug: bool, stream: TextIO | None = None
+) -> Iterator[Callable[[FileResult], None]]:
+    """A callback for each result: prints failures (and, with debug, every file) and advances a
+    progress bar when ``stream`` is a terminal and not ``quiet``."""
+    stream = stream or sys.stderr
+    show_bar = not quiet and total > 0 and stream.isatty()
+    bar = None
+    if show_bar:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        bar = Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), console=Console(file=stream), transient=True,
+        )
+        bar.start()
+        task_id = bar.add_task(label, total=total)
+
+    def on_result(result: FileResult) -> None:
+        if result.outcome is Outcome.FAILED:
+            line = failure_line(result)
+            if bar is not None:
+                bar.console.print(line, markup=False, highlight=False)
+            else:
+                print(line, file=stream, flush=True)
+        elif debug:
+            print(f"lltd: {result.outcome.value}: {result.input} -> {result.output}", file=stream)
+        if bar is not None:
+            bar.advance(task_id)
+
+    try:
+        yield on_result
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+def compress_summary(totals: Totals, *, output: Path, replaced_in: Path | None) -> str:
+    """The closing block in webp-converter's words."""
+    counts = totals.counts
+    head = (
+        f"Replace {counts[Outcome.CONVERTED]} image files on {replaced_in}"
+        if replaced_in is not None
+        else f"All files handled on: {output}"
+    )
+    lines = [
+        RULE, head, f"Consume: {totals.seconds:.3f}s", "",
+        f"Scan files count: {totals.scanned}",
+        f"Converted files count: {counts[Outcome.CONVERTED]}",
+        f"Already converted files count: {counts[Outcome.ALREADY_DONE]}",
+        f"Reduce size: {human_bytes(totals.saved_bytes)}",
+        f"Skip files(because convert failed) count: {counts[Outcome.FAILED]}",
+        "Skip files(because the webp one is greater than origin one) count: "
+        f"{counts[Outcome.LARGER]}",
+    ]
+    if counts[Outcome.TRANSPARENCY]:
+        lines.append(f"Skip files(because there is transparency) count: {counts[Outcome.TRANSPARENCY]}")
+    if counts[Outcome.NAME_MATCH]:
+        lines.append(f"Skip files(because the filename matched) count: {counts[Outcome.NAME_MATCH]}")
+    lines.append(RULE)
+    return "\n".join(lines)
+
+
+def batch_summary(totals: Totals, *, verb: str, output: Path | None) -> str:
+    """The closing block of flip and defend."""
+    counts = totals.counts
+    lines = [
+        RULE,
+        f"{verb.capitalize()}: {counts[Outcome.CONVERTED]} written, "
+        f"{counts[Outcome.ALREADY_DONE]} already done, {counts[Outcome.FAILED]} failed "
+        f"of {totals.scanned} files in {totals.seconds:.3f}s",
+    ]
+    if output is not None:
+        lines.append(f"Output: {output}")
+    lines.append(RULE)
+    return "\n".join(lines)
+
+
+def write_json_report(
+    path: Path, command: str, results: list[FileResult], totals: Totals, **extra: object
+) -> None:
+    report = {
+        "command": command,
+        **extra,
+        "files": [result.to_json() for result in results],
+        "totals": totals.to_json(),
+    }
+    write_bytes_atomic(path, (json.dumps(report, indent=2, default=str) + "\n").encode())
+
+
+def exit_code(totals: Totals) -> int:
+    return EXIT_SOME_FAILED if totals.failed else EXIT_OK

@@ -1,0 +1,80 @@
+"""Walk an input folder and list the image files to process, in a stable order."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+#: webp-converter's inputs, matched case-insensitively (it took only lower-case .jpg/.png).
+COMPRESS_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
+#: What flip, defend and watch accept.
+IMAGE_EXTENSIONS = COMPRESS_EXTENSIONS | {".webp", ".bmp", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One input file: its path, its path relative to the scanned root, and its output path."""
+
+    source: Path
+    relative: Path
+    output: Path | None = None
+
+
+def is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def matches_name(name: str, pattern: str) -> bool:
+    """``--ignore-filename-match``: a glob when it has wildcards, else a substring of the name."""
+    if any(char in pattern for char in "*?["):
+        return fnmatch.fnmatchcase(name, pattern)
+    return pattern in name
+
+
+def scan(
+    root: Path,
+    extensions: Iterable[str] = IMAGE_EXTENSIONS,
+    exclude: Iterable[Path] = (),
+) -> list[Task]:
+    """Image files under ``root`` (recursively, sorted), skipping ``exclude`` folders and dotfiles.
+
+    Symbolic links are followed only when they resolve inside ``root``; linked folders are not
+    entered, so a link cannot make a file appear twice or pull in files from elsewhere.
+    """
+    root = root.resolve()
+    wanted = {ext.lower() for ext in extensions}
+    excluded = [Path(folder).resolve() for folder in exclude]
+    tasks: list[Task] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            name
+            for name in dirnames
+            if not name.startswith(".")
+            and not any(is_within(here / name, folder) for folder in excluded)
+        )
+        for name in sorted(filenames):
+            if name.startswith(".") or Path(name).suffix.lower() not in wanted:
+                continue
+            path = here / name
+            if path.is_symlink() and not is_within(path.resolve(), root):
+                continue
+            tasks.append(Task(source=path, relative=path.relative_to(root)))
+    return tasks
+
+
+def assign_outputs(tasks: list[Task], output_for: Callable[[Task], Path]) -> list[Task]:
+    """Give each task ``output_for(task)``; when two inputs map to one output (``a.png`` and
+    ``a.jpg`` both to ``a.webp``), the later ones keep their extension (``a.jpg.webp``)."""
+    taken: set[Path] = set()
+    assigned: list[Task] = []
+    for task in tasks:
+        output = output_for(task)
+        if output in taken:
+            output = output.with_name(f"{task.source.name}{output.suffix}")
+        taken.add(output)
+        assigned.append(Task(task.source, task.relative, output))
+    return assigned

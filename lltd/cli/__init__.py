@@ -1,0 +1,44 @@
+"""The ``lltd`` command line: a thin typer layer over the library.
+
+Each command lives in its own module and imports heavy dependencies (torch, foolbox, dask,
+matplotlib) inside the command body only, so ``lltd --help`` and the light commands start fast.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from lltd.cli import attack, compress, cwebp, defend, evaluate, flip, watch  # noqa: F401
+from lltd.cli.app import app
+from lltd.errors import LltdError
+
+# webp-converter accepted ``-q=60``; click would read that as the value "=60".
+_SHORT_WITH_EQUALS = re.compile(r"^(-[a-zA-Z])=(.*)$")
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """Split ``-q=60`` into ``-q 60`` (arguments after ``--`` are left alone)."""
+    out: list[str] = []
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            return out + argv[index:]
+        match = _SHORT_WITH_EQUALS.match(arg)
+        out.extend(match.groups() if match else (arg,))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors (LltdError) become one line on stderr and exit status 2."""
+    args = normalize_argv(list(sys.argv[1:] if argv is None else argv))
+    try:
+        app(args=args, prog_name="lltd")
+    except LltdError as exc:
+        print(f"lltd: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("lltd: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+__all__ = ["app", "main", "normalize_argv"]

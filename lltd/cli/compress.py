@@ -1,0 +1,103 @@
+"""``lltd compress``: webp-converter's batch conversion, option for option, in parallel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lltd.cli import options as opt
+from lltd.cli.app import app
+from lltd.imageio import DEFAULT_MAX_PIXELS
+
+
+@app.command(
+    "compress",
+    help="Convert every PNG/JPEG under DIR to WebP (webp-converter compatible). A WebP that is not "
+    "smaller is not kept: the original goes to OUT/origin/; failures go to OUT/failed/.",
+)
+def compress_command(
+    directory: Annotated[Path, typer.Argument(help="Folder of images (default: current).")] = Path(),
+    quality: Annotated[
+        float,
+        typer.Option("-q", "--q", "--quality", "--quality-ratio", min=0, max=100,
+                     help="0-100; 100 (the default) means lossless (-lossless -q 100)."),
+    ] = 100,
+    output_directory: Annotated[
+        Path | None,
+        typer.Option("-o", "--output-directory", help="Default: ./webp-converted/"),
+    ] = None,
+    ignore_transparency_image: Annotated[
+        bool,
+        typer.Option("--ignore-transparency-image",
+                     help="Copy images with any alpha < 255 to OUT/transparency/ instead."),
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option("--r", help="Replace originals in place (after each WebP is complete).")
+    ] = False,
+    clean: Annotated[bool, typer.Option("--c", help="Delete the output directory first.")] = False,
+    ignore_filename_match: Annotated[
+        str | None,
+        typer.Option("--ignore-filename-match", metavar="TEXT",
+                     help="Skip files whose name contains TEXT (or matches it as a glob)."),
+    ] = None,
+    method: opt.Method = 4,
+    lossless: Annotated[bool, typer.Option("-lossless", "--lossless", help="cwebp -lossless.")] = False,
+    alpha_q: Annotated[
+        int, typer.Option("-alpha_q", "--alpha-q", min=0, max=100, help="cwebp -alpha_q.")
+    ] = 100,
+    exact: Annotated[bool, typer.Option("-exact", "--exact", help="cwebp -exact.")] = False,
+    metadata: Annotated[
+        str, typer.Option("-metadata", "--metadata", help="cwebp -metadata: all,none,exif,icc,xmp.")
+    ] = "none",
+    sharp_yuv: Annotated[bool, typer.Option("-sharp_yuv", "--sharp-yuv", help="cwebp -sharp_yuv.")] = False,
+    preset: Annotated[
+        str | None, typer.Option("-preset", "--preset", help="cwebp -preset (cwebp backend).")
+    ] = None,
+    backend: opt.Backend = "pillow",
+    cwebp: opt.CwebpPath = None,
+    jobs: opt.Jobs = 0,
+    max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    json_report: opt.JsonReport = None,
+    quiet: opt.Quiet = False,
+    debug: opt.Debug = False,
+    scheduler: opt.Scheduler = None,
+) -> None:
+    from lltd.batch.pipeline import execute
+    from lltd.batch.report import compress_summary, exit_code
+    from lltd.codecs import EncodeOptions, get_codec, parse_metadata
+    from lltd.errors import CodecError, UsageError
+    from lltd.jobs.compress import CompressJob, plan_compress
+
+    if replace and (clean or output_directory is not None):
+        raise UsageError(
+            "--r cannot be combined with --c or -o: --r writes each WebP beside its original and "
+            "deletes the original, while -o/--c are about a separate output directory"
+        )
+    opt.check_backend(backend)
+    root = opt.existing_directory(directory)
+    output = (output_directory or Path.cwd() / "webp-converted").absolute()
+    options = EncodeOptions(
+        quality=100 if quality >= 100 else quality,
+        lossless=lossless or quality >= 100,  # webp-converter: 100 means "-lossless -q 100"
+        method=method, alpha_q=alpha_q, exact=exact, metadata=parse_metadata(metadata),
+        sharp_yuv=sharp_yuv, preset=preset,
+    )
+    try:
+        get_codec(backend, cwebp).check(options)
+    except CodecError as exc:
+        raise UsageError(str(exc)) from None
+    job = CompressJob(
+        output_dir=output, options=options, backend=backend, cwebp=cwebp, replace=replace,
+        ignore_transparency=ignore_transparency_image, max_pixels=max_pixels,
+    )
+    batch = plan_compress(root, job, clean=clean, ignore_filename_match=ignore_filename_match)
+    batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug
+    if not quiet:
+        where = f"replaced with WebP on {root}" if replace else f"converted to {output}"
+        typer.echo(f"images on {root} will be {where}", err=True)
+    _, totals = execute(batch, opt.runner_for(jobs, scheduler))
+    if not quiet:
+        typer.echo(compress_summary(totals, output=output, replaced_in=root if replace else None))
+    raise typer.Exit(exit_code(totals))

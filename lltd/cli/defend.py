@@ -1,0 +1,72 @@
+"""``lltd defend``: WebP compression then a flip (the paper's defense) over a folder, in one pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lltd.cli import options as opt
+from lltd.cli.app import app
+from lltd.imageio import DEFAULT_MAX_PIXELS
+
+
+@app.command(
+    "defend",
+    help="Write flip(decode(webp_encode(image, q))) of every image under DIR to OUT "
+    "(<relative path>/<stem>.png). Bad input goes to OUT/failed/ with a reason.",
+)
+def defend_command(
+    directory: Annotated[Path, typer.Argument(help="Folder of images.")],
+    output_directory: Annotated[Path, typer.Option("-o", "--output-directory", help="Output folder.")],
+    quality: Annotated[
+        float, typer.Option("-q", "--quality", min=0, max=100, help="WebP quality.")
+    ] = 60,
+    direction: Annotated[
+        str, typer.Option("--direction", help="horizontal (left-right) or vertical.")
+    ] = "horizontal",
+    no_flip: Annotated[bool, typer.Option("--no-flip", help="Skip the flip.")] = False,
+    no_webp: Annotated[bool, typer.Option("--no-webp", help="Skip the WebP round trip.")] = False,
+    order: Annotated[str, typer.Option("--order", help="webp-flip or flip-webp.")] = "webp-flip",
+    method: opt.Method = 4,
+    backend: opt.Backend = "pillow",
+    cwebp: opt.CwebpPath = None,
+    format: Annotated[
+        str, typer.Option("--format", help="Container of the defended pixels: png or webp-lossless.")
+    ] = "png",
+    force: Annotated[bool, typer.Option("--force", help="Redo outputs that are up to date.")] = False,
+    jobs: opt.Jobs = 0,
+    max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    json_report: opt.JsonReport = None,
+    quiet: opt.Quiet = False,
+    debug: opt.Debug = False,
+    scheduler: opt.Scheduler = None,
+) -> None:
+    from lltd.batch.pipeline import execute
+    from lltd.batch.report import batch_summary, exit_code
+    from lltd.jobs.defend import DefendJob, plan_defend
+
+    root = opt.existing_directory(directory)
+    opt.check_choice("--direction", direction, ("horizontal", "vertical"))
+    opt.check_choice("--order", order, ("webp-flip", "flip-webp"))
+    opt.check_choice("--format", format, ("png", "webp-lossless"))
+    opt.check_backend(backend)
+    if backend == "cwebp" and not no_webp:
+        from lltd.codecs import get_codec
+
+        get_codec(backend, cwebp)  # a missing cwebp is a usage error now, not 1 failure per file
+    job = DefendJob(
+        output_dir=output_directory.absolute(),
+        quality=None if no_webp else quality,
+        direction=None if no_flip else direction,  # type: ignore[arg-type]
+        order=order,  # type: ignore[arg-type]
+        method=method, backend=backend, cwebp=cwebp, format=format, force=force,
+        max_pixels=max_pixels,
+    )
+    batch = plan_defend(root, job)
+    batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug
+    _, totals = execute(batch, opt.runner_for(jobs, scheduler))
+    if not quiet:
+        typer.echo(batch_summary(totals, verb="defend", output=job.output_dir))
+    raise typer.Exit(exit_code(totals))

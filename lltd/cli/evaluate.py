@@ -1,0 +1,3 @@
+"""`lltd evaluate` (see its issue); registered on import."""
+
+from __future__ import annotations

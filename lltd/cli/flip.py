@@ -1,0 +1,56 @@
+"""``lltd flip``: a flipped copy ``<stem>_f<ext>`` of every image, like the original flip script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lltd.cli import options as opt
+from lltd.cli.app import app
+from lltd.imageio import DEFAULT_MAX_PIXELS
+
+
+@app.command("flip", help="Write a flipped copy <stem>_f<ext> of every image under DIR.")
+def flip_command(
+    directory: Annotated[Path, typer.Argument(help="Folder of images.")],
+    output_directory: Annotated[
+        Path | None, typer.Option("-o", "--output-directory", help="Write here instead of beside.")
+    ] = None,
+    direction: Annotated[
+        str, typer.Option("--direction", help="horizontal (left-right) or vertical.")
+    ] = "horizontal",
+    suffix: Annotated[str, typer.Option("--suffix", help="Appended to the stem.")] = "_f",
+    format: Annotated[
+        str, typer.Option("--format", help="same (JPEG keeps its tables) or png (lossless).")
+    ] = "same",
+    force: Annotated[bool, typer.Option("--force", help="Redo flips that already exist.")] = False,
+    jobs: opt.Jobs = 0,
+    max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    json_report: opt.JsonReport = None,
+    quiet: opt.Quiet = False,
+    debug: opt.Debug = False,
+    scheduler: opt.Scheduler = None,
+) -> None:
+    from lltd.batch.pipeline import execute
+    from lltd.batch.report import batch_summary, exit_code
+    from lltd.jobs.flip import FlipJob, plan_flip
+
+    root = opt.existing_directory(directory)
+    opt.check_choice("--direction", direction, ("horizontal", "vertical"))
+    opt.check_choice("--format", format, ("same", "png"))
+    if not suffix or "/" in suffix:
+        opt.fail("--suffix must be non-empty and hold no '/'")
+    job = FlipJob(
+        direction=direction,  # type: ignore[arg-type]
+        suffix=suffix,
+        output_dir=output_directory.absolute() if output_directory else None,
+        format=format, force=force, max_pixels=max_pixels,
+    )
+    batch = plan_flip(root, job)
+    batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug
+    _, totals = execute(batch, opt.runner_for(jobs, scheduler))
+    if not quiet:
+        typer.echo(batch_summary(totals, verb="flip", output=job.output_dir))
+    raise typer.Exit(exit_code(totals))

@@ -1,0 +1,79 @@
+"""Option declarations and helpers shared by the batch commands."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from lltd.errors import UsageError
+
+Jobs = Annotated[
+    int, typer.Option("-j", "--jobs", help="Parallel worker processes (0 = all cores).", min=0)
+]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar and no summary.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Print what happens to every file.")]
+JsonReport = Annotated[
+    Path | None,
+    typer.Option("--json", help="Write a machine-readable report (one record per file) here.",
+                 dir_okay=False),
+]
+MaxPixels = Annotated[
+    int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression bombs).",
+                      min=1)
+]
+Backend = Annotated[
+    str, typer.Option("--backend", help="WebP encoder: pillow (in-process libwebp) or cwebp.")
+]
+CwebpPath = Annotated[
+    str | None, typer.Option("--cwebp", help="cwebp binary for --backend cwebp.", metavar="PATH")
+]
+Method = Annotated[
+    int, typer.Option("-m", "--method", help="cwebp -m: 0 (fast) to 6 (slowest, smallest).",
+                      min=0, max=6)
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option("--scheduler", envvar="LLTD_SCHEDULER",
+                 help="Run on a Dask cluster at this address ('local' starts a LocalCluster)."),
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"lltd: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def check_backend(backend: str) -> None:
+    from lltd.codecs import BACKENDS
+
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+
+
+def existing_directory(path: Path, what: str = "input directory") -> Path:
+    if not path.exists():
+        raise UsageError(f"{what} {path} does not exist")
+    if not path.is_dir():
+        raise UsageError(f"{what} {path} is not a directory")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise UsageError(f"{what} {path} is not readable")
+    return path
+
+
+def runner_for(jobs: int, scheduler: str | None):  # noqa: ANN201 - a Runner
+    """The local process pool, or a Dask cluster when ``--scheduler`` is given."""
+    if scheduler:
+        from lltd.cluster import dask_runner  # imports dask only on this path
+
+        return dask_runner(scheduler, jobs)
+    from lltd.batch.engine import local_runner
+
+    return local_runner(jobs)
+
+
+def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError(f"{option} must be one of {', '.join(choices)}, got {value!r}")

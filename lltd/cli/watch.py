@@ -1,0 +1,3 @@
+"""`lltd watch` (see its issue); registered on import."""
+
+from __future__ import annotations

@@ -1,0 +1,132 @@
+"""cwebp as a subprocess: argument vectors only (file names may hold spaces and quotes)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from lltd.codecs.options import EncodeOptions
+from lltd.errors import CodecError, UsageError
+from lltd.paths import cache_dir
+
+# Files cwebp can read itself with the same meaning as Pillow gives them; anything else is first
+# normalised by Pillow to an 8-bit PNG so both backends agree on unusual modes.
+_CWEBP_NATIVE = {("PNG", "RGB"), ("PNG", "RGBA"), ("PNG", "L"), ("PNG", "P"), ("PNG", "LA"),
+                 ("JPEG", "RGB"), ("JPEG", "L")}
+
+
+def cwebp_argv(options: EncodeOptions) -> list[str]:
+    """Options as cwebp flags; ``-preset`` first, since cwebp lets it overwrite what precedes it."""
+    argv: list[str] = []
+    if options.preset is not None:
+        argv += ["-preset", options.preset]
+    if options.lossless:
+        argv.append("-lossless")
+    argv += ["-q", f"{options.quality:g}"]
+    if options.method != 4:
+        argv += ["-m", str(options.method)]
+    if options.alpha_q != 100:
+        argv += ["-alpha_q", str(options.alpha_q)]
+    if options.exact:
+        argv.append("-exact")
+    if options.metadata != ("none",):
+        argv += ["-metadata", ",".join(options.metadata)]
+    if options.sharp_yuv:
+        argv.append("-sharp_yuv")
+    return argv
+
+
+def find_cwebp(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Locate cwebp: ``explicit``, ``$LLTD_CWEBP``, ``cwebp`` on PATH, then webptools' bundled one."""
+    for candidate, origin in ((explicit, "--cwebp"), (os.environ.get("LLTD_CWEBP"), "LLTD_CWEBP")):
+        if candidate:
+            path = Path(candidate)
+            if not (path.is_file() and os.access(path, os.X_OK)):
+                raise UsageError(f"{origin}: {path} is not an executable file")
+            return path
+    on_path = shutil.which("cwebp")
+    if on_path:
+        return Path(on_path)
+    bundled = _bundled_cwebp()
+    if bundled is None:
+        raise UsageError(
+            "cwebp not found: install it (e.g. apt-get install webp), put it on PATH, "
+            "set LLTD_CWEBP, or pass --cwebp PATH"
+        )
+    return bundled
+
+
+def _bundled_cwebp() -> Path | None:
+    try:
+        from webptools.webpbin import getcwebp
+    except ImportError:
+        return None
+    path = Path(getcwebp(bin_path=None) or "")
+    if not path.is_file():
+        return None
+    if os.access(path, os.X_OK):
+        return path
+    # webptools ships the binary without its execute bit; site-packages may be read-only, so
+    # run a private copy, keyed by content so an upgraded webptools gets a fresh copy.
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    copy = cache_dir() / "bin" / f"cwebp-{digest}"
+    if not copy.exists():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=copy.parent)
+        os.close(fd)
+        shutil.copyfile(path, tmp)
+        os.chmod(tmp, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+        os.replace(tmp, copy)
+    return copy
+
+
+class CwebpCodec:
+    name = "cwebp"
+
+    def __init__(self, binary: str | os.PathLike[str] | None = None) -> None:
+        self.binary = find_cwebp(binary)
+
+    def check(self, options: EncodeOptions) -> None:
+        """cwebp honours every option lltd exposes."""
+
+    def _run(self, source: Path, target: Path, options: EncodeOptions) -> None:
+        argv = [str(self.binary), *cwebp_argv(options), "-quiet", str(source), "-o", str(target)]
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+            errors = [line for line in lines if "error" in line.lower()] or lines
+            # cwebp's last error line is the specific one ("Cannot read input picture file ...").
+            reason = errors[-1] if errors else f"exit status {result.returncode}"
+            raise CodecError(f"cwebp failed: {reason}")
+
+    def encode_file(
+        self, source: Path, target: Path, options: EncodeOptions, image: Image.Image
+    ) -> None:
+        if (image.format, image.mode) in _CWEBP_NATIVE:
+            self._run(source, target, options)
+            return
+        with tempfile.TemporaryDirectory(prefix="lltd-cwebp-") as scratch:
+            png = Path(scratch) / "input.png"
+            _save_png(image, png)
+            self._run(png, target, options)
+
+    def encode(self, image: Image.Image, options: EncodeOptions) -> bytes:
+        with tempfile.TemporaryDirectory(prefix="lltd-cwebp-") as scratch:
+            png, out = Path(scratch) / "input.png", Path(scratch) / "output.webp"
+            _save_png(image, png)
+            self._run(png, out, options)
+            return out.read_bytes()
+
+
+def _save_png(image: Image.Image, path: Path) -> None:
+    from lltd.imageio import to_8bit_rgb
+
+    # compress_level=0: the PNG only carries pixels to cwebp, so don't spend time deflating.
+    to_8bit_rgb(image).save(path, format="PNG", compress_level=0)

@@ -1,0 +1,65 @@
+"""WebP encoding options, named and defaulted as cwebp names and defaults them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from lltd.errors import UsageError
+
+PRESETS = ("default", "photo", "picture", "drawing", "icon", "text")
+METADATA_KINDS = ("all", "none", "exif", "icc", "xmp")
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """cwebp's main encoding options; field names follow cwebp's flags.
+
+    ``quality`` is ``-q`` (0-100), ``method`` is ``-m`` (0-6), ``alpha_q`` is ``-alpha_q``,
+    ``metadata`` is the comma list of ``-metadata`` (default ``none``, as cwebp).
+    """
+
+    quality: float = 75.0
+    method: int = 4
+    lossless: bool = False
+    alpha_q: int = 100
+    exact: bool = False
+    metadata: tuple[str, ...] = ("none",)
+    sharp_yuv: bool = False
+    preset: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.quality <= 100:
+            raise UsageError(f"quality must be between 0 and 100, got {self.quality:g}")
+        if not 0 <= self.method <= 6:
+            raise UsageError(f"method (-m) must be between 0 and 6, got {self.method}")
+        if not 0 <= self.alpha_q <= 100:
+            raise UsageError(f"-alpha_q must be between 0 and 100, got {self.alpha_q}")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise UsageError(f"unknown -preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+        for kind in self.metadata:
+            if kind not in METADATA_KINDS:
+                raise UsageError(
+                    f"unknown -metadata {kind!r}; choose from {', '.join(METADATA_KINDS)}"
+                )
+
+    @property
+    def keeps(self) -> frozenset[str]:
+        """Metadata kinds to copy into the WebP (``all`` expanded)."""
+        kinds = set(self.metadata)
+        if "all" in kinds:
+            return frozenset({"exif", "icc", "xmp"})
+        return frozenset(kinds - {"none"})
+
+    def with_(self, **changes: object) -> EncodeOptions:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def parse_metadata(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip()) or ("none",)
+
+
+def webp_converter_options(quality: int, **extra: object) -> EncodeOptions:
+    """webp-converter's rule: quality 100 means ``-lossless -q 100``, anything else ``-q N``."""
+    if quality >= 100:
+        return EncodeOptions(quality=100, lossless=True, **extra)  # type: ignore[arg-type]
+    return EncodeOptions(quality=quality, **extra)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Per-file jobs: each a frozen, picklable callable ``job(task) -> FileResult``."""

@@ -1,0 +1,70 @@
+"""defend: the paper's preprocessing, ``flip(decode(webp_encode(image)))``, once per file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lltd.batch.outcome import FileResult, Outcome
+from lltd.batch.pipeline import BatchRun
+from lltd.batch.scan import IMAGE_EXTENSIONS, Task, assign_outputs, scan
+from lltd.errors import CodecError, ImageError
+from lltd.imageio import DEFAULT_MAX_PIXELS, atomic_output, open_image
+from lltd.jobs.common import file_size, is_up_to_date, quarantine
+from lltd.transforms import Direction, Order, defend_image
+
+FORMATS = ("png", "webp-lossless")
+
+
+@dataclass(frozen=True)
+class DefendJob:
+    """Always writes the defended pixels (no "keep if smaller" rule), as PNG or lossless WebP."""
+
+    output_dir: Path
+    quality: float | None = 60  # None: no WebP step
+    direction: Direction | None = "horizontal"  # None: no flip
+    order: Order = "webp-flip"
+    method: int = 4
+    backend: str = "pillow"
+    cwebp: str | None = None
+    format: str = "png"
+    force: bool = False
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+
+    def output_for(self, task: Task) -> Path:
+        suffix = ".png" if self.format == "png" else ".webp"
+        return self.output_dir / task.relative.with_suffix(suffix)
+
+    def __call__(self, task: Task) -> FileResult:
+        output = task.output or self.output_for(task)
+        before = file_size(task.source)
+        if not self.force and is_up_to_date(output, task.source):
+            return FileResult(str(task.source), str(output), Outcome.ALREADY_DONE, before,
+                              file_size(output))
+        try:
+            image = open_image(task.source, self.max_pixels)
+            defended = defend_image(
+                image, self.quality, self.direction, self.order,
+                method=self.method, backend=self.backend, cwebp=self.cwebp,
+            )
+        except (ImageError, CodecError) as exc:
+            return quarantine(task, self.output_dir / "failed", str(exc), with_reason_file=True)
+        with atomic_output(output) as target:
+            if self.format == "png":
+                # Level 1: the defended file is an intermediate for a classifier; zlib's default
+                # level costs more CPU than the WebP round trip itself for a few percent of size.
+                defended.save(target.path, format="PNG", compress_level=1)
+            else:
+                defended.save(target.path, format="WEBP", lossless=True, exact=True, quality=100)
+            after = target.path.stat().st_size
+        return FileResult(str(task.source), str(output), Outcome.CONVERTED, before, after)
+
+
+def plan_defend(root: Path, job: DefendJob) -> BatchRun:
+    tasks = scan(root, IMAGE_EXTENSIONS, exclude=[job.output_dir])
+    return BatchRun(
+        command="defend", job=job, tasks=assign_outputs(tasks, job.output_for),
+        report_extra={"input": str(root), "output": str(job.output_dir), "quality": job.quality,
+                      "direction": job.direction, "order": job.order, "backend": job.backend,
+                      "format": job.format},
+    )
