@@ -104,10 +104,13 @@ def defend(
     if channels not in (1, 3, 4):
         raise TypeError(f"defend() takes 1, 3 or 4 channels, got {channels}")
     pil = Image.fromarray(array.squeeze(-1) if array.ndim == 3 and channels == 1 else array)
-    out = np.asarray(defend_image(pil, quality, flip, order, method=method, backend=backend))
+    defended = defend_image(pil, quality, flip, order, method=method, backend=backend)
     if channels == 1:
-        out = out[..., 0] if array.ndim == 2 else out[..., :1]
-    return out  # type: ignore[return-value]
+        # WebP decodes gray to RGB with slightly unequal channels; take the luma, as convert("L").
+        gray = np.asarray(defended.convert("L"))
+        return (gray if array.ndim == 2 else gray[..., None])  # type: ignore[return-value]
+    # An opaque RGBA image may come back from WebP as RGB: keep the caller's channel count.
+    return np.asarray(defended.convert("RGBA" if channels == 4 else "RGB"))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,26 @@ from lltd.errors import LltdError
 _SHORT_WITH_EQUALS = re.compile(r"^(-[a-zA-Z])=(.*)$")
 
 
+_CWEBP_OWN_OPTIONS = ("--backend", "--cwebp", "--max-pixels")
+
+
+def _shield_cwebp_grammar(argv: list[str]) -> list[str]:
+    """``lltd cwebp`` takes cwebp's single-dash options (``-alpha_q``), which click would read
+    as bundles of short flags (``-a -l -p -h``): hand everything after lltd's own options to the
+    command untouched, behind ``--``."""
+    head, rest = argv[:1], argv[1:]
+    while rest and rest[0].split("=")[0] in _CWEBP_OWN_OPTIONS:
+        take = 1 if "=" in rest[0] else 2
+        head, rest = head + rest[:take], rest[take:]
+    if not rest or rest[0] in ("-h", "--help"):
+        return head + rest
+    return [*head, "--", *rest]
+
+
 def normalize_argv(argv: list[str]) -> list[str]:
     """Split ``-q=60`` into ``-q 60`` (arguments after ``--`` are left alone)."""
+    if argv[:1] == ["cwebp"]:
+        return _shield_cwebp_grammar(argv)
     out: list[str] = []
     for index, arg in enumerate(argv):
         if arg == "--":
@@ -36,6 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     except LltdError as exc:
         print(f"lltd: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:  # e.g. an output folder that cannot be created
+        print(f"lltd: error: {exc}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("lltd: interrupted", file=sys.stderr)
         sys.exit(130)

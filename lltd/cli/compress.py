@@ -18,7 +18,9 @@ from lltd.imageio import DEFAULT_MAX_PIXELS
     "smaller is not kept: the original goes to OUT/origin/; failures go to OUT/failed/.",
 )
 def compress_command(
-    directory: Annotated[Path, typer.Argument(help="Folder of images (default: current).")] = Path(),
+    directory: Annotated[
+        Path, typer.Argument(help="Folder of images (default: current).", parser=opt.location)
+    ] = Path(),
     quality: Annotated[
         float,
         typer.Option("-q", "--q", "--quality", "--quality-ratio", min=0, max=100,
@@ -26,7 +28,8 @@ def compress_command(
     ] = 100,
     output_directory: Annotated[
         Path | None,
-        typer.Option("-o", "--output-directory", help="Default: ./webp-converted/"),
+        typer.Option("-o", "--output-directory", help="Default: ./webp-converted/",
+                     parser=opt.location),
     ] = None,
     ignore_transparency_image: Annotated[
         bool,
@@ -76,8 +79,8 @@ def compress_command(
             "deletes the original, while -o/--c are about a separate output directory"
         )
     opt.check_backend(backend)
-    root = opt.existing_directory(directory)
-    output = (output_directory or Path.cwd() / "webp-converted").absolute()
+    root = opt.input_location(directory)
+    output = opt.absolute_location(output_directory or Path.cwd() / "webp-converted")
     options = EncodeOptions(
         quality=100 if quality >= 100 else quality,
         lossless=lossless or quality >= 100,  # webp-converter: 100 means "-lossless -q 100"
@@ -92,7 +95,8 @@ def compress_command(
         output_dir=output, options=options, backend=backend, cwebp=cwebp, replace=replace,
         ignore_transparency=ignore_transparency_image, max_pixels=max_pixels,
     )
-    batch = plan_compress(root, job, clean=clean, ignore_filename_match=ignore_filename_match)
+    batch = opt.plan(plan_compress, root, job, clean=clean,
+                     ignore_filename_match=ignore_filename_match)
     batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug
     if not quiet:
         where = f"replaced with WebP on {root}" if replace else f"converted to {output}"

@@ -18,8 +18,10 @@ from lltd.imageio import DEFAULT_MAX_PIXELS
     "(<relative path>/<stem>.png). Bad input goes to OUT/failed/ with a reason.",
 )
 def defend_command(
-    directory: Annotated[Path, typer.Argument(help="Folder of images.")],
-    output_directory: Annotated[Path, typer.Option("-o", "--output-directory", help="Output folder.")],
+    directory: Annotated[Path, typer.Argument(help="Folder of images.", parser=opt.location)],
+    output_directory: Annotated[
+        Path, typer.Option("-o", "--output-directory", help="Output folder.", parser=opt.location)
+    ],
     quality: Annotated[
         float, typer.Option("-q", "--quality", min=0, max=100, help="WebP quality.")
     ] = 60,
@@ -47,7 +49,7 @@ def defend_command(
     from lltd.batch.report import batch_summary, exit_code
     from lltd.jobs.defend import DefendJob, plan_defend
 
-    root = opt.existing_directory(directory)
+    root = opt.input_location(directory)
     opt.check_choice("--direction", direction, ("horizontal", "vertical"))
     opt.check_choice("--order", order, ("webp-flip", "flip-webp"))
     opt.check_choice("--format", format, ("png", "webp-lossless"))
@@ -57,14 +59,14 @@ def defend_command(
 
         get_codec(backend, cwebp)  # a missing cwebp is a usage error now, not 1 failure per file
     job = DefendJob(
-        output_dir=output_directory.absolute(),
+        output_dir=opt.absolute_location(output_directory),
         quality=None if no_webp else quality,
         direction=None if no_flip else direction,  # type: ignore[arg-type]
         order=order,  # type: ignore[arg-type]
         method=method, backend=backend, cwebp=cwebp, format=format, force=force,
         max_pixels=max_pixels,
     )
-    batch = plan_defend(root, job)
+    batch = opt.plan(plan_defend, root, job)
     batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug
     _, totals = execute(batch, opt.runner_for(jobs, scheduler))
     if not quiet:

@@ -14,9 +14,11 @@ from lltd.imageio import DEFAULT_MAX_PIXELS
 
 @app.command("flip", help="Write a flipped copy <stem>_f<ext> of every image under DIR.")
 def flip_command(
-    directory: Annotated[Path, typer.Argument(help="Folder of images.")],
+    directory: Annotated[Path, typer.Argument(help="Folder of images.", parser=opt.location)],
     output_directory: Annotated[
-        Path | None, typer.Option("-o", "--output-directory", help="Write here instead of beside.")
+        Path | None,
+        typer.Option("-o", "--output-directory", help="Write here instead of beside.",
+                     parser=opt.location),
     ] = None,
     direction: Annotated[
         str, typer.Option("--direction", help="horizontal (left-right) or vertical.")
@@ -37,7 +39,7 @@ def flip_command(
     from lltd.batch.report import batch_summary, exit_code
     from lltd.jobs.flip import FlipJob, plan_flip
 
-    root = opt.existing_directory(directory)
+    root = opt.input_location(directory)
     opt.check_choice("--direction", direction, ("horizontal", "vertical"))
     opt.check_choice("--format", format, ("same", "png"))
     if not suffix or "/" in suffix:
@@ -45,10 +47,10 @@ def flip_command(
     job = FlipJob(
         direction=direction,  # type: ignore[arg-type]
         suffix=suffix,
-        output_dir=output_directory.absolute() if output_directory else None,
+        output_dir=opt.absolute_location(output_directory) if output_directory else None,
         format=format, force=force, max_pixels=max_pixels,
     )
-    batch = plan_flip(root, job)
+    batch = opt.plan(plan_flip, root, job)
     batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug
     _, totals = execute(batch, opt.runner_for(jobs, scheduler))
     if not quiet:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from lltd.errors import UsageError
+
+if TYPE_CHECKING:
+    from lltd.batch.engine import Runner
+    from lltd.batch.pipeline import BatchRun
 
 Jobs = Annotated[
     int, typer.Option("-j", "--jobs", help="Parallel worker processes (0 = all cores).", min=0)
@@ -63,7 +68,7 @@ def existing_directory(path: Path, what: str = "input directory") -> Path:
     return path
 
 
-def runner_for(jobs: int, scheduler: str | None):  # noqa: ANN201 - a Runner
+def runner_for(jobs: int, scheduler: str | None) -> Runner:
     """The local process pool, or a Dask cluster when ``--scheduler`` is given."""
     if scheduler:
         from lltd.cluster import dask_runner  # imports dask only on this path
@@ -72,6 +77,40 @@ def runner_for(jobs: int, scheduler: str | None):  # noqa: ANN201 - a Runner
     from lltd.batch.engine import local_runner
 
     return local_runner(jobs)
+
+
+def location(value: str | Path) -> Path | str:
+    """Parser for folder arguments: a storage URL (``s3://b/x``) stays text, since ``Path``
+    would fold its ``//``; anything else is a local path."""
+    from lltd.cluster.storage import is_url
+
+    return str(value) if is_url(str(value)) else Path(value)
+
+
+def input_location(location: Path | str) -> Path | str:
+    """The input folder: a local one must exist now; a URL is checked when it is listed."""
+    from lltd.cluster.storage import is_url
+
+    return location if is_url(location) else existing_directory(Path(location))
+
+
+def absolute_location(location: Path | str) -> Path | str:
+    from lltd.cluster.storage import is_url
+
+    return location if is_url(location) else Path(location).absolute()
+
+
+def plan(
+    planner: Callable[..., BatchRun], root: Path | str, job: Any, **options: Any
+) -> BatchRun:
+    """``planner(root, job)`` for local folders; the storage planner when either end is a URL."""
+    from lltd.cluster.storage import is_url
+
+    if is_url(root) or is_url(getattr(job, "output_dir", None)):
+        from lltd.cluster.remote import plan_remote
+
+        return plan_remote(root, job, **options)
+    return planner(root, job, **options)
 
 
 def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:

@@ -1,3 +1,170 @@
-"""`lltd watch` (see its issue); registered on import."""
+"""``lltd watch``: defend images as they land in drop folders (a daemon; see lltd.watch)."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lltd.cli import options as opt
+from lltd.cli.app import app
+
+
+@app.command(
+    "watch",
+    help="Watch drop folders and defend (or compress, or flip) each image once it is complete: "
+    "IN -o OUT, IN:OUT pairs, or --config FILE.toml. Files already there go first. The input "
+    "then moves to IN/.lltd/done/ (--on-success). Bad input goes to OUT/failed/ with a "
+    ".error.txt. Runs until SIGTERM/SIGINT; speaks sd_notify under systemd (Type=notify).",
+)
+def watch_command(
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(help="IN (with -o OUT) or IN:OUT pairs.", show_default=False),
+    ] = None,
+    output_directory: Annotated[
+        Path | None, typer.Option("-o", "--output-directory", help="Output folder for one IN.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML file of drop folders and settings.", dir_okay=False),
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option("--action", help="defend (default), compress or flip.")
+    ] = None,
+    on_success: Annotated[
+        str | None,
+        typer.Option(
+            "--on-success",
+            help="What becomes of a done input: move (to IN/.lltd/done/, default), "
+            "delete, or keep (remembered in IN/.lltd/journal.sqlite).",
+        ),
+    ] = None,
+    quality: Annotated[
+        float | None,
+        typer.Option(
+            "-q",
+            "--quality",
+            min=0,
+            max=100,
+            help="WebP quality (defend: 60; compress: 100 = lossless).",
+        ),
+    ] = None,
+    direction: Annotated[
+        str | None, typer.Option("--direction", help="horizontal (default) or vertical.")
+    ] = None,
+    no_flip: Annotated[bool, typer.Option("--no-flip", help="defend: skip the flip.")] = False,
+    no_webp: Annotated[
+        bool, typer.Option("--no-webp", help="defend: skip the WebP round trip.")
+    ] = False,
+    order: Annotated[
+        str | None, typer.Option("--order", help="defend: webp-flip (default) or flip-webp.")
+    ] = None,
+    method: Annotated[
+        int | None, typer.Option("-m", "--method", min=0, max=6, help="cwebp -m (default 4).")
+    ] = None,
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="WebP encoder: pillow (default) or cwebp.")
+    ] = None,
+    cwebp: opt.CwebpPath = None,
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="defend: png (default) or webp-lossless; flip: same or png."),
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("-j", "--jobs", min=0, help="Worker processes (0 = all cores).")
+    ] = None,
+    polling: Annotated[
+        bool, typer.Option("--polling", help="Poll instead of inotify (network file systems).")
+    ] = False,
+    settle: Annotated[
+        int | None,
+        typer.Option(
+            "--settle",
+            min=0,
+            metavar="MS",
+            help="A file with no close event is complete once its size and mtime stay "
+            "unchanged this long (default 1000 ms).",
+        ),
+    ] = None,
+    stop_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--stop-timeout",
+            min=0,
+            metavar="SECONDS",
+            help="On SIGTERM, time to finish the files in flight (default 30).",
+        ),
+    ] = None,
+    queue_size: Annotated[
+        int | None,
+        typer.Option("--queue-size", min=1, help="Complete files waiting for a worker (256)."),
+    ] = None,
+    rescan: Annotated[
+        float | None,
+        typer.Option(
+            "--rescan",
+            min=0,
+            metavar="SECONDS",
+            help="Safety-net rescan period for missed events (60; 0 = never).",
+        ),
+    ] = None,
+    worker_idle: Annotated[
+        float | None,
+        typer.Option(
+            "--worker-idle",
+            min=0,
+            metavar="SECONDS",
+            help="Workers exit after this long without work (60).",
+        ),
+    ] = None,
+    status_file: Annotated[
+        Path | None,
+        typer.Option("--status-file", dir_okay=False, help="Keep JSON counters in this file."),
+    ] = None,
+    no_fsync: Annotated[
+        bool, typer.Option("--no-fsync", help="Skip fsync before an input is disposed of.")
+    ] = False,
+    max_pixels: Annotated[
+        int | None, typer.Option("--max-pixels", min=1, help="Refuse larger images.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No line per processed file.")] = False,
+) -> None:
+    from lltd.watch import config as watch_config
+    from lltd.watch.daemon import Daemon
+
+    settings = {
+        "jobs": jobs,
+        "settle": settle,
+        "stop_timeout": stop_timeout,
+        "queue_size": queue_size,
+        "rescan": rescan,
+        "worker_idle": worker_idle,
+        "status_file": status_file.absolute() if status_file else None,
+        "polling": polling or None,
+        "fsync": False if no_fsync else None,
+        "quiet": quiet or None,
+    }
+    options = {
+        "action": action,
+        "on_success": on_success,
+        "quality": quality,
+        "direction": direction,
+        "no_flip": no_flip or None,
+        "no_webp": no_webp or None,
+        "order": order,
+        "method": method,
+        "backend": backend,
+        "cwebp": cwebp,
+        "format": format,
+        "max_pixels": max_pixels,
+    }
+    built = watch_config.build(
+        config_file=config,
+        inputs=list(inputs or []),
+        output=output_directory,
+        settings=settings,
+        options=options,
+    )
+    raise typer.Exit(Daemon(built).run())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,15 +35,17 @@ class FlipJob:
         suffix = ".png" if self.format == "png" else task.source.suffix
         return folder / f"{task.source.stem}{self.suffix}{suffix}"
 
-    def is_flip_of_sibling(self, task: Task) -> bool:
-        """``x_f.png`` beside an ``x.*`` image is our own earlier output: never flip it into ``x_f_f``."""
+    def is_flip_of_sibling(self, task: Task, exists: Callable[[Path], bool] = Path.exists) -> bool:
+        """``x_f.png`` beside an ``x.*`` image is our own earlier output: never flip it into ``x_f_f``.
+
+        ``exists`` lets a planner over object storage answer from its listing."""
         stem = task.source.stem
         if not self.suffix or not stem.endswith(self.suffix) or stem == self.suffix:
             return False
         original = stem[: -len(self.suffix)]
         parent = task.source.parent
-        return any((parent / f"{original}{ext}").exists() or (parent / f"{original}{ext.upper()}").exists()
-                   for ext in IMAGE_EXTENSIONS)
+        return any(exists(parent / f"{original}{ext}")
+                   or exists(parent / f"{original}{ext.upper()}") for ext in IMAGE_EXTENSIONS)
 
     def __call__(self, task: Task) -> FileResult:
         output = task.output or self.output_for(task)

@@ -63,19 +63,36 @@ def ensure_rootfs() -> Path:
             return final
         # Leftovers of builds that were killed: nobody else holds the lock.
         for stale in cache_dir().glob(".build-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            remove_tree(stale)
         build = cache_dir() / f".build-{final.name}-{os.getpid()}"
         try:
             _debootstrap(build)
             _finish(build)
             build.rename(final)
         finally:
-            shutil.rmtree(build, ignore_errors=True)
+            remove_tree(build)
     return final
 
 
+def remove_tree(path: Path) -> None:
+    """rmtree that refuses to descend into anything still mounted below path."""
+    if not path.exists():
+        return
+    prefix = str(path.resolve()) + "/"
+    with open("/proc/self/mountinfo") as f:
+        mounted = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
+    if mounted:
+        raise RuntimeError(f"refusing to delete {path}: still mounted below it: {mounted}")
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _debootstrap(target: Path) -> None:
+    # In a private mount namespace: the /proc and /sys that debootstrap mounts
+    # into the target vanish with it, even if it is killed half-way.
     argv = [
+        "unshare",
+        "--mount",
+        "--propagation=private",
         "debootstrap",
         "--variant=minbase",
         f"--include={','.join(PACKAGES)}",

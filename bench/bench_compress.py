@@ -1,0 +1,192 @@
+"""Speed of ``lltd compress -q 60`` against webp-converter's way and against libwebp itself.
+
+Side by side, interleaved, on both corpora (200 images of 299x299 and 4 of ~3 MP):
+
+* ``lltd compress -q 60`` (the real CLI, a subprocess, a fresh output folder every run) with
+  ``--backend pillow|cwebp`` and ``-j 1`` / ``-j <cores>``;
+* the sequential cwebp loop webp-converter runs: one ``cwebp -q 60 IN -o OUT`` per file;
+* the libwebp limit: the CPU time (``time.process_time``) one process spends decoding each image
+  (Pillow open + load) and encoding it (Pillow WebP, q 60, m 4), divided by the cores.
+
+Targets (issue 2): lltd's best >= 2.2x the cwebp loop on the 299x299 corpus, and >= 0.85 of the
+libwebp limit. Also start-up time of ``lltd --help``, ``lltd compress --help`` and
+``python -c "import lltd"`` (target < 0.3 s for the first two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from corpus import build_corpus, describe
+from PIL import Image
+from timing import (
+    Sample,
+    Series,
+    Variant,
+    children_cpu,
+    cores,
+    cwebp_binary,
+    fresh_dir,
+    interleave,
+    lltd_argv,
+    machine_note,
+    run_timed,
+    table,
+)
+
+QUALITY = 60
+
+
+def lltd_compress(folder: Path, backend: str, jobs: int, tag: str) -> Variant:
+    def run() -> Sample:
+        out = fresh_dir(f"compress-{tag}")
+        argv = [*lltd_argv(), "compress", str(folder), "-q", str(QUALITY), "-o", str(out),
+                "--backend", backend, "-j", str(jobs), "--quiet"]  # fmt: skip
+        sample = run_timed(argv)
+        _check_outputs(out, folder, tag)
+        return sample
+
+    return run
+
+
+def cwebp_loop(files: list[Path], tag: str) -> Variant:
+    """webp-converter: one cwebp process per file, one after the other (argv, not a shell)."""
+    binary = cwebp_binary()
+
+    def run() -> Sample:
+        out = fresh_dir(f"compress-{tag}")
+        cpu0, start = children_cpu(), time.perf_counter()
+        for source in files:
+            subprocess.run(
+                [binary, "-q", str(QUALITY), str(source), "-o", str(out / f"{source.stem}.webp")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+            )  # fmt: skip
+        return Sample(time.perf_counter() - start, children_cpu() - cpu0)
+
+    return run
+
+
+def decode_encode(path: Path) -> bytes:
+    """What the pillow backend must do per file, minus file writing and bookkeeping."""
+    with Image.open(path) as image:
+        image.load()
+        buffer = io.BytesIO()
+        image.save(buffer, format="WEBP", quality=QUALITY, method=4)
+    return buffer.getvalue()
+
+
+def libwebp_limit(files: list[Path], n_cores: int) -> Variant:
+    """CPU seconds of decode + encode in this process; as a wall time: that over the cores."""
+
+    def run() -> Sample:
+        cpu = 0.0
+        for path in files:
+            cpu0 = time.process_time()
+            decode_encode(path)
+            cpu += time.process_time() - cpu0
+        return Sample(cpu / n_cores, cpu)
+
+    return run
+
+
+def _check_outputs(out: Path, folder: Path, tag: str) -> None:
+    """Every input must have produced a WebP or a kept original, never a failure."""
+    failed = list((out / "failed").rglob("*")) if (out / "failed").exists() else []
+    if failed:
+        raise SystemExit(f"bench: {tag}: {len(failed)} files failed, e.g. {failed[0]}")
+    produced = sum(1 for p in out.rglob("*") if p.is_file())
+    expected = sum(1 for p in folder.iterdir() if p.is_file())
+    if produced != expected:
+        raise SystemExit(f"bench: {tag}: {produced} outputs for {expected} inputs")
+
+
+def compress_table(name: str, files: list[Path], series: dict[str, Series], n_cores: int) -> str:
+    n = len(files)
+    loop = series["cwebp loop (sequential)"]
+    limit = series["libwebp limit"]
+    rows = []
+    for label, s in series.items():
+        rows.append([
+            label, s.median, s.best, n / s.median, s.cpu,
+            loop.median / s.median, limit.median / s.median,
+        ])  # fmt: skip
+    lltd = {k: v for k, v in series.items() if k.startswith("lltd")}
+    best_label = min(lltd, key=lambda k: lltd[k].median)
+    best = lltd[best_label]
+    summary = (
+        f"\n{name}: best lltd = {best_label}: {n / best.median:.1f} images/s\n"
+        f"  vs sequential cwebp loop: {loop.median / best.median:.2f}x (median), "
+        f"{loop.best / best.best:.2f}x (best of rounds)"
+        f"{'   [target >= 2.2x]' if '299' in name else ''}\n"
+        f"  vs libwebp limit ({n_cores} cores): {limit.median / best.median:.2f} (median), "
+        f"{limit.best / best.best:.2f} (best of rounds)   [target >= 0.85]\n"
+        f"  CPU seconds: lltd {best.cpu:.2f} vs limit {limit.cpu:.2f} "
+        f"(overhead {best.cpu - limit.cpu:+.2f} s, "
+        f"{(best.cpu - limit.cpu) / n * 1e3:+.1f} ms/image)"
+    )
+    headers = ["variant", "median s", "best s", "images/s", "CPU s", "x cwebp loop",
+               "of limit"]  # fmt: skip
+    return f"### {name}\n\n" + table(headers, rows) + "\n" + summary
+
+
+def startup(rounds: int) -> str:
+    lltd = lltd_argv()
+    commands = {
+        "python -c pass (floor)": [sys.executable, "-c", "pass"],
+        'python -c "import lltd"': [sys.executable, "-c", "import lltd"],
+        "lltd --help": [*lltd, "--help"],
+        "lltd compress --help": [*lltd, "compress", "--help"],
+    }
+    series = interleave({k: (lambda a=a: run_timed(a)) for k, a in commands.items()},
+                        rounds, warmup=2)  # fmt: skip
+    rows = [[k, s.median, s.best, max(x.wall for x in s.samples)] for k, s in series.items()]
+    verdict = all(series[k].median < 0.3 for k in ("lltd --help", "lltd compress --help"))
+    return (
+        f"### Start-up ({rounds} runs each, interleaved)\n\n"
+        + table(["command", "median s", "best s", "worst s"], rows)
+        + f"\n\n--help under 0.3 s (median): {'yes' if verdict else 'NO'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="recorded rounds per variant")
+    parser.add_argument("--jobs", type=int, default=cores(), help="-j for the parallel runs")
+    parser.add_argument("--only", choices=("small", "large", "startup"), action="append")
+    args = parser.parse_args()
+    only = set(args.only or ("small", "large", "startup"))
+
+    corpus = build_corpus()
+    n_cores = args.jobs
+    print(f"# bench_compress\n\n{machine_note()}; -j {n_cores}; {args.rounds} rounds "
+          f"after 1 warm-up round\n{describe(corpus)}\n")  # fmt: skip
+    for which, name in (("small", "299x299 corpus"), ("large", "3 MP corpus")):
+        if which not in only:
+            continue
+        folder, files = getattr(corpus, which), corpus.files(which)
+        variants = {
+            "lltd pillow -j 1": lltd_compress(folder, "pillow", 1, "p1"),
+            f"lltd pillow -j {n_cores}": lltd_compress(folder, "pillow", n_cores, "pn"),
+            "lltd cwebp -j 1": lltd_compress(folder, "cwebp", 1, "c1"),
+            f"lltd cwebp -j {n_cores}": lltd_compress(folder, "cwebp", n_cores, "cn"),
+            "cwebp loop (sequential)": cwebp_loop(files, "loop"),
+            "libwebp limit": libwebp_limit(files, n_cores),
+        }
+        series = interleave(variants, args.rounds)
+        print(compress_table(name, files, series, n_cores) + "\n")
+    if "startup" in only:
+        print(startup(max(10, args.rounds * 3)))
+    print(
+        "\nlibwebp limit = sum over images of CPU time (time.process_time) of Pillow "
+        "open+load and WebP encode q60 m4 into memory, in one process, divided by the cores; "
+        "'of limit' = limit time / variant time. CPU s = user+sys of the process tree."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Timing helpers shared by the benchmarks: interleaved repeats, CPU accounting, tables.
+
+The machines these run on are noisy (other jobs share the cores), so every variant runs once
+per round, rounds are interleaved (a burst of background load hits all variants alike), and we
+report the median and the best of the rounds. Child CPU time (user + sys, from ``getrusage``)
+is reported too: unlike wall time it barely moves when other processes steal the cores.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+OUT = BENCH / "out"
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def lltd_argv() -> list[str]:
+    """The installed console script beside this interpreter (what a user runs), else -m lltd."""
+    script = Path(sys.executable).parent / "lltd"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "lltd"]
+
+
+def cwebp_binary() -> str:
+    found = os.environ.get("LLTD_CWEBP") or shutil.which("cwebp")
+    if not found:
+        raise SystemExit("bench: cwebp is not on PATH (apt-get install webp)")
+    return found
+
+
+@dataclass
+class Sample:
+    wall: float
+    cpu: float  # user + sys of the measured work (children for subprocesses)
+
+
+@dataclass
+class Series:
+    name: str
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def best(self) -> float:
+        return min(s.wall for s in self.samples)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(s.wall for s in self.samples)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(s.cpu for s in self.samples)
+
+
+Variant = Callable[[], Sample]
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_timed(argv: Sequence[str], check: bool = True) -> Sample:
+    """Run a command (output discarded) and return its wall and CPU time, descendants included."""
+    cpu0, start = children_cpu(), time.perf_counter()
+    result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    wall, cpu = time.perf_counter() - start, children_cpu() - cpu0
+    if check and result.returncode != 0:
+        raise SystemExit(f"bench: {argv[0]} failed ({result.returncode}): {result.stderr[-500:]!r}")
+    return Sample(wall, cpu)
+
+
+def self_timed(work: Callable[[], object]) -> Sample:
+    """Time in-process work: wall clock and this process's CPU (``time.process_time``)."""
+    cpu0, start = time.process_time(), time.perf_counter()
+    work()
+    return Sample(time.perf_counter() - start, time.process_time() - cpu0)
+
+
+def interleave(variants: dict[str, Variant], rounds: int, warmup: int = 1) -> dict[str, Series]:
+    """Run every variant once per round, ``warmup`` unrecorded rounds first (page cache, pyc)."""
+    series = {name: Series(name) for name in variants}
+    for round_index in range(warmup + rounds):
+        for name, variant in variants.items():
+            sample = variant()
+            if round_index >= warmup:
+                series[name].samples.append(sample)
+    return series
+
+
+def machine_note() -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{cores()} usable cores, load average {load} at start "
+        f"(Python {sys.version.split()[0]}, {sys.platform})"
+    )
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table (also readable in a terminal)."""
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in cells
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def fresh_dir(name: str) -> Path:
+    """An empty scratch folder under bench/out (removed first if a previous run left it)."""
+    path = OUT / "runs" / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path

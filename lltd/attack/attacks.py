@@ -1,0 +1,171 @@
+"""The attacks ``lltd attack`` offers, as foolbox 3 attacks behind one uniform call."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import eagerpy as ep
+import foolbox as fb
+import numpy as np
+import torch
+from torch import nn
+
+from lltd.errors import UsageError
+
+ATTACKS = ("deepfool", "fgsm", "bim", "pgd", "cw")
+
+#: The bounded attacks' default L-inf budget: 8/255, the usual ImageNet/CIFAR setting.
+DEFAULT_LINF_EPSILON = 8 / 255
+
+# Defaults per attack. DeepFool: the seed code's settings (top-10 candidates, overshoot 0.02,
+# at most 50 steps). CW: foolbox's default is 9 x 10000 steps, far too slow on a CPU.
+DEFAULT_STEPS = {"deepfool": 50, "fgsm": 1, "bim": 10, "pgd": 40, "cw": 100}
+DEFAULT_CW_BINARY_SEARCH_STEPS = 5
+
+
+def default_epsilon(name: str) -> float | None:
+    """L-inf budget for fgsm/bim/pgd; ``None`` for the minimal-norm attacks (deepfool, cw)."""
+    _check(name)
+    return None if name in ("deepfool", "cw") else DEFAULT_LINF_EPSILON
+
+
+def is_bounded(name: str) -> bool:
+    return default_epsilon(name) is not None
+
+
+def _check(name: str) -> None:
+    if name not in ATTACKS:
+        raise UsageError(f"unknown attack {name!r}; choose one of {', '.join(ATTACKS)}")
+
+
+def make_attack(
+    name: str,
+    *,
+    steps: int | None = None,
+    overshoot: float = 0.02,
+    candidates: int = 10,
+    binary_search_steps: int = DEFAULT_CW_BINARY_SEARCH_STEPS,
+    random_start: bool | None = None,
+) -> Any:
+    """The foolbox attack ``name`` (see :data:`ATTACKS`); ``steps=None`` takes our default."""
+    _check(name)
+    steps = DEFAULT_STEPS[name] if steps is None else steps
+    if steps < 1:
+        raise UsageError(f"--steps must be at least 1, not {steps}")
+    if name == "deepfool":
+        return fb.attacks.L2DeepFoolAttack(steps=steps, candidates=candidates, overshoot=overshoot)
+    if name == "fgsm":
+        if steps != 1:
+            raise UsageError("fgsm is a single-step attack; use bim or pgd for --steps > 1")
+        return fb.attacks.LinfFastGradientAttack(random_start=bool(random_start))
+    if name == "bim":
+        return fb.attacks.LinfBasicIterativeAttack(steps=steps, random_start=bool(random_start))
+    if name == "pgd":
+        return fb.attacks.LinfPGD(
+            steps=steps, random_start=True if random_start is None else random_start
+        )
+    return fb.attacks.L2CarliniWagnerAttack(binary_search_steps=binary_search_steps, steps=steps)
+
+
+@dataclass
+class AttackResult:
+    """One batch: the adversarial pixels, whether each fools the model, and attack steps."""
+
+    adversarial: torch.Tensor  # N x 3 x H x W float in [0, 1], on the CPU
+    success: torch.Tensor  # N bool, judged on the float result
+    predictions: torch.Tensor  # N int64: the model's class for each adversarial image
+    steps: list[int] | None  # per image, where the attack has a meaningful count
+
+
+class _CountingMisclassification(fb.criteria.Misclassification):
+    """Misclassification that counts, per image, how often it was asked and said "not yet".
+
+    DeepFool asks once per step and moves only the images that are not adversarial yet, so the
+    count is that image's number of DeepFool steps (the ``loop_i`` of the original code).
+    """
+
+    def __init__(self, labels: Any) -> None:
+        super().__init__(labels)
+        self.counts: torch.Tensor | None = None
+
+    def __call__(self, perturbed: Any, outputs: Any) -> Any:
+        is_adv = super().__call__(perturbed, outputs)
+        pending = (~ep.astensor(is_adv).raw).detach().to("cpu", torch.int64)
+        self.counts = pending if self.counts is None else self.counts + pending
+        return is_adv
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Seed torch (CPU and the device) and numpy for the block; restore their state after."""
+    if seed is None:
+        yield
+        return
+    devices = [device] if device.type == "cuda" else []
+    numpy_state = np.random.get_state()
+    with torch.random.fork_rng(devices=devices, device_type="cuda"):
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
+
+
+def run_attack(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    name: str,
+    epsilon: float | None = None,
+    seed: int | None = None,
+    *,
+    steps: int | None = None,
+    overshoot: float = 0.02,
+    candidates: int = 10,
+) -> AttackResult:
+    """Attack ``images`` (N x 3 x H x W in [0, 1]) of true class ``labels`` on ``model``.
+
+    ``model`` takes [0, 1] pixels (see :class:`lltd.models.Normalized`) and is in eval mode.
+    ``epsilon`` is the L-inf budget of the bounded attacks (default :func:`default_epsilon`)
+    and must be ``None`` for deepfool and cw, which look for the smallest L2 perturbation.
+    """
+    _check(name)
+    if is_bounded(name):
+        epsilon = default_epsilon(name) if epsilon is None else epsilon
+        if not 0 < epsilon <= 1:
+            raise UsageError(f"--epsilon is an L-inf budget in [0, 1] pixels, not {epsilon}")
+    elif epsilon is not None:
+        raise UsageError(f"{name} is a minimal-perturbation attack and takes no --epsilon")
+    attack = make_attack(name, steps=steps, overshoot=overshoot, candidates=candidates)
+    device = next(model.parameters()).device
+    x = images.to(device=device, dtype=torch.float32).clamp(0, 1)
+    y = labels.to(device=device, dtype=torch.int64)
+    fmodel = fb.PyTorchModel(model, bounds=(0, 1), device=device)
+    criterion = _CountingMisclassification(y)
+    with seeded(seed, device):
+        if epsilon is None:
+            adv = attack.run(fmodel, x, criterion)
+        else:
+            adv = attack.run(fmodel, x, criterion, epsilon=epsilon)
+            adv = torch.min(torch.max(adv, x - epsilon), x + epsilon)
+    adv = adv.detach().clamp(0, 1)
+    with torch.no_grad():
+        predictions = model(adv).argmax(dim=1)
+    per_image: list[int] | None
+    if name == "deepfool":
+        counts = criterion.counts if criterion.counts is not None else torch.zeros(len(x))
+        per_image = [int(c) for c in counts]
+    elif name == "cw":
+        per_image = None  # binary search x steps with early abort: no single count
+    else:
+        per_image = [attack.steps] * len(x)
+    return AttackResult(
+        adversarial=adv.cpu(),
+        success=(predictions != y).cpu(),
+        predictions=predictions.cpu(),
+        steps=per_image,
+    )

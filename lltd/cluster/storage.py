@@ -1,0 +1,178 @@
+"""One folder tree on any fsspec storage (``s3://``, ``gs://``, ``file://``, ``memory://``, a path).
+
+Only what batch runs need: list, stat, fetch to a local file, publish a local file atomically,
+delete. A ``Storage`` is a small picklable value: workers rebuild the filesystem from the URL and
+take credentials from their own environment, as fsspec does everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from lltd.errors import UsageError
+from lltd.imageio import copy_atomic
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(location: object) -> bool:
+    """``scheme://...``: an fsspec URL rather than a local path."""
+    return isinstance(location, str) and bool(_URL.match(location))
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    size: int
+    mtime: float | None
+
+
+def _timestamp(value: Any) -> float | None:
+    """Backends name and type modification times differently (float, datetime, ISO string)."""
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return None
+
+
+def _info(details: dict[str, Any]) -> FileInfo:
+    mtime = None
+    for key in ("mtime", "LastModified", "updated", "last_modified", "created"):
+        mtime = _timestamp(details.get(key))
+        if mtime is not None:
+            break
+    return FileInfo(int(details.get("size") or 0), mtime)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """The folder ``location`` (a URL or a local path); files are named by POSIX relative paths."""
+
+    location: str
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @classmethod
+    def of(cls, location: str | os.PathLike[str]) -> Storage:
+        text = str(location)
+        if not is_url(text):
+            text = str(Path(text).absolute())
+        return cls(text.rstrip("/") or "/")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The cached filesystem is rebuilt on the worker: it may hold sockets and locks.
+        return {"location": self.location, "options": self.options}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        object.__setattr__(self, "location", state["location"])
+        object.__setattr__(self, "options", state["options"])
+
+    @cached_property
+    def _fs(self) -> tuple[Any, str]:
+        from fsspec.core import url_to_fs
+
+        try:
+            fs, root = url_to_fs(self.location, **self.options)
+        except (ImportError, ValueError) as exc:  # unknown scheme or its package missing
+            raise UsageError(f"cannot open {self.location}: {exc}") from None
+        return fs, root.rstrip("/")
+
+    @property
+    def fs(self) -> Any:
+        return self._fs[0]
+
+    @property
+    def is_local(self) -> bool:
+        from fsspec.implementations.local import LocalFileSystem
+
+        return isinstance(self.fs, LocalFileSystem)
+
+    @property
+    def protocol(self) -> str:
+        protocol = self.fs.protocol
+        return protocol if isinstance(protocol, str) else protocol[0]
+
+    def path(self, relative: str | PurePosixPath = "") -> str:
+        """The backend path of ``relative`` (no scheme)."""
+        root = self._fs[1]
+        relative = str(relative).strip("/")
+        return f"{root}/{relative}" if relative and relative != "." else root
+
+    def url(self, relative: str | PurePosixPath) -> str:
+        """How reports name a file: the location as the user gave it, plus the relative path."""
+        return f"{self.location.rstrip('/')}/{str(relative).strip('/')}"
+
+    def relative_to(self, other: Storage) -> str | None:
+        """This folder's path inside ``other`` (``""`` when equal), or None when outside it."""
+        if self.protocol != other.protocol:
+            return None
+        mine, theirs = self.path(), other.path()
+        if mine == theirs:
+            return ""
+        return mine[len(theirs) + 1 :] if mine.startswith(theirs.rstrip("/") + "/") else None
+
+    def is_dir(self) -> bool:
+        try:
+            return bool(self.fs.isdir(self.path()))
+        except OSError:
+            return False
+
+    def listing(self) -> dict[str, FileInfo]:
+        """Every file below the folder, by relative path."""
+        root = self.path()
+        found = self.fs.find(root, detail=True)
+        prefix = root.rstrip("/") + "/"
+        return {
+            path[len(prefix) :]: _info(details)
+            for path, details in found.items()
+            if path.startswith(prefix) and details.get("type", "file") == "file"
+        }
+
+    def info(self, relative: str) -> FileInfo | None:
+        try:
+            details = self.fs.info(self.path(relative))
+        except FileNotFoundError:
+            return None
+        return _info(details) if details.get("type", "file") == "file" else None
+
+    def fetch(self, relative: str, local: Path, *, placeholder: FileInfo | None = None) -> None:
+        """Copy a file here with its modification time, or (``placeholder``) only its size and
+        time: a sparse stand-in for jobs that merely stat an existing output."""
+        local.parent.mkdir(parents=True, exist_ok=True)
+        if placeholder is not None:
+            with open(local, "wb") as handle:
+                handle.truncate(placeholder.size)
+            info = placeholder
+        else:
+            self.fs.get_file(self.path(relative), str(local))
+            info = self.info(relative)
+        if info is not None and info.mtime is not None:
+            os.utime(local, (info.mtime, info.mtime))
+
+    def publish(self, local: Path, relative: str) -> None:
+        """Make ``local`` the file ``relative`` so that no reader sees part of it: a rename for
+        local files, a single put for object stores (whose objects appear only once complete)."""
+        destination = self.path(relative)
+        if self.is_local:
+            copy_atomic(local, Path(destination))
+        else:
+            self.fs.pipe_file(destination, local.read_bytes())
+
+    def delete(self, relative: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self.path(relative))
+
+    def remove_tree(self) -> bool:
+        if not self.fs.exists(self.path()):
+            return False
+        self.fs.rm(self.path(), recursive=True)
+        return True

@@ -1,0 +1,95 @@
+"""The files known to the daemon, from discovery to disposal: each at most once at a time.
+
+Files found by scans (the backlog at start-up, rescans) go before files that arrive while the
+daemon runs. Arrivals wait in a bounded queue: when it is full, whoever offers blocks
+(backpressure on the observer), while the files themselves wait safely on disk.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item", bound=Hashable)
+
+
+class Intake(Generic[Item]):
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self._backlog: deque[Item] = deque()
+        self._live: deque[Item] = deque()
+        self._known: set[Item] = set()
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def claim(self, item: Item) -> bool:
+        """Mark ``item`` known (settling, queued or in flight); False if it already was."""
+        with self._cond:
+            if item in self._known or self._closed:
+                return False
+            self._known.add(item)
+            return True
+
+    def is_known(self, item: Item) -> bool:
+        with self._cond:
+            return item in self._known
+
+    def release(self, item: Item) -> None:
+        """``item`` is finished (or dropped): a later event or scan may bring it back."""
+        with self._cond:
+            self._known.discard(item)
+            self._cond.notify_all()
+
+    def put_backlog(self, item: Item) -> None:
+        """Queue a claimed item found by a scan (unbounded: a scan lists what is on disk)."""
+        with self._cond:
+            self._backlog.append(item)
+            self._cond.notify_all()
+
+    def put_live(self, item: Item, timeout: float | None = None) -> bool:
+        """Queue a claimed arrival, blocking while the queue is full; False on timeout/close."""
+        with self._cond:
+            if not self._cond.wait_for(
+                lambda: self._closed or len(self._live) < self.capacity, timeout
+            ):
+                return False
+            if self._closed:
+                return False
+            self._live.append(item)
+            self._cond.notify_all()
+            return True
+
+    def take(self, timeout: float) -> Item | None:
+        """The next item, backlog first; None after ``timeout`` or once closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed or self._backlog or self._live, timeout)
+            if self._closed:
+                return None
+            if self._backlog:
+                item = self._backlog.popleft()
+            elif self._live:
+                item = self._live.popleft()
+            else:
+                return None
+            self._cond.notify_all()
+            return item
+
+    def queued(self) -> int:
+        with self._cond:
+            return len(self._backlog) + len(self._live)
+
+    def known(self) -> int:
+        with self._cond:
+            return len(self._known)
+
+    def close(self) -> list[Item]:
+        """Stop handing out items; return those still queued (they stay on disk for next time)."""
+        with self._cond:
+            self._closed = True
+            left = list(self._backlog) + list(self._live)
+            self._backlog.clear()
+            self._live.clear()
+            self._cond.notify_all()
+            return left

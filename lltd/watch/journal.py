@@ -1,0 +1,60 @@
+"""What ``--on-success keep`` has done, in SQLite beside the inputs (``IN/.lltd/journal.sqlite``).
+
+An input is identified by its path relative to IN, size and mtime: a file replaced under the same
+name is new work. A record is written only after the output is in place, so a crash in between
+means the file is done again (the output is replaced atomically by an identical one), never lost.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS done (
+    relative TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    output TEXT,
+    finished REAL NOT NULL,
+    PRIMARY KEY (relative, size, mtime_ns)
+)
+"""
+
+Key = tuple[str, int, int]
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # One connection shared by the daemon's threads, serialised by our own lock.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(SCHEMA)
+        self._lock = threading.Lock()
+
+    def seen(self, key: Key) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM done WHERE relative=? AND size=? AND mtime_ns=?", key
+            ).fetchone()
+        return row is not None
+
+    def record(self, key: Key, outcome: str, output: str | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO done VALUES (?, ?, ?, ?, ?, ?)",
+                (*key, outcome, output, time.time()),
+            )
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM done").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,151 @@
+"""What a worker process does with one file: run the job, make the result durable, then dispose
+of the input. The order is what makes the daemon exactly-once: the input leaves IN only after
+its output (or its failed/ copy) is complete and on disk, so a crash at any point leaves either
+the input in IN (and it is done again, replacing the output atomically) or the work finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from lltd.batch.engine import Job, run_one
+from lltd.batch.outcome import FileResult, Outcome
+from lltd.batch.scan import Task
+from lltd.imageio import write_bytes_atomic
+from lltd.jobs.common import quarantine
+
+DONE, FAILED_INPUTS = "done", "failed"
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    job: Job
+    task: Task
+    on_success: str  # move, delete or keep
+    state_dir: Path  # IN/.lltd: done/ and failed/ hold the inputs in "move" mode
+    quarantine_dir: Path  # OUT/failed
+    fsync: bool = True
+
+
+@dataclass(frozen=True)
+class Processed:
+    result: FileResult
+    disposed: str  # where the input went: "moved:PATH", "deleted", "kept" or "vanished"
+
+
+def init_worker(parent: int) -> None:
+    """Die with the daemon: a worker outliving a SIGKILLed daemon would race its successor."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the daemon, which stops us
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: our parent is the forkserver
+    if os.getppid() == 1 or not _alive(parent):
+        os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process(item: WorkItem) -> Processed:
+    task = item.task
+    if not os.path.lexists(task.source):
+        return Processed(
+            FileResult(str(task.source), None, Outcome.FAILED, error="vanished before processing"),
+            "vanished",
+        )
+    result = run_one(item.job, task)
+    if result.outcome is Outcome.FAILED:
+        result = ensure_quarantined(item, result)
+    if item.fsync:
+        for path in _written_paths(result):
+            make_durable(path)
+    return Processed(result, dispose(item, result))
+
+
+def ensure_quarantined(item: WorkItem, result: FileResult) -> FileResult:
+    """Every failure leaves OUT/failed/<relative> and its .error.txt, whatever the job did."""
+    reason = result.error or "failed"
+    copy = item.quarantine_dir / item.task.relative
+    if result.output is None or Path(result.output) != copy:
+        result = quarantine(item.task, item.quarantine_dir, reason, with_reason_file=True)
+    reason_file = copy.with_name(copy.name + ".error.txt")
+    if not reason_file.exists():
+        with contextlib.suppress(OSError):
+            write_bytes_atomic(reason_file, f"{item.task.source}: {reason}\n".encode())
+    return result
+
+
+def _written_paths(result: FileResult) -> list[Path]:
+    if result.output is None:
+        return []
+    output = Path(result.output)
+    paths = [output]
+    if result.outcome is Outcome.FAILED:
+        paths.append(output.with_name(output.name + ".error.txt"))
+    return paths
+
+
+def make_durable(path: Path) -> None:
+    """fsync a file and its folder, so a power cut cannot undo a rename we then act upon."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def dispose(item: WorkItem, result: FileResult) -> str:
+    source = item.task.source
+    failed = result.outcome is Outcome.FAILED
+    if item.on_success == "keep":
+        return "kept"
+    if item.on_success == "delete" and not (failed and not _exists(result.output)):
+        # A failure is deleted only once its copy is safe in OUT/failed/.
+        with contextlib.suppress(FileNotFoundError):
+            source.unlink()
+        return "deleted"
+    destination = unique_path(
+        item.state_dir / (FAILED_INPUTS if failed else DONE) / item.task.relative
+    )
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(source, destination)
+    except FileNotFoundError:
+        return "vanished"
+    return f"moved:{destination}"
+
+
+def _exists(path: str | None) -> bool:
+    return path is not None and os.path.exists(path)
+
+
+def unique_path(path: Path) -> Path:
+    """``path``, or ``name.1.ext``, ``name.2.ext``... when an earlier input took the name."""
+    if not os.path.lexists(path):
+        return path
+    counter = 1
+    while True:
+        candidate = path.with_name(f"{path.stem}.{counter}{path.suffix}")
+        if not os.path.lexists(candidate):
+            return candidate
+        counter += 1

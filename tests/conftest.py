@@ -1,0 +1,104 @@
+"""Shared fixtures: real sample images, the real CLI as a subprocess, the seed data when present."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = REPO / "sample_data"
+SEED_DATA = REPO.parent / "shared" / "seed-data"
+
+
+@pytest.fixture
+def sample_dir(tmp_path: Path) -> Path:
+    """A private copy of sample_data/ (names with spaces and an apostrophe, a subfolder)."""
+    target = tmp_path / "images"
+    shutil.copytree(SAMPLE_DATA, target)
+    return target
+
+
+@pytest.fixture
+def seed_data() -> Path:
+    if not SEED_DATA.is_dir():
+        pytest.skip(f"seed data not present at {SEED_DATA} (only in the development checkout)")
+    return SEED_DATA
+
+
+RunLltd = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run_lltd(tmp_path: Path) -> RunLltd:
+    """Run the real command line (``python -m lltd``) and capture its output."""
+
+    def run(
+        *args: str | os.PathLike[str],
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "LLTD_CACHE_DIR": str(tmp_path / ".lltd-cache"), **(env or {})}
+        return subprocess.run(
+            [sys.executable, "-m", "lltd", *map(str, args)],
+            cwd=cwd or tmp_path, env=full_env, capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )
+
+    return run
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree_digests(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under ``root``."""
+    return {str(p.relative_to(root)): digest(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def assert_one_line_error(stderr: str, *needles: str) -> None:
+    """The error is one line naming what it must, and no traceback reached the user."""
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if all(n in line for n in needles)]
+    assert lines, f"no line with {needles} in:\n{stderr}"
+
+
+@pytest.fixture
+def make_image(tmp_path: Path) -> Callable[..., Path]:
+    """Write a deterministic image of the given mode and size: ``make_image(path, mode, size)``."""
+    import numpy as np
+    from PIL import Image
+
+    def make(path: Path, mode: str = "RGB", size: tuple[int, int] = (48, 40), **save) -> Path:
+        rng = np.random.default_rng(abs(hash((path.name, mode))) % 2**32)
+        w, h = size
+        yy, xx = np.mgrid[0:h, 0:w]
+        smooth = ((xx * 5 + yy * 3) % 256).astype(np.uint8)
+        noise = rng.integers(0, 16, (h, w), dtype=np.uint8)
+        base = smooth + noise
+        if mode == "RGB":
+            image = Image.fromarray(np.dstack([base, base[::-1], np.roll(base, 7, 1)]))
+        elif mode == "RGBA":
+            alpha = np.full((h, w), 255, np.uint8)
+            alpha[: h // 3] = 128
+            image = Image.fromarray(np.dstack([base, base[::-1], base.T[:h, :w] if h == w else base,
+                                               alpha]), "RGBA")
+        elif mode == "L":
+            image = Image.fromarray(base, "L")
+        elif mode == "I;16":
+            image = Image.fromarray(base.astype(np.uint16) * 257)
+        else:
+            image = Image.fromarray(np.dstack([base, base[::-1], base]), "RGB").convert(mode)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path, **save)
+        return path
+
+    return make

@@ -1,0 +1,1 @@
+"""System tests: lltd under a real systemd booted in namespaces."""

@@ -1,0 +1,54 @@
+"""Fixtures for the system tests: a cached root file system and a booted guest."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .machine import Machine, unavailable_reason
+from .rootfs import cached_rootfs, ensure_rootfs
+from .wheels import dependency_wheels, project_wheel
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.systemd)
+
+
+@pytest.fixture(scope="session")
+def rootfs() -> Path:
+    reason = unavailable_reason()
+    if reason is None and not cached_rootfs().exists() and shutil.which("debootstrap") is None:
+        reason = "debootstrap is not installed and no root file system is cached"
+    if reason is not None:
+        pytest.skip(f"cannot boot systemd here: {reason}")
+    return ensure_rootfs()
+
+
+@pytest.fixture(scope="session")
+def lltd_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """lltd's wheel (from the working tree) and its runtime dependencies' wheels."""
+    deps = dependency_wheels(PROJECT)
+    own = project_wheel(PROJECT, tmp_path_factory.mktemp("lltd-wheel"))
+    return [own, *sorted(deps.glob("*.whl"))]
+
+
+@pytest.fixture
+def machine(rootfs: Path) -> Iterator[Machine]:
+    # Not under pytest's tmp_path: overlay needs option-safe paths and the layer
+    # is removed at teardown anyway.
+    workdir = Path(tempfile.mkdtemp(prefix="lltd-systest-", dir="/var/tmp")) / "guest"
+    guest = Machine.boot(rootfs, workdir)
+    try:
+        yield guest
+    finally:
+        guest.shutdown()
+        shutil.rmtree(workdir.parent, ignore_errors=True)

@@ -1,0 +1,343 @@
+"""The watch daemon's parts, one at a time, on real files and real sockets."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lltd.batch.scan import IMAGE_EXTENSIONS
+from lltd.errors import UsageError
+from lltd.watch import config as watch_config
+from lltd.watch.handler import Filter, WatchHandler, is_partial_name
+from lltd.watch.intake import Intake
+from lltd.watch.journal import Journal
+from lltd.watch.lock import FolderLock
+from lltd.watch.notify import Notifier
+from lltd.watch.settle import OPEN_GRACE_FACTOR, Settler
+from lltd.watch.worker import unique_path
+
+
+@pytest.mark.parametrize(
+    ("name", "partial"),
+    [
+        ("photo.jpg", False),
+        ("Photo Final.PNG", False),
+        (".photo.jpg", True),
+        ("photo.jpg.part", True),
+        ("photo.jpg.tmp", True),
+        ("photo.jpg~", True),
+        ("photo.jpg.crdownload", True),
+        ("photo.JPG.PART", True),
+    ],
+)
+def test_partial_names(name: str, partial: bool) -> None:
+    assert is_partial_name(name) is partial
+
+
+def test_filter_takes_images_only_and_skips_dot_folders_links_out_and_the_output(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    (root / ".lltd" / "done").mkdir(parents=True)
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(b"x")
+    (root / "inside.png").write_bytes(b"x")
+    (root / "link-out.png").symlink_to(outside)
+    (root / "link-in.png").symlink_to(root / "inside.png")
+    (root / "out").mkdir()
+    flt = Filter(root, IMAGE_EXTENSIONS, exclude=(root / "out",))
+    assert flt.accepts(root / "inside.png")
+    assert flt.accepts(root / "sub" / "a.webp")
+    assert flt.accepts(root / "link-in.png")
+    assert not flt.accepts(root / "link-out.png")
+    assert not flt.accepts(root / "notes.txt")
+    assert not flt.accepts(root / "a.png.part")
+    assert not flt.accepts(root / ".lltd" / "done" / "a.png")
+    assert not flt.accepts(root / "out" / "a.png")
+    assert not flt.accepts(tmp_path / "elsewhere.png")
+    assert flt.accepts_directory(root / "sub")
+    assert not flt.accepts_directory(root / ".lltd")
+    assert not flt.accepts_directory(root / "out")
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - any Sink method records itself
+        return lambda path: self.calls.append((name, Path(path).name))
+
+
+def test_handler_turns_native_events_into_decisions(tmp_path: Path) -> None:
+    from watchdog.events import (
+        DirCreatedEvent,
+        FileClosedEvent,
+        FileCreatedEvent,
+        FileMovedEvent,
+        FileOpenedEvent,
+    )
+
+    root = tmp_path
+    sink = RecordingSink()
+    handler = WatchHandler(Filter(root, IMAGE_EXTENSIONS), sink)  # type: ignore[arg-type]
+    (root / "sub").mkdir()
+    handler.dispatch(FileCreatedEvent(str(root / "a.png")))
+    handler.dispatch(FileOpenedEvent(str(root / "a.png")))
+    handler.dispatch(FileClosedEvent(str(root / "a.png")))
+    handler.dispatch(FileClosedEvent(str(root / "b.png.part")))  # partial: ignored
+    handler.dispatch(FileMovedEvent(str(root / "c.png.part"), str(root / "c.png")))
+    handler.dispatch(FileMovedEvent(str(root / "d.png"), str(root / ".lltd" / "done" / "d.png")))
+    handler.dispatch(DirCreatedEvent(str(root / "sub")))
+    assert sink.calls == [
+        ("candidate", "a.png"),
+        ("opened", "a.png"),
+        ("complete", "a.png"),
+        ("gone", "c.png.part"),
+        ("complete", "c.png"),
+        ("gone", "d.png"),
+        ("directory", "sub"),
+    ]
+    polling = RecordingSink()
+    WatchHandler(Filter(root, IMAGE_EXTENSIONS), polling, polling=True).dispatch(  # type: ignore[arg-type]
+        FileMovedEvent(str(root / "e.png.part"), str(root / "e.png"))
+    )
+    assert polling.calls == [("gone", "e.png.part"), ("candidate", "e.png")]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_settler_waits_for_unchanged_size_and_mtime(tmp_path: Path) -> None:
+    clock = FakeClock()
+    settler: Settler[str] = Settler(1.0, clock=clock)
+    path = tmp_path / "a.png"
+    path.write_bytes(b"1")
+    settler.track(path, "a")
+    clock.now += 0.6
+    assert settler.due() == ([], [])
+    with path.open("ab") as handle:  # the writer goes on: the settle period restarts
+        handle.write(b"2")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 5_000_000))
+    clock.now += 0.6
+    assert settler.due() == ([], [])  # changed since it was tracked
+    clock.now += 0.9
+    assert settler.due() == ([], [])  # unchanged for only 0.9 s
+    clock.now += 0.2
+    assert settler.due() == ([(path, "a")], [])
+    assert path not in settler
+
+    gone = tmp_path / "gone.png"
+    gone.write_bytes(b"1")
+    settler.track(gone, "g")
+    gone.unlink()
+    assert settler.due() == ([], [(gone, "g")])
+
+
+def test_settler_holds_an_open_file_until_closed(tmp_path: Path) -> None:
+    clock = FakeClock()
+    settler: Settler[str] = Settler(1.0, clock=clock)
+    path = tmp_path / "a.png"
+    path.write_bytes(b"1")
+    settler.track(path, "a")
+    settler.opened(path)
+    clock.now += 5
+    assert settler.due() == ([], [])
+    settler.closed(path)
+    assert settler.due() == ([(path, "a")], [])
+    # An open whose close was never seen does not hold the file forever.
+    settler.track(path, "a")
+    settler.opened(path)
+    clock.now += OPEN_GRACE_FACTOR * 1.0 + 0.1
+    assert settler.due() == ([(path, "a")], [])
+
+
+def test_intake_knows_each_item_once_puts_backlog_first_and_blocks_when_full() -> None:
+    intake: Intake[str] = Intake(capacity=2)
+    assert intake.claim("live1") and intake.claim("live2") and intake.claim("old")
+    assert not intake.claim("live1")
+    assert intake.put_live("live1") and intake.put_live("live2")
+    assert not intake.put_live("live3", timeout=0.05)  # full
+    intake.put_backlog("old")
+    assert [intake.take(0.1), intake.take(0.1), intake.take(0.1)] == ["old", "live1", "live2"]
+    assert intake.take(0.05) is None
+    assert not intake.claim("live1")  # still in flight until released
+    intake.release("live1")
+    assert intake.claim("live1")
+
+    blocked: list[bool] = []
+    intake.put_live("live1")
+    intake.claim("x")
+    intake.claim("y")
+    intake.put_live("x")
+    waiter = threading.Thread(target=lambda: blocked.append(intake.put_live("y", timeout=5)))
+    waiter.start()
+    time.sleep(0.1)
+    assert waiter.is_alive()  # backpressure: the offer waits for room
+    assert intake.take(0.1) == "live1"
+    waiter.join(2)
+    assert blocked == [True]
+    assert sorted(intake.close()) == ["x", "y"]
+    assert intake.take(0.01) is None
+
+
+def receive_all(sock: socket.socket) -> list[str]:
+    messages = []
+    sock.settimeout(1)
+    while True:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except TimeoutError:
+            return messages
+        sock.settimeout(0.05)
+
+
+@pytest.mark.parametrize("abstract", [False, True])
+def test_notifier_speaks_sd_notify_over_a_datagram_socket(tmp_path: Path, abstract: bool) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if abstract:
+        name = f"lltd-test-{os.getpid()}-{time.monotonic_ns()}"
+        sock.bind("\0" + name)
+        address = "@" + name
+    else:
+        address = str(tmp_path / "notify.sock")
+        sock.bind(address)
+    env = {
+        "NOTIFY_SOCKET": address,
+        "WATCHDOG_USEC": "3000000",
+        "WATCHDOG_PID": str(os.getpid()),
+        "OTHER": "kept",
+    }
+    notifier = Notifier.from_environment(env)
+    assert env == {"OTHER": "kept"}  # unset, so child processes cannot notify in our name
+    assert notifier.watchdog_interval == 1.5
+    assert notifier.ready("processed 0, failed 0, queued 3, in flight 0")
+    assert notifier.status("processed 1, failed 0, queued 2, in flight 1")
+    assert notifier.watchdog()
+    assert notifier.stopping()
+    notifier.close()
+    assert receive_all(sock) == [
+        "READY=1\nSTATUS=processed 0, failed 0, queued 3, in flight 0",
+        "STATUS=processed 1, failed 0, queued 2, in flight 1",
+        "WATCHDOG=1",
+        "STOPPING=1",
+    ]
+    sock.close()
+
+
+def test_notifier_outside_systemd_and_watchdog_of_another_process() -> None:
+    silent = Notifier.from_environment({})
+    assert not silent.enabled and not silent.ready() and silent.watchdog_interval is None
+    other = Notifier.from_environment(
+        {"NOTIFY_SOCKET": "/nonexistent", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"}
+    )
+    assert other.watchdog_interval is None
+    assert not other.status("x")  # the socket is not there: best effort, no exception
+
+
+def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
+    first = FolderLock(tmp_path / "lock", tmp_path)
+    first.acquire()
+    second = FolderLock(tmp_path / "lock", tmp_path)
+    with pytest.raises(UsageError, match=rf"already running on {tmp_path} \(pid {os.getpid()}\)"):
+        second.acquire()
+    first.release()
+    second.acquire()
+    second.release()
+
+
+def test_journal_remembers_exact_versions(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.record(("a.png", 10, 123), "converted", "/out/a.png")
+    journal.close()
+    again = Journal(tmp_path / "journal.sqlite")
+    assert again.seen(("a.png", 10, 123))
+    assert not again.seen(("a.png", 10, 124))  # replaced under the same name: new work
+    assert again.count() == 1
+    again.close()
+
+
+def test_unique_path_never_overwrites_an_earlier_input(tmp_path: Path) -> None:
+    target = tmp_path / "a.png"
+    assert unique_path(target) == target
+    target.write_bytes(b"1")
+    (tmp_path / "a.1.png").write_bytes(b"2")
+    assert unique_path(target) == tmp_path / "a.2.png"
+
+
+def test_config_file_merges_defaults_folders_and_command_line(tmp_path: Path) -> None:
+    config = tmp_path / "conf.toml"
+    config.write_text(
+        """
+jobs = 3
+settle = 250
+status-file = "status.json"
+[defaults]
+quality = 70
+on_success = "keep"
+[[folder]]
+input = "a/in"
+output = "a/out"
+[[folder]]
+input = "/srv/b/in"
+output = "/srv/b/out"
+action = "flip"
+format = "png"
+""",
+        encoding="utf-8",
+    )
+    built = watch_config.build(config_file=config, settings={"jobs": 1, "rescan": None})
+    assert built.jobs == 1 and built.settle_ms == 250 and built.rescan == 60
+    assert built.status_file == tmp_path / "status.json"
+    first, second = built.folders
+    assert first.input == tmp_path / "a" / "in" and first.quality == 70
+    assert first.on_success == "keep" and first.action == "defend"
+    assert second.action == "flip" and second.format == "png" and second.input == Path("/srv/b/in")
+    overridden = watch_config.build(config_file=config, options={"quality": 50})
+    assert {f.quality for f in overridden.folders} == {50}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("bogus = 1\n", "unknown setting 'bogus'"),
+        ("jobs = true\n", "jobs must be a int"),
+        ("[[folder]]\ninput = 'x'\n", r"\[\[folder\]\] #1: output is missing"),
+        ("[[folder]]\ninput='i'\noutput='o'\naction='shrink'\n", "action must be one of"),
+        ("[[folder]]\ninput='i'\noutput='o'\non_success='drop'\n", "on_success must be one of"),
+        ("[[folder]]\ninput='i'\noutput='i'\n", "same folder"),
+        ("[[folder]]\ninput='i'\noutput='o'\n[[folder]]\ninput='i/sub'\noutput='p'\n", "overlap"),
+        ("jobs = \n", "not valid TOML"),
+        ("", "nothing to watch"),
+    ],
+)
+def test_config_errors_are_one_line(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(text, encoding="utf-8")
+    with pytest.raises(UsageError, match=message) as raised:
+        watch_config.build(config_file=config)
+    assert "\n" not in str(raised.value)
+
+
+def test_command_line_folders() -> None:
+    one = watch_config.build(inputs=["in"], output=Path("out"))
+    assert [(f.input, f.output) for f in one.folders] == [(Path("in"), Path("out"))]
+    pairs = watch_config.build(inputs=["a:b", "c:d"])
+    assert [(f.input, f.output) for f in pairs.folders] == [
+        (Path("a"), Path("b")),
+        (Path("c"), Path("d")),
+    ]
+    with pytest.raises(UsageError, match="is not IN:OUT"):
+        watch_config.build(inputs=["a"])
+    with pytest.raises(UsageError, match="exactly one input"):
+        watch_config.build(inputs=["a", "b"], output=Path("o"))
