@@ -2,13 +2,26 @@
 
 WebP compression and a flip before classification (Yin et al., 2020), as a library, a batch tool
 (``lltd compress|flip|defend``), a drop-folder daemon (``lltd watch``) and an evaluation harness.
-Importing ``lltd`` never imports torch; ``lltd.torch`` does.
+Importing ``lltd`` imports neither torch nor, until an image function is used, Pillow;
+``lltd.torch`` holds the tensor transform.
 """
 
 from __future__ import annotations
 
-from lltd.transforms import Defend, Flip, WebPRoundTrip, defend, flip, webp_roundtrip
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 __all__ = ["Defend", "Flip", "WebPRoundTrip", "__version__", "defend", "flip", "webp_roundtrip"]
+
+if TYPE_CHECKING:
+    from lltd.transforms import Defend, Flip, WebPRoundTrip, defend, flip, webp_roundtrip
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the command line imports lltd.* modules and must not pay for Pillow at start-up.
+    if name in __all__:
+        from lltd import transforms
+
+        return getattr(transforms, name)
+    raise AttributeError(f"module 'lltd' has no attribute {name!r}")

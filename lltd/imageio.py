@@ -15,9 +15,8 @@ from typing import BinaryIO
 from PIL import Image, UnidentifiedImageError
 
 from lltd.errors import ImageError
+from lltd.limits import DEFAULT_MAX_PIXELS
 
-#: Pillow's own decompression-bomb threshold; we enforce ours explicitly so the error names the file.
-DEFAULT_MAX_PIXELS = 89_478_485
 
 #: Suffix of every temporary file lltd writes (always a dotfile beside its destination).
 TEMP_SUFFIX = ".lltd-tmp"

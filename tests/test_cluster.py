@@ -240,7 +240,8 @@ def test_memory_flip_beside_inputs_and_compress_replace_in_place(threads, corpus
 
     written = memory_digests(base)
     assert written == {name: (local / name).read_bytes() for name in tree_digests(local)}
-    assert "astronaut_f.webp" in written and "astronaut.png" not in written
+    assert {"astronaut_f.png", "astronaut.webp"} <= written.keys()
+    assert "astronaut.png" not in written
 
 
 @dataclass(frozen=True)
@@ -307,7 +308,7 @@ def test_a_file_that_kills_every_worker_fails_alone(corpus, tmp_path):
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None)
     with cluster, Client(cluster) as client:
-        results, totals = execute(batch, DaskRunner(client, batch=4))
+        results, _ = execute(batch, DaskRunner(client, batch=4))
 
     assert [r.input for r in results] == [str(t.source) for t in tasks]
     assert [r.outcome for r in results] == [r.outcome for r in local[:3]] + [Outcome.FAILED]

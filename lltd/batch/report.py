@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,7 @@ def progress_reporter(
     stream = stream or sys.stderr
     show_bar = not quiet and total > 0 and stream.isatty()
     bar = None
+    last_refresh = [0.0]
     if show_bar:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -47,6 +49,8 @@ def progress_reporter(
         bar = Progress(
             "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
             TimeRemainingColumn(), console=Console(file=stream), transient=True,
+            # No refresh thread: worker processes are forked while the bar is live.
+            auto_refresh=False,
         )
         bar.start()
         task_id = bar.add_task(label, total=total)
@@ -62,6 +66,10 @@ def progress_reporter(
             print(f"lltd: {result.outcome.value}: {result.input} -> {result.output}", file=stream)
         if bar is not None:
             bar.advance(task_id)
+            now = time.monotonic()
+            if now - last_refresh[0] > 0.1:  # rendering costs ~1 ms; don't pay it per file
+                bar.refresh()
+                last_refresh[0] = now
 
     try:
         yield on_result

@@ -8,7 +8,7 @@ import typer
 
 from lltd.cli import options as opt
 from lltd.cli.app import app
-from lltd.imageio import DEFAULT_MAX_PIXELS
+from lltd.limits import DEFAULT_MAX_PIXELS
 
 
 @app.command(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,14 +42,23 @@ def lltd_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return [own, *sorted(deps.glob("*.whl"))]
 
 
+@contextmanager
+def booted(rootfs: Path) -> Iterator[Machine]:
+    """A booted guest, killed and cleaned up on the way out, pass or fail."""
+    # Not under pytest's tmp_path: overlay needs option-safe paths, and the
+    # writable layer is removed at teardown anyway.
+    workdir = Path(tempfile.mkdtemp(prefix="lltd-systest-", dir="/var/tmp")) / "guest"
+    try:
+        guest = Machine.boot(rootfs, workdir)
+        try:
+            yield guest
+        finally:
+            guest.shutdown()
+    finally:
+        shutil.rmtree(workdir.parent, ignore_errors=True)
+
+
 @pytest.fixture
 def machine(rootfs: Path) -> Iterator[Machine]:
-    # Not under pytest's tmp_path: overlay needs option-safe paths and the layer
-    # is removed at teardown anyway.
-    workdir = Path(tempfile.mkdtemp(prefix="lltd-systest-", dir="/var/tmp")) / "guest"
-    guest = Machine.boot(rootfs, workdir)
-    try:
+    with booted(rootfs) as guest:
         yield guest
-    finally:
-        guest.shutdown()
-        shutil.rmtree(workdir.parent, ignore_errors=True)

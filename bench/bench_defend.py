@@ -1,0 +1,180 @@
+"""Speed of ``lltd defend`` against the per-image work it cannot avoid, on all cores.
+
+Side by side, interleaved, over the 299x299 corpus: ``lltd defend DIR -o OUT -q 60`` (the real
+CLI, a fresh output folder every run) with ``-j <cores>`` and ``-j 1``, and two limits, each the
+CPU time one process spends on the per-image work, divided by the cores:
+
+* full limit: decode the input (Pillow open + load), WebP encode q60 m4 into memory, decode it,
+  flip left-right, encode the output PNG at the job's level (``compress_level=1``) into memory;
+* narrow limit (issue 3's wording): WebP encode + decode only (input already decoded).
+
+Target (issue 3): >= 0.9 of the limit. A breakdown of the per-image CPU by step follows, with the
+PNG level alternatives, so a change to the job can be judged by its cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from corpus import build_corpus, describe
+from PIL import Image
+from timing import (
+    Sample,
+    Variant,
+    cores,
+    fresh_dir,
+    interleave,
+    lltd_argv,
+    machine_note,
+    run_timed,
+    table,
+)
+
+QUALITY, METHOD, PNG_LEVEL = 60, 4, 1  # the job's defaults (lltd/jobs/defend.py)
+
+
+def lltd_defend(folder: Path, jobs: int, tag: str) -> Variant:
+    def run() -> Sample:
+        out = fresh_dir(f"defend-{tag}")
+        argv = [*lltd_argv(), "defend", str(folder), "-o", str(out), "-q", str(QUALITY),
+                "-j", str(jobs), "--quiet"]  # fmt: skip
+        sample = run_timed(argv)
+        produced = sum(1 for p in out.rglob("*.png"))
+        expected = sum(1 for p in folder.iterdir() if p.is_file())
+        if produced != expected or (out / "failed").exists():
+            raise SystemExit(f"bench: defend {tag}: {produced} outputs for {expected} inputs")
+        return sample
+
+    return run
+
+
+def load(path: Path) -> Image.Image:
+    image = Image.open(path)
+    image.load()
+    return image
+
+
+def webp_encode(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="WEBP", quality=QUALITY, method=METHOD)
+    return buffer.getvalue()
+
+
+def webp_decode(data: bytes) -> Image.Image:
+    return load(io.BytesIO(data))  # type: ignore[arg-type]
+
+
+def png_encode(image: Image.Image, level: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=level)
+    return buffer.getvalue()
+
+
+def full_work(path: Path) -> bytes:
+    defended = webp_decode(webp_encode(load(path))).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return png_encode(defended, PNG_LEVEL)
+
+
+def cpu_limit(work: Callable[[], object], n_cores: int) -> Variant:
+    def run() -> Sample:
+        cpu0 = time.process_time()
+        work()
+        cpu = time.process_time() - cpu0
+        return Sample(cpu / n_cores, cpu)
+
+    return run
+
+
+def breakdown(files: list[Path], rounds: int) -> str:
+    """Per-image CPU of each step (best of ``rounds``), in ms."""
+    images = [load(p) for p in files]
+    encoded = [webp_encode(im) for im in images]
+    decoded = [webp_decode(d) for d in encoded]
+    flipped = [im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for im in decoded]
+    steps: dict[str, Callable[[], object]] = {
+        "decode input (open + load)": lambda: [load(p) for p in files],
+        "WebP encode q60 m4": lambda: [webp_encode(im) for im in images],
+        "WebP decode": lambda: [webp_decode(d) for d in encoded],
+        "flip": lambda: [im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for im in decoded],
+        "PNG encode level 0": lambda: [png_encode(im, 0) for im in flipped],
+        "PNG encode level 1 (the job's)": lambda: [png_encode(im, 1) for im in flipped],
+        "PNG encode level 6 (Pillow default)": lambda: [png_encode(im, 6) for im in flipped],
+        "lossless WebP (--format webp-lossless)": lambda: [
+            im.save(io.BytesIO(), format="WEBP", lossless=True, exact=True, quality=100)
+            for im in flipped
+        ],
+    }
+    sizes = {
+        "PNG encode level 0": sum(len(png_encode(im, 0)) for im in flipped[:20]),
+        "PNG encode level 1 (the job's)": sum(len(png_encode(im, 1)) for im in flipped[:20]),
+        "PNG encode level 6 (Pillow default)": sum(len(png_encode(im, 6)) for im in flipped[:20]),
+    }
+    rows = []
+    n = len(files)
+    for name, work in steps.items():
+        best = float("inf")
+        for _ in range(rounds):
+            cpu0 = time.process_time()
+            work()
+            best = min(best, time.process_time() - cpu0)
+        size = f"{sizes[name] / 20 / 1e3:.0f} kB" if name in sizes else ""
+        rows.append([name, best / n * 1e3, size])
+    return table(["step (one process)", "CPU ms/image", "mean output size"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="recorded rounds per variant")
+    parser.add_argument("--jobs", type=int, default=cores(), help="-j for the parallel run")
+    args = parser.parse_args()
+    corpus = build_corpus()
+    folder, files = corpus.small, corpus.files("small")
+    n, n_cores = len(files), args.jobs
+    print(f"# bench_defend\n\n{machine_note()}; -j {n_cores}; {args.rounds} rounds after 1 "
+          f"warm-up round\n{describe(corpus)}\n")  # fmt: skip
+
+    images = [load(p) for p in files]
+    variants = {
+        f"lltd defend -j {n_cores}": lltd_defend(folder, n_cores, "jn"),
+        "lltd defend -j 1": lltd_defend(folder, 1, "j1"),
+        "full per-image limit": cpu_limit(lambda: [full_work(p) for p in files], n_cores),
+        "narrow limit (WebP enc+dec)": cpu_limit(
+            lambda: [webp_decode(webp_encode(im)) for im in images], n_cores
+        ),
+    }
+    series = interleave(variants, args.rounds)
+    full, narrow = series["full per-image limit"], series["narrow limit (WebP enc+dec)"]
+    rows = [
+        [k, s.median, s.best, n / s.median, s.cpu, full.median / s.median,
+         narrow.median / s.median]
+        for k, s in series.items()
+    ]  # fmt: skip
+    print("### lltd defend, 299x299 corpus\n")
+    print(table(["variant", "median s", "best s", "images/s", "CPU s", "of full limit",
+                 "of narrow limit"], rows))  # fmt: skip
+    lltd = series[f"lltd defend -j {n_cores}"]
+    print(
+        f"\nlltd defend -j {n_cores}: {n / lltd.median:.1f} images/s = "
+        f"{full.median / lltd.median:.2f} of the full limit "
+        f"({full.best / lltd.best:.2f} best of rounds), "
+        f"{narrow.median / lltd.median:.2f} of the narrow limit "
+        f"({narrow.best / lltd.best:.2f} best of rounds)   [target >= 0.9]\n"
+        f"CPU seconds: lltd {lltd.cpu:.2f} vs full-limit work {full.cpu:.2f} "
+        f"(overhead {(lltd.cpu - full.cpu) / n * 1e3:+.1f} ms/image: interpreter and pool "
+        f"start-up, scan, file writes, atomic renames)\n"
+    )
+    print("### Per-image CPU by step\n")
+    print(breakdown(files, args.rounds))
+    print(
+        "\nLimits = CPU time (time.process_time) of the same work in one process, divided by "
+        f"the {n_cores} cores; 'of limit' = limit time / variant time (medians). CPU s = user + "
+        "sys of the process tree."
+    )
+
+
+if __name__ == "__main__":
+    main()
