@@ -23,6 +23,7 @@ from pathlib import Path
 from corpus import build_corpus, describe
 from PIL import Image
 from timing import (
+    OUT,
     Sample,
     Variant,
     cores,
@@ -35,6 +36,7 @@ from timing import (
 )
 
 QUALITY, METHOD, PNG_LEVEL = 60, 4, 1  # the job's defaults (lltd/jobs/defend.py)
+FIXED = "fixed cost: lltd defend -j N, empty folder"
 
 
 def lltd_defend(folder: Path, jobs: int, tag: str) -> Variant:
@@ -50,6 +52,12 @@ def lltd_defend(folder: Path, jobs: int, tag: str) -> Variant:
         return sample
 
     return run
+
+
+def empty_folder() -> Path:
+    folder = OUT / "empty"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def load(path: Path) -> Image.Image:
@@ -89,8 +97,24 @@ def cpu_limit(work: Callable[[], object], n_cores: int) -> Variant:
     return run
 
 
+def _lossless(image: Image.Image, quality: int, method: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="WEBP", lossless=True, exact=True, quality=quality, method=method)
+    return buffer.getvalue()
+
+
+SIZED: dict[str, Callable[[Image.Image], bytes]] = {
+    "PNG encode level 0": lambda im: png_encode(im, 0),
+    "PNG encode level 1 (the job's)": lambda im: png_encode(im, 1),
+    "PNG encode level 6 (Pillow default)": lambda im: png_encode(im, 6),
+    "lossless WebP q100 (--format webp-lossless)": lambda im: _lossless(im, 100, 4),
+    "lossless WebP q25 m1 (same pixels)": lambda im: _lossless(im, 25, 1),
+}
+
+
 def breakdown(files: list[Path], rounds: int) -> str:
-    """Per-image CPU of each step (best of ``rounds``), in ms."""
+    """Per-image CPU of each step (best of ``rounds``), in ms, on the first 40 files."""
+    files = files[:40]
     images = [load(p) for p in files]
     encoded = [webp_encode(im) for im in images]
     decoded = [webp_decode(d) for d in encoded]
@@ -100,19 +124,9 @@ def breakdown(files: list[Path], rounds: int) -> str:
         "WebP encode q60 m4": lambda: [webp_encode(im) for im in images],
         "WebP decode": lambda: [webp_decode(d) for d in encoded],
         "flip": lambda: [im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for im in decoded],
-        "PNG encode level 0": lambda: [png_encode(im, 0) for im in flipped],
-        "PNG encode level 1 (the job's)": lambda: [png_encode(im, 1) for im in flipped],
-        "PNG encode level 6 (Pillow default)": lambda: [png_encode(im, 6) for im in flipped],
-        "lossless WebP (--format webp-lossless)": lambda: [
-            im.save(io.BytesIO(), format="WEBP", lossless=True, exact=True, quality=100)
-            for im in flipped
-        ],
     }
-    sizes = {
-        "PNG encode level 0": sum(len(png_encode(im, 0)) for im in flipped[:20]),
-        "PNG encode level 1 (the job's)": sum(len(png_encode(im, 1)) for im in flipped[:20]),
-        "PNG encode level 6 (Pillow default)": sum(len(png_encode(im, 6)) for im in flipped[:20]),
-    }
+    steps.update({name: (lambda f=f: [f(im) for im in flipped]) for name, f in SIZED.items()})
+    sizes = {name: sum(len(work_of(im)) for im in flipped[:20]) for name, work_of in SIZED.items()}
     rows = []
     n = len(files)
     for name, work in steps.items():
@@ -130,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="recorded rounds per variant")
     parser.add_argument("--jobs", type=int, default=cores(), help="-j for the parallel run")
+    parser.add_argument("--no-breakdown", action="store_true", help="skip the per-step table")
     args = parser.parse_args()
     corpus = build_corpus()
     folder, files = corpus.small, corpus.files("small")
@@ -145,14 +160,16 @@ def main() -> None:
         "narrow limit (WebP enc+dec)": cpu_limit(
             lambda: [webp_decode(webp_encode(im)) for im in images], n_cores
         ),
+        FIXED: lltd_defend(empty_folder(), n_cores, "empty"),
     }
     series = interleave(variants, args.rounds)
     full, narrow = series["full per-image limit"], series["narrow limit (WebP enc+dec)"]
     rows = [
         [k, s.median, s.best, n / s.median, s.cpu, full.median / s.median,
-         narrow.median / s.median]
+         narrow.median / s.median] if k != FIXED else [k, s.median, s.best, "", s.cpu, "", ""]
         for k, s in series.items()
     ]  # fmt: skip
+    fixed = series[FIXED]
     print("### lltd defend, 299x299 corpus\n")
     print(table(["variant", "median s", "best s", "images/s", "CPU s", "of full limit",
                  "of narrow limit"], rows))  # fmt: skip
@@ -166,9 +183,13 @@ def main() -> None:
         f"CPU seconds: lltd {lltd.cpu:.2f} vs full-limit work {full.cpu:.2f} "
         f"(overhead {(lltd.cpu - full.cpu) / n * 1e3:+.1f} ms/image: interpreter and pool "
         f"start-up, scan, file writes, atomic renames)\n"
+        f"fixed cost of a run: {fixed.median:.2f} s wall, {fixed.cpu:.2f} s CPU; without it "
+        f"lltd reaches {full.median / max(lltd.median - fixed.median, 1e-9):.2f} of the full "
+        f"limit and {narrow.median / max(lltd.median - fixed.median, 1e-9):.2f} of the narrow one\n"
     )
-    print("### Per-image CPU by step\n")
-    print(breakdown(files, args.rounds))
+    if not args.no_breakdown:
+        print("### Per-image CPU by step\n")
+        print(breakdown(files, min(args.rounds, 3)))
     print(
         "\nLimits = CPU time (time.process_time) of the same work in one process, divided by "
         f"the {n_cores} cores; 'of limit' = limit time / variant time (medians). CPU s = user + "

@@ -6,8 +6,12 @@ command bodies) and library users who asked for torch import this module.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import importlib
+import io
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,7 +187,7 @@ def _check_name(name: str) -> None:
 
 
 def weights_enum_member(name: str, weights: str = "DEFAULT") -> Any:
-    """torchvision's weights entry for ``name`` (``DEFAULT`` or a member such as ``IMAGENET1K_V1``)."""
+    """torchvision's weights entry for ``name``: ``DEFAULT`` or a member like ``IMAGENET1K_V1``."""
     _check_name(name)
     enum = torchvision.models.get_model_weights(name)
     try:
@@ -202,8 +206,10 @@ def weights_cache_file(entry: Any) -> Path:
 
 
 def _looks_like_path(weights: str) -> bool:
-    return os.sep in weights or weights.endswith((".pth", ".pt", ".bin", ".ckpt")) or (
-        os.path.exists(weights)
+    return (
+        os.sep in weights
+        or weights.endswith((".pth", ".pt", ".bin", ".ckpt"))
+        or (os.path.exists(weights))
     )
 
 
@@ -212,12 +218,16 @@ def load_classifier(
 ) -> nn.Module:
     """A torchvision classification model in eval mode on ``device``, expecting normalised input.
 
+    ``name`` is a torchvision model name, or ``package.module:function`` for your own model (the
+    function is called without arguments; the model may carry ``input_size`` and ``categories``).
     ``weights``: ``"DEFAULT"`` (or a member name such as ``"IMAGENET1K_V1"``) loads torchvision's
     published weights through torchvision (from the torch hub cache, else downloaded); a path loads
     a local state_dict (or a checkpoint dict holding one under ``state_dict``/``model``); ``None``
     keeps the random initialisation. Wrap the result in :class:`Normalized` for pixel input.
     """
-    if weights is None:
+    if is_factory_spec(name):
+        model = _load_factory(name, weights)
+    elif weights is None:
         _check_name(name)
         extra = {"init_weights": True} if name in ("inception_v3", "googlenet") else {}
         model = torchvision.models.get_model(name, weights=None, **extra)
@@ -228,11 +238,58 @@ def load_classifier(
     return model.eval().to(device)
 
 
+def is_factory_spec(name: str) -> bool:
+    return ":" in name
+
+
+def _load_factory(spec: str, weights: str | os.PathLike[str] | None) -> nn.Module:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"--model {spec}: cannot import it ({exc})") from None
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"--model {spec}: returned {type(model).__name__}, not a torch module")
+    if weights is not None and (isinstance(weights, os.PathLike) or _looks_like_path(weights)):
+        path = Path(weights)
+        if not path.is_file():
+            raise UsageError(f"{path}: weights file not found")
+        _load_into(model, _unwrap_checkpoint(_torch_load(path), path), path, spec)
+    elif weights not in (None, "DEFAULT"):
+        raise UsageError(f"--model {spec} takes --weights DEFAULT (as built) or a file")
+    return model
+
+
+def _torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises anything from pickle/zip errors upwards
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LltdError(f"{path}: not a readable PyTorch state_dict ({first})") from None
+
+
+def _load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path, name: str) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())
+        raise LltdError(
+            f"{path}: does not fit {name} ({detail[:300]}{'...' if len(detail) > 300 else ''})"
+        ) from None
+
+
 def _load_published(name: str, weights: str) -> nn.Module:
     entry = weights_enum_member(name, weights)
     cached = weights_cache_file(entry)
+    chatter = io.StringIO()
     try:
-        return torchvision.models.get_model(name, weights=entry)
+        # torch hub announces downloads on stdout and draws progress on stderr; keep both
+        # out of the way of the one-line error, and off stdout when it works.
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            model = torchvision.models.get_model(name, weights=entry)
+        sys.stderr.write(chatter.getvalue())
+        return model
     except (OSError, RuntimeError, ValueError, EOFError) as exc:
         # URLError/HTTPError are OSErrors; a truncated or wrong cached file fails in torch.load
         # or the hash check with RuntimeError.
@@ -248,12 +305,7 @@ def _load_state_dict_file(name: str, path: Path) -> nn.Module:
     _check_name(name)
     if not path.is_file():
         raise UsageError(f"{path}: weights file not found")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises anything from pickle/zip errors upwards
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LltdError(f"{path}: not a readable PyTorch state_dict ({first})") from None
-    state = _unwrap_checkpoint(loaded, path)
+    state = _unwrap_checkpoint(_torch_load(path), path)
     kwargs: dict[str, Any] = {"num_classes": _infer_num_classes(state)}
     if name == "inception_v3":
         aux = any(key.startswith("AuxLogits.") for key in state)
@@ -268,13 +320,7 @@ def _load_state_dict_file(name: str, path: Path) -> nn.Module:
         aux = any(key.startswith(("aux1.", "aux2.")) for key in state)
         kwargs |= {"aux_logits": aux, "init_weights": False}
     model = torchvision.models.get_model(name, weights=None, **kwargs)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        detail = " ".join(str(exc).split())
-        raise LltdError(
-            f"{path}: does not fit {name} ({detail[:300]}{'...' if len(detail) > 300 else ''})"
-        ) from None
+    _load_into(model, state, path, name)
     return model
 
 
@@ -337,33 +383,52 @@ def load_pixel_classifier(
     weights: str | os.PathLike[str] | None = "DEFAULT",
     device: str = "cpu",
     synsets: Path | None = None,
+    *,
+    strict_synsets: bool = True,
 ) -> PixelClassifier:
     """Load ``name`` with ``weights`` (see :func:`load_classifier`) ready for [0, 1] input.
 
     Class names come from ``synsets`` (a synset_words.txt) when given, else from torchvision's
-    metadata when the model has 1000 outputs, else class indices.
+    metadata when the model has 1000 outputs, else class indices. With ``strict_synsets`` false,
+    a ``synsets`` list of the wrong length is ignored instead of refused.
     """
     device = resolve_device(device)
     if name == REFERENCE_MODEL:
-        return _load_reference(device, synsets)
+        return _load_reference(device, synsets, strict_synsets)
     model = load_classifier(name, weights, device)
-    num_classes = _num_outputs(model, input_size(name), device)
-    if synsets is not None:
-        classes = read_synset_words(synsets)
-        if len(classes) != num_classes:
-            raise UsageError(
-                f"{synsets}: lists {len(classes)} classes but {name} has {num_classes} outputs"
-            )
-    else:
-        meta = torchvision.models.get_model_weights(name).DEFAULT.meta
-        classes = (
-            class_names(meta)
-            if len(meta["categories"]) == num_classes
-            else class_names(None, num_classes)
-        )
+    size = int(getattr(model, "input_size", 0)) or input_size(name)
+    num_classes = _num_outputs(model, size, device)
+    classes = _synset_names(synsets, num_classes, strict_synsets, name) or _default_names(
+        model, name, num_classes
+    )
+    wrapped = Normalized(model).to(device).eval()
     label = "random" if weights is None else str(weights)
-    return PixelClassifier(name, Normalized(model).to(device).eval(), input_size(name), classes,
-                           label, device)  # fmt: skip
+    return PixelClassifier(name, wrapped, size, classes, label, device)
+
+
+def _default_names(model: nn.Module, name: str, num_classes: int) -> ClassNames:
+    """The model's own ``categories``, else torchvision's ImageNet names when they fit."""
+    own = getattr(model, "categories", None)
+    if own and len(own) == num_classes:
+        return ClassNames(tuple(str(category) for category in own))
+    if not is_factory_spec(name):
+        meta = torchvision.models.get_model_weights(name).DEFAULT.meta
+        if len(meta["categories"]) == num_classes:
+            return class_names(meta)
+    return class_names(None, num_classes)
+
+
+def _synset_names(
+    synsets: Path | None, num_classes: int, strict: bool, name: str
+) -> ClassNames | None:
+    classes = read_synset_words(synsets) if synsets is not None else None
+    if classes is None or len(classes) == num_classes:
+        return classes
+    if not strict:
+        return None  # a list found next to the inputs that is not for this model
+    raise UsageError(
+        f"{synsets}: lists {len(classes)} classes but {name} has {num_classes} outputs"
+    )
 
 
 def _num_outputs(model: nn.Module, size: int, device: str) -> int:
@@ -374,23 +439,23 @@ def _num_outputs(model: nn.Module, size: int, device: str) -> int:
         return int(model(torch.zeros(1, 3, size, size, device=device)).shape[1])
 
 
-def _load_reference(device: str, synsets: Path | None) -> PixelClassifier:
+def _load_reference(device: str, synsets: Path | None, strict: bool) -> PixelClassifier:
+    """``--model reference``: the small offline CNN of :mod:`lltd.evaluate.reference` (trained
+    once, then cached), which already takes [0, 1] pixels."""
     try:
-        from lltd.evaluate import reference  # type: ignore[attr-defined]
+        from lltd.evaluate import reference
     except ImportError:
         raise UsageError("--model reference is not available in this installation") from None
-    loaded = reference.load_reference_model()
-    if isinstance(loaded, PixelClassifier):
-        loaded.model.to(device).eval()
-        loaded.device = device
-        if synsets is not None:
-            loaded.classes = read_synset_words(synsets)
-        return loaded
-    model = loaded.to(device).eval()
-    size = int(getattr(reference, "INPUT_SIZE", 224))
+
+    def say(line: str) -> None:
+        print(f"lltd: {line}", file=sys.stderr, flush=True)
+
+    model = reference.load_reference_model(device, progress=say).to(device).eval()
+    size = int(reference.INPUT_SIZE)
     num_classes = _num_outputs(model, size, device)
-    classes = read_synset_words(synsets) if synsets else class_names(None, num_classes)
-    names = getattr(reference, "CLASS_NAMES", None)
-    if synsets is None and names:
-        classes = ClassNames(tuple(names))
-    return PixelClassifier(REFERENCE_MODEL, model, size, classes, "bundled", device)
+    classes = _synset_names(synsets, num_classes, strict, REFERENCE_MODEL) or (
+        ClassNames(tuple(reference.CLASS_NAMES))
+        if len(reference.CLASS_NAMES) == num_classes
+        else class_names(None, num_classes)
+    )
+    return PixelClassifier(REFERENCE_MODEL, model, size, classes, "reference", device)

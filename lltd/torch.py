@@ -88,8 +88,9 @@ class WebPFlip(torch.nn.Module):
                 context = multiprocessing.get_context("forkserver")
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
             chunk = max(1, len(arrays) // (self.workers * 4))
-            outs = list(self._pool.map(webp_roundtrip_array, arrays, qualities, methods,
-                                       chunksize=chunk))
+            outs = list(
+                self._pool.map(webp_roundtrip_array, arrays, qualities, methods, chunksize=chunk)
+            )
         else:
             outs = list(map(webp_roundtrip_array, arrays, qualities, methods))
         return torch.from_numpy(np.stack(outs)).permute(0, 3, 1, 2)

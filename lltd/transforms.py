@@ -108,7 +108,7 @@ def defend(
     if channels == 1:
         # WebP decodes gray to RGB with slightly unequal channels; take the luma, as convert("L").
         gray = np.asarray(defended.convert("L"))
-        return (gray if array.ndim == 2 else gray[..., None])  # type: ignore[return-value]
+        return gray if array.ndim == 2 else gray[..., None]  # type: ignore[return-value]
     # An opaque RGBA image may come back from WebP as RGB: keep the caller's channel count.
     return np.asarray(defended.convert("RGBA" if channels == 4 else "RGB"))  # type: ignore[return-value]
 

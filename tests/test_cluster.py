@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,9 +32,11 @@ from lltd.batch.engine import Job, SerialRunner
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun, execute
 from lltd.batch.scan import Task
-from lltd.cluster.remote import plan_remote
+from lltd.cluster import storage
+from lltd.cluster.remote import REMOTE_OUT, plan_remote
 from lltd.cluster.runner import DaskRunner
 from lltd.codecs import EncodeOptions
+from lltd.errors import UsageError
 from lltd.imageio import TEMP_SUFFIX
 from lltd.jobs.compress import CompressJob, plan_compress
 from lltd.jobs.defend import DefendJob, plan_defend
@@ -43,7 +48,7 @@ pytestmark = pytest.mark.dask
 @pytest.fixture(scope="module")
 def processes():
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     client = Client(cluster)
     yield client
@@ -54,7 +59,7 @@ def processes():
 @pytest.fixture(scope="module")
 def threads():
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
     )
     client = Client(cluster)
     yield client
@@ -167,12 +172,45 @@ def test_cli_on_a_scheduler_address_and_file_urls_matches_a_local_run(
     assert totals["already_converted"] == theirs["totals"]["converted"] > 0
 
 
+def test_cli_scheduler_local_starts_and_stops_its_own_cluster(corpus, tmp_path, run_lltd):
+    local = run_lltd("flip", corpus, "-o", tmp_path / "local", "--json", tmp_path / "local.json")
+    dask = run_lltd("flip", corpus, "-o", tmp_path / "dask", "--scheduler", "local", "-j", "2",
+                    "--json", tmp_path / "dask.json", timeout=120)  # fmt: skip
+    assert dask.returncode == local.returncode == 1, dask.stderr
+    assert "Traceback" not in dask.stderr
+    assert tree_digests(tmp_path / "dask") == tree_digests(tmp_path / "local")
+    mine, theirs = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("dask", "local"))
+    assert [(f["outcome"], f["bytes_after"]) for f in mine["files"]] == [
+        (f["outcome"], f["bytes_after"]) for f in theirs["files"]
+    ]
+
+
 def test_unreachable_scheduler_is_a_one_line_usage_error(corpus, tmp_path, run_lltd):
-    result = run_lltd("flip", corpus, "-o", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9")
+    env = {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}  # dask's knob; default 30 s
+    result = run_lltd(
+        "flip", corpus, "-o", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9", env=env
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "lltd: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("details", "mtime"),
+    [
+        ({"size": 5, "mtime": 1700000000.5}, 1700000000.5),  # local
+        (
+            {"size": 5, "LastModified": datetime(2024, 1, 2, tzinfo=UTC)},
+            1704153600.0,
+        ),  # s3
+        ({"size": 5, "updated": "2024-01-02T00:00:00.000Z"}, 1704153600.0),  # gcs
+        ({"size": 5, "created": 1704153600}, 1704153600.0),  # memory
+        ({"size": 5}, None),
+    ],
+)
+def test_storage_reads_each_backends_size_and_modification_time(details, mtime):
+    assert storage._info(details) == storage.FileInfo(5, mtime)
 
 
 def upload(local: Path, url: str) -> None:
@@ -244,6 +282,57 @@ def test_memory_flip_beside_inputs_and_compress_replace_in_place(threads, corpus
     assert "astronaut.png" not in written
 
 
+def test_memory_urls_on_worker_processes_fail_each_file_rather_than_lose_it(processes, corpus):
+    """memory:// lives in one process: outputs written by worker processes would vanish."""
+    base = "memory://lltd-test-private"
+    upload(corpus, f"{base}/in")
+    batch = plan_remote(f"{base}/in", DefendJob(output_dir=f"{base}/out"))  # type: ignore[arg-type]
+    batch.quiet = True
+    results, totals = execute(batch, DaskRunner(processes))
+    assert totals.failed == totals.scanned == len(list(corpus.rglob("*.*")))
+    assert all("memory:// storage is private to one process" in r.error for r in results)
+    assert not fsspec.filesystem("memory").exists(f"{base}/out")
+
+
+def test_clean_on_storage_empties_the_output_and_refuses_what_would_hurt(corpus):
+    base = "memory://lltd-test-clean"
+    upload(corpus, f"{base}/in")
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file(f"{base}/out/stale.webp", b"old")
+    batch = plan_remote(f"{base}/in", compress_job(f"{base}/out"), clean=True)
+    assert not fs.exists(f"{base}/out/stale.webp")
+    local = plan_compress(corpus, compress_job(corpus.parent / "out"))  # the same files, in order
+    assert [t.relative for t in batch.tasks] == [t.relative for t in local.tasks]
+    assert [t.output.relative_to(REMOTE_OUT) for t in batch.tasks] == [
+        t.output.relative_to(corpus.parent / "out") for t in local.tasks
+    ]
+
+    for output, why in ((base, "it is a whole bucket"), (f"{base}/in", "contains the input")):
+        with pytest.raises(UsageError, match=why):
+            plan_remote(f"{base}/in", compress_job(output), clean=True)
+    with pytest.raises(UsageError, match="memory://nowhere/in does not exist"):
+        plan_remote("memory://nowhere/in", compress_job(f"{base}/out"))
+    assert fs.exists(f"{base}/in/astronaut.png")
+
+
+def test_local_runs_import_neither_dask_nor_fsspec(corpus, tmp_path):
+    code = (
+        "import sys\n"
+        "from lltd.cli import main\n"
+        "try:\n"
+        f"    main(['flip', {str(corpus)!r}, '-o', {str(tmp_path / 'out')!r}, '--quiet'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('dask', 'distributed', 'fsspec') if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LLTD_SCHEDULER"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.stdout.strip() == "[]", result.stderr
+    assert (tmp_path / "out" / "astronaut_f.png").exists()
+
+
 @dataclass(frozen=True)
 class DieOnce:
     """Kills its worker process the first time it reaches ``victim``; logs every file it runs."""
@@ -276,7 +365,9 @@ def test_a_worker_killed_mid_batch_costs_a_retry_and_every_file_runs_once(
     results, _ = execute(batch, DaskRunner(processes, batch=4))
 
     assert marker.exists()  # a worker really died mid-batch
-    assert Counter(log.read_text().split()) == Counter(t.relative.as_posix() for t in batch.tasks)
+    assert Counter(log.read_text().splitlines()) == Counter(
+        t.relative.as_posix() for t in batch.tasks
+    )
     # Not "already converted": the retry took the first attempt's results from the journal.
     assert summary(results, str(corpus), str(tmp_path / "dask")) == summary(
         local, str(corpus), str(tmp_path / "local")
@@ -296,6 +387,7 @@ class AlwaysDie:
         return self.job(task)
 
 
+@pytest.mark.slow  # two worker restarts: about 10 s, more on a busy machine
 def test_a_file_that_kills_every_worker_fails_alone(corpus, tmp_path):
     """With no retries allowed, the batch is lost at once; its finished files keep their
     results and the file that killed the worker fails with the reason, not the run."""
@@ -306,7 +398,7 @@ def test_a_file_that_kills_every_worker_fails_alone(corpus, tmp_path):
     tasks, victim = planned.tasks[:4], planned.tasks[3]
     batch = BatchRun("flip", AlwaysDie(planned.job, victim.source.name), tasks, quiet=True)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None)
+        cluster = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0")
     with cluster, Client(cluster) as client:
         results, _ = execute(batch, DaskRunner(client, batch=4))
 

@@ -20,6 +20,17 @@ OLD = 1_000_000_000  # an mtime in 2001: a file still carrying it was not rewrit
 SEED_NAME = "Adv_n12057211 yellow lady's slipper-n03958227 plastic bag.png"
 
 
+#: Python prints every import to stderr: the light commands must not load the heavy stack.
+IMPORT_TIMES = {"PYTHONPROFILEIMPORTTIME": "1"}
+HEAVY = {"torch", "torchvision", "foolbox", "dask", "distributed", "matplotlib", "skimage"}
+
+
+def heavy_imports(stderr: str) -> set[str]:
+    names = {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if "|" in line}
+    assert "lltd.cli" in names  # the import log really is there
+    return {name for name in names if name.split(".")[0] in HEAVY}
+
+
 def decoded(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         image.load()
@@ -59,7 +70,8 @@ def test_flip_beside_each_input_like_the_original_script(
     inputs = originals(sample_dir)
     before = tree_digests(sample_dir)
     report = tmp_path / "flip.json"
-    result = run_lltd("flip", sample_dir, "--json", report)
+    result = run_lltd("flip", sample_dir, "--json", report, env=IMPORT_TIMES)
+    assert not heavy_imports(result.stderr)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
 
@@ -102,6 +114,7 @@ MODES = {  # file stem -> (mode, save options)
     "16bit": ("I;16", {}),
     "bilevel": ("1", {}),
 }
+OTHER_FORMATS = {"lossy.webp": "WEBP", "scan.tiff": "TIFF", "old.bmp": "BMP"}
 
 
 def test_png_modes_are_flipped_losslessly(
@@ -112,6 +125,8 @@ def test_png_modes_are_flipped_losslessly(
         stem: make_image(folder / f"{stem}.png", mode, (37, 23), **save)
         for stem, (mode, save) in MODES.items()
     }
+    for name in OTHER_FORMATS:  # a lossy WebP is flipped into a lossless one: no new loss
+        make_image(folder / name, "RGB", (37, 23))
     result = run_lltd("flip", folder, "-j", "1")
     assert result.returncode == 0, result.stderr
     for stem, source in sources.items():
@@ -123,13 +138,21 @@ def test_png_modes_are_flipped_losslessly(
             got, want = np.asarray(out), np.asarray(src.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
         np.testing.assert_array_equal(got, want, err_msg=stem)
         assert not np.array_equal(got, decoded(source)), stem  # it really is flipped
+    for name, fmt in OTHER_FORMATS.items():
+        source = folder / name
+        out = source.with_name(flip_name(source))
+        with Image.open(out) as image:
+            assert image.format == fmt, name
+        np.testing.assert_array_equal(decoded(out), flipped(source), err_msg=name)
     assert decoded(folder / "16bit_f.png").max() > 255  # still 16 bits deep
     assert "transparency" in Image.open(folder / "palette-trns_f.png").info
 
 
 def test_vertical_direction(sample_dir: Path, run_lltd: RunLltd, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = run_lltd("flip", sample_dir, "-j", "1", "-o", out, "--direction", "vertical", "--quiet")
+    result = run_lltd(
+        "flip", sample_dir, "-j", "1", "-o", out, "--direction", "vertical", "--quiet"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""  # --quiet
     for source in originals(sample_dir):
@@ -151,8 +174,7 @@ def test_output_directory_keeps_subfolders_and_leaves_input_alone(
     assert result.returncode == 0, result.stderr
     assert tree_digests(sample_dir) == before  # nothing written beside the inputs
     expected = {
-        p.relative_to(sample_dir).with_name(flip_name(p, "-mirror"))
-        for p in originals(sample_dir)
+        p.relative_to(sample_dir).with_name(flip_name(p, "-mirror")) for p in originals(sample_dir)
     }
     assert {p.relative_to(out) for p in originals(out)} == expected
     assert (out / "more photos" / "rocket launch-mirror.JPEG").is_file()
@@ -210,8 +232,9 @@ def test_rerun_is_idempotent_and_force_redoes(
     assert all(p.stat().st_mtime > OLD for p in flips)  # every flip was written again
     for source in inputs:
         if source.suffix == ".png":
-            np.testing.assert_array_equal(decoded(source.with_name(flip_name(source))),
-                                          flipped(source))
+            np.testing.assert_array_equal(
+                decoded(source.with_name(flip_name(source))), flipped(source)
+            )
 
 
 def test_a_missing_flip_is_redone_and_a_lone_f_name_is_an_ordinary_image(
@@ -326,3 +349,23 @@ def test_missing_directory_is_a_usage_error(tmp_path: Path, run_lltd: RunLltd) -
     result = run_lltd("flip", tmp_path / "nowhere")
     assert result.returncode == 2
     assert_one_line_error(result.stderr, "error", str(tmp_path / "nowhere"))
+
+
+def test_format_png_name_clash_is_flipped_once_and_stays_idempotent(
+    tmp_path: Path, run_lltd: RunLltd, make_image: Callable[..., Path]
+) -> None:
+    # x.png and x.jpg both want x_f.png; the later one (sorted) gets x.png.png.
+    folder = tmp_path / "in"
+    png = make_image(folder / "x.png")
+    jpg = make_image(folder / "x.jpg", quality=95)
+    for _ in range(2):
+        result = run_lltd("flip", folder, "-j", "1", "--format", "png")
+        assert result.returncode == 0, result.stderr
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "x.jpg",
+            "x.png",
+            "x.png.png",
+            "x_f.png",
+        ]
+    np.testing.assert_array_equal(decoded(folder / "x_f.png"), flipped(jpg))
+    np.testing.assert_array_equal(decoded(folder / "x.png.png"), flipped(png))

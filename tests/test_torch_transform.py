@@ -21,7 +21,10 @@ SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
 
 
 def formula_hwc(
-    array: np.ndarray, quality: float = 60, flip: str | None = "horizontal", order: str = "webp-flip"
+    array: np.ndarray,
+    quality: float = 60,
+    flip: str | None = "horizontal",
+    order: str = "webp-flip",
 ) -> np.ndarray:
     """HxWxC uint8 -> the defended HxWxC uint8, with Pillow and NumPy only."""
     channels = array.shape[2]
@@ -193,3 +196,14 @@ def test_bad_options_raise_clear_errors(recwarn: pytest.WarningsRecorder) -> Non
         WebPFlip(order="both")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="quality"):
         WebPFlip(quality=101)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_cuda_tensors_come_back_on_the_device(batch: torch.Tensor, dtype: torch.dtype) -> None:
+    x = batch if dtype == torch.uint8 else batch.to(dtype) / 255
+    module = WebPFlip(workers=1)
+    out = module(x.cuda())
+    assert out.device == x.cuda().device and out.dtype == dtype and out.shape == x.shape
+    assert torch.equal(out.cpu(), module(x))
+    assert torch.equal(module(x[0].cuda()).cpu(), module(x[0]))  # CHW too

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,7 +59,7 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str) -> No
 
 
 class NotifySocket:
-    """A datagram socket in the abstract namespace, standing in for systemd."""
+    """A datagram socket in the abstract namespace, read continuously as systemd does."""
 
     def __init__(self) -> None:
         self.name = f"lltd-watch-test-{os.getpid()}-{time.monotonic_ns()}"
@@ -66,26 +67,31 @@ class NotifySocket:
         self.sock.bind("\0" + self.name)
         self.sock.settimeout(0.05)
         self.messages: list[str] = []
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     @property
     def address(self) -> str:
         return "@" + self.name
 
-    def poll(self) -> list[str]:
-        while self.sock.fileno() != -1:
+    def _read(self) -> None:
+        while not self._closed.is_set():
             try:
                 self.messages.append(self.sock.recv(4096).decode())
             except TimeoutError:
-                break
-        return self.messages
+                continue
 
     def fields(self) -> list[str]:
-        return [line for message in self.poll() for line in message.split("\n")]
+        return [line for message in list(self.messages) for line in message.split("\n")]
 
     def wait_for(self, predicate: Callable[[list[str]], bool], timeout: float, what: str) -> None:
         wait_until(lambda: predicate(self.fields()), timeout, what)
 
     def close(self) -> None:
+        time.sleep(0.1)  # the last datagrams
+        self._closed.set()
+        self._reader.join()
         self.sock.close()
 
 
@@ -100,7 +106,10 @@ class Watch:
         with self.log_out.open("w") as out, self.log_err.open("w") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "lltd", "watch", *map(str, args)],
-                stdout=out, stderr=err, env=full_env, cwd=tmp,
+                stdout=out,
+                stderr=err,
+                env=full_env,
+                cwd=tmp,
             )
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -125,7 +134,6 @@ class Watch:
         try:
             return self.process.wait(timeout)
         finally:
-            self.notify.poll()
             self.notify.close()
 
     def kill(self) -> None:
@@ -157,7 +165,16 @@ def test_backlog_first_then_arrivals_partial_names_links_and_notify(
     outside.write_bytes(png_bytes(99))
     status = tmp_path / "status.json"
     watch = Watch(
-        tmp_path, inp, "-o", out, "-j", "1", "--settle", "200", "--status-file", status,
+        tmp_path,
+        inp,
+        "-o",
+        out,
+        "-j",
+        "1",
+        "--settle",
+        "200",
+        "--status-file",
+        status,
         env={"WATCHDOG_USEC": "400000"},
     )
     try:
@@ -178,14 +195,24 @@ def test_backlog_first_then_arrivals_partial_names_links_and_notify(
         for name in [*partials, "notes.txt", "link-out.png"]:
             assert (inp / name).exists(), name
         produced = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-        assert produced == ["b0.png", "b1.png", "b2.png", "b3.png", "new.png",
-                            "sentinel.png", "sub/deep.png"]
+        assert produced == [
+            "b0.png",
+            "b1.png",
+            "b2.png",
+            "b3.png",
+            "new.png",
+            "sentinel.png",
+            "sub/deep.png",
+        ]
         assert outside.exists()
 
         (inp / "p.png.part").rename(inp / "renamed.png")
         (inp / ".hidden.png").rename(inp / "unhidden.png")
-        wait_until(lambda: (out / "renamed.png").exists() and (out / "unhidden.png").exists(),
-                   20, "outputs of renamed partial files")
+        wait_until(
+            lambda: (out / "renamed.png").exists() and (out / "unhidden.png").exists(),
+            20,
+            "outputs of renamed partial files",
+        )
         assert np.array_equal(decoded(out / "renamed.png"), defended_pixels(png_bytes(11)))
 
         # Backlog first: with one worker, every file found at start-up precedes any arrival.
@@ -201,7 +228,8 @@ def test_backlog_first_then_arrivals_partial_names_links_and_notify(
 
         watch.notify.wait_for(lambda f: f.count("WATCHDOG=1") >= 2, 5, "WATCHDOG=1 keep-alives")
         watch.notify.wait_for(
-            lambda f: "STATUS=processed 9, failed 0, queued 0, in flight 0" in f, 5,
+            lambda f: "STATUS=processed 9, failed 0, queued 0, in flight 0" in f,
+            5,
             "STATUS= with the counters",
         )
         wait_until(lambda: json.loads(status.read_text())["processed"] == 9, 5, "status file")
@@ -250,7 +278,9 @@ def test_polling_mode_waits_for_files_to_settle(tmp_path: Path, folders: tuple[P
         code = watch.stop()
     assert code == 0, watch.stderr
     assert sorted(p.name for p in (inp / ".lltd" / "done").iterdir()) == [
-        "late.png", "old.png", "slow.png"
+        "late.png",
+        "old.png",
+        "slow.png",
     ]
 
 
@@ -293,12 +323,27 @@ def test_a_second_daemon_on_the_same_folder_is_refused(
     tmp_path: Path, folders: tuple[Path, Path]
 ) -> None:
     inp, out = folders
-    first = Watch(tmp_path, inp, "-o", out, "-j", "1")
+    status = tmp_path / "status.json"
+    first = Watch(tmp_path, inp, "-o", out, "-j", "1", "--status-file", status)
     try:
         first.wait_ready()
+        wait_until(status.exists, 5, "the status file")
         second = subprocess.run(
-            [sys.executable, "-m", "lltd", "watch", str(inp), "-o", str(tmp_path / "other")],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                sys.executable,
+                "-m",
+                "lltd",
+                "watch",
+                str(inp),
+                "-o",
+                str(tmp_path / "other"),
+                "--status-file",
+                str(status),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert second.returncode == 2
         assert second.stderr.splitlines() == [
@@ -306,6 +351,8 @@ def test_a_second_daemon_on_the_same_folder_is_refused(
             f"(pid {first.process.pid}); it holds {inp.resolve() / '.lltd' / 'lock'}"
         ]
         assert first.process.poll() is None  # the first one goes on
+        state = json.loads(status.read_text())  # and its status file is left alone
+        assert state["pid"] == first.process.pid and state["state"] == "running"
     finally:
         assert first.stop(signal.SIGINT) == 0, first.stderr
 
@@ -313,7 +360,10 @@ def test_a_second_daemon_on_the_same_folder_is_refused(
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     missing = subprocess.run(
         [sys.executable, "-m", "lltd", "watch", str(tmp_path / "nope"), "-o", str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert missing.returncode == 2
     assert missing.stderr.splitlines() == [
@@ -321,11 +371,23 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     ]
 
 
+def test_a_deleted_drop_folder_stops_the_daemon_with_an_error(
+    tmp_path: Path, folders: tuple[Path, Path]
+) -> None:
+    inp, out = folders
+    watch = Watch(tmp_path, inp, "-o", out, "-j", "1")
+    watch.wait_ready()
+    shutil.rmtree(inp)
+    assert watch.stop(signal.SIGCONT, timeout=20) == 1  # SIGCONT: a no-op, we only wait
+    assert f"lltd watch: stopped watching {inp.resolve()}" in watch.stderr
+    assert "Traceback" not in watch.stderr
+
+
 def test_sigterm_finishes_the_file_in_flight_and_a_hard_stop_loses_nothing(
     tmp_path: Path, folders: tuple[Path, Path]
 ) -> None:
     inp, out = folders
-    big = png_bytes(7, size=1400)
+    big = png_bytes(7, size=1000)
     write_old(inp / "big.png", big)
     watch = Watch(tmp_path, inp, "-o", out, "-j", "1", "--no-fsync")
     try:
@@ -384,10 +446,13 @@ quality = 80
     try:
         watch.wait_ready()
         wait_until(
-            lambda: (flip_out / "a_f.png").exists()
-            and (compress_out / "c.webp").exists()
-            and (flip_out / "failed" / "broken.png.error.txt").exists(),
-            20, "both folders' outputs",
+            lambda: (
+                (flip_out / "a_f.png").exists()
+                and (compress_out / "c.webp").exists()
+                and (flip_out / "failed" / "broken.png.error.txt").exists()
+            ),
+            20,
+            "both folders' outputs",
         )
     finally:
         assert watch.stop() == 0, watch.stderr
@@ -429,6 +494,18 @@ def drop(inp: Path, staging: Path, relative: str, data: bytes, how: str) -> None
         staged = staging / relative.replace("/", "_")
         staged.write_bytes(data)
         staged.rename(target)
+
+
+def child_pids(parent: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            pids.append(int(stat.parent.name))
+    return pids
 
 
 @pytest.mark.slow
@@ -483,9 +560,16 @@ def test_burst_with_sigkill_and_restart_gives_exactly_one_output_per_input(
         thread.start()
     wait_until(lambda: sum(progress) >= 300, 60, "writers to be under way")
     wait_until(lambda: len(list((inp / ".lltd" / "done").rglob("*.png"))) >= 150, 60, "progress")
+    workers = child_pids(first.process.pid)
+    assert workers, "no worker processes to kill"
     first.kill()  # SIGKILL, mid-burst, with work in flight
     assert first.process.returncode == -signal.SIGKILL
-    time.sleep(0.3)
+    # The workers die with the daemon: none may race the next one.
+    wait_until(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
+        5,
+        "the killed daemon's workers to die",
+    )
 
     second = Watch(tmp_path, *args)
     try:
@@ -496,10 +580,16 @@ def test_burst_with_sigkill_and_restart_gives_exactly_one_output_per_input(
         expected_outputs = {str(Path(name).with_suffix(".png")) for name in good}
 
         def finished() -> bool:
-            done = {p.relative_to(out).as_posix() for p in out.rglob("*.png")
-                    if "failed" not in p.relative_to(out).parts}
-            failed = {p.relative_to(out / "failed").as_posix()
-                      for p in (out / "failed").rglob("*.png")} if (out / "failed").exists() else set()
+            done = {
+                p.relative_to(out).as_posix()
+                for p in out.rglob("*.png")
+                if "failed" not in p.relative_to(out).parts
+            }
+            failed = (
+                {p.relative_to(out / "failed").as_posix() for p in (out / "failed").rglob("*.png")}
+                if (out / "failed").exists()
+                else set()
+            )
             return done >= expected_outputs and failed >= set(corrupt)
 
         wait_until(finished, 120, "every dropped file to be done")
@@ -508,22 +598,32 @@ def test_burst_with_sigkill_and_restart_gives_exactly_one_output_per_input(
         code = second.stop()
     assert code == 0, second.stderr
 
-    outputs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
-                     if p.is_file() and "failed" not in p.relative_to(out).parts)
+    outputs = sorted(
+        p.relative_to(out).as_posix()
+        for p in out.rglob("*")
+        if p.is_file() and "failed" not in p.relative_to(out).parts
+    )
     assert outputs == sorted(expected_outputs)  # nothing missing, nothing extra
     for name, data in good.items():
         assert np.array_equal(decoded(out / name), defended_pixels(data)), name
     failed_dir = out / "failed"
-    assert sorted(p.relative_to(failed_dir).as_posix() for p in failed_dir.rglob("*")
-                  if p.is_file()) == sorted([*corrupt, *(f"{n}.error.txt" for n in corrupt)])
+    assert sorted(
+        p.relative_to(failed_dir).as_posix() for p in failed_dir.rglob("*") if p.is_file()
+    ) == sorted([*corrupt, *(f"{n}.error.txt" for n in corrupt)])
     for name, data in corrupt.items():
         assert (failed_dir / name).read_bytes() == data
     # Each input was disposed of exactly once: done/ for good ones, failed/ for bad ones.
-    done = sorted(p.relative_to(inp / ".lltd" / "done").as_posix()
-                  for p in (inp / ".lltd" / "done").rglob("*") if p.is_file())
+    done = sorted(
+        p.relative_to(inp / ".lltd" / "done").as_posix()
+        for p in (inp / ".lltd" / "done").rglob("*")
+        if p.is_file()
+    )
     assert done == sorted(good)
-    set_aside = sorted(p.relative_to(inp / ".lltd" / "failed").as_posix()
-                       for p in (inp / ".lltd" / "failed").rglob("*") if p.is_file())
+    set_aside = sorted(
+        p.relative_to(inp / ".lltd" / "failed").as_posix()
+        for p in (inp / ".lltd" / "failed").rglob("*")
+        if p.is_file()
+    )
     assert set_aside == sorted(corrupt)
     assert [p for p in inp.rglob("*") if p.is_file() and ".lltd" not in p.parts] == []
     assert temporaries(inp, out) == []

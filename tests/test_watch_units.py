@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -70,7 +72,7 @@ class RecordingSink:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
 
-    def __getattr__(self, name: str):  # noqa: ANN204 - any Sink method records itself
+    def __getattr__(self, name: str):
         return lambda path: self.calls.append((name, Path(path).name))
 
 
@@ -94,6 +96,8 @@ def test_handler_turns_native_events_into_decisions(tmp_path: Path) -> None:
     handler.dispatch(FileMovedEvent(str(root / "c.png.part"), str(root / "c.png")))
     handler.dispatch(FileMovedEvent(str(root / "d.png"), str(root / ".lltd" / "done" / "d.png")))
     handler.dispatch(DirCreatedEvent(str(root / "sub")))
+    handler.dispatch(FileMovedEvent("", str(root / "from-elsewhere.png")))  # moved in
+    handler.dispatch(FileMovedEvent(str(root / "to-elsewhere.png"), ""))  # moved out
     assert sink.calls == [
         ("candidate", "a.png"),
         ("opened", "a.png"),
@@ -102,6 +106,8 @@ def test_handler_turns_native_events_into_decisions(tmp_path: Path) -> None:
         ("complete", "c.png"),
         ("gone", "d.png"),
         ("directory", "sub"),
+        ("complete", "from-elsewhere.png"),
+        ("gone", "to-elsewhere.png"),
     ]
     polling = RecordingSink()
     WatchHandler(Filter(root, IMAGE_EXTENSIONS), polling, polling=True).dispatch(  # type: ignore[arg-type]
@@ -235,6 +241,30 @@ def test_notifier_speaks_sd_notify_over_a_datagram_socket(tmp_path: Path, abstra
     sock.close()
 
 
+def test_notifier_never_blocks_on_a_receiver_that_does_not_read(tmp_path: Path) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "full.sock"))
+    notifier = Notifier(str(tmp_path / "full.sock"))
+    started = time.monotonic()
+    sent = [notifier.status(f"processed {i}") for i in range(5000)]
+    assert time.monotonic() - started < 5
+    assert sent[0] and not sent[-1]  # the socket filled up: later updates are dropped
+    notifier.close()
+    sock.close()
+
+
+def test_watch_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, lltd.cli, lltd.watch.daemon, lltd.watch.worker; "
+        "heavy = {'torch', 'torchvision', 'foolbox', 'dask', 'matplotlib', 'numpy'}; "
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert found.stdout.strip() == "[]"
+
+
 def test_notifier_outside_systemd_and_watchdog_of_another_process() -> None:
     silent = Notifier.from_environment({})
     assert not silent.enabled and not silent.ready() and silent.watchdog_interval is None
@@ -341,3 +371,96 @@ def test_command_line_folders() -> None:
         watch_config.build(inputs=["a"])
     with pytest.raises(UsageError, match="exactly one input"):
         watch_config.build(inputs=["a", "b"], output=Path("o"))
+
+
+def small_png(path: Path, seed: int = 0) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def work_item(tmp_path: Path, relative: str, on_success: str, job: object = None):
+    from lltd.batch.scan import Task
+    from lltd.jobs.defend import DefendJob
+    from lltd.watch.worker import WorkItem
+
+    inp, out = tmp_path / "in", tmp_path / "out"
+    return WorkItem(
+        job=job or DefendJob(output_dir=out, force=True),  # type: ignore[arg-type]
+        task=Task(source=inp / relative, relative=Path(relative)),
+        on_success=on_success,
+        state_dir=inp / ".lltd",
+        quarantine_dir=out / "failed",
+    )
+
+
+@pytest.mark.parametrize("on_success", ["move", "delete", "keep"])
+def test_worker_disposes_of_an_input_only_after_its_output(tmp_path: Path, on_success: str) -> None:
+    from lltd.watch.worker import process
+
+    data = small_png(tmp_path / "in" / "sub" / "a.png")
+    done = process(work_item(tmp_path, "sub/a.png", on_success))
+    assert done.result.outcome.value == "converted"
+    assert (tmp_path / "out" / "sub" / "a.png").is_file()
+    moved = tmp_path / "in" / ".lltd" / "done" / "sub" / "a.png"
+    if on_success == "move":
+        assert done.disposed == f"moved:{moved}" and moved.read_bytes() == data
+    elif on_success == "delete":
+        assert done.disposed == "deleted" and not (tmp_path / "in" / "sub" / "a.png").exists()
+    else:
+        assert done.disposed == "kept" and (tmp_path / "in" / "sub" / "a.png").read_bytes() == data
+    # The same name dropped again later: the first original in done/ is not overwritten.
+    if on_success == "move":
+        small_png(tmp_path / "in" / "sub" / "a.png", seed=1)
+        again = process(work_item(tmp_path, "sub/a.png", on_success))
+        assert again.disposed.endswith("a.1.png") and moved.read_bytes() == data
+
+
+def test_worker_sets_failures_aside_with_a_reason_for_every_action(tmp_path: Path) -> None:
+    from lltd.codecs import EncodeOptions
+    from lltd.jobs.compress import CompressJob
+    from lltd.watch.worker import process
+
+    bad = tmp_path / "in" / "bad.png"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    compress = CompressJob(output_dir=tmp_path / "out", options=EncodeOptions(quality=60))
+    done = process(work_item(tmp_path, "bad.png", "move", job=compress))
+    assert done.result.outcome.value == "failed"
+    copy = tmp_path / "out" / "failed" / "bad.png"
+    assert copy.read_bytes() == b"\x89PNG\r\n\x1a\nnot really"
+    reason = (tmp_path / "out" / "failed" / "bad.png.error.txt").read_text()
+    assert reason.startswith(f"{bad}: ") and "image" in reason
+    assert done.disposed == f"moved:{tmp_path / 'in' / '.lltd' / 'failed' / 'bad.png'}"
+
+
+def test_worker_leaves_a_file_that_changed_while_it_was_read(tmp_path: Path) -> None:
+    from dataclasses import dataclass
+
+    from lltd.batch.scan import Task
+    from lltd.jobs.defend import DefendJob
+    from lltd.watch.worker import process
+
+    @dataclass(frozen=True)
+    class WriterStillAtWork:
+        inner: DefendJob
+
+        def __call__(self, task: Task):
+            result = self.inner(task)
+            with task.source.open("ab") as handle:  # the writer appends after our read
+                handle.write(b"more")
+            return result
+
+    small_png(tmp_path / "in" / "a.png")
+    job = WriterStillAtWork(DefendJob(output_dir=tmp_path / "out", force=True))
+    done = process(work_item(tmp_path, "a.png", "move", job=job))
+    assert done.disposed == "changed"
+    assert (tmp_path / "in" / "a.png").exists()  # not moved: it is done again once settled

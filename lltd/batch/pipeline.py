@@ -47,7 +47,9 @@ def clean_output_directory(output: Path, root: Path) -> bool:
     if output == Path(output.anchor) or output == Path.home().resolve():
         raise UsageError(f"--c refuses to delete {output}: it is / or the home directory")
     if is_within(root, output):
-        raise UsageError(f"--c refuses to delete {output}: it is or contains the input folder {root}")
+        raise UsageError(
+            f"--c refuses to delete {output}: it is or contains the input folder {root}"
+        )
     if not output.exists():
         return False
     if not output.is_dir():

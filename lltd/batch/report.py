@@ -47,8 +47,12 @@ def progress_reporter(
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         bar = Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), console=Console(file=stream), transient=True,
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=stream),
+            transient=True,
             # No refresh thread: worker processes are forked while the bar is live.
             auto_refresh=False,
         )
@@ -87,7 +91,10 @@ def compress_summary(totals: Totals, *, output: Path, replaced_in: Path | None) 
         else f"All files handled on: {output}"
     )
     lines = [
-        RULE, head, f"Consume: {totals.seconds:.3f}s", "",
+        RULE,
+        head,
+        f"Consume: {totals.seconds:.3f}s",
+        "",
         f"Scan files count: {totals.scanned}",
         f"Converted files count: {counts[Outcome.CONVERTED]}",
         f"Already converted files count: {counts[Outcome.ALREADY_DONE]}",
@@ -97,9 +104,13 @@ def compress_summary(totals: Totals, *, output: Path, replaced_in: Path | None) 
         f"{counts[Outcome.LARGER]}",
     ]
     if counts[Outcome.TRANSPARENCY]:
-        lines.append(f"Skip files(because there is transparency) count: {counts[Outcome.TRANSPARENCY]}")
+        lines.append(
+            f"Skip files(because there is transparency) count: {counts[Outcome.TRANSPARENCY]}"
+        )
     if counts[Outcome.NAME_MATCH]:
-        lines.append(f"Skip files(because the filename matched) count: {counts[Outcome.NAME_MATCH]}")
+        lines.append(
+            f"Skip files(because the filename matched) count: {counts[Outcome.NAME_MATCH]}"
+        )
     lines.append(RULE)
     return "\n".join(lines)
 

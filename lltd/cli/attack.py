@@ -1,3 +1,172 @@
-"""`lltd attack` (see its issue); registered on import."""
+"""``lltd attack``: adversarial examples for every image of a folder (foolbox 3 on torchvision)."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lltd.cli import options as opt
+from lltd.cli.app import app
+from lltd.errors import LltdError, UsageError
+from lltd.limits import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from lltd.attack.run import AttackRecord, AttackReport
+
+# Kept here (not imported from lltd.attack.attacks) so that --help needs no torch.
+ATTACK_CHOICES = ("deepfool", "fgsm", "bim", "pgd", "cw")
+
+
+@app.command(
+    "attack",
+    help="Write adversarial examples Adv_<true>-<adversarial>.png of the images under IN_DIR, "
+    "with a manifest.csv saying, per image, whether the saved PNG still fools the model.",
+)
+def attack_command(
+    in_dir: Annotated[Path, typer.Argument(help="Folder (or one file) of images.")],
+    output_directory: Annotated[
+        Path, typer.Option("-o", "--output-directory", help="Where the PNGs and manifest go.")
+    ],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="A torchvision classification model (inception_v3, resnet50, ...), "
+            "'reference', or package.module:function for your own.",
+        ),
+    ] = "inception_v3",
+    weights: Annotated[
+        str,
+        typer.Option(
+            "--weights",
+            help="DEFAULT (torchvision's published weights, from the torch hub cache), a weights "
+            "name such as IMAGENET1K_V1, a state_dict file, or 'random'.",
+        ),
+    ] = "DEFAULT",
+    attack: Annotated[
+        str, typer.Option("--attack", help=f"One of {', '.join(ATTACK_CHOICES)}.")
+    ] = "deepfool",
+    epsilon: Annotated[
+        float | None,
+        typer.Option(
+            "--epsilon",
+            help="L-inf budget of fgsm/bim/pgd in [0, 1] pixel units (default 8/255).",
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            "--steps", help="Attack iterations (deepfool 50, bim 10, pgd 40, cw 100).", min=1
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.", min=1)] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (pgd's random start).")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="CPU threads for torch (default: its own).", min=1),
+    ] = None,
+    synsets: Annotated[
+        Path | None,
+        typer.Option(
+            "--synsets",
+            help="synset_words.txt giving ImageNet synsets and names (default: one found in or "
+            "above IN_DIR).",
+            dir_okay=False,
+        ),
+    ] = None,
+    max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    json_report: opt.JsonReport = None,
+    quiet: opt.Quiet = False,
+) -> None:
+    try:
+        if attack not in ATTACK_CHOICES:
+            raise UsageError(f"--attack must be one of {', '.join(ATTACK_CHOICES)}, not {attack!r}")
+        if not in_dir.exists():
+            raise UsageError(f"{in_dir}: no such file or folder")
+        from lltd.attack.run import AttackOptions, attack_folder, write_json
+
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        options = AttackOptions(
+            model=model,
+            weights=None if weights == "random" else weights,
+            attack=attack,
+            epsilon=epsilon,
+            steps=steps,
+            batch_size=batch_size,
+            seed=seed,
+            device=device,
+            synsets=synsets,
+            max_pixels=max_pixels,
+        )
+        with _progress(quiet) as (on_start, on_record):
+            report = attack_folder(
+                in_dir, output_directory, options, on_start=on_start, on_record=on_record
+            )
+        if json_report is not None:
+            write_json(report, json_report)
+    except LltdError as exc:
+        opt.fail(str(exc), 2)
+    if not quiet:
+        typer.echo(_summary(report), err=True)
+    raise typer.Exit(1 if report.count("bad_input") else 0)
+
+
+class _progress:
+    """Failure lines as they happen; a rich progress bar when stderr is a terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.bar, self.task = quiet, None, None
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self.start, self.record
+
+    def start(self, total: int) -> None:
+        if self.quiet or total == 0 or not sys.stderr.isatty():
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=sys.stderr),
+            transient=True,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("attack", total=total)
+
+    def record(self, record: AttackRecord) -> None:
+        if record.status == "bad_input":
+            line = f"lltd: failed: {record.input}: {record.reason}"
+            if self.bar is not None:
+                self.bar.console.print(line, markup=False, highlight=False)
+            else:
+                print(line, file=sys.stderr, flush=True)
+        if self.bar is not None:
+            self.bar.advance(self.task)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _summary(report: AttackReport) -> str:
+    counts = report.summary
+    eps = f", epsilon {report.epsilon:.4g}" if report.epsilon is not None else ""
+    return (
+        f"{report.options.attack} on {report.classifier} ({report.device}{eps}): "
+        f"{counts['images']} images in {report.seconds:.1f}s; {counts['ok']} adversarial saved "
+        f"({counts['saved_still_adversarial']} still adversarial as 8-bit PNG), "
+        f"{counts['attack_failed']} attack failed, {counts['clean_misclassified']} already "
+        f"misclassified, {counts['bad_input']} unreadable -> "
+        f"{report.output_dir / 'manifest.csv'}"
+    )

@@ -23,18 +23,28 @@ def compress_command(
     ] = Path(),
     quality: Annotated[
         float,
-        typer.Option("-q", "--q", "--quality", "--quality-ratio", min=0, max=100,
-                     help="0-100; 100 (the default) means lossless (-lossless -q 100)."),
+        typer.Option(
+            "-q",
+            "--q",
+            "--quality",
+            "--quality-ratio",
+            min=0,
+            max=100,
+            help="0-100; 100 (the default) means lossless (-lossless -q 100).",
+        ),
     ] = 100,
     output_directory: Annotated[
         Path | None,
-        typer.Option("-o", "--output-directory", help="Default: ./webp-converted/",
-                     parser=opt.location),
+        typer.Option(
+            "-o", "--output-directory", help="Default: ./webp-converted/", parser=opt.location
+        ),
     ] = None,
     ignore_transparency_image: Annotated[
         bool,
-        typer.Option("--ignore-transparency-image",
-                     help="Copy images with any alpha < 255 to OUT/transparency/ instead."),
+        typer.Option(
+            "--ignore-transparency-image",
+            help="Copy images with any alpha < 255 to OUT/transparency/ instead.",
+        ),
     ] = False,
     replace: Annotated[
         bool, typer.Option("--r", help="Replace originals in place (after each WebP is complete).")
@@ -42,11 +52,16 @@ def compress_command(
     clean: Annotated[bool, typer.Option("--c", help="Delete the output directory first.")] = False,
     ignore_filename_match: Annotated[
         str | None,
-        typer.Option("--ignore-filename-match", metavar="TEXT",
-                     help="Skip files whose name contains TEXT (or matches it as a glob)."),
+        typer.Option(
+            "--ignore-filename-match",
+            metavar="TEXT",
+            help="Skip files whose name contains TEXT (or matches it as a glob).",
+        ),
     ] = None,
     method: opt.Method = 4,
-    lossless: Annotated[bool, typer.Option("-lossless", "--lossless", help="cwebp -lossless.")] = False,
+    lossless: Annotated[
+        bool, typer.Option("-lossless", "--lossless", help="cwebp -lossless.")
+    ] = False,
     alpha_q: Annotated[
         int, typer.Option("-alpha_q", "--alpha-q", min=0, max=100, help="cwebp -alpha_q.")
     ] = 100,
@@ -54,7 +69,9 @@ def compress_command(
     metadata: Annotated[
         str, typer.Option("-metadata", "--metadata", help="cwebp -metadata: all,none,exif,icc,xmp.")
     ] = "none",
-    sharp_yuv: Annotated[bool, typer.Option("-sharp_yuv", "--sharp-yuv", help="cwebp -sharp_yuv.")] = False,
+    sharp_yuv: Annotated[
+        bool, typer.Option("-sharp_yuv", "--sharp-yuv", help="cwebp -sharp_yuv.")
+    ] = False,
     preset: Annotated[
         str | None, typer.Option("-preset", "--preset", help="cwebp -preset (cwebp backend).")
     ] = None,
@@ -84,19 +101,29 @@ def compress_command(
     options = EncodeOptions(
         quality=100 if quality >= 100 else quality,
         lossless=lossless or quality >= 100,  # webp-converter: 100 means "-lossless -q 100"
-        method=method, alpha_q=alpha_q, exact=exact, metadata=parse_metadata(metadata),
-        sharp_yuv=sharp_yuv, preset=preset,
+        method=method,
+        alpha_q=alpha_q,
+        exact=exact,
+        metadata=parse_metadata(metadata),
+        sharp_yuv=sharp_yuv,
+        preset=preset,
     )
     try:
         get_codec(backend, cwebp).check(options)
     except CodecError as exc:
         raise UsageError(str(exc)) from None
     job = CompressJob(
-        output_dir=output, options=options, backend=backend, cwebp=cwebp, replace=replace,
-        ignore_transparency=ignore_transparency_image, max_pixels=max_pixels,
+        output_dir=output,
+        options=options,
+        backend=backend,
+        cwebp=cwebp,
+        replace=replace,
+        ignore_transparency=ignore_transparency_image,
+        max_pixels=max_pixels,
     )
-    batch = opt.plan(plan_compress, root, job, clean=clean,
-                     ignore_filename_match=ignore_filename_match)
+    batch = opt.plan(
+        plan_compress, root, job, clean=clean, ignore_filename_match=ignore_filename_match
+    )
     batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug
     if not quiet:
         where = f"replaced with WebP on {root}" if replace else f"converted to {output}"

@@ -1,4 +1,4 @@
-"""``lltd defend``: WebP compression then a flip (the paper's defense) over a folder, in one pass."""
+"""``lltd defend``: WebP compression then a flip (the paper's defense) over a folder, one pass."""
 
 from __future__ import annotations
 
@@ -35,9 +35,12 @@ def defend_command(
     backend: opt.Backend = "pillow",
     cwebp: opt.CwebpPath = None,
     format: Annotated[
-        str, typer.Option("--format", help="Container of the defended pixels: png or webp-lossless.")
+        str,
+        typer.Option("--format", help="Container of the defended pixels: png or webp-lossless."),
     ] = "png",
-    force: Annotated[bool, typer.Option("--force", help="Redo outputs that are up to date.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Redo outputs that are up to date.")
+    ] = False,
     jobs: opt.Jobs = 0,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
     json_report: opt.JsonReport = None,
@@ -63,7 +66,11 @@ def defend_command(
         quality=None if no_webp else quality,
         direction=None if no_flip else direction,  # type: ignore[arg-type]
         order=order,  # type: ignore[arg-type]
-        method=method, backend=backend, cwebp=cwebp, format=format, force=force,
+        method=method,
+        backend=backend,
+        cwebp=cwebp,
+        format=format,
+        force=force,
         max_pixels=max_pixels,
     )
     batch = opt.plan(plan_defend, root, job)

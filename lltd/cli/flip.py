@@ -17,8 +17,9 @@ def flip_command(
     directory: Annotated[Path, typer.Argument(help="Folder of images.", parser=opt.location)],
     output_directory: Annotated[
         Path | None,
-        typer.Option("-o", "--output-directory", help="Write here instead of beside.",
-                     parser=opt.location),
+        typer.Option(
+            "-o", "--output-directory", help="Write here instead of beside.", parser=opt.location
+        ),
     ] = None,
     direction: Annotated[
         str, typer.Option("--direction", help="horizontal (left-right) or vertical.")
@@ -48,7 +49,9 @@ def flip_command(
         direction=direction,  # type: ignore[arg-type]
         suffix=suffix,
         output_dir=opt.absolute_location(output_directory) if output_directory else None,
-        format=format, force=force, max_pixels=max_pixels,
+        format=format,
+        force=force,
+        max_pixels=max_pixels,
     )
     batch = opt.plan(plan_flip, root, job)
     batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug

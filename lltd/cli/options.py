@@ -22,12 +22,15 @@ Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar and no sum
 Debug = Annotated[bool, typer.Option("--debug", help="Print what happens to every file.")]
 JsonReport = Annotated[
     Path | None,
-    typer.Option("--json", help="Write a machine-readable report (one record per file) here.",
-                 dir_okay=False),
+    typer.Option(
+        "--json", help="Write a machine-readable report (one record per file) here.", dir_okay=False
+    ),
 ]
 MaxPixels = Annotated[
-    int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression bombs).",
-                      min=1)
+    int,
+    typer.Option(
+        "--max-pixels", help="Refuse images with more pixels (decompression bombs).", min=1
+    ),
 ]
 Backend = Annotated[
     str, typer.Option("--backend", help="WebP encoder: pillow (in-process libwebp) or cwebp.")
@@ -36,13 +39,18 @@ CwebpPath = Annotated[
     str | None, typer.Option("--cwebp", help="cwebp binary for --backend cwebp.", metavar="PATH")
 ]
 Method = Annotated[
-    int, typer.Option("-m", "--method", help="cwebp -m: 0 (fast) to 6 (slowest, smallest).",
-                      min=0, max=6)
+    int,
+    typer.Option(
+        "-m", "--method", help="cwebp -m: 0 (fast) to 6 (slowest, smallest).", min=0, max=6
+    ),
 ]
 Scheduler = Annotated[
     str | None,
-    typer.Option("--scheduler", envvar="LLTD_SCHEDULER",
-                 help="Run on a Dask cluster at this address ('local' starts a LocalCluster)."),
+    typer.Option(
+        "--scheduler",
+        envvar="LLTD_SCHEDULER",
+        help="Run on a Dask cluster at this address ('local' starts a LocalCluster).",
+    ),
 ]
 
 
@@ -100,9 +108,7 @@ def absolute_location(location: Path | str) -> Path | str:
     return location if is_url(location) else Path(location).absolute()
 
 
-def plan(
-    planner: Callable[..., BatchRun], root: Path | str, job: Any, **options: Any
-) -> BatchRun:
+def plan(planner: Callable[..., BatchRun], root: Path | str, job: Any, **options: Any) -> BatchRun:
     """``planner(root, job)`` for local folders; the storage planner when either end is a URL."""
     from lltd.cluster.storage import is_url
 

@@ -9,9 +9,15 @@ file rule (already converted, larger, transparency, failed/, ``--r``) is thus th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import multiprocessing.util
 import os
+import shutil
+import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +44,41 @@ def _snapshot(folder: Path) -> Snapshot:
             stat = path.stat()
             state[path] = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
     return state
+
+
+_thread = threading.local()
+
+
+def _worker_directory() -> str | None:
+    """A Dask worker's own scratch folder, which dask removes even if the worker is killed."""
+    distributed = sys.modules.get("distributed")  # never import dask just to ask
+    if distributed is None:
+        return None
+    try:
+        return distributed.get_worker().local_directory
+    except ValueError:  # not in a worker
+        return None
+
+
+@contextlib.contextmanager
+def _scratch() -> Iterator[Path]:
+    """An empty private folder (``in/``, ``out/``) for one file at a time, kept by the thread:
+    creating and removing folders for every file costs more than the job on some disks."""
+    root: Path | None = getattr(_thread, "root", None)
+    if root is None or _thread.pid != os.getpid() or not root.is_dir():  # new, or forked
+        root = Path(tempfile.mkdtemp(prefix="lltd-remote-", dir=_worker_directory()))
+        (root / "in").mkdir()
+        (root / "out").mkdir()
+        _thread.root, _thread.pid = root, os.getpid()
+        # Runs at exit in the main process and in multiprocessing children alike.
+        multiprocessing.util.Finalize(None, shutil.rmtree, args=(root, True), exitpriority=0)
+    try:
+        yield root
+    finally:
+        for folder, _, names in os.walk(root):
+            for name in names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, name))
 
 
 @dataclass(frozen=True)
@@ -91,16 +132,24 @@ class RemoteJob:
     source: Storage
     destination: Storage
     fetch_outputs: bool = False  # compress --r decodes an existing output; others only stat it
+    planned_in: int = 0  # the planning process: the only one that sees its memory:// store
 
     def input_name(self, task: Task) -> str:
         return self.source.url(task.relative.as_posix())
 
     def __call__(self, task: Task) -> FileResult:
         relative = task.relative.as_posix()
-        with tempfile.TemporaryDirectory(prefix="lltd-remote-") as tmp:
-            mounts = _Mounts(Path(tmp, "in"), Path(tmp, "out"), self.source, self.destination)
-            mounts.local_in.mkdir()
-            mounts.local_out.mkdir()
+        if os.getpid() != self.planned_in and "memory" in (
+            self.source.protocol,
+            self.destination.protocol,
+        ):
+            # Results written to another process's memory:// would vanish without a word.
+            return FileResult(
+                self.input_name(task), None, Outcome.FAILED,
+                error="memory:// storage is private to one process: use -j 1 or worker threads",
+            )  # fmt: skip
+        with _scratch() as tmp:
+            mounts = _Mounts(tmp / "in", tmp / "out", self.source, self.destination)
             local_task = Task(
                 mounts.local_in / task.relative, task.relative, mounts.localize(task.output)
             )
@@ -117,9 +166,9 @@ class RemoteJob:
                 )
             if local_task.output is not None:
                 self._mirror_output(mounts, local_task.output)
-            before = _snapshot(Path(tmp))
+            before = _snapshot(tmp)
             result = run_one(self._local_job(mounts), local_task)
-            mounts.publish(before, _snapshot(Path(tmp)))
+            mounts.publish(before, _snapshot(tmp))
         return FileResult(
             self.source.url(relative),
             mounts.to_url(result.output),
@@ -244,7 +293,10 @@ def plan_remote(
 
     extra = _report_fields(planned)
     extra.update(input=source.location, output=destination.location)
-    remote = RemoteJob(planned, source, destination, fetch_outputs=compress and bool(job.replace))
+    remote = RemoteJob(
+        planned, source, destination, fetch_outputs=compress and bool(job.replace),
+        planned_in=os.getpid(),
+    )  # fmt: skip
     return BatchRun(
         command=type(job).__name__.removesuffix("Job").lower(),
         job=remote,

@@ -29,25 +29,18 @@ RETRIES = 2
 #: Scheduler metadata under which each run keeps its batch journals while it runs.
 JOURNAL = "lltd-journal"
 
-Record = list[Any]  # [index, input, output, outcome, bytes_before, bytes_after, error]
+Record = dict[str, Any]  # a FileResult's JSON record plus its "index" in the task list
 
 
 def _record(index: int, result: FileResult) -> Record:
     # The journal travels through the scheduler as msgpack: plain values only.
-    return [
-        index,
-        result.input,
-        result.output,
-        result.outcome.value,
-        result.bytes_before,
-        result.bytes_after,
-        result.error,
-    ]
+    return {"index": index, **result.to_json()}
 
 
 def _result(record: Record) -> tuple[int, FileResult]:
-    index, source, output, outcome, before, after, error = record
-    return index, FileResult(source, output, Outcome(outcome), before, after, error)
+    fields = {key: value for key, value in record.items() if key != "index"}
+    fields["outcome"] = Outcome(fields["outcome"])
+    return record["index"], FileResult(**fields)
 
 
 def run_journaled(job: Job, chunk: Sequence[tuple[int, Task]], journal: list[str]) -> list[Record]:
@@ -56,7 +49,7 @@ def run_journaled(job: Job, chunk: Sequence[tuple[int, Task]], journal: list[str
 
     client = get_client()
     done: list[Record] = list(client.get_metadata(journal, default=None) or [])
-    finished = {record[0] for record in done}  # non-empty only when an earlier attempt died
+    finished = {record["index"] for record in done}  # non-empty only when an earlier attempt died
     for index, task in chunk:
         if index in finished:
             continue
@@ -116,7 +109,7 @@ class DaskRunner:
                     records = future.result()
                 except Exception as exc:  # every attempt died or raised
                     records = list(self.client.get_metadata(journal, default=None) or [])
-                    finished = {record[0] for record in records}
+                    finished = {record["index"] for record in records}
                     rest = [item for item in chunk if item[0] not in finished]
                     if len(chunk) > 1:
                         # Retry the unfinished files one by one, so a file that kills every
@@ -159,11 +152,11 @@ def dask_runner(scheduler: str, jobs: int = 0, *, batch: int | None = None) -> D
             n_workers=jobs or default_jobs(),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
         )
         return DaskRunner(Client(cluster), batch=batch, owns_client=True, cluster=cluster)
     try:
-        client = Client(scheduler, timeout="10s")
+        client = Client(scheduler)  # waits distributed.comm.timeouts.connect (30 s)
     except (OSError, TimeoutError, ValueError) as exc:
         raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     return DaskRunner(client, batch=batch, owns_client=True)

@@ -45,5 +45,11 @@ def get_codec(backend: str = "pillow", cwebp: str | None = None) -> Codec:
     raise UsageError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "Codec", "EncodeOptions", "get_codec", "parse_metadata",
-           "webp_converter_options"]
+__all__ = [
+    "BACKENDS",
+    "Codec",
+    "EncodeOptions",
+    "get_codec",
+    "parse_metadata",
+    "webp_converter_options",
+]

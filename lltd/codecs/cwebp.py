@@ -18,8 +18,15 @@ from lltd.paths import cache_dir
 
 # Files cwebp can read itself with the same meaning as Pillow gives them; anything else is first
 # normalised by Pillow to an 8-bit PNG so both backends agree on unusual modes.
-_CWEBP_NATIVE = {("PNG", "RGB"), ("PNG", "RGBA"), ("PNG", "L"), ("PNG", "P"), ("PNG", "LA"),
-                 ("JPEG", "RGB"), ("JPEG", "L")}
+_CWEBP_NATIVE = {
+    ("PNG", "RGB"),
+    ("PNG", "RGBA"),
+    ("PNG", "L"),
+    ("PNG", "P"),
+    ("PNG", "LA"),
+    ("JPEG", "RGB"),
+    ("JPEG", "L"),
+}
 
 
 def cwebp_argv(options: EncodeOptions) -> list[str]:

@@ -9,8 +9,13 @@ from lltd.codecs.options import EncodeOptions, parse_metadata
 from lltd.errors import UsageError
 
 # flag -> (EncodeOptions field, value type); None means a boolean flag.
-_VALUED = {"-q": ("quality", float), "-m": ("method", int), "-alpha_q": ("alpha_q", int),
-           "-metadata": ("metadata", parse_metadata), "-preset": ("preset", str)}
+_VALUED = {
+    "-q": ("quality", float),
+    "-m": ("method", int),
+    "-alpha_q": ("alpha_q", int),
+    "-metadata": ("metadata", parse_metadata),
+    "-preset": ("preset", str),
+}
 _FLAGS = {"-lossless": "lossless", "-exact": "exact", "-sharp_yuv": "sharp_yuv"}
 _IGNORED = {"-quiet", "-v", "-progress", "-short"}  # change only what cwebp prints
 

@@ -12,7 +12,13 @@ from lltd.batch.pipeline import BatchRun, clean_output_directory
 from lltd.batch.scan import COMPRESS_EXTENSIONS, Task, assign_outputs, matches_name, scan
 from lltd.codecs import EncodeOptions, get_codec
 from lltd.errors import CodecError, ImageError
-from lltd.imageio import DEFAULT_MAX_PIXELS, atomic_output, copy_atomic, has_transparency, open_image
+from lltd.imageio import (
+    DEFAULT_MAX_PIXELS,
+    atomic_output,
+    copy_atomic,
+    has_transparency,
+    open_image,
+)
 from lltd.jobs.common import file_size, quarantine
 
 ORIGIN, FAILED, TRANSPARENCY = "origin", "failed", "transparency"
@@ -50,8 +56,13 @@ class CompressJob:
 
     def _fail(self, task: Task, reason: str) -> FileResult:
         if self.replace:
-            return FileResult(str(task.source), None, Outcome.FAILED,
-                              bytes_before=file_size(task.source), error=reason)
+            return FileResult(
+                str(task.source),
+                None,
+                Outcome.FAILED,
+                bytes_before=file_size(task.source),
+                error=reason,
+            )
         return quarantine(task, self.output_dir / FAILED, reason)
 
     def __call__(self, task: Task) -> FileResult:
@@ -130,8 +141,14 @@ def plan_compress(
         kept = []
         for task in tasks:
             if matches_name(task.source.name, ignore_filename_match):
-                skipped.append(FileResult(str(task.source), None, Outcome.NAME_MATCH,
-                                          bytes_before=file_size(task.source)))
+                skipped.append(
+                    FileResult(
+                        str(task.source),
+                        None,
+                        Outcome.NAME_MATCH,
+                        bytes_before=file_size(task.source),
+                    )
+                )
             else:
                 kept.append(task)
         tasks = kept
@@ -140,6 +157,11 @@ def plan_compress(
         job=job,
         tasks=assign_outputs(tasks, job.output_for),
         presettled=skipped,
-        report_extra={"input": str(root), "output": str(job.output_dir), "replace": job.replace,
-                      "options": asdict(job.options), "backend": job.backend},
+        report_extra={
+            "input": str(root),
+            "output": str(job.output_dir),
+            "replace": job.replace,
+            "options": asdict(job.options),
+            "backend": job.backend,
+        },
     )

@@ -39,13 +39,19 @@ class DefendJob:
         output = task.output or self.output_for(task)
         before = file_size(task.source)
         if not self.force and is_up_to_date(output, task.source):
-            return FileResult(str(task.source), str(output), Outcome.ALREADY_DONE, before,
-                              file_size(output))
+            return FileResult(
+                str(task.source), str(output), Outcome.ALREADY_DONE, before, file_size(output)
+            )
         try:
             image = open_image(task.source, self.max_pixels)
             defended = defend_image(
-                image, self.quality, self.direction, self.order,
-                method=self.method, backend=self.backend, cwebp=self.cwebp,
+                image,
+                self.quality,
+                self.direction,
+                self.order,
+                method=self.method,
+                backend=self.backend,
+                cwebp=self.cwebp,
             )
         except (ImageError, CodecError) as exc:
             return quarantine(task, self.output_dir / "failed", str(exc), with_reason_file=True)
@@ -63,8 +69,16 @@ class DefendJob:
 def plan_defend(root: Path, job: DefendJob) -> BatchRun:
     tasks = scan(root, IMAGE_EXTENSIONS, exclude=[job.output_dir])
     return BatchRun(
-        command="defend", job=job, tasks=assign_outputs(tasks, job.output_for),
-        report_extra={"input": str(root), "output": str(job.output_dir), "quality": job.quality,
-                      "direction": job.direction, "order": job.order, "backend": job.backend,
-                      "format": job.format},
+        command="defend",
+        job=job,
+        tasks=assign_outputs(tasks, job.output_for),
+        report_extra={
+            "input": str(root),
+            "output": str(job.output_dir),
+            "quality": job.quality,
+            "direction": job.direction,
+            "order": job.order,
+            "backend": job.backend,
+            "format": job.format,
+        },
     )

@@ -31,28 +31,43 @@ class FlipJob:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def output_for(self, task: Task) -> Path:
-        folder = task.source.parent if self.output_dir is None else self.output_dir / task.relative.parent
+        folder = (
+            task.source.parent
+            if self.output_dir is None
+            else self.output_dir / task.relative.parent
+        )
         suffix = ".png" if self.format == "png" else task.source.suffix
         return folder / f"{task.source.stem}{self.suffix}{suffix}"
 
     def is_flip_of_sibling(self, task: Task, exists: Callable[[Path], bool] = Path.exists) -> bool:
-        """``x_f.png`` beside an ``x.*`` image is our own earlier output: never flip it into ``x_f_f``.
+        """``x_f.png`` beside an ``x.*`` image is our own earlier output: never flip it again.
 
         ``exists`` lets a planner over object storage answer from its listing."""
         stem = task.source.stem
+        if (
+            self.format == "png"
+            and Path(stem).suffix.lower() in IMAGE_EXTENSIONS
+            and exists(task.source.parent / stem)
+        ):
+            # --format png: x.png and x.jpg both map to x_f.png, so assign_outputs names the
+            # later one x.png.png; that file is ours too.
+            return True
         if not self.suffix or not stem.endswith(self.suffix) or stem == self.suffix:
             return False
         original = stem[: -len(self.suffix)]
         parent = task.source.parent
-        return any(exists(parent / f"{original}{ext}")
-                   or exists(parent / f"{original}{ext.upper()}") for ext in IMAGE_EXTENSIONS)
+        return any(
+            exists(parent / f"{original}{ext}") or exists(parent / f"{original}{ext.upper()}")
+            for ext in IMAGE_EXTENSIONS
+        )
 
     def __call__(self, task: Task) -> FileResult:
         output = task.output or self.output_for(task)
         before = file_size(task.source)
         if output.exists() and not self.force:
-            return FileResult(str(task.source), str(output), Outcome.ALREADY_DONE, before,
-                              file_size(output))
+            return FileResult(
+                str(task.source), str(output), Outcome.ALREADY_DONE, before, file_size(output)
+            )
         try:
             image = open_image(task.source, self.max_pixels)
         except ImageError as exc:
@@ -67,7 +82,7 @@ class FlipJob:
 
 
 def save_like(image: Image.Image, original: Image.Image, path: Path, fmt: str | None) -> None:
-    """Save ``image`` in ``fmt`` (default: the original's format) with the least loss Pillow offers."""
+    """Save ``image`` in ``fmt`` (default: the original's) with the least loss Pillow offers."""
     fmt = fmt or original.format or "PNG"
     params: dict[str, object] = {}
     if original.info.get("icc_profile"):
@@ -85,10 +100,19 @@ def save_like(image: Image.Image, original: Image.Image, path: Path, fmt: str | 
 
 def plan_flip(root: Path, job: FlipJob) -> BatchRun:
     exclude = [job.output_dir] if job.output_dir is not None else []
-    tasks = [task for task in scan(root, IMAGE_EXTENSIONS, exclude=exclude)
-             if not job.is_flip_of_sibling(task)]
+    tasks = [
+        task
+        for task in scan(root, IMAGE_EXTENSIONS, exclude=exclude)
+        if not job.is_flip_of_sibling(task)
+    ]
     return BatchRun(
-        command="flip", job=job, tasks=assign_outputs(tasks, job.output_for),
-        report_extra={"input": str(root), "output": str(job.output_dir or root),
-                      "direction": job.direction, "suffix": job.suffix},
+        command="flip",
+        job=job,
+        tasks=assign_outputs(tasks, job.output_for),
+        report_extra={
+            "input": str(root),
+            "output": str(job.output_dir or root),
+            "direction": job.direction,
+            "suffix": job.suffix,
+        },
     )

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from watchdog.observers.api import BaseObserver
 from lltd.batch.engine import Job, default_jobs
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task, is_within
+from lltd.errors import LltdError, UsageError
 from lltd.imageio import TEMP_SUFFIX, remove_stale_temporaries
 from lltd.watch.actions import make_job
 from lltd.watch.config import FolderConfig, WatchConfig
@@ -42,7 +44,7 @@ from lltd.watch.worker import Processed, WorkItem, init_worker, process
 
 STATE_DIR = ".lltd"
 TICK = 0.05  # main loop period (s): settle checks, status, watchdog
-STATUS_PERIOD = 1.0  # at most one STATUS=/status file write per period while busy
+STATUS_PERIOD = 0.25  # at most one STATUS=/status file write per period while busy
 MAX_ATTEMPTS = 3  # a file in flight when a worker dies is retried, then set aside as failed
 
 Key = tuple[int, str]  # (folder index, absolute path): one file, known at most once
@@ -58,7 +60,17 @@ class Folder:
     job: Job
     filter: Filter
     lock: FolderLock
+    identity: tuple[int, int] = (0, 0)
     journal: Journal | None = None
+
+    def still_there(self) -> bool:
+        """IN is the folder we locked (inotify cannot say: our lock file pins the deleted
+        folder, so its delete-self event waits until we let go)."""
+        try:
+            st = os.stat(self.root)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self.identity
 
     def journal_key(self, path: Path, sig: tuple[int, int]) -> tuple[str, int, int]:
         return (str(path.relative_to(self.root)), sig[0], sig[1])
@@ -114,6 +126,23 @@ class FolderSink:
         self.daemon.request_scan(self.folder, path)
 
 
+def native_observer() -> BaseObserver:
+    """inotify where there is inotify, with "full" events: a file renamed into IN from another
+    folder is then a move (complete at once), not a creation that has to settle."""
+    try:
+        from watchdog.observers.inotify import InotifyObserver
+    except ImportError:  # not Linux: the platform's native observer
+        from watchdog.observers import Observer
+
+        return Observer()
+    return InotifyObserver(generate_full_events=True)
+
+
+def watching(observer: BaseObserver) -> bool:
+    """The observer and its emitter (which stops when the folder itself is deleted) run."""
+    return observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters)
+
+
 class Daemon:
     def __init__(
         self,
@@ -137,6 +166,7 @@ class Daemon:
         )
         self._stop = threading.Event()
         self._stop_dispatch = threading.Event()
+        self._drained = threading.Event()
         self._observers: list[BaseObserver] = []
         self._scan_requests: queue.Queue[tuple[Folder, Path] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -192,8 +222,6 @@ class Daemon:
         for index, fc in enumerate(self.config.folders):
             root = fc.input.resolve()
             if not root.is_dir():
-                from lltd.errors import UsageError
-
                 raise UsageError(f"input folder {fc.input} does not exist or is not a folder")
             output = fc.output.resolve()
             state_dir = root / STATE_DIR
@@ -201,20 +229,23 @@ class Daemon:
                 state_dir.mkdir(exist_ok=True)
                 output.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                from lltd.errors import UsageError
-
                 raise UsageError(f"cannot create {exc.filename}: {exc.strerror}") from None
+            job, extensions = make_job(fc, output)
             lock = FolderLock(state_dir / "lock", root)
             lock.acquire()
-            job, extensions = make_job(fc, output)
             exclude = (output,) if is_within(output, root) else ()
             folder = Folder(
                 index, fc, root, output, state_dir, job, Filter(root, extensions, exclude), lock
             )
+            st = os.stat(root)
+            folder.identity = (st.st_dev, st.st_ino)
             self.folders.append(folder)
             self.counters.folders[index] = FolderCounts(str(root), str(output))
             if fc.on_success == "keep":
-                folder.journal = Journal(state_dir / "journal.sqlite")
+                try:
+                    folder.journal = Journal(state_dir / "journal.sqlite")
+                except sqlite3.Error as exc:
+                    raise UsageError(f"cannot open {state_dir / 'journal.sqlite'}: {exc}") from None
             # Recovery: a crash leaves at most temporary files, which no one else may publish.
             removed = remove_stale_temporaries(output) + remove_stale_temporaries(state_dir)
             if removed:
@@ -232,17 +263,25 @@ class Daemon:
             interval = max(0.1, min(1.0, self.settle_s / 2))
             make: Callable[[], BaseObserver] = lambda: PollingObserver(timeout=interval)  # noqa: E731
         else:
-            from watchdog.observers import Observer
-
-            make = Observer
+            make = native_observer
         for folder in self.folders:
             observer = make()
             handler = WatchHandler(
                 folder.filter, FolderSink(self, folder), polling=self.config.polling
             )
-            observer.schedule(handler, str(folder.root), recursive=True)
-            observer.daemon = True
-            observer.start()
+            try:
+                observer.schedule(handler, str(folder.root), recursive=True)
+                observer.daemon = True
+                observer.start()
+            except OSError as exc:
+                hint = (
+                    ""
+                    if self.config.polling
+                    else (" (raise fs.inotify.max_user_watches, or use --polling)")
+                )
+                raise LltdError(
+                    f"cannot watch {folder.root}: {exc.strerror or exc}{hint}"
+                ) from None
             self._observers.append(observer)
 
     def _main_loop(self) -> None:
@@ -264,12 +303,15 @@ class Daemon:
                 next_ping = now + interval
             if self._fatal:
                 break
+            for folder, observer in zip(self.folders, self._observers, strict=True):
+                if not watching(observer) or not folder.still_there():
+                    self._fatal = (
+                        f"stopped watching {folder.root}: the folder is gone or unreadable"
+                    )
 
     def _healthy(self) -> bool:
         """The keep-alive vouches for the threads that do the work."""
-        return all(t.is_alive() for t in self._threads) and all(
-            o.is_alive() for o in self._observers
-        )
+        return all(t.is_alive() for t in self._threads) and all(map(watching, self._observers))
 
     def _shutdown(self) -> None:
         if self.counters.state == "running":
@@ -286,20 +328,25 @@ class Daemon:
         self._scan_requests.put(None)
         for left in self.intake.close():
             self.intake.release(left)  # still on disk: the next start picks them up
-        for thread in self._threads:
-            thread.join(timeout=5)
         for observer in self._observers:
             with contextlib.suppress(RuntimeError):
                 observer.join(timeout=5)
-        self._drain_pool()
+        try:
+            self._drain_pool()
+        finally:
+            self._drained.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        started = self.counters.state != "starting"
         self.counters.state = "stopped"
-        self._refresh_counts()
-        self._publish_status(self.clock(), force=True)
+        if started:  # a daemon refused at start-up must not touch the running one's status file
+            self._refresh_counts()
+            self._publish_status(self.clock(), force=True)
         for folder in self.folders:
             if folder.journal is not None:
                 folder.journal.close()
             folder.lock.release()
-        if self.counters.state == "stopped" and self.folders:
+        if started:
             self.log.info(f"stopped: {self.counters.line()}")
         self.notifier.close()
 
@@ -309,6 +356,7 @@ class Daemon:
             futures = list(self._in_flight)
         if pool is None:
             return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
         _, not_done = wait_futures(futures, timeout=self.config.stop_timeout)
         if not_done:
@@ -316,9 +364,13 @@ class Daemon:
                 f"{len(not_done)} file(s) still in flight after {self.config.stop_timeout:g} s: "
                 "stopping the workers; those files stay in place and are done at the next start"
             )
-            for proc in list(getattr(pool, "_processes", {}).values()):
+            for proc in processes:
                 with contextlib.suppress(Exception):
                     proc.kill()
+                    proc.join(5)
+            # The killed workers' temporary files: no one else may publish in our folders.
+            for folder in self.folders:
+                remove_stale_temporaries(folder.output)
         with contextlib.suppress(Exception):
             pool.shutdown(wait=True)
 
@@ -381,6 +433,14 @@ class Daemon:
     # -- dispatch ----------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        try:
+            self._dispatch_loop()
+        finally:
+            # Workers are spawned from this thread, and PR_SET_PDEATHSIG fires when the thread
+            # that spawned them ends: stay until the pool has drained.
+            self._drained.wait()
+
+    def _dispatch_loop(self) -> None:
         while not self._stop_dispatch.is_set():
             if not self._slots.acquire(timeout=0.2):
                 continue
@@ -427,9 +487,10 @@ class Daemon:
         return True
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        # Workers fork from a server that has already imported Pillow and the jobs.
-        context.set_forkserver_preload(["lltd.watch.worker"])
+        # spawn, not fork (this process has threads), and not forkserver either: a forkserver's
+        # workers outlive a SIGKILLed daemon and would race its successor, while spawned workers
+        # are our children and die with us (PR_SET_PDEATHSIG in init_worker).
+        context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(
             max_workers=self.jobs,
             mp_context=context,
@@ -466,6 +527,13 @@ class Daemon:
             self._worker_died(flight, exc)
             return
         self._attempts.pop(key, None)
+        if processed.disposed == "changed":
+            if self._stop_dispatch.is_set():
+                self.intake.release(key)  # still in IN: the next start does it
+            else:
+                self.log.warning(f"{key[1]} changed while being processed: again once settled")
+                self.settler.track(Path(key[1]), key)  # still claimed: back through settling
+            return
         self._account(folder, flight, processed)
         self.intake.release(key)
 

@@ -47,20 +47,25 @@ class Notifier:
             return b"\0" + self.address[1:].encode()
         return self.address
 
-    def send(self, *fields: str) -> bool:
-        """Send ``fields`` as one datagram (newline-separated); False if it could not go out."""
+    def send(self, *fields: str, wait: float = 0.0) -> bool:
+        """Send ``fields`` as one datagram (newline-separated); False if it could not go out.
+
+        A receiver that does not read fills the socket; we then wait at most ``wait`` seconds
+        (none for STATUS= and WATCHDOG=1): the daemon's main loop must never hang on it.
+        """
         if self.address is None:
             return False
         if self._socket is None:
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
+            self._socket.settimeout(wait)
             self._socket.sendto("\n".join(fields).encode(), self._target())
-        except OSError:
-            return False  # systemd gone or restarting: notifications are best effort
+        except OSError:  # TimeoutError and BlockingIOError included
+            return False  # systemd gone, restarting or not reading: notifications are best effort
         return True
 
     def ready(self, status: str | None = None) -> bool:
-        return self.send("READY=1", *([f"STATUS={status}"] if status else []))
+        return self.send("READY=1", *([f"STATUS={status}"] if status else []), wait=5.0)
 
     def status(self, text: str) -> bool:
         return self.send(f"STATUS={text}")
@@ -69,7 +74,7 @@ class Notifier:
         return self.send("WATCHDOG=1")
 
     def stopping(self, status: str | None = None) -> bool:
-        return self.send("STOPPING=1", *([f"STATUS={status}"] if status else []))
+        return self.send("STOPPING=1", *([f"STATUS={status}"] if status else []), wait=5.0)
 
     def close(self) -> None:
         if self._socket is not None:

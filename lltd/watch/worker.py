@@ -19,8 +19,10 @@ from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
 from lltd.imageio import write_bytes_atomic
 from lltd.jobs.common import quarantine
+from lltd.watch.settle import signature
 
 DONE, FAILED_INPUTS = "done", "failed"
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ class WorkItem:
 @dataclass(frozen=True)
 class Processed:
     result: FileResult
-    disposed: str  # where the input went: "moved:PATH", "deleted", "kept" or "vanished"
+    # Where the input went: "moved:PATH", "deleted", "kept", "vanished", or "changed" (it was
+    # written to while being processed, and stays for another go).
+    disposed: str
 
 
 def init_worker(parent: int) -> None:
@@ -45,19 +49,9 @@ def init_worker(parent: int) -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: our parent is the forkserver
-    if os.getppid() == 1 or not _alive(parent):
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the daemon died before the line above took effect
         os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def process(item: WorkItem) -> Processed:
@@ -67,7 +61,14 @@ def process(item: WorkItem) -> Processed:
             FileResult(str(task.source), None, Outcome.FAILED, error="vanished before processing"),
             "vanished",
         )
+    before = signature(task.source)
     result = run_one(item.job, task)
+    if signature(task.source) != before:
+        # Written to while we read it: whatever we made may come from a partial file. Leave
+        # the input where it is; the daemon lets it settle and does it again.
+        if result.outcome is Outcome.FAILED and result.output:
+            _discard_quarantine(Path(result.output))
+        return Processed(result, "changed")
     if result.outcome is Outcome.FAILED:
         result = ensure_quarantined(item, result)
     if item.fsync:
@@ -87,6 +88,12 @@ def ensure_quarantined(item: WorkItem, result: FileResult) -> FileResult:
         with contextlib.suppress(OSError):
             write_bytes_atomic(reason_file, f"{item.task.source}: {reason}\n".encode())
     return result
+
+
+def _discard_quarantine(copy: Path) -> None:
+    for path in (copy, copy.with_name(copy.name + ".error.txt")):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _written_paths(result: FileResult) -> list[Path]:

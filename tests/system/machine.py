@@ -3,11 +3,11 @@
 Much like a tiny systemd-nspawn made of util-linux tools: every mount is made
 inside a private mount namespace (so none can leak onto the host, and all of
 them vanish with the namespace), the root is an overlay whose writable layer is
-a per-test directory (so the cache stays pristine), and /dev is a small tmpfs
+a tmpfs of the guest's own (so the cache stays pristine), and /dev is a small tmpfs
 with a few device nodes bound in rather than the host's /dev (journald and
 systemd create links there). /proc/sys and /sys are read-only so the guest
-cannot change host kernel settings. The machine lives in its own cgroup (and
-cgroup namespace) so it can be killed and accounted for as a whole.
+cannot change host kernel settings. The machine lives in cgroups of its own
+(and a cgroup namespace) so its slices are made, and removed, below them.
 
 Driving it: `run()` enters all its namespaces with nsenter and runs a program
 there; files are reached from outside through /proc/<pid>/root.
@@ -22,10 +22,11 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from . import cgroups
 from .rootfs import remove_tree
 
 T = TypeVar("T")
@@ -68,11 +69,16 @@ MASKED_UNITS = (
 
 # Runs in the new namespaces (its arguments, never string-built, are the paths).
 # It assembles the root and replaces itself with systemd via pivot_root (not
-# chroot): a real root mount lets systemd set up namespaces for units.
+# chroot): a real root mount lets systemd set up namespaces for units. The
+# writable layer is a tmpfs (this VM's disk makes thousands of small files, a
+# venv, slow to write and to delete), seeded with the files written before boot.
 BOOT_SCRIPT = r"""
 set -eu
-lower=$1 upper=$2 work=$3 root=$4
-mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$root"
+lower=$1 seed=$2 layer=$3 root=$4
+mount -t tmpfs -o mode=0755,size=4g lltd-systest "$layer"
+mkdir "$layer/upper" "$layer/work"
+cp -a "$seed/." "$layer/upper/"
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$layer/upper,workdir=$layer/work" "$root"
 mount -t tmpfs -o mode=0755,nosuid,size=16m tmpfs "$root/dev"
 for node in null zero full random urandom tty; do
     : > "$root/dev/$node"
@@ -136,10 +142,10 @@ class Machine:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.upper = workdir / "upper"
+        self.seed = workdir / "seed"  # files for the writable layer, written before boot
         self.proc: subprocess.Popen[bytes] | None = None
         self.pid = 0  # host PID of the guest's systemd (its PID 1)
-        self.cgroup: Path | None = None
+        self.cgroups: list[Path] = []
         self.console = workdir / "console.log"
 
     @classmethod
@@ -159,27 +165,26 @@ class Machine:
         for path in (rootfs, self.workdir):
             if any(c in str(path) for c in ",:\\"):
                 raise BootError(f"path unsuitable for overlay options: {path}")
-        work, merged = self.workdir / "work", self.workdir / "merged"
-        for d in (self.upper, work, merged):
+        layer, merged = self.workdir / "layer", self.workdir / "merged"
+        for d in (self.seed, layer, merged):
             d.mkdir(parents=True)
-        masks = self.upper / "etc/systemd/system"
+        masks = self.seed / "etc/systemd/system"
         masks.mkdir(parents=True)
         for unit in MASKED_UNITS:
             (masks / unit).symlink_to("/dev/null")
-        self.cgroup = _make_cgroup(f"lltd-systest-{os.getpid()}-{time.monotonic_ns()}")
+        self.cgroups = cgroups.create(f"lltd-systest-{os.getpid()}-{time.monotonic_ns()}")
         argv = ["unshare", "--fork", "--kill-child=SIGKILL", "--pid", "--mount", "--uts"]
         argv += ["--ipc", "--net", "--propagation", "private"]
-        if self.cgroup is not None:
+        if self.cgroups:
             argv.append("--cgroup")
-        argv += ["sh", "-c", BOOT_SCRIPT, "boot", str(rootfs), str(self.upper), str(work)]
+        argv += ["sh", "-c", BOOT_SCRIPT, "boot", str(rootfs), str(self.seed), str(layer)]
         argv.append(str(merged))
-        cgroup = self.cgroup
+        mine = self.cgroups
 
         def in_child() -> None:
             # If the test process dies, unshare dies and takes the guest with it.
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-            if cgroup is not None:
-                (cgroup / "cgroup.procs").write_text("0")
+            cgroups.join(mine)
 
         with open(self.console, "wb") as log:
             self.proc = subprocess.Popen(
@@ -230,7 +235,7 @@ class Machine:
         self, *argv: str, check: bool = True, timeout: float = 60, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         enter = ["nsenter", f"--target={self.pid}", "--mount", "--uts", "--ipc", "--net", "--pid"]
-        if self.cgroup is not None:
+        if self.cgroups:
             enter.append("--cgroup")
         enter += ["--root", "--wd", "--"]
         proc = subprocess.run(
@@ -248,6 +253,20 @@ class Machine:
                 f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
             )
         return proc
+
+    def host_pid(self, guest_pid: int) -> int:
+        """The host's number for the guest's process guest_pid (to signal it from outside)."""
+        namespace = os.readlink(f"/proc/{self.pid}/ns/pid")
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                if os.readlink(entry / "ns/pid") != namespace:
+                    continue
+                for line in (entry / "status").read_text().splitlines():
+                    if line.startswith("NSpid:") and line.split()[-1] == str(guest_pid):
+                        return int(entry.name)
+        raise LookupError(f"no process {guest_pid} in the guest")
 
     def systemctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("systemctl", "--no-pager", *args, check=check)
@@ -284,46 +303,6 @@ class Machine:
                     self.proc.kill()  # unshare itself; --kill-child takes the guest along
                     self.proc.wait(timeout=30)
             self.proc = None
-        if self.cgroup is not None:
-            _remove_cgroup(self.cgroup)
-            self.cgroup = None
-        # The overlay died with the mount namespace; its layers are plain directories.
+        cgroups.remove(self.cgroups)
+        # The overlay and its tmpfs layer died with the mount namespace.
         remove_tree(self.workdir)
-
-
-def _cgroup_parent() -> Path | None:
-    # cgroup v2: mounted at /sys/fs/cgroup itself, or at .../unified in hybrid set-ups.
-    for candidate in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
-        if (candidate / "cgroup.procs").exists() and (candidate / "cgroup.controllers").exists():
-            return candidate
-    return None
-
-
-def _make_cgroup(name: str) -> Path | None:
-    parent = _cgroup_parent()
-    if parent is None:
-        return None
-    try:
-        (parent / name).mkdir()
-    except OSError:
-        return None  # read-only or delegated elsewhere: boot without a cgroup namespace
-    return parent / name
-
-
-def _remove_cgroup(cgroup: Path) -> None:
-    def leftovers() -> bool:
-        for procs in cgroup.rglob("cgroup.procs"):
-            with contextlib.suppress(OSError):
-                if procs.read_text().strip():
-                    return False
-        return True
-
-    with contextlib.suppress(AssertionError):
-        wait_for("the guest's processes to be gone", leftovers, 10, 0.05)
-    # Deepest first: a cgroup can only be removed once it has no children.
-    dirs: Sequence[Path] = sorted(
-        (p for p in cgroup.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
-    )
-    for d in [*dirs, cgroup]:
-        with contextlib.suppress(OSError):
-            d.rmdir()

@@ -7,6 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from . import cgroups
 from .machine import Machine, wait_for
 
 NOTIFY_SERVICE = """\
@@ -66,12 +67,25 @@ def _processes_in(pid_namespace: str) -> list[int]:
     return found
 
 
+def _host_cgroups() -> set[Path]:
+    """Every cgroup below ours, in every hierarchy (where a guest's slices would appear)."""
+    return {
+        p
+        for h in cgroups.hierarchies()
+        for p in (h.mountpoint / h.current).rglob("*")
+        if p.is_dir()
+    }
+
+
 def test_teardown_leaves_no_process_mount_or_cgroup(rootfs: Path) -> None:
-    before = _host_mounts()
+    before, cgroups_before = _host_mounts(), _host_cgroups()
     workdir = Path(tempfile.mkdtemp(prefix="lltd-systest-", dir="/var/tmp")) / "guest"
     guest = Machine.boot(rootfs, workdir)
     try:
-        init, cgroup = guest.pid, guest.cgroup
+        init = guest.pid
+        assert guest.cgroups, "the guest got no cgroup of its own"
+        # Its slices are made below its own cgroups (in the hierarchies it uses).
+        assert any((c / "system.slice").is_dir() for c in guest.cgroups), guest.cgroups
         pid_namespace = os.readlink(f"/proc/{init}/ns/pid")
         assert guest.run("cat", "/proc/1/comm").stdout.strip() == "systemd"
         assert _host_mounts() == before, "a guest mount is visible on the host"
@@ -82,6 +96,6 @@ def test_teardown_leaves_no_process_mount_or_cgroup(rootfs: Path) -> None:
         os.rmdir(workdir.parent)
     wait_for("the guest's processes to be gone", lambda: not _processes_in(pid_namespace), 10)
     assert not Path(f"/proc/{init}").exists()
-    assert cgroup is None or not cgroup.exists()
+    assert _host_cgroups() == cgroups_before, "the guest's cgroups are left behind"
     assert not workdir.exists()
     assert _host_mounts() == before

@@ -59,7 +59,10 @@ def project_wheel(project: Path, dest: Path) -> Path:
                 (src / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(origin, src / rel)
         dest.mkdir(parents=True, exist_ok=True)
-        _pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(dest), str(src))
+        try:  # offline with the setuptools at hand, else in pip's isolated build env
+            _pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(dest), str(src))
+        except RuntimeError:
+            _pip("wheel", "--no-deps", "--wheel-dir", str(dest), str(src))
     (wheel,) = dest.glob("lltd-*.whl")
     return wheel
 

@@ -1,0 +1,4 @@
+"""``lltd evaluate``: accuracy of a classifier on clean, attacked and defended images.
+
+Importing this package is light; the submodules import torch, foolbox and matplotlib.
+"""

@@ -1,0 +1,101 @@
+"""Labelled images to evaluate on: a folder (ImageFolder layout or synset-prefixed file names), or
+the reference task's test split."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lltd.attack import labels as labelling
+from lltd.errors import ImageError, UsageError
+from lltd.imageio import open_image
+from lltd.limits import DEFAULT_MAX_PIXELS
+from lltd.models import ClassNames, preprocess, to_8bit
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".ppm", ".gif"}
+
+
+@dataclass
+class Dataset:
+    """N x H x W x 3 uint8 images (as a classifier sees them) with their true classes."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    source: str
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, limit: int | None) -> Dataset:
+        """At most ``limit`` images, evenly spread over the set (so every class keeps some)."""
+        if limit is None or limit >= len(self):
+            return self
+        index = np.linspace(0, len(self) - 1, limit).round().astype(int)
+        return Dataset(self.images[index], self.labels[index], self.source, self.skipped)
+
+
+def reference_data() -> Dataset:
+    from lltd.evaluate.reference import reference_dataset
+
+    images, labels = reference_dataset("test")
+    return Dataset(images, labels, "reference:test")
+
+
+def true_class(path: Path, root: Path, classes: ClassNames) -> int | None:
+    """From a synset in the name or parent folder, else the parent folder named after a class
+    (``cat/`` or ``0042/``)."""
+    index = labelling.resolve(labelling.label_hint(path), classes)
+    if index is not None or path.parent == root:
+        return index
+    folder = path.parent.name
+    index = classes.index_of_name(folder)
+    if index is None and folder.isdigit() and int(folder) < len(classes):
+        index = int(folder)
+    return index
+
+
+def load_folder(
+    root: Path,
+    classes: ClassNames,
+    size: int,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    warn: Callable[[str], None] | None = None,
+) -> Dataset:
+    """Every image under ``root`` (recursively, sorted), resized and centre-cropped to ``size``.
+
+    Unreadable images are skipped with a warning; an image whose class cannot be told is an error.
+    """
+    if not root.is_dir():
+        raise UsageError(f"--data {root}: not a folder")
+    warn = warn or (lambda message: print(message, file=sys.stderr))
+    paths = sorted(
+        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not paths:
+        raise UsageError(f"--data {root}: no images found")
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    skipped: list[str] = []
+    for path in paths:
+        label = true_class(path, root, classes)
+        if label is None:
+            raise UsageError(
+                f"{path}: cannot tell its true class; name it '<synset> <name>.<ext>' or put it "
+                f"in a folder named after its class (a synset, a class name or an index)"
+            )
+        try:
+            image = open_image(path, max_pixels)
+        except ImageError as exc:
+            warn(f"lltd: skipped: {path}: {exc}")
+            skipped.append(str(path))
+            continue
+        images.append(to_8bit(preprocess(image, size)).numpy())
+        labels.append(label)
+    if not images:
+        raise UsageError(f"--data {root}: none of the images could be read")
+    return Dataset(np.stack(images), np.asarray(labels, dtype=np.int64), str(root), skipped)
