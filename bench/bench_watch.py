@@ -89,21 +89,41 @@ class Daemon:
             except OSError:
                 return
 
-    def rss_mb(self) -> float:
-        """RSS of the daemon and every descendant (workers, resource tracker), in MB."""
-        total, pending = 0, [self.process.pid]
+    def tree(self) -> list[int]:
+        """The daemon and every descendant (workers, resource tracker)."""
+        found, pending = [], [self.process.pid]
         while pending:
             pid = pending.pop()
             try:
-                status = Path(f"/proc/{pid}/status").read_text()
                 # Children are listed per thread: workers are spawned by a daemon thread.
                 children = [c for task in Path(f"/proc/{pid}/task").iterdir()
                             for c in (task / "children").read_text().split()]  # fmt: skip
             except OSError:
                 continue
-            total += int(status.split("VmRSS:")[1].split()[0])
+            found.append(pid)
             pending.extend(int(child) for child in children)
+        return found
+
+    def rss_mb(self) -> float:
+        total = 0
+        for pid in self.tree():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            total += int(status.split("VmRSS:")[1].split()[0])
         return total / 1024
+
+    def cpu(self) -> float:
+        """User + system seconds of the live processes of the tree."""
+        total = 0
+        for pid in self.tree():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -181,12 +201,12 @@ def watch_run(daemon: Daemon, folder: Path, round_index: int) -> Sample:
         staged = stage / f"r{round_index}_{source.name}"
         shutil.copyfile(source, staged)
         names[staged] = f"r{round_index}_{source.stem}.png"
-    start = time.perf_counter()
+    cpu0, start = daemon.cpu(), time.perf_counter()
     for staged in names:
         staged.rename(daemon.inp / staged.name)
     daemon.arrivals.wait(set(names.values()), 300)
     end = max(daemon.arrivals.seen[name] for name in names.values())
-    return Sample(end - start, 0.0)
+    return Sample(end - start, daemon.cpu() - cpu0)
 
 
 def throughput(files: list[Path], copies: int, rounds: int) -> list[list[object]]:
@@ -196,24 +216,26 @@ def throughput(files: list[Path], copies: int, rounds: int) -> list[list[object]
     durable = Daemon(fresh_dir("watch-throughput"), "-j", jobs, "--worker-idle", "600")
     fast = Daemon(fresh_dir("watch-throughput-nofsync"), "-j", jobs, "--worker-idle", "600",
                   "--no-fsync")  # fmt: skip
-    results: dict[str, list[float]] = {"lltd defend": [], "lltd watch": [],
-                                       "lltd watch --no-fsync": []}  # fmt: skip
+    results: dict[str, list[Sample]] = {"lltd defend": [], "lltd watch": [],
+                                        "lltd watch --no-fsync": []}  # fmt: skip
     try:
         warm_up(durable, files)
         warm_up(fast, files)
         defend_run(folder)  # warm-up: page cache, .pyc
         for round_index in range(rounds):
-            results["lltd defend"].append(defend_run(folder).wall)
-            results["lltd watch"].append(watch_run(durable, folder, round_index).wall)
-            results["lltd watch --no-fsync"].append(watch_run(fast, folder, round_index).wall)
+            results["lltd defend"].append(defend_run(folder))
+            results["lltd watch"].append(watch_run(durable, folder, round_index))
+            results["lltd watch --no-fsync"].append(watch_run(fast, folder, round_index))
     finally:
         durable.stop()
         fast.stop()
-    base = n / statistics.median(results["lltd defend"])
+    base = n / statistics.median(s.wall for s in results["lltd defend"])
     rows: list[list[object]] = []
-    for label, walls in results.items():
+    for label, samples in results.items():
+        walls = [s.wall for s in samples]
         rate = n / statistics.median(walls)
-        rows.append([label, n, statistics.median(walls), min(walls), rate, rate / base])
+        cpu_ms = statistics.median(s.cpu for s in samples) / n * 1000
+        rows.append([label, n, statistics.median(walls), min(walls), rate, rate / base, cpu_ms])
     return rows
 
 
@@ -233,27 +255,28 @@ def memory(files: list[Path], idle: float) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=50.0, help="files per second (latency)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency run")
+    parser.add_argument("--rates", default="50,10",
+                        help="files per second of the latency runs, comma-separated")  # fmt: skip
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of a latency run")
     parser.add_argument("--copies", type=int, default=3, help="corpus copies per batch")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     files = build_corpus().files("small")
     print(f"# lltd watch, {len(files)} images of 299x299; {machine_note()}\n")
 
-    lat = latency(files, args.rate, int(args.rate * args.seconds))
-    print(f"## Latency, close to output in place, {lat['rate']:.1f} files/s for "
-          f"{lat['files']} files (-j {cores()}, fsync on)\n")  # fmt: skip
-    print(
-        table(
-            ["p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms"],
-            [[lat["p50_ms"], lat["p90_ms"], lat["p99_ms"], lat["max_ms"], lat["mean_ms"]]],
-        )
-    )
+    lats = [latency(files, rate, int(rate * args.seconds))
+            for rate in (float(r) for r in args.rates.split(","))]  # fmt: skip
+    print(f"## Latency, close to output in place (-j {cores()}, fsync on)\n")
+    print(table(
+        ["files/s", "files", "p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms"],
+        [[x["rate"], x["files"], x["p50_ms"], x["p90_ms"], x["p99_ms"], x["max_ms"], x["mean_ms"]]
+         for x in lats],
+    ))  # fmt: skip
 
     rows = throughput(files, args.copies, args.rounds)
     print(f"\n## Sustained throughput, {args.rounds} interleaved rounds (-j {cores()})\n")
-    print(table(["variant", "files", "median s", "best s", "files/s", "vs defend"], rows))
+    print(table(["variant", "files", "median s", "best s", "files/s", "vs defend",
+                 "CPU ms/file"], rows))  # fmt: skip
 
     mem = memory(files, idle=3.0)
     print("\n## Memory (RSS of the daemon and all its processes, MB)\n")
@@ -263,7 +286,7 @@ def main() -> None:
             [[mem["idle_at_start_mb"], mem["after_work_mb"], mem["idle_after_mb"]]],
         )
     )
-    report = {"latency": lat, "throughput": rows, "memory": mem, "machine": machine_note()}
+    report = {"latency": lats, "throughput": rows, "memory": mem, "machine": machine_note()}
     (OUT / "watch.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
 
 

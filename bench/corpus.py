@@ -92,8 +92,14 @@ def _build(folder: Path, count: int, size: tuple[int, int], seed: int, sources: 
         _write(image, folder / f"img{index:04d}{suffix}")
 
 
-def build_corpus(small: int = 200, large: int = 4, root: Path = CORPUS) -> Corpus:
-    """Build (or reuse the cached) corpus; the same arguments always give the same pixels."""
+def build_corpus(small: int = 200, large: int = 4, root: Path | None = None) -> Corpus:
+    """Build (or reuse the cached) corpus; the same arguments always give the same pixels.
+
+    The default corpus lives in ``bench/out/corpus``; other sizes get their own folder, so a
+    bigger run does not evict it.
+    """
+    if root is None:
+        root = CORPUS if (small, large) == (200, 4) else OUT / f"corpus-{small}-{large}"
     manifest = root / "manifest.json"
     wanted = {"version": VERSION, "small": small, "large": large, "sources": list(SOURCES)}
     corpus = Corpus(root / "small", root / "large")

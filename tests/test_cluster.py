@@ -75,7 +75,8 @@ def corpus(sample_dir: Path) -> Path:
 
 
 def compress_job(out: Path | str) -> CompressJob:
-    return CompressJob(output_dir=out, options=EncodeOptions(quality=60), ignore_transparency=True)  # type: ignore[arg-type]
+    options = EncodeOptions(quality=60)
+    return CompressJob(output_dir=out, options=options, ignore_transparency=True)  # type: ignore[arg-type]
 
 
 PLANS = {

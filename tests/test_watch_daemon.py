@@ -133,6 +133,10 @@ class Watch:
             self.process.send_signal(signum)
         try:
             return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # never leave a daemon behind a failed test
+            self.process.wait(10)
+            raise
         finally:
             self.notify.close()
 

@@ -62,8 +62,9 @@ def chunked(items: Sequence[tuple[int, Task]], size: int) -> list[Sequence[tuple
 class ProcessRunner:
     """Worker processes, fed small chunks so per-file IPC stays negligible yet progress flows.
 
-    ``fork`` starts workers in milliseconds; callers that hold threads (the watch daemon) pass
-    ``start_method="forkserver"``.
+    ``fork`` starts workers in milliseconds and is safe here: the batch commands hold no other
+    threads (the progress bar refreshes without one). The watch daemon, which has threads, runs
+    its own ``spawn`` pool.
     """
 
     def __init__(self, jobs: int, start_method: str | None = None) -> None:

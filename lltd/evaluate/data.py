@@ -73,9 +73,7 @@ def load_folder(
     if not root.is_dir():
         raise UsageError(f"--data {root}: not a folder")
     warn = warn or (lambda message: print(message, file=sys.stderr))
-    paths = sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise UsageError(f"--data {root}: no images found")
     images: list[np.ndarray] = []

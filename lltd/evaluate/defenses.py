@@ -93,8 +93,8 @@ def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
 def reduce_bit_depth(image: np.ndarray, bits: int) -> np.ndarray:
     """Keep ``bits`` bits per channel: 2**bits evenly spaced levels spanning 0..255."""
     levels = 2**bits - 1
-    return (np.round(image.astype(np.float32) / 255 * levels) / levels * 255).round().astype(
-        np.uint8
+    return (
+        (np.round(image.astype(np.float32) / 255 * levels) / levels * 255).round().astype(np.uint8)
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from lltd.attack.attacks import ATTACKS, default_epsilon, is_bounded, run_attack
+from lltd.attack.run import QUANTIZATION_SCALES
 from lltd.errors import UsageError
 from lltd.evaluate.bpda import DefendedModel, to_pixels, to_uint8
 from lltd.evaluate.data import Dataset
@@ -28,19 +30,22 @@ from lltd.evaluate.defenses import (
     make_defense,
     webp_bytes,
 )
+from lltd.limits import DEFAULT_MAX_PIXELS
 
 #: Attack iterations: (full run, --quick). CW runs 5 binary-search rounds of these steps.
 STEPS: dict[str, tuple[int, int]] = {
     "deepfool": (50, 20),
     "fgsm": (1, 1),
     "bim": (10, 5),
-    "pgd": (20, 10),
+    "pgd": (40, 10),
     "cw": (50, 20),
 }
 ADAPTIVE = "pgd-bpda"
 DEFAULT_ATTACKS = ("deepfool", "fgsm", "pgd", "cw")
 QUICK_IMAGES = 60
 _BATCH = 120
+# Small attack batches: DeepFool and CW iterate until the slowest image of a batch is done.
+_ATTACK_BATCH = 48
 
 Progress = Callable[[str], None]
 
@@ -103,8 +108,8 @@ def attack_images(
 ) -> np.ndarray:
     """The attack's adversarial images against ``model``, quantised to 8 bits."""
     out = []
-    for start in range(0, len(data), _BATCH):
-        batch = slice(start, start + _BATCH)
+    for start in range(0, len(data), _ATTACK_BATCH):
+        batch = slice(start, start + _ATTACK_BATCH)
         result = run_attack(
             model,
             to_pixels(data.images[batch]),
@@ -114,8 +119,31 @@ def attack_images(
             seed + start,
             steps=steps,
         )
-        out.append(to_uint8(result.adversarial))
+        clean = data.images[batch]
+        adversarial = to_uint8(result.adversarial)
+        if not is_bounded(attack):
+            adversarial = _stretch(model, clean, adversarial, data.labels[batch])
+        out.append(adversarial)
     return np.concatenate(out)
+
+
+def _stretch(
+    model: nn.Module, clean: np.ndarray, adversarial: np.ndarray, labels: np.ndarray
+) -> np.ndarray:
+    """Minimal-norm attacks stop just past the decision boundary, where rounding to 8 bits often
+    undoes them: stretch each perturbation by the first scale that survives rounding, as ``lltd
+    attack`` does before saving (:data:`lltd.attack.run.QUANTIZATION_SCALES`)."""
+    delta = adversarial.astype(np.float32) - clean.astype(np.float32)
+    chosen = adversarial.copy()
+    pending = np.ones(len(clean), dtype=bool)
+    for scale in QUANTIZATION_SCALES:
+        candidate = np.clip(np.round(clean + scale * delta), 0, 255).astype(np.uint8)
+        fooled = pending & (predict(model, candidate) != labels)
+        chosen[fooled] = candidate[fooled]
+        pending &= ~fooled
+        if not pending.any():
+            break
+    return chosen
 
 
 def _row(
@@ -171,7 +199,9 @@ def evaluate(
     for name, images in sets.items():
         fooled = predict(model, images) != labels
         for defense in options.defenses:
-            rows.append(_row(name, defense.name, predict(model, defense.batch(images)), labels, fooled))
+            rows.append(
+                _row(name, defense.name, predict(model, defense.batch(images)), labels, fooled)
+            )
 
     if options.adaptive:
         rows += _adaptive(model, data, options, attacks, say)
@@ -258,10 +288,87 @@ def parse_qualities(text: str) -> list[int]:
     try:
         return [int(item) for item in parse_list(text, "--sweep-quality")]
     except ValueError:
-        raise UsageError(f"--sweep-quality takes integers like 10,20,...,100, not {text!r}") from None
+        raise UsageError(
+            f"--sweep-quality takes integers like 10,20,...,100, not {text!r}"
+        ) from None
 
 
 def default_defenses(parameters: DefenseParameters) -> list[Defense]:
     from lltd.evaluate.defenses import DEFENSES
 
     return [make_defense(name, parameters) for name in DEFENSES]
+
+
+def evaluate_model(
+    model: str,
+    weights: str | None,
+    data_dir: Path | None,
+    options: EvaluateOptions,
+    *,
+    device: str = "cpu",
+    limit: int | None = None,
+    synsets: Path | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Load ``model`` and the data (the reference test split by default for ``reference``),
+    evaluate, and return the full report (see :func:`lltd.evaluate.report.write_report`)."""
+    from lltd.evaluate import data as datasets
+    from lltd.models import REFERENCE_MODEL, load_pixel_classifier
+
+    say = progress or (lambda message: None)
+    options.validate()
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    if model == REFERENCE_MODEL:
+        from lltd.evaluate import reference
+
+        reference.load_reference_model(progress=say)  # trains once, with progress lines
+        timings["model"] = round(time.monotonic() - started, 2)
+    elif data_dir is None:
+        raise UsageError("--data is required unless --model reference")
+    classifier = load_pixel_classifier(model, weights, device, synsets)
+    if data_dir is None:
+        dataset = datasets.reference_data()
+    else:
+        dataset = datasets.load_folder(data_dir, classifier.classes, classifier.size, max_pixels)
+    dataset = dataset.subset(
+        limit if limit is not None else (QUICK_IMAGES if options.quick else None)
+    )
+    loaded = time.monotonic()
+    say(f"evaluating {model} on {dataset.source} ({len(dataset)} images)")
+    body = evaluate(classifier.model, dataset, options, progress)
+    timings["evaluate"] = round(time.monotonic() - loaded, 2)
+    timings["total"] = round(time.monotonic() - started, 2)
+    report: dict[str, Any] = {
+        "model": model,
+        "weights": classifier.weights,
+        "data": dataset.source,
+        "n_images": len(dataset),
+        "classes": len(classifier.classes),
+        **body,
+        "skipped": dataset.skipped,
+        "parameters": {
+            "attacks": [name for name in options.attacks if name != "none"],
+            "defenses": [defense.name for defense in options.defenses],
+            "defense_labels": {defense.name: defense.label for defense in options.defenses},
+            "webp_quality": options.parameters.webp_quality,
+            "jpeg_quality": options.parameters.jpeg_quality,
+            "bits": options.parameters.bits,
+            "median_size": options.parameters.median_size,
+            "epsilon": options.epsilon_for("pgd"),
+            "steps": {name: options.steps(name) for name in options.attacks if name in STEPS},
+            "adaptive": options.adaptive,
+            "sweep_qualities": list(options.sweep_qualities),
+            "quick": options.quick,
+            "seed": options.seed,
+            "device": classifier.device,
+            "torch_threads": torch.get_num_threads(),
+        },
+        "timings_s": timings,
+    }
+    if model == REFERENCE_MODEL:
+        from lltd.evaluate import reference
+
+        report["reference_code_hash"] = reference.code_hash()
+    return report

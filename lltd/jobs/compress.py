@@ -40,6 +40,7 @@ class CompressJob:
     replace: bool = False
     ignore_transparency: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    force: bool = False  # redo even when a smaller output exists (the watch daemon's re-drops)
 
     def output_for(self, task: Task) -> Path:
         if self.replace:
@@ -74,7 +75,7 @@ class CompressJob:
             return self._fail(task, f"cannot read: {exc.strerror or exc}")
 
         existing = file_size(output) if output.exists() else None
-        if existing is not None and existing < before:
+        if existing is not None and existing < before and not self.force:
             if self.replace:
                 return self._replace_original(task, output, Outcome.ALREADY_DONE, before, existing)
             return FileResult(source, str(output), Outcome.ALREADY_DONE, before, existing)

@@ -5,5 +5,5 @@ The pieces, each with one job: :mod:`config` (TOML and command line into one val
 "this file is complete"), :mod:`settle` (completion by unchanged size and mtime), :mod:`intake`
 (the bounded queue, each file at most once), :mod:`worker` (runs in the worker processes: job,
 durability, disposal of the input), :mod:`journal` (what ``keep`` mode has done), :mod:`notify`
-(sd_notify), :mod:`lock`, :mod:`status` and :mod:`daemon` (threads, pool, signals).
+(sd_notify), :mod:`lock`, :mod:`status`, :mod:`log` and :mod:`daemon` (threads, pool, signals).
 """

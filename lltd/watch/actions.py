@@ -59,6 +59,7 @@ def make_job(folder: FolderConfig, output: Path) -> tuple[Job, frozenset[str]]:
         backend=folder.backend,
         cwebp=folder.cwebp,
         max_pixels=folder.max_pixels,
+        force=True,
     )
     return job, COMPRESS_EXTENSIONS
 

@@ -20,9 +20,20 @@ import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileClosedNoWriteEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    FileOpenedEvent,
+)
 from watchdog.observers.api import BaseObserver
 
 from lltd.batch.engine import Job, default_jobs
@@ -126,6 +137,14 @@ class FolderSink:
         self.daemon.request_scan(self.folder, path)
 
 
+#: What the native observer asks the kernel for. No IN_MODIFY: a write per event would cost
+#: more than it tells (settling compares size and mtime, and completion comes from the close).
+NATIVE_EVENTS = (
+    FileCreatedEvent, DirCreatedEvent, FileMovedEvent, DirMovedEvent, FileDeletedEvent,
+    FileOpenedEvent, FileClosedEvent, FileClosedNoWriteEvent,
+)  # fmt: skip
+
+
 def native_observer() -> BaseObserver:
     """inotify where there is inotify, with "full" events: a file renamed into IN from another
     folder is then a move (complete at once), not a creation that has to settle."""
@@ -201,14 +220,12 @@ class Daemon:
                 f"watching {len(self.folders)} folder(s) with {self.jobs} worker(s): "
                 f"{self.counters.line()}"
             )
+            self._publish_status(self.clock(), force=True)  # the status file exists at READY=1
             self.notifier.ready(self.counters.line())
             self._main_loop()
         finally:
             self._shutdown()
-        if self._fatal:
-            self.log.error(self._fatal)
-            return 1
-        return 0
+        return 1 if self._fatal else 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -270,7 +287,10 @@ class Daemon:
                 folder.filter, FolderSink(self, folder), polling=self.config.polling
             )
             try:
-                observer.schedule(handler, str(folder.root), recursive=True)
+                observer.schedule(
+                    handler, str(folder.root), recursive=True,
+                    event_filter=None if self.config.polling else list(NATIVE_EVENTS),
+                )  # fmt: skip
                 observer.daemon = True
                 observer.start()
             except OSError as exc:
@@ -301,13 +321,12 @@ class Daemon:
                 if self._healthy():
                     self.notifier.watchdog()
                 next_ping = now + interval
-            if self._fatal:
-                break
             for folder, observer in zip(self.folders, self._observers, strict=True):
                 if not watching(observer) or not folder.still_there():
-                    self._fatal = (
-                        f"stopped watching {folder.root}: the folder is gone or unreadable"
-                    )
+                    self._fatal = f"stopped watching {folder.root}: the folder is gone"
+            if self._fatal:
+                self.log.error(self._fatal)  # exit status 1: systemd restarts us (on-failure)
+                break
 
     def _healthy(self) -> bool:
         """The keep-alive vouches for the threads that do the work."""
@@ -491,6 +510,9 @@ class Daemon:
         # workers outlive a SIGKILLed daemon and would race its successor, while spawned workers
         # are our children and die with us (PR_SET_PDEATHSIG in init_worker).
         context = multiprocessing.get_context("spawn")
+        # After a SIGKILL, multiprocessing's resource tracker (inherits this environment) warns
+        # about "leaked semaphores" with a Python source line: noise in the journal, not news.
+        os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
         return ProcessPoolExecutor(
             max_workers=self.jobs,
             mp_context=context,
@@ -523,8 +545,11 @@ class Daemon:
         except CancelledError:
             self.intake.release(key)
             return
-        except Exception as exc:  # a worker died (killed, out of memory, a crashing decoder)
+        except BrokenProcessPool as exc:  # a worker died (killed, out of memory, crashing decoder)
             self._worker_died(flight, exc)
+            return
+        except Exception as exc:  # the worker could not set the file aside (e.g. permissions)
+            self._stuck(flight, f"{type(exc).__name__}: {exc}")
             return
         self._attempts.pop(key, None)
         if processed.disposed == "changed":
@@ -579,8 +604,22 @@ class Daemon:
             item, FileResult(str(item.task.source), None, Outcome.FAILED, error=reason)
         )
         folder = self.folders[key[0]]
-        self._account(folder, flight, Processed(result, dispose(item, result)))
+        try:
+            disposed = dispose(item, result)
+        except OSError as exc:
+            self._stuck(flight, f"cannot set the input aside: {exc.strerror or exc}")
+            return
+        self._account(folder, flight, Processed(result, disposed))
         self.intake.release(key)
+
+    def _stuck(self, flight: InFlight, reason: str) -> None:
+        """A file that cannot be finished (its input cannot be moved, say): one line, counted
+        as failed, and left where it is. It stays claimed, so rescans do not redo it in a loop;
+        the next start tries again."""
+        self._attempts.pop(flight.key, None)
+        self.counters.count(flight.key[0], True, reason)
+        self._status_dirty = True
+        self.log.error(f"failed: {flight.item.task.source}: {reason}; left in place")
 
     # -- status ------------------------------------------------------------------------------
 

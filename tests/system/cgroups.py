@@ -11,6 +11,7 @@ into the host's own cgroups and leaves its slices behind there.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +49,21 @@ def hierarchies() -> list[Hierarchy]:
     return found
 
 
-def create(name: str) -> list[Path]:
-    """A child cgroup named name below ours in every hierarchy where we may make one."""
+def create(prefix: str) -> list[Path]:
+    """A child cgroup below ours in every hierarchy where we may make one.
+
+    Named prefix-<our PID>-<n>; ones left by a test process that was killed
+    (its PID gone) are removed first.
+    """
+    name = f"{prefix}-{os.getpid()}-{time.monotonic_ns()}"
     made = []
     for hierarchy in hierarchies():
         parent = hierarchy.mountpoint / hierarchy.current
+        with contextlib.suppress(OSError):
+            for stale in parent.glob(f"{prefix}-*-*"):
+                owner = stale.name[len(prefix) + 1 :].split("-")[0]
+                if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+                    remove([stale], timeout=1)
         try:
             (parent / name).mkdir()
         except OSError:

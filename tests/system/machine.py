@@ -172,7 +172,7 @@ class Machine:
         masks.mkdir(parents=True)
         for unit in MASKED_UNITS:
             (masks / unit).symlink_to("/dev/null")
-        self.cgroups = cgroups.create(f"lltd-systest-{os.getpid()}-{time.monotonic_ns()}")
+        self.cgroups = cgroups.create("lltd-systest")
         argv = ["unshare", "--fork", "--kill-child=SIGKILL", "--pid", "--mount", "--uts"]
         argv += ["--ipc", "--net", "--propagation", "private"]
         if self.cgroups:

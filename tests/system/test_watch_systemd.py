@@ -125,7 +125,7 @@ def _install_and_start(machine: Machine, wheels: list[Path]) -> Service:
     machine.systemctl("daemon-reload")
     machine.systemctl("enable", "--now", "--no-block", UNIT)
     try:  # our own bound on the READY=1 handshake, rather than TimeoutStartSec=
-        wait_for(f"{UNIT} to report READY=1", lambda: _state(machine) != "activating", 60)
+        wait_for(f"{UNIT} to report READY=1", lambda: _state(machine) in ("active", "failed"), 60)
         assert _state(machine) == "active", f"{UNIT} is {_state(machine)}"
     except AssertionError as e:
         status = machine.systemctl("status", UNIT, check=False).stdout
