@@ -35,6 +35,7 @@ from timing import (
     lltd_argv,
     machine_note,
     run_timed,
+    shutdown_pools,
     table,
     warm_pool_limit,
 )
@@ -187,6 +188,7 @@ def main() -> None:
             FIXED: lltd_compress(empty_folder(), "pillow", n_cores, "empty"),
         }
         series = interleave(variants, args.rounds)
+        shutdown_pools()
         print(compress_table(name, files, series, n_cores) + "\n")
     print(
         "\nlibwebp limit = sum over images of CPU time (time.process_time) of Pillow "

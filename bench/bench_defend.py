@@ -33,6 +33,7 @@ from timing import (
     lltd_argv,
     machine_note,
     run_timed,
+    shutdown_pools,
     table,
     warm_pool_limit,
 )
@@ -167,6 +168,7 @@ def main() -> None:
         FIXED: lltd_defend(empty_folder(), n_cores, "empty"),
     }
     series = interleave(variants, args.rounds)
+    shutdown_pools()
     full, narrow = series["full per-image limit"], series["narrow limit (WebP enc+dec)"]
 
     def row(label: str, s: Series) -> list[object]:

@@ -4,6 +4,10 @@ Compares, side by side and interleaved: serial (``workers=1``), the process pool
 (``workers=<cores>``; its first call, which starts the pool, is timed separately), and a thread
 pool over the same per-image function. A separate check times the WebP encode alone with 1 and
 <cores> threads: if Pillow released the GIL while encoding, threads would scale.
+
+The process pool's first call includes the forkserver's start, which re-imports the main
+script (here this one, so torch) in the server and in every worker, as multiprocessing does for
+any script run with spawn or forkserver.
 """
 
 from __future__ import annotations

@@ -20,6 +20,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
@@ -117,6 +121,7 @@ def warm_pool_limit(work: Callable[[Path], object], files: Sequence[Path], jobs:
 
     context = multiprocessing.get_context("fork")
     pool = ProcessPoolExecutor(jobs, mp_context=context)
+    _POOLS.append(pool)
     list(pool.map(_noop, range(jobs * 4)))  # start every worker outside the timing
     chunk = max(1, len(files) // (jobs * 8))
 
@@ -130,6 +135,17 @@ def warm_pool_limit(work: Callable[[Path], object], files: Sequence[Path], jobs:
 
 def _noop(value: int) -> int:
     return value
+
+
+# Warm pools stay referenced until shut down: an executor collected while its manager thread
+# runs makes CPython's exit hook write to a closed pipe (EBADF noise at exit).
+_POOLS: list[ProcessPoolExecutor] = []
+
+
+def shutdown_pools() -> None:
+    """Stop the workers of every warm pool (call when the variants are done)."""
+    while _POOLS:
+        _POOLS.pop().shutdown()
 
 
 def machine_note() -> str:

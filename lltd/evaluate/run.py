@@ -38,7 +38,7 @@ STEPS: dict[str, tuple[int, int]] = {
     "fgsm": (1, 1),
     "bim": (10, 5),
     "pgd": (40, 10),
-    "cw": (50, 20),
+    "cw": (20, 10),
 }
 ADAPTIVE = "pgd-bpda"
 DEFAULT_ATTACKS = ("deepfool", "fgsm", "pgd", "cw")
