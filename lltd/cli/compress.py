@@ -84,8 +84,7 @@ def compress_command(
     debug: opt.Debug = False,
     scheduler: opt.Scheduler = None,
 ) -> None:
-    from lltd.batch.pipeline import execute
-    from lltd.batch.report import compress_summary, exit_code
+    from lltd.batch.report import compress_summary
     from lltd.codecs import EncodeOptions, get_codec, parse_metadata
     from lltd.errors import CodecError, UsageError
     from lltd.jobs.compress import CompressJob, plan_compress
@@ -124,11 +123,17 @@ def compress_command(
     batch = opt.plan(
         plan_compress, root, job, clean=clean, ignore_filename_match=ignore_filename_match
     )
-    batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug
     if not quiet:
         where = f"replaced with WebP on {root}" if replace else f"converted to {output}"
         typer.echo(f"images on {root} will be {where}", err=True)
-    _, totals = execute(batch, opt.runner_for(jobs, scheduler))
-    if not quiet:
-        typer.echo(compress_summary(totals, output=output, replaced_in=root if replace else None))
-    raise typer.Exit(exit_code(totals))
+    opt.run_batch_command(
+        batch,
+        jobs=jobs,
+        scheduler=scheduler,
+        json_report=json_report,
+        quiet=quiet,
+        debug=debug,
+        summary=lambda totals: compress_summary(
+            totals, output=output, replaced_in=root if replace else None
+        ),
+    )

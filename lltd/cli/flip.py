@@ -36,8 +36,7 @@ def flip_command(
     debug: opt.Debug = False,
     scheduler: opt.Scheduler = None,
 ) -> None:
-    from lltd.batch.pipeline import execute
-    from lltd.batch.report import batch_summary, exit_code
+    from lltd.batch.report import batch_summary
     from lltd.jobs.flip import FlipJob, plan_flip
 
     root = opt.input_location(directory)
@@ -53,9 +52,12 @@ def flip_command(
         force=force,
         max_pixels=max_pixels,
     )
-    batch = opt.plan(plan_flip, root, job)
-    batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug
-    _, totals = execute(batch, opt.runner_for(jobs, scheduler))
-    if not quiet:
-        typer.echo(batch_summary(totals, verb="flip", output=job.output_dir))
-    raise typer.Exit(exit_code(totals))
+    opt.run_batch_command(
+        opt.plan(plan_flip, root, job),
+        jobs=jobs,
+        scheduler=scheduler,
+        json_report=json_report,
+        quiet=quiet,
+        debug=debug,
+        summary=lambda totals: batch_summary(totals, verb="flip", output=job.output_dir),
+    )

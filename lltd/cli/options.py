@@ -13,6 +13,7 @@ from lltd.errors import UsageError
 
 if TYPE_CHECKING:
     from lltd.batch.engine import Runner
+    from lltd.batch.outcome import Totals
     from lltd.batch.pipeline import BatchRun
 
 Jobs = Annotated[
@@ -122,3 +123,24 @@ def plan(planner: Callable[..., BatchRun], root: Path | str, job: Any, **options
 def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UsageError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def run_batch_command(
+    batch: BatchRun,
+    *,
+    jobs: int,
+    scheduler: str | None,
+    json_report: Path | None,
+    quiet: bool,
+    debug: bool,
+    summary: Callable[[Totals], str],
+) -> NoReturn:
+    """Run a planned batch with the chosen runner, print the summary, exit with its status."""
+    from lltd.batch.pipeline import execute
+    from lltd.batch.report import exit_code
+
+    batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug
+    _, totals = execute(batch, runner_for(jobs, scheduler))
+    if not quiet:
+        typer.echo(summary(totals))
+    raise typer.Exit(exit_code(totals))
