@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import io
 import pickle
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -135,34 +137,31 @@ def test_gray_and_rgba_channels(batch: torch.Tensor, channels: int) -> None:
     assert torch.equal(out, formula_chw(image))
 
 
-def test_workers_one_and_two_agree(batch: torch.Tensor) -> None:
+def test_workers_one_and_two_agree(batch: torch.Tensor, monkeypatch) -> None:
+    import lltd.arrays
+    import lltd.torch as module_under_test
+
     serial = WebPFlip(workers=1)(batch)
-    pooled_module = WebPFlip(workers=2)
-    try:
-        pooled = pooled_module(batch)
-        assert pooled_module._pool is not None  # the pool really ran
-        assert torch.equal(pooled, serial)
-        assert torch.equal(pooled_module(batch), serial)  # the pool is reused
-    finally:
-        pooled_module.close()
-    assert pooled_module._pool is None
+    threads: set[str] = set()
+    real = lltd.arrays.webp_roundtrip_array
+
+    def spy(*args):
+        threads.add(threading.current_thread().name)
+        time.sleep(0.05)  # long enough that the second thread takes a share
+        return real(*args)
+
+    monkeypatch.setattr(module_under_test, "webp_roundtrip_array", spy)
+    assert torch.equal(WebPFlip(workers=2)(batch), serial)
+    assert len(threads) == 2  # the batch really was shared between two threads
 
 
-def test_pickle_and_deepcopy_with_a_live_pool(batch: torch.Tensor) -> None:
+def test_pickle_and_deepcopy(batch: torch.Tensor) -> None:
     module = WebPFlip(quality=50, order="flip-webp", workers=2)
-    try:
-        expected = module(batch)
-        assert module._pool is not None
-        for clone in (pickle.loads(pickle.dumps(module)), copy.deepcopy(module)):
-            assert clone._pool is None  # the pool is not copied; each copy starts its own
-            assert (clone.quality, clone.order, clone.workers) == (50, "flip-webp", 2)
-            try:
-                assert torch.equal(clone(batch), expected)
-            finally:
-                clone.close()
-        assert torch.equal(module(batch), expected)  # the original still works
-    finally:
-        module.close()
+    expected = module(batch)
+    for clone in (pickle.loads(pickle.dumps(module)), copy.deepcopy(module)):
+        assert (clone.quality, clone.order, clone.workers) == (50, "flip-webp", 2)
+        assert torch.equal(clone(batch), expected)
+    assert torch.equal(module(batch), expected)  # the original still works
 
 
 def test_non_contiguous_input(batch: torch.Tensor) -> None:
