@@ -1,25 +1,14 @@
-"""Safe image reading and atomic file writing: every read and write in lltd goes through here."""
+"""Safe image reading: every image lltd decodes goes through :func:`open_image`."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
-import shutil
-import tempfile
 import warnings
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
 from lltd.errors import ImageError
 from lltd.limits import DEFAULT_MAX_PIXELS
-
-
-#: Suffix of every temporary file lltd writes (always a dotfile beside its destination).
-TEMP_SUFFIX = ".lltd-tmp"
 
 # Modes libwebp can take directly (through Pillow) without losing information.
 _DIRECT_MODES = {"RGB", "RGBA"}
@@ -97,78 +86,3 @@ def to_8bit_rgb(image: Image.Image) -> Image.Image:
         converted = image.convert("RGBA")
         return converted if mode != "RGBX" else converted.convert("RGB")
     return image.convert("RGB")
-
-
-class AtomicTarget:
-    """A temporary path beside ``destination``; see :func:`atomic_output`."""
-
-    def __init__(self, destination: Path) -> None:
-        self.destination = destination
-        fd, name = tempfile.mkstemp(
-            prefix=f".{destination.name}.", suffix=TEMP_SUFFIX, dir=destination.parent
-        )
-        os.close(fd)
-        self.path = Path(name)
-        self.discarded = False
-
-    def discard(self) -> None:
-        """Do not publish: the temporary file is removed and ``destination`` is left untouched."""
-        self.discarded = True
-
-
-@contextlib.contextmanager
-def atomic_output(destination: Path) -> Iterator[AtomicTarget]:
-    """Yield a temporary file beside ``destination``; rename it into place only on success.
-
-    Readers never see a partial file, and an interrupted writer leaves only a dot-temp file that
-    :func:`remove_stale_temporaries` can clear.
-    """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    target = AtomicTarget(destination)
-    try:
-        yield target
-        if not target.discarded:
-            os.chmod(target.path, 0o666 & ~_umask())
-            os.replace(target.path, destination)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            target.path.unlink()
-
-
-def write_atomic(destination: Path, write: Callable[[BinaryIO], object]) -> int:
-    """Write through ``write(fileobj)`` atomically; return the number of bytes written."""
-    with atomic_output(destination) as target:
-        with open(target.path, "wb") as handle:
-            write(handle)
-        return target.path.stat().st_size
-
-
-def write_bytes_atomic(destination: Path, data: bytes) -> int:
-    return write_atomic(destination, lambda handle: handle.write(data))
-
-
-def copy_atomic(source: Path, destination: Path) -> None:
-    """Copy ``source`` to ``destination`` through a temporary file, keeping timestamps."""
-    with atomic_output(destination) as target:
-        shutil.copyfile(source, target.path)
-        shutil.copystat(source, target.path)
-
-
-def remove_stale_temporaries(folder: Path) -> int:
-    """Delete temporary files left by an interrupted run under ``folder``; return how many."""
-    removed = 0
-    if not folder.is_dir():
-        return 0
-    for tmp in folder.rglob(f".*{TEMP_SUFFIX}"):
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-            removed += 1
-    return removed
-
-
-@functools.cache
-def _umask() -> int:
-    # os.umask can only be read by setting it; read it once per process.
-    current = os.umask(0)
-    os.umask(current)
-    return current

@@ -48,7 +48,11 @@ def run_lltd(tmp_path: Path) -> RunLltd:
         full_env = {**os.environ, "LLTD_CACHE_DIR": str(tmp_path / ".lltd-cache"), **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "lltd", *map(str, args)],
-            cwd=cwd or tmp_path, env=full_env, capture_output=True, text=True, timeout=timeout,
+            cwd=cwd or tmp_path,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             check=False,
         )
 
@@ -89,8 +93,9 @@ def make_image(tmp_path: Path) -> Callable[..., Path]:
         elif mode == "RGBA":
             alpha = np.full((h, w), 255, np.uint8)
             alpha[: h // 3] = 128
-            image = Image.fromarray(np.dstack([base, base[::-1], base.T[:h, :w] if h == w else base,
-                                               alpha]), "RGBA")
+            image = Image.fromarray(
+                np.dstack([base, base[::-1], base.T[:h, :w] if h == w else base, alpha]), "RGBA"
+            )
         elif mode == "L":
             image = Image.fromarray(base, "L")
         elif mode == "I;16":

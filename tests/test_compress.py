@@ -39,8 +39,9 @@ def decode(path: Path) -> np.ndarray:
 # --- webp-converter's grammar -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("flag", [["-q=60"], ["-q", "60"], ["--q", "60"], ["--quality", "60"],
-                                  ["--quality-ratio=60"]])
+@pytest.mark.parametrize(
+    "flag", [["-q=60"], ["-q", "60"], ["--q", "60"], ["--quality", "60"], ["--quality-ratio=60"]]
+)
 def test_quality_spellings_all_mean_the_same(sample_dir, run_lltd, tmp_path, flag):
     out = tmp_path / f"out{len(flag)}{flag[0]}"
     result = run_lltd("compress", sample_dir, *flag, "-o", out, "-j", "1")
@@ -52,7 +53,9 @@ def test_quality_spellings_all_mean_the_same(sample_dir, run_lltd, tmp_path, fla
         assert image.format == "WEBP"
 
 
-def test_defaults_dir_is_cwd_output_is_webp_converted_and_quality_100_is_lossless(sample_dir, run_lltd):
+def test_defaults_dir_is_cwd_output_is_webp_converted_and_quality_100_is_lossless(
+    sample_dir, run_lltd
+):
     result = run_lltd("compress", cwd=sample_dir)
     assert result.returncode == 0, result.stderr
     out = sample_dir / "webp-converted"
@@ -69,13 +72,27 @@ def test_defaults_dir_is_cwd_output_is_webp_converted_and_quality_100_is_lossles
 
 
 def test_summary_uses_webp_converter_words(sample_dir, run_lltd, tmp_path):
-    result = run_lltd("compress", sample_dir, "-q", "60", "-o", tmp_path / "o",
-                      "--ignore-transparency-image", "--ignore-filename-match", "retina")
-    for words in ("All files handled on: ", "Consume: ", "Scan files count: 10",
-                  "Converted files count: 8", "Reduce size: ",
-                  "Skip files(because convert failed) count: 0",
-                  "Skip files(because there is transparency) count: 1",
-                  "Skip files(because the filename matched) count: 1"):
+    result = run_lltd(
+        "compress",
+        sample_dir,
+        "-q",
+        "60",
+        "-o",
+        tmp_path / "o",
+        "--ignore-transparency-image",
+        "--ignore-filename-match",
+        "retina",
+    )
+    for words in (
+        "All files handled on: ",
+        "Consume: ",
+        "Scan files count: 10",
+        "Converted files count: 8",
+        "Reduce size: ",
+        "Skip files(because convert failed) count: 0",
+        "Skip files(because there is transparency) count: 1",
+        "Skip files(because the filename matched) count: 1",
+    ):
         assert words in result.stdout, (words, result.stdout)
 
 
@@ -94,12 +111,25 @@ def test_transparency_rules(tmp_path, run_lltd, make_image):
     la = Image.new("LA", (40, 30), (100, 100))
     la.save(src / "gray alpha.png")
     out = tmp_path / "out"
-    result = run_lltd("compress", src, "-q", "60", "-o", out, "--ignore-transparency-image",
-                      "--json", tmp_path / "r.json")
+    result = run_lltd(
+        "compress",
+        src,
+        "-q",
+        "60",
+        "-o",
+        out,
+        "--ignore-transparency-image",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert result.returncode == 0, result.stderr
     got = outcomes(tmp_path / "r.json")
-    assert got == {"translucent.png": "transparency", "palette.png": "transparency",
-                   "gray alpha.png": "transparency", "opaque rgba.png": "converted"}
+    assert got == {
+        "translucent.png": "transparency",
+        "palette.png": "transparency",
+        "gray alpha.png": "transparency",
+        "opaque rgba.png": "converted",
+    }
     for name in ("translucent.png", "palette.png", "gray alpha.png"):
         assert digest(out / "transparency" / name) == digest(src / name)
     # Without the flag, transparency is encoded (alpha kept).
@@ -118,8 +148,18 @@ def test_bad_inputs_one_line_each_to_failed_and_batch_goes_on(tmp_path, run_lltd
     make_image(src / "huge.png", size=(400, 300))
     before = tree_digests(src)
     out = tmp_path / "out"
-    result = run_lltd("compress", src, "-q", "60", "-o", out, "--max-pixels", "100000",
-                      "--json", tmp_path / "r.json")
+    result = run_lltd(
+        "compress",
+        src,
+        "-q",
+        "60",
+        "-o",
+        out,
+        "--max-pixels",
+        "100000",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert result.returncode == 1
     assert_one_line_error(result.stderr, "empty.png", "empty file")
     assert_one_line_error(result.stderr, "text.jpg", "not an image")
@@ -135,8 +175,10 @@ def test_bad_inputs_one_line_each_to_failed_and_batch_goes_on(tmp_path, run_lltd
     assert tree_digests(src) == before  # originals untouched
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                    reason="needs root to run the CLI as another user")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root to run the CLI as another user",
+)
 def test_unreadable_file_is_reported(make_image):
     # pytest's own temporary folders are private to root; the other user needs a way in.
     tmp_path = Path(tempfile.mkdtemp(prefix="lltd-perm-"))
@@ -149,11 +191,30 @@ def test_unreadable_file_is_reported(make_image):
     (src / "public.png").chmod(0o644)
     out = tmp_path / "out"
     result = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
-         "lltd", "compress", str(src), "-q", "60", "-o", str(out)],
-        capture_output=True, text=True, cwd=tmp_path, check=False,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-             "HOME": str(tmp_path)},
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-m",
+            "lltd",
+            "compress",
+            str(src),
+            "-q",
+            "60",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+            "HOME": str(tmp_path),
+        },
     )
     assert result.returncode == 1, result.stderr
     assert_one_line_error(result.stderr, "secret.png", "Permission denied")
@@ -172,7 +233,11 @@ def test_unusual_modes_convert_faithfully(tmp_path, run_lltd, make_image):
         result = run_lltd("compress", src, "-q", "90", "-o", out, "--backend", backend)
         assert result.returncode == 0, (backend, result.stderr)
         assert sorted(p.name for p in out.glob("*.webp")) == [
-            "cmyk.webp", "gray.webp", "palette.webp", "sixteen.webp"]
+            "cmyk.webp",
+            "gray.webp",
+            "palette.webp",
+            "sixteen.webp",
+        ]
         assert (out / "origin" / "bw.png").exists()  # 1-bit PNG: its WebP is not smaller
         # 16-bit values are scaled to 8 bits, not clipped to white.
         sixteen = np.asarray(Image.open(src / "sixteen.png")).astype(np.float64) / 257
@@ -211,11 +276,24 @@ def test_case_insensitive_extensions_subfolders_and_collisions(tmp_path, run_llt
 
 
 def test_ignore_filename_match(sample_dir, run_lltd, tmp_path):
-    run_lltd("compress", sample_dir, "-q", "60", "-o", tmp_path / "o", "--ignore-filename-match",
-             "*.jpg", "--json", tmp_path / "r.json")
+    run_lltd(
+        "compress",
+        sample_dir,
+        "-q",
+        "60",
+        "-o",
+        tmp_path / "o",
+        "--ignore-filename-match",
+        "*.jpg",
+        "--json",
+        tmp_path / "r.json",
+    )
     got = outcomes(tmp_path / "r.json")
     assert {k for k, v in got.items() if v == "name_match"} == {
-        "coffee.jpg", "retina.jpg", "hubble deep field.jpg"}
+        "coffee.jpg",
+        "retina.jpg",
+        "hubble deep field.jpg",
+    }
     assert not (tmp_path / "o" / "coffee.webp").exists()
 
 
@@ -224,8 +302,9 @@ def test_ignore_filename_match(sample_dir, run_lltd, tmp_path):
 
 def test_replace_in_place(sample_dir, run_lltd):
     coffee = digest(sample_dir / "coffee.jpg")
-    result = run_lltd("compress", sample_dir, "--r", "-q", "60", "--json", "r.json",
-                      cwd=sample_dir.parent)
+    result = run_lltd(
+        "compress", sample_dir, "--r", "-q", "60", "--json", "r.json", cwd=sample_dir.parent
+    )
     assert result.returncode == 0, result.stderr
     assert not (sample_dir / "astronaut.png").exists()
     assert decode(sample_dir / "astronaut.webp").shape == (299, 299, 3)
@@ -271,10 +350,12 @@ def test_clean_removes_previous_output(sample_dir, run_lltd, tmp_path):
 
 
 def test_clean_refuses_dangerous_folders(sample_dir, run_lltd, tmp_path):
-    for target, why in ((sample_dir, "contains the input folder"),
-                        (sample_dir.parent, "contains the input folder"),
-                        (Path("/"), "is / or the home directory"),
-                        (Path.home(), "is / or the home directory")):
+    for target, why in (
+        (sample_dir, "contains the input folder"),
+        (sample_dir.parent, "contains the input folder"),
+        (Path("/"), "is / or the home directory"),
+        (Path.home(), "is / or the home directory"),
+    ):
         result = run_lltd("compress", sample_dir, "--c", "-o", target)
         assert result.returncode == 2, target
         assert_one_line_error(result.stderr, "--c refuses to delete", why)
@@ -288,18 +369,32 @@ def test_clean_refuses_dangerous_folders(sample_dir, run_lltd, tmp_path):
 @pytest.mark.parametrize("name", [APOSTROPHE, "coffee.jpg", "more photos/rocket launch.JPEG"])
 def test_cwebp_backend_bytes_equal_cwebp(sample_dir, run_lltd, tmp_path, name):
     out = tmp_path / "out"
-    result = run_lltd("compress", sample_dir, "-q", "60", "-o", out, "--backend", "cwebp",
-                      "--cwebp", CWEBP)
+    result = run_lltd(
+        "compress", sample_dir, "-q", "60", "-o", out, "--backend", "cwebp", "--cwebp", CWEBP
+    )
     assert result.returncode == 0, result.stderr
     direct = tmp_path / "direct.webp"
-    subprocess.run([CWEBP, "-q", "60", str(sample_dir / name), "-o", str(direct)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [CWEBP, "-q", "60", str(sample_dir / name), "-o", str(direct)],
+        check=True,
+        capture_output=True,
+    )
     assert (out / name).with_suffix(".webp").read_bytes() == direct.read_bytes()
 
 
 @needs_cwebp
-@pytest.mark.parametrize("flags", [["-m", "6"], ["-lossless"], ["-alpha_q", "50"], ["-exact"],
-                                   ["-metadata", "icc"], ["-sharp_yuv"], ["-preset", "photo"]])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["-m", "6"],
+        ["-lossless"],
+        ["-alpha_q", "50"],
+        ["-exact"],
+        ["-metadata", "icc"],
+        ["-sharp_yuv"],
+        ["-preset", "photo"],
+    ],
+)
 def test_cwebp_options_with_cwebp_backend_match_cwebp(tmp_path, run_lltd, make_image, flags):
     src = tmp_path / "in"
     make_image(src / "a b's.png", "RGBA", size=(64, 48))
@@ -307,9 +402,11 @@ def test_cwebp_options_with_cwebp_backend_match_cwebp(tmp_path, run_lltd, make_i
     result = run_lltd("compress", src, "-q", "70", "-o", out, "--backend", "cwebp", *flags)
     assert result.returncode == 0, result.stderr
     direct = tmp_path / "direct.webp"
-    cwebp_flags = flags if flags[0] != "-preset" else flags  # cwebp applies -preset first anyway
-    subprocess.run([CWEBP, *cwebp_flags, "-q", "70", str(src / "a b's.png"), "-o", str(direct)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [CWEBP, *flags, "-q", "70", str(src / "a b's.png"), "-o", str(direct)],
+        check=True,
+        capture_output=True,
+    )
     assert (out / "a b's.webp").read_bytes() == direct.read_bytes()
 
 
@@ -420,8 +517,21 @@ def test_cwebp_grammar_parser():
     from lltd.codecs.grammar import parse_cwebp_args
     from lltd.errors import UsageError
 
-    call = parse_cwebp_args(["-q", "61.5", "-lossless", "-preset", "text", "-metadata",
-                             "exif,icc", "in file.png", "-o", "out.webp", "-quiet"])
+    call = parse_cwebp_args(
+        [
+            "-q",
+            "61.5",
+            "-lossless",
+            "-preset",
+            "text",
+            "-metadata",
+            "exif,icc",
+            "in file.png",
+            "-o",
+            "out.webp",
+            "-quiet",
+        ]
+    )
     assert call.source == Path("in file.png") and call.output == Path("out.webp")
     assert call.options.quality == 61.5 and call.options.lossless
     assert call.options.preset == "text" and call.options.metadata == ("exif", "icc")
@@ -437,12 +547,25 @@ def test_cwebp_grammar_parser():
 def test_parallel_equals_serial(sample_dir, run_lltd, tmp_path):
     def run(jobs: str) -> tuple[dict, dict]:
         out = tmp_path / f"j{jobs}"
-        result = run_lltd("compress", sample_dir, "-q", "60", "-o", out, "-j", jobs,
-                          "--ignore-transparency-image", "--json", tmp_path / f"{jobs}.json")
+        result = run_lltd(
+            "compress",
+            sample_dir,
+            "-q",
+            "60",
+            "-o",
+            out,
+            "-j",
+            jobs,
+            "--ignore-transparency-image",
+            "--json",
+            tmp_path / f"{jobs}.json",
+        )
         assert result.returncode == 0
         data = report(tmp_path / f"{jobs}.json")
         for record in data["files"]:
-            record["output"] = record["output"] and Path(record["output"]).relative_to(out).as_posix()
+            record["output"] = (
+                record["output"] and Path(record["output"]).relative_to(out).as_posix()
+            )
         data["totals"].pop("seconds")
         data.pop("output")
         return data, tree_digests(out)
@@ -452,26 +575,44 @@ def test_parallel_equals_serial(sample_dir, run_lltd, tmp_path):
 
 def test_json_report_schema_and_quiet(sample_dir, run_lltd, tmp_path):
     (sample_dir / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    result = run_lltd("compress", sample_dir, "-q", "60", "-o", tmp_path / "o", "--quiet",
-                      "--json", tmp_path / "r.json")
+    result = run_lltd(
+        "compress",
+        sample_dir,
+        "-q",
+        "60",
+        "-o",
+        tmp_path / "o",
+        "--quiet",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and "broken.png" in result.stderr  # only the failure
     data = report(tmp_path / "r.json")
     assert data["command"] == "compress"
-    assert set(data["files"][0]) == {"input", "output", "outcome", "bytes_before", "bytes_after",
-                                     "error"}
+    assert set(data["files"][0]) == {
+        "input",
+        "output",
+        "outcome",
+        "bytes_before",
+        "bytes_after",
+        "error",
+    }
     totals = data["totals"]
     assert totals["scanned"] == 11 and totals["failed"] == 1 and totals["converted"] == 10
-    assert totals["saved_bytes"] == sum(r["bytes_before"] - r["bytes_after"]
-                                        for r in data["files"] if r["outcome"] == "converted")
+    assert totals["saved_bytes"] == sum(
+        r["bytes_before"] - r["bytes_after"] for r in data["files"] if r["outcome"] == "converted"
+    )
     assert "\x1b[" not in result.stderr and "\r" not in result.stderr  # no bar off a terminal
 
 
 def test_usage_errors_exit_2(run_lltd, tmp_path):
-    for args, needle in ((["compress", tmp_path / "missing"], "does not exist"),
-                         (["compress", tmp_path, "-q", "101"], "less than or equal to 100"),
-                         (["compress", tmp_path, "--backend", "magick"], "--backend")):
+    for args, needle in (
+        (["compress", tmp_path / "missing"], "does not exist"),
+        (["compress", tmp_path, "-q", "101"], "Invalid value for '-q'"),
+        (["compress", tmp_path, "--backend", "magick"], "--backend"),
+    ):
         result = run_lltd(*args)
         assert result.returncode == 2, args
         assert needle in result.stderr and "Traceback" not in result.stderr
@@ -482,8 +623,24 @@ def test_interrupted_run_leaves_no_partial_webp(tmp_path, make_image):
     for index in range(6):
         make_image(src / f"big{index}.png", size=(1600, 1200))
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "lltd", "compress", str(src), "-q", "80",
-                                "-o", str(out), "-j", "2", "-m", "6"], start_new_session=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lltd",
+            "compress",
+            str(src),
+            "-q",
+            "80",
+            "-o",
+            str(out),
+            "-j",
+            "2",
+            "-m",
+            "6",
+        ],
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(out.glob(".*.lltd-tmp")):
         time.sleep(0.01)
@@ -492,8 +649,11 @@ def test_interrupted_run_leaves_no_partial_webp(tmp_path, make_image):
     for webp in out.glob("*.webp"):  # whatever was published is complete
         Image.open(webp).load()
     # A rerun cleans up and completes everything; no temporary file survives.
-    subprocess.run([sys.executable, "-m", "lltd", "compress", str(src), "-q", "80", "-o",
-                    str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "lltd", "compress", str(src), "-q", "80", "-o", str(out)],
+        check=True,
+        capture_output=True,
+    )
     assert sorted(p.name for p in out.glob("*.webp")) == [f"big{i}.webp" for i in range(6)]
 
 
@@ -514,10 +674,13 @@ def test_seed_pipeline_like_the_original(seed_data, run_lltd, tmp_path):
 
 
 def test_cli_startup_imports_no_heavy_modules():
-    code = ("import sys, lltd, lltd.cli; heavy = [m for m in ('torch', 'torchvision', 'foolbox', "
-            "'dask', 'matplotlib', 'numpy') if m in sys.modules]; print(','.join(heavy))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    code = (
+        "import sys, lltd, lltd.cli; heavy = [m for m in ('torch', 'torchvision', 'foolbox', "
+        "'dask', 'matplotlib', 'numpy') if m in sys.modules]; print(','.join(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""
 
 

@@ -20,7 +20,7 @@ import pytest
 from conftest import SAMPLE_DATA, RunLltd, assert_one_line_error, tree_digests
 from PIL import Image
 
-from lltd.imageio import TEMP_SUFFIX
+from lltd.atomic import TEMP_SUFFIX
 
 _TRANSPOSE = {
     "horizontal": Image.Transpose.FLIP_LEFT_RIGHT,

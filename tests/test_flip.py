@@ -14,7 +14,7 @@ import pytest
 from conftest import RunLltd, assert_one_line_error, tree_digests
 from PIL import Image, JpegImagePlugin
 
-from lltd.imageio import TEMP_SUFFIX
+from lltd.atomic import TEMP_SUFFIX
 
 OLD = 1_000_000_000  # an mtime in 2001: a file still carrying it was not rewritten
 SEED_NAME = "Adv_n12057211 yellow lady's slipper-n03958227 plastic bag.png"

@@ -17,18 +17,13 @@ from typing import Any, Literal
 
 import torch
 
+from lltd.atomic import atomic_output, write_bytes_atomic
 from lltd.attack import labels as labelling
 from lltd.attack.attacks import ATTACKS, default_epsilon, is_bounded, run_attack
 from lltd.attack.naming import UniqueNames, adversarial_name
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task, is_within, scan
 from lltd.errors import ImageError, LltdError, UsageError
-from lltd.imageio import (
-    DEFAULT_MAX_PIXELS,
-    atomic_output,
-    open_image,
-    to_8bit_rgb,
-    write_bytes_atomic,
-)
+from lltd.imageio import DEFAULT_MAX_PIXELS, open_image, to_8bit_rgb
 from lltd.models import PixelClassifier, load_pixel_classifier, preprocess, to_8bit, to_pil
 
 Status = Literal["ok", "attack_failed", "clean_misclassified", "bad_input"]

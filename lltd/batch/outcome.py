@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     CONVERTED = "converted"  # an output was written
     ALREADY_DONE = "already_converted"  # a complete output from an earlier run was reused
     LARGER = "larger"  # compress: the WebP was not smaller; the original went to origin/

@@ -1,4 +1,4 @@
-"""Report a batch: progress bar, one line per failure, webp-converter's summary, --json, exit code."""
+"""Report a batch: progress bar, a line per failure, webp-converter's summary, --json, exit code."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from lltd.atomic import write_bytes_atomic
 from lltd.batch.outcome import FileResult, Outcome, Totals
-from lltd.imageio import write_bytes_atomic
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 

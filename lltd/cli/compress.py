@@ -18,9 +18,7 @@ from lltd.limits import DEFAULT_MAX_PIXELS
     "smaller is not kept: the original goes to OUT/origin/; failures go to OUT/failed/.",
 )
 def compress_command(
-    directory: Annotated[
-        Path, typer.Argument(help="Folder of images (default: current).", parser=opt.location)
-    ] = Path(),
+    directory: Annotated[str, typer.Argument(help="Folder of images (default: current).")] = ".",
     quality: Annotated[
         float,
         typer.Option(
@@ -34,10 +32,8 @@ def compress_command(
         ),
     ] = 100,
     output_directory: Annotated[
-        Path | None,
-        typer.Option(
-            "-o", "--output-directory", help="Default: ./webp-converted/", parser=opt.location
-        ),
+        str | None,
+        typer.Option("-o", "--output-directory", help="Default: ./webp-converted/"),
     ] = None,
     ignore_transparency_image: Annotated[
         bool,

@@ -23,10 +23,11 @@ def cwebp_command(
 ) -> None:
     import sys
 
+    from lltd.atomic import atomic_output
     from lltd.codecs import get_codec
     from lltd.codecs.grammar import parse_cwebp_args
     from lltd.errors import CodecError, ImageError
-    from lltd.imageio import atomic_output, open_image
+    from lltd.imageio import open_image
 
     opt.check_backend(backend)
     call = parse_cwebp_args(list(ctx.args))

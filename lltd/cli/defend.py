@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,9 +17,9 @@ from lltd.limits import DEFAULT_MAX_PIXELS
     "(<relative path>/<stem>.png). Bad input goes to OUT/failed/ with a reason.",
 )
 def defend_command(
-    directory: Annotated[Path, typer.Argument(help="Folder of images.", parser=opt.location)],
+    directory: Annotated[str, typer.Argument(help="Folder of images.")],
     output_directory: Annotated[
-        Path, typer.Option("-o", "--output-directory", help="Output folder.", parser=opt.location)
+        str, typer.Option("-o", "--output-directory", help="Output folder.")
     ],
     quality: Annotated[
         float, typer.Option("-q", "--quality", min=0, max=100, help="WebP quality.")

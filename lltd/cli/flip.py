@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,12 +13,10 @@ from lltd.limits import DEFAULT_MAX_PIXELS
 
 @app.command("flip", help="Write a flipped copy <stem>_f<ext> of every image under DIR.")
 def flip_command(
-    directory: Annotated[Path, typer.Argument(help="Folder of images.", parser=opt.location)],
+    directory: Annotated[str, typer.Argument(help="Folder of images.")],
     output_directory: Annotated[
-        Path | None,
-        typer.Option(
-            "-o", "--output-directory", help="Write here instead of beside.", parser=opt.location
-        ),
+        str | None,
+        typer.Option("-o", "--output-directory", help="Write here instead of beside."),
     ] = None,
     direction: Annotated[
         str, typer.Option("--direction", help="horizontal (left-right) or vertical.")

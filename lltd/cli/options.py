@@ -89,24 +89,22 @@ def runner_for(jobs: int, scheduler: str | None) -> Runner:
 
 
 def location(value: str | Path) -> Path | str:
-    """Parser for folder arguments: a storage URL (``s3://b/x``) stays text, since ``Path``
-    would fold its ``//``; anything else is a local path."""
+    """A folder argument: a storage URL (``s3://b/x``) stays text, since ``Path`` would fold
+    its ``//``; anything else is a local path. (Folder options are declared as ``str`` for this.)"""
     from lltd.cluster.storage import is_url
 
     return str(value) if is_url(str(value)) else Path(value)
 
 
-def input_location(location: Path | str) -> Path | str:
+def input_location(value: Path | str) -> Path | str:
     """The input folder: a local one must exist now; a URL is checked when it is listed."""
-    from lltd.cluster.storage import is_url
+    found = location(value)
+    return found if isinstance(found, str) else existing_directory(found)
 
-    return location if is_url(location) else existing_directory(Path(location))
 
-
-def absolute_location(location: Path | str) -> Path | str:
-    from lltd.cluster.storage import is_url
-
-    return location if is_url(location) else Path(location).absolute()
+def absolute_location(value: Path | str) -> Path | str:
+    found = location(value)
+    return found if isinstance(found, str) else found.absolute()
 
 
 def plan(planner: Callable[..., BatchRun], root: Path | str, job: Any, **options: Any) -> BatchRun:

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lltd.atomic import TEMP_SUFFIX
 from lltd.batch.engine import Job, run_one
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun
 from lltd.batch.scan import COMPRESS_EXTENSIONS, IMAGE_EXTENSIONS, Task, assign_outputs
 from lltd.cluster.storage import FileInfo, Storage
 from lltd.errors import UsageError
-from lltd.imageio import TEMP_SUFFIX
 
 #: Client-side stand-ins for the input and output roots; workers swap in a temp folder.
 REMOTE_IN = Path("/lltd-remote/in")

@@ -16,8 +16,8 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from lltd.atomic import copy_atomic
 from lltd.errors import UsageError
-from lltd.imageio import copy_atomic
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 

@@ -51,7 +51,7 @@ def cwebp_argv(options: EncodeOptions) -> list[str]:
 
 
 def find_cwebp(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Locate cwebp: ``explicit``, ``$LLTD_CWEBP``, ``cwebp`` on PATH, then webptools' bundled one."""
+    """Find cwebp: ``explicit``, ``$LLTD_CWEBP``, ``cwebp`` on PATH, then webptools' bundled one."""
     for candidate, origin in ((explicit, "--cwebp"), (os.environ.get("LLTD_CWEBP"), "LLTD_CWEBP")):
         if candidate:
             path = Path(candidate)

@@ -33,8 +33,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from lltd.atomic import write_bytes_atomic
 from lltd.errors import LltdError
-from lltd.imageio import write_bytes_atomic
 from lltd.models import Normalized, load_classifier
 from lltd.paths import cache_dir
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lltd.imageio import write_bytes_atomic
+from lltd.atomic import write_bytes_atomic
 
 ROW_FIELDS = ("attack", "defense", "accuracy", "restored", "n")
 SWEEP_FIELDS = ("codec", "quality", "attack", "accuracy", "mean_bytes", "n")

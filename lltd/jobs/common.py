@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from lltd.atomic import copy_atomic, write_bytes_atomic
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
-from lltd.imageio import copy_atomic, write_bytes_atomic
 
 
 def file_size(path: Path) -> int:

@@ -7,18 +7,13 @@ from pathlib import Path
 
 from PIL import Image
 
+from lltd.atomic import atomic_output, copy_atomic
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun, clean_output_directory
 from lltd.batch.scan import COMPRESS_EXTENSIONS, Task, assign_outputs, matches_name, scan
 from lltd.codecs import EncodeOptions, get_codec
 from lltd.errors import CodecError, ImageError
-from lltd.imageio import (
-    DEFAULT_MAX_PIXELS,
-    atomic_output,
-    copy_atomic,
-    has_transparency,
-    open_image,
-)
+from lltd.imageio import DEFAULT_MAX_PIXELS, has_transparency, open_image
 from lltd.jobs.common import file_size, quarantine
 
 ORIGIN, FAILED, TRANSPARENCY = "origin", "failed", "transparency"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lltd.atomic import atomic_output
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task, assign_outputs, scan
 from lltd.errors import CodecError, ImageError
-from lltd.imageio import DEFAULT_MAX_PIXELS, atomic_output, open_image
+from lltd.imageio import DEFAULT_MAX_PIXELS, open_image
 from lltd.jobs.common import file_size, is_up_to_date, quarantine
 from lltd.transforms import Direction, Order, defend_image
 

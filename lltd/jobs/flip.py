@@ -8,11 +8,12 @@ from pathlib import Path
 
 from PIL import Image, JpegImagePlugin
 
+from lltd.atomic import atomic_output
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task, assign_outputs, scan
 from lltd.errors import ImageError
-from lltd.imageio import DEFAULT_MAX_PIXELS, atomic_output, open_image
+from lltd.imageio import DEFAULT_MAX_PIXELS, open_image
 from lltd.jobs.common import file_size, quarantine
 from lltd.transforms import Direction, flip
 

@@ -36,11 +36,11 @@ from watchdog.events import (
 )
 from watchdog.observers.api import BaseObserver
 
+from lltd.atomic import TEMP_SUFFIX, remove_stale_temporaries
 from lltd.batch.engine import Job, default_jobs
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task, is_within
 from lltd.errors import LltdError, UsageError
-from lltd.imageio import TEMP_SUFFIX, remove_stale_temporaries
 from lltd.watch.actions import make_job
 from lltd.watch.config import FolderConfig, WatchConfig
 from lltd.watch.handler import Filter, WatchHandler

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lltd.imageio import write_bytes_atomic
+from lltd.atomic import write_bytes_atomic
 
 
 @dataclass

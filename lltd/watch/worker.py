@@ -14,10 +14,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lltd.atomic import write_bytes_atomic
 from lltd.batch.engine import Job, run_one
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
-from lltd.imageio import write_bytes_atomic
 from lltd.jobs.common import quarantine
 from lltd.watch.settle import signature
 

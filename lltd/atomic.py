@@ -1,0 +1,94 @@
+"""Atomic file writing: a temporary dotfile beside the destination, renamed into place.
+
+Every output lltd writes goes through here, so readers never see a partial file. Kept free of
+image libraries so the storage layer and the daemon can use it cheaply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+#: Suffix of every temporary file lltd writes (always a dotfile beside its destination).
+TEMP_SUFFIX = ".lltd-tmp"
+
+
+class AtomicTarget:
+    """A temporary path beside ``destination``; see :func:`atomic_output`."""
+
+    def __init__(self, destination: Path) -> None:
+        self.destination = destination
+        fd, name = tempfile.mkstemp(
+            prefix=f".{destination.name}.", suffix=TEMP_SUFFIX, dir=destination.parent
+        )
+        os.close(fd)
+        self.path = Path(name)
+        self.discarded = False
+
+    def discard(self) -> None:
+        """Do not publish: the temporary file is removed and ``destination`` is left untouched."""
+        self.discarded = True
+
+
+@contextlib.contextmanager
+def atomic_output(destination: Path) -> Iterator[AtomicTarget]:
+    """Yield a temporary file beside ``destination``; rename it into place only on success.
+
+    Readers never see a partial file, and an interrupted writer leaves only a dot-temp file that
+    :func:`remove_stale_temporaries` can clear.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    target = AtomicTarget(destination)
+    try:
+        yield target
+        if not target.discarded:
+            os.chmod(target.path, 0o666 & ~_umask())
+            os.replace(target.path, destination)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            target.path.unlink()
+
+
+def write_atomic(destination: Path, write: Callable[[BinaryIO], object]) -> int:
+    """Write through ``write(fileobj)`` atomically; return the number of bytes written."""
+    with atomic_output(destination) as target:
+        with open(target.path, "wb") as handle:
+            write(handle)
+        return target.path.stat().st_size
+
+
+def write_bytes_atomic(destination: Path, data: bytes) -> int:
+    return write_atomic(destination, lambda handle: handle.write(data))
+
+
+def copy_atomic(source: Path, destination: Path) -> None:
+    """Copy ``source`` to ``destination`` through a temporary file, keeping timestamps."""
+    with atomic_output(destination) as target:
+        shutil.copyfile(source, target.path)
+        shutil.copystat(source, target.path)
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete temporary files left by an interrupted run under ``folder``; return how many."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for tmp in folder.rglob(f".*{TEMP_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed += 1
+    return removed
+
+
+@functools.cache
+def _umask() -> int:
+    # os.umask can only be read by setting it; read it once per process.
+    current = os.umask(0)
+    os.umask(current)
+    return current
