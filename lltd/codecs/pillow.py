@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, WebPImagePlugin  # noqa: F401  (registers WebP saving without Image.init())
 
 from lltd.codecs.options import EncodeOptions
 from lltd.errors import CodecError
