@@ -290,6 +290,24 @@ def test_folder_data_in_imagefolder_layout(model: torch.nn.Module, tmp_path: Pat
     assert not (tmp_path / "out" / "accuracy.png").exists()
 
 
+def test_reference_network_with_a_weights_file(reference_cache: Path, tmp_path: Path) -> None:
+    """``--weights FILE`` loads a state_dict into the reference network (here: the cached one,
+    copied), the same mechanism as for torchvision models; no training happens."""
+    copy = tmp_path / "mine.pth"
+    copy.write_bytes(reference.weights_path().read_bytes())
+    options = ["--attacks", "none", "--defenses", "none", "--limit", str(QUICK_LIMIT), "--quiet"]
+    code, _, stderr = run_cli("--weights", copy, "-o", tmp_path / "out", "--no-plots", *options)
+    assert code == 0, stderr
+    report = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert report["weights"] == str(copy) and report["rows"][0]["defense"] == "none"
+    images, labels = reference.reference_dataset("test")
+    expected = independent_predictions(images[quick_indices()]) == labels[quick_indices()]
+    assert report["rows"] == [
+        {"attack": "none", "defense": "none", "accuracy": pytest.approx(expected.mean()),
+         "restored": report["rows"][0]["restored"], "n": QUICK_LIMIT}
+    ]  # fmt: skip
+
+
 def test_true_class_from_synset_names_or_folders(tmp_path: Path) -> None:
     classes = ClassNames(("tench", "goldfish", "great white shark"), ("n01", "n02", "n03"))
     imagenet = ClassNames(

@@ -320,14 +320,18 @@ def evaluate_model(
     options.validate()
     started = time.monotonic()
     timings: dict[str, float] = {}
+    spec = model
     if model == REFERENCE_MODEL:
         from lltd.evaluate import reference
 
-        reference.load_reference_model(progress=say)  # trains once, with progress lines
+        if weights == "DEFAULT":
+            reference.load_reference_model(progress=say)  # trains once, with progress lines
+        else:
+            spec = reference.FACTORY  # the same network with other weights (a file, or random)
         timings["model"] = round(time.monotonic() - started, 2)
     elif data_dir is None:
         raise UsageError("--data is required unless --model reference")
-    classifier = load_pixel_classifier(model, weights, device, synsets)
+    classifier = load_pixel_classifier(spec, weights, device, synsets)
     if data_dir is None:
         dataset = datasets.reference_data()
     else:

@@ -62,7 +62,11 @@ class DefendJob:
                 # level costs more CPU than the WebP round trip itself for a few percent of size.
                 defended.save(target.path, format="PNG", compress_level=1)
             else:
-                defended.save(target.path, format="WEBP", lossless=True, exact=True, quality=100)
+                # Lossless is lossless at any effort: quality 25 / method 1 encodes 16x faster than
+                # quality 100 (measured: 20 ms vs 326 ms per 299x299 image) for 3-10 % larger files.
+                defended.save(
+                    target.path, format="WEBP", lossless=True, exact=True, quality=25, method=1
+                )
             after = target.path.stat().st_size
         return FileResult(str(task.source), str(output), Outcome.CONVERTED, before, after)
 
