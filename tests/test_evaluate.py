@@ -334,7 +334,7 @@ def test_missing_weights_is_one_line(tmp_path: Path, run_lltd) -> None:
            "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}  # fmt: skip
     result = run_lltd("evaluate", "--model", "resnet18", "--data", tmp_path / "data", "-o",
                       tmp_path / "out", "--device", "cpu", env=env, timeout=170)  # fmt: skip
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lltd: error: "), result.stderr
     assert "Traceback" not in result.stderr

@@ -147,10 +147,8 @@ def evaluate_command(
             progress=say,
         )
         written = write_report(report, output_directory, plots=plots)
-    except UsageError as exc:
+    except LltdError as exc:  # usage, data or missing weights: exit 2, as `lltd attack`
         opt.fail(str(exc), 2)
-    except LltdError as exc:
-        opt.fail(str(exc), 1)
     if not quiet:
         print_table(report)
         names = ", ".join(path.name for path in written)
