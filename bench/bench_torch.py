@@ -1,13 +1,9 @@
 """Speed of ``lltd.torch.WebPFlip`` on a batch of 64 natural images of 224x224 (uint8 NCHW).
 
-Compares, side by side and interleaved: serial (``workers=1``), the process pool
-(``workers=<cores>``; its first call, which starts the pool, is timed separately), and a thread
-pool over the same per-image function. A separate check times the WebP encode alone with 1 and
-<cores> threads: if Pillow released the GIL while encoding, threads would scale.
-
-The process pool's first call includes the forkserver's start, which re-imports the main
-script (here this one, so torch) in the server and in every worker, as multiprocessing does for
-any script run with spawn or forkserver.
+Compares, side by side and interleaved: serial (``workers=1``), ``WebPFlip``'s own threads
+(``workers=<cores>``; its first call is timed separately), and a plain thread pool over the same
+per-image function. A separate check times the WebP encode alone with 1 and <cores> threads: if
+Pillow holds the GIL while encoding, threads would not scale.
 """
 
 from __future__ import annotations
@@ -92,7 +88,7 @@ def main() -> None:
     series = interleave(
         {
             "WebPFlip workers=1 (serial)": timed(lambda: serial(batch)),
-            f"WebPFlip workers={n_workers} (process pool, warm)": timed(lambda: pooled(batch)),
+            f"WebPFlip workers={n_workers} (threads)": timed(lambda: pooled(batch)),
             f"thread pool, {n_workers} threads": timed(lambda: threaded_webpflip(batch, threads)),
             "WebPFlip float input, workers=1": timed(lambda: serial(batch.float() / 255)),
         },
@@ -103,7 +99,7 @@ def main() -> None:
         [k, s.median * 1e3, s.best * 1e3, BATCH / s.median, s.cpu * 1e3, base.median / s.median]
         for k, s in series.items()
     ]
-    rows.append([f"WebPFlip workers={n_workers}: first call (starts the pool)", first_call * 1e3,
+    rows.append([f"WebPFlip workers={n_workers}: first call", first_call * 1e3,
                  first_call * 1e3, BATCH / first_call, "", base.median / first_call])  # fmt: skip
     print(f"### WebPFlip on {BATCH}x3x{SIDE}x{SIDE} uint8\n")
     print(table(["variant", "median ms", "best ms", "images/s", "CPU ms (this process)",
@@ -131,7 +127,6 @@ def main() -> None:
         "wall second near N confirms it, but only on a machine with idle cores."
     )
     threads.shutdown()
-    pooled.close()
 
 
 if __name__ == "__main__":
