@@ -107,3 +107,14 @@ def make_image(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+#: Python prints every import to stderr: the light commands must not load the heavy stack.
+IMPORT_TIMES = {"PYTHONPROFILEIMPORTTIME": "1"}
+HEAVY = {"torch", "torchvision", "foolbox", "dask", "distributed", "matplotlib", "skimage"}
+
+
+def heavy_imports(stderr: str) -> set[str]:
+    names = {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if "|" in line}
+    assert "lltd.cli" in names  # the import log really is there
+    return {name for name in names if name.split(".")[0] in HEAVY}

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DATA, RunLltd, assert_one_line_error, tree_digests
+from conftest import (
+    IMPORT_TIMES,
+    SAMPLE_DATA,
+    RunLltd,
+    assert_one_line_error,
+    heavy_imports,
+    tree_digests,
+)
 from PIL import Image
 
 from lltd.atomic import TEMP_SUFFIX
@@ -26,17 +33,6 @@ _TRANSPOSE = {
     "horizontal": Image.Transpose.FLIP_LEFT_RIGHT,
     "vertical": Image.Transpose.FLIP_TOP_BOTTOM,
 }
-
-
-#: Python prints every import to stderr: the light commands must not load the heavy stack.
-IMPORT_TIMES = {"PYTHONPROFILEIMPORTTIME": "1"}
-HEAVY = {"torch", "torchvision", "foolbox", "dask", "distributed", "matplotlib", "skimage"}
-
-
-def heavy_imports(stderr: str) -> set[str]:
-    names = {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if "|" in line}
-    assert "lltd.cli" in names  # the import log really is there
-    return {name for name in names if name.split(".")[0] in HEAVY}
 
 
 def load_8bit(path: Path) -> Image.Image:

@@ -11,24 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import RunLltd, assert_one_line_error, tree_digests
+from conftest import IMPORT_TIMES, RunLltd, assert_one_line_error, heavy_imports, tree_digests
 from PIL import Image, JpegImagePlugin
 
 from lltd.atomic import TEMP_SUFFIX
 
 OLD = 1_000_000_000  # an mtime in 2001: a file still carrying it was not rewritten
 SEED_NAME = "Adv_n12057211 yellow lady's slipper-n03958227 plastic bag.png"
-
-
-#: Python prints every import to stderr: the light commands must not load the heavy stack.
-IMPORT_TIMES = {"PYTHONPROFILEIMPORTTIME": "1"}
-HEAVY = {"torch", "torchvision", "foolbox", "dask", "distributed", "matplotlib", "skimage"}
-
-
-def heavy_imports(stderr: str) -> set[str]:
-    names = {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if "|" in line}
-    assert "lltd.cli" in names  # the import log really is there
-    return {name for name in names if name.split(".")[0] in HEAVY}
 
 
 def decoded(path: Path) -> np.ndarray:

@@ -38,14 +38,7 @@ def attack_command(
             "'reference', or package.module:function for your own.",
         ),
     ] = "inception_v3",
-    weights: Annotated[
-        str,
-        typer.Option(
-            "--weights",
-            help="DEFAULT (torchvision's published weights, from the torch hub cache), a weights "
-            "name such as IMAGENET1K_V1, a state_dict file, or 'random'.",
-        ),
-    ] = "DEFAULT",
+    weights: opt.Weights = "DEFAULT",
     attack: Annotated[
         str, typer.Option("--attack", help=f"One of {', '.join(ATTACK_CHOICES)}.")
     ] = "deepfool",

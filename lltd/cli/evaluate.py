@@ -38,14 +38,7 @@ def evaluate_command(
             "package.module:function.",
         ),
     ] = "reference",
-    weights: Annotated[
-        str,
-        typer.Option(
-            "--weights",
-            help="DEFAULT (torchvision's published weights, from the torch hub cache), a weights "
-            "name such as IMAGENET1K_V1, a state_dict file, or 'random'.",
-        ),
-    ] = "DEFAULT",
+    weights: opt.Weights = "DEFAULT",
     data: Annotated[
         Path | None,
         typer.Option(

@@ -45,6 +45,14 @@ Method = Annotated[
         "-m", "--method", help="cwebp -m: 0 (fast) to 6 (slowest, smallest).", min=0, max=6
     ),
 ]
+Weights = Annotated[
+    str,
+    typer.Option(
+        "--weights",
+        help="DEFAULT (torchvision's published weights, from the torch hub cache), a weights "
+        "name such as IMAGENET1K_V1, a state_dict file, or 'random'.",
+    ),
+]
 Scheduler = Annotated[
     str | None,
     typer.Option(
