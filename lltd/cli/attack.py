@@ -56,12 +56,9 @@ def attack_command(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.", min=1)] = 8,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (pgd's random start).")] = 0,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    threads: Annotated[
-        int | None,
-        typer.Option("--threads", help="CPU threads for torch (default: its own).", min=1),
-    ] = None,
+    seed: opt.Seed = 0,
+    device: opt.Device = "auto",
+    threads: opt.Threads = None,
     synsets: Annotated[
         Path | None,
         typer.Option(

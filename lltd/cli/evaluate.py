@@ -85,12 +85,9 @@ def evaluate_command(
     limit: Annotated[
         int | None, typer.Option("--limit", help="Evaluate at most this many images.", min=1)
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (pgd's random start).")] = 0,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    threads: Annotated[
-        int | None,
-        typer.Option("--threads", help="CPU threads for torch (default: its own).", min=1),
-    ] = None,
+    seed: opt.Seed = 0,
+    device: opt.Device = "auto",
+    threads: opt.Threads = None,
     synsets: Annotated[
         Path | None,
         typer.Option("--synsets", help="synset_words.txt for ImageNet labels.", dir_okay=False),

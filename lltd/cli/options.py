@@ -53,6 +53,12 @@ Weights = Annotated[
         "name such as IMAGENET1K_V1, a state_dict file, or 'random'.",
     ),
 ]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed (pgd's random start).")]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+Threads = Annotated[
+    int | None,
+    typer.Option("--threads", help="CPU threads for torch (default: its own).", min=1),
+]
 Scheduler = Annotated[
     str | None,
     typer.Option(
