@@ -46,24 +46,19 @@ def defend_command(
     quiet: opt.Quiet = False,
     debug: opt.Debug = False,
     scheduler: opt.Scheduler = None,
+    dry_run: opt.DryRun = False,
 ) -> None:
     from lltd.batch.report import batch_summary
-    from lltd.jobs.defend import DefendJob, plan_defend
+    from lltd.jobs.settings import defend_job
 
     root = opt.input_location(directory)
-    opt.check_choice("--direction", direction, ("horizontal", "vertical"))
-    opt.check_choice("--order", order, ("webp-flip", "flip-webp"))
-    opt.check_choice("--format", format, ("png", "webp-lossless"))
-    opt.check_backend(backend)
-    if backend == "cwebp" and not no_webp:
-        from lltd.codecs import get_codec
-
-        get_codec(backend, cwebp)  # a missing cwebp is a usage error now, not 1 failure per file
-    job = DefendJob(
-        output_dir=opt.absolute_location(output_directory),
-        quality=None if no_webp else quality,
-        direction=None if no_flip else direction,  # type: ignore[arg-type]
-        order=order,  # type: ignore[arg-type]
+    job = defend_job(
+        opt.absolute_location(output_directory),  # type: ignore[arg-type]
+        quality=quality,
+        direction=direction,
+        no_flip=no_flip,
+        no_webp=no_webp,
+        order=order,
         method=method,
         backend=backend,
         cwebp=cwebp,
@@ -72,11 +67,12 @@ def defend_command(
         max_pixels=max_pixels,
     )
     opt.run_batch_command(
-        opt.plan(plan_defend, root, job),
+        lambda: opt.plan(root, job, dry_run=dry_run),
         jobs=jobs,
         scheduler=scheduler,
         json_report=json_report,
         quiet=quiet,
         debug=debug,
+        dry_run=dry_run,
         summary=lambda totals: batch_summary(totals, verb="defend", output=job.output_dir),
     )

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from lltd.atomic import atomic_output
 from lltd.batch.outcome import FileResult, Outcome
-from lltd.batch.pipeline import BatchRun
-from lltd.batch.scan import IMAGE_EXTENSIONS, Task, assign_outputs, scan
+from lltd.batch.scan import IMAGE_EXTENSIONS, Task
 from lltd.errors import CodecError, ImageError
 from lltd.imageio import DEFAULT_MAX_PIXELS, open_image
-from lltd.jobs.common import file_size, is_up_to_date, quarantine
+from lltd.jobs.common import Declared, stamper
 from lltd.transforms import Direction, Order, defend_image
-
-FORMATS = ("png", "webp-lossless")
 
 
 @dataclass(frozen=True)
-class DefendJob:
+class DefendJob(Declared):
     """Always writes the defended pixels (no "keep if smaller" rule), as PNG or lossless WebP."""
 
     output_dir: Path
@@ -32,17 +29,38 @@ class DefendJob:
     force: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
 
-    def output_for(self, task: Task) -> Path:
-        suffix = ".png" if self.format == "png" else ".webp"
-        return self.output_dir / task.relative.with_suffix(suffix)
+    command = "defend"
+    extensions = IMAGE_EXTENSIONS
+
+    @property
+    def _suffix(self) -> str:
+        return ".png" if self.format == "png" else ".webp"
+
+    def output_name(self, relative: PurePosixPath) -> PurePosixPath:
+        return relative.with_suffix(self._suffix)
+
+    def alternate_name(self, relative: PurePosixPath, attempt: int) -> PurePosixPath:
+        count = f".{attempt}" if attempt else ""
+        return relative.with_name(f"{relative.name}{count}{self._suffix}")
+
+    def accepts(self, relative: PurePosixPath, exists: object) -> bool:
+        return True
+
+    def report_fields(self) -> dict[str, object]:
+        return {
+            "quality": self.quality,
+            "direction": self.direction,
+            "order": self.order,
+            "backend": self.backend,
+            "format": self.format,
+        }
 
     def __call__(self, task: Task) -> FileResult:
         output = task.output or self.output_for(task)
-        before = file_size(task.source)
-        if not self.force and is_up_to_date(output, task.source):
-            return FileResult(
-                str(task.source), str(output), Outcome.ALREADY_DONE, before, file_size(output)
-            )
+        source = self.begin(task, output)
+        if isinstance(source, FileResult):
+            return source
+        before = source.size
         try:
             image = open_image(task.source, self.max_pixels)
             defended = defend_image(
@@ -55,8 +73,8 @@ class DefendJob:
                 cwebp=self.cwebp,
             )
         except (ImageError, CodecError) as exc:
-            return quarantine(task, self.output_dir / "failed", str(exc), with_reason_file=True)
-        with atomic_output(output) as target:
+            return self.fail(task, str(exc), self.command)
+        with atomic_output(output, stamper(self.command, source)) as target:
             if self.format == "png":
                 # Level 1: the defended file is an intermediate for a classifier; zlib's default
                 # level costs more CPU than the WebP round trip itself for a few percent of size.
@@ -71,19 +89,8 @@ class DefendJob:
         return FileResult(str(task.source), str(output), Outcome.CONVERTED, before, after)
 
 
-def plan_defend(root: Path, job: DefendJob) -> BatchRun:
-    tasks = scan(root, IMAGE_EXTENSIONS, exclude=[job.output_dir])
-    return BatchRun(
-        command="defend",
-        job=job,
-        tasks=assign_outputs(tasks, job.output_for),
-        report_extra={
-            "input": str(root),
-            "output": str(job.output_dir),
-            "quality": job.quality,
-            "direction": job.direction,
-            "order": job.order,
-            "backend": job.backend,
-            "format": job.format,
-        },
-    )
+def plan_defend(root: Path, job: DefendJob):  # type: ignore[no-untyped-def]
+    """Plan defend over a local folder (the one planner; kept for the library's callers)."""
+    from lltd.batch.plan import plan_local
+
+    return plan_local(root, job)

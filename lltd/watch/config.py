@@ -181,14 +181,15 @@ def _choice(where: str, name: str, value: object, choices: tuple[str, ...]) -> N
 
 def check_folder(folder: FolderConfig, where: str) -> None:
     from lltd.codecs import BACKENDS
+    from lltd.jobs.settings import DEFEND_FORMATS, DIRECTIONS, FLIP_FORMATS, ORDERS
 
     _choice(where, "action", folder.action, ACTIONS)
     _choice(where, "on_success", folder.on_success, ON_SUCCESS)
-    _choice(where, "direction", folder.direction, ("horizontal", "vertical"))
-    _choice(where, "order", folder.order, ("webp-flip", "flip-webp"))
+    _choice(where, "direction", folder.direction, DIRECTIONS)
+    _choice(where, "order", folder.order, ORDERS)
     _choice(where, "backend", folder.backend, BACKENDS)
     if folder.format is not None:
-        formats = ("png", "webp-lossless") if folder.action == "defend" else ("same", "png")
+        formats = DEFEND_FORMATS if folder.action == "defend" else FLIP_FORMATS
         if folder.action == "compress":
             raise UsageError(f"{where}: format applies to defend and flip, not compress")
         _choice(where, "format", folder.format, formats)
