@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -166,27 +165,34 @@ def test_bad_inputs_one_line_each_to_failed_and_batch_goes_on(tmp_path, run_lltd
     assert tree_digests(src) == before  # originals untouched
 
 
-@pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("setpriv") is None,
-    reason="needs root to run the CLI as another user",
-)
-def test_unreadable_file_is_reported(make_image):
-    # pytest's own temporary folders are private to root; the other user needs a way in.
-    tmp_path = Path(tempfile.mkdtemp(prefix="lltd-perm-"))
+def _without_file_permission_override() -> list[str]:
+    """Argument prefix that runs a command unable to bypass file permissions.
+
+    An ordinary user already cannot read a mode-0 file. root can, so it runs the command as root
+    still (so the interpreter is reachable wherever the checkout lives, even under a 0700 home
+    folder) but with CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH dropped from the bounding set.
+    """
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("root without setpriv cannot drop its permission override (util-linux)")
+    prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    probe = subprocess.run([*prefix, "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot drop capabilities here: {probe.stderr.decode().strip()}")
+    return prefix
+
+
+def test_unreadable_file_is_reported(tmp_path, make_image):
     src = tmp_path / "in"
     make_image(src / "secret.png")
     make_image(src / "public.png")
     (src / "secret.png").chmod(0)
-    for path in (tmp_path, src):
-        path.chmod(0o777)
-    (src / "public.png").chmod(0o644)
     out = tmp_path / "out"
     result = subprocess.run(
         [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
+            *_without_file_permission_override(),
             sys.executable,
             "-m",
             "lltd",
@@ -201,11 +207,6 @@ def test_unreadable_file_is_reported(make_image):
         text=True,
         cwd=tmp_path,
         check=False,
-        env={
-            **os.environ,
-            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-            "HOME": str(tmp_path),
-        },
     )
     assert result.returncode == 1, result.stderr
     assert_one_line_error(result.stderr, "secret.png", "Permission denied")
@@ -317,16 +318,23 @@ def test_clean_removes_previous_output(sample_dir, run_lltd, tmp_path):
 
 
 def test_clean_refuses_dangerous_folders(sample_dir, run_lltd, tmp_path):
+    # A temporary HOME, so a broken guard can only lose this test's own folder; the deletion guard
+    # (tests/guard) stops `--c -o /` failing here from deleting anything at all.
+    home = tmp_path / "home"
+    (home / "keep me").mkdir(parents=True)
+    (home / "keep me" / "note.txt").write_text("precious")
+    before = tree_digests(sample_dir)
     for target, why in (
         (sample_dir, "contains the input folder"),
         (sample_dir.parent, "contains the input folder"),
         (Path("/"), "is / or the home directory"),
-        (Path.home(), "is / or the home directory"),
+        (home, "is / or the home directory"),
     ):
-        result = run_lltd("compress", sample_dir, "--c", "-o", target)
-        assert result.returncode == 2, target
+        result = run_lltd("compress", sample_dir, "--c", "-o", target, env={"HOME": str(home)})
+        assert result.returncode == 2, (target, result.stderr)
         assert_one_line_error(result.stderr, "--c refuses to delete", why)
-    assert (sample_dir / "astronaut.png").exists()
+        assert (home / "keep me" / "note.txt").read_text() == "precious"
+        assert tree_digests(sample_dir) == before
 
 
 # --- parallelism, reports, robustness --------------------------------------------------------
