@@ -131,12 +131,22 @@ def batch_summary(totals: Totals, *, verb: str, output: Path | None) -> str:
 
 
 def write_json_report(
-    path: Path, command: str, results: list[FileResult], totals: Totals, **extra: object
+    path: Path,
+    command: str,
+    results: list[FileResult],
+    totals: Totals,
+    inputs: dict[str, dict[str, object]] | None = None,
+    **extra: object,
 ) -> None:
+    """The report; each file's record gets its input's and output's SHA-256 and pixel size
+    (``inputs``: facts taken before the run, for originals a run deletes)."""
+    from lltd.batch.provenance import add_file_facts
+
+    records = add_file_facts([result.to_json() for result in results], inputs or {})
     report = {
         "command": command,
         **extra,
-        "files": [result.to_json() for result in results],
+        "files": records,
         "totals": totals.to_json(),
     }
     write_bytes_atomic(path, (json.dumps(report, indent=2, default=str) + "\n").encode())

@@ -31,6 +31,9 @@ class DefendJob:
     format: str = "png"
     force: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    #: On by default: the defended PNG carries no EXIF, so an unapplied orientation would be lost
+    #: and the classifier would see the picture on its side (see the README's defend section).
+    auto_orient: bool = True
 
     def output_for(self, task: Task) -> Path:
         suffix = ".png" if self.format == "png" else ".webp"
@@ -44,7 +47,7 @@ class DefendJob:
                 str(task.source), str(output), Outcome.ALREADY_DONE, before, file_size(output)
             )
         try:
-            image = open_image(task.source, self.max_pixels)
+            image = open_image(task.source, self.max_pixels, auto_orient=self.auto_orient)
             defended = defend_image(
                 image,
                 self.quality,
