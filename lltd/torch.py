@@ -8,8 +8,15 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-import torch
+from lltd.extras import missing_extra_message
+
+try:
+    import numpy as np
+    import torch
+except ModuleNotFoundError as exc:  # a light install: say which extra brings torch
+    raise ImportError(
+        missing_extra_message(exc.name or "torch", "attack", "lltd.torch"), name=exc.name
+    ) from exc
 
 from lltd.arrays import webp_roundtrip_array
 from lltd.transforms import DIRECTIONS, ORDERS, Direction, Order

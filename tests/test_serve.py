@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import IMPORT_TIMES, RunLltd, heavy_imports
 from PIL import Image
-
-from tests.conftest import IMPORT_TIMES, RunLltd, heavy_imports
-from tests.serve_helpers import file_pixels, json_error, png_pixels, running, start_server, stop
+from serve_helpers import file_pixels, json_error, png_pixels, running, start_server, stop
+from test_extras import light_python, run_light  # noqa: F401 (the real light venv)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
@@ -280,3 +280,14 @@ def test_usage_errors_and_a_taken_port_are_one_line(run_lltd: RunLltd) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"lltd: error: cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_light_install_names_the_serve_extra(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    python = request.getfixturevalue("light_python")  # imported from test_extras above
+    result = run_light(python, tmp_path, "-m", "lltd", "serve", "--port", "0")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lltd: error: lltd serve needs the 'serve'")
+    assert "'.[serve]'" in lines[0]

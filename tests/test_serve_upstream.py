@@ -13,10 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import RunLltd
 from PIL import Image
-
-from tests.conftest import RunLltd
-from tests.serve_helpers import file_pixels, json_error, png_pixels, running
+from serve_helpers import file_pixels, json_error, png_pixels, running
 
 SOURCE = Path(__file__).resolve().parents[1] / "sample_data" / "astronaut.png"
 

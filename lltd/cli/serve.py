@@ -71,7 +71,6 @@ def serve_command(
     ] = 30.0,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
 ) -> None:
-    _require_extra("starlette", "uvicorn", "prometheus_client", *(["httpx"] if upstream else []))
     from lltd.serve.settings import UPSTREAM_PROTOCOLS, Defense, ServeSettings
 
     opt.check_choice("--direction", direction, ("horizontal", "vertical"))
@@ -98,14 +97,11 @@ def serve_command(
         upstream_protocol=upstream_protocol,
         upstream_timeout=upstream_timeout,
     )
+    # Imported here, in this process, so a missing 'serve' extra is one line, not a worker's death.
+    import lltd.serve.app
+
+    if upstream:
+        import lltd.serve.upstream  # noqa: F401
     from lltd.serve.server import serve
 
     raise typer.Exit(serve(settings, access_log=access_log))
-
-
-def _require_extra(*modules: str) -> None:
-    import importlib.util
-
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
-    if missing:
-        opt.fail(f"lltd serve needs {', '.join(missing)}: pip install 'lltd[serve]'")

@@ -9,6 +9,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Generator
 
 import uvicorn
@@ -43,13 +44,33 @@ def _announce(sockets: list[socket.socket], settings: ServeSettings, notifier: N
     notifier.ready(f"listening on {address}:{port}")
 
 
+class Keepalive:
+    """``WATCHDOG=1`` every half ``WatchdogSec=``, from the loop whose liveness it vouches for."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+        self.last = 0.0
+
+    def tick(self) -> None:
+        interval = self.notifier.watchdog_interval
+        if interval is not None and time.monotonic() - self.last >= interval:
+            self.last = time.monotonic()
+            self.notifier.watchdog()
+
+
 class NotifyingServer(uvicorn.Server):
-    """A single-process server that says when it listens (stdout and sd_notify)."""
+    """A single-process server that says when it listens (stdout and sd_notify) and keeps
+    systemd's watchdog fed from its event loop (a blocked loop stops the keep-alives)."""
 
     def __init__(self, config: uvicorn.Config, settings: ServeSettings, notifier: Notifier):
         super().__init__(config)
         self.settings = settings
         self.notifier = notifier
+        self.keepalive = Keepalive(notifier)
+
+    async def on_tick(self, counter: int) -> bool:
+        self.keepalive.tick()
+        return await super().on_tick(counter)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -66,6 +87,19 @@ class NotifyingServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.notifier.stopping("stopping")
         await super().shutdown(sockets)
+
+
+class NotifyingSupervisor(Multiprocess):
+    """uvicorn's worker supervisor (it restarts a worker that dies or stops answering its
+    health check), feeding systemd's watchdog from its loop."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], notifier: Notifier):
+        super().__init__(config, sockets)
+        self.keepalive = Keepalive(notifier)
+
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        self.keepalive.tick()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -90,7 +124,8 @@ def serve(settings: ServeSettings, *, access_log: bool = False) -> int:
     if settings.workers > 1:
         metrics_dir = tempfile.mkdtemp(prefix="lltd-serve-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    notifier = Notifier(os.environ.get("NOTIFY_SOCKET") or None)
+    # Taken out of the environment: only this process speaks to systemd, never a worker.
+    notifier = Notifier.from_environment()
     capacity = settings.workers * (settings.thread_count() + settings.queue_size())
     config = uvicorn.Config(
         "lltd.serve.app:create_app",
@@ -115,7 +150,7 @@ def serve(settings: ServeSettings, *, access_log: bool = False) -> int:
             sock.listen(config.backlog)
             # Connections wait in the backlog from here on until a worker takes them: ready.
             _announce([sock], settings, notifier)
-            Multiprocess(config, sockets=[sock]).run()
+            NotifyingSupervisor(config, [sock], notifier).run()
             return 0
         config.load()
         server = NotifyingServer(config, settings, notifier)
