@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 __all__ = [
     "Defend",
     "DefenseSettings",
@@ -30,6 +28,10 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     # Lazy: the command line imports lltd.* modules and must not pay for Pillow at start-up.
+    if name == "__version__":  # from the package metadata, one source: pyproject.toml
+        from lltd.version import version
+
+        return version()
     if name == "DefenseSettings":
         from lltd.defense.settings import DefenseSettings
 

@@ -11,8 +11,15 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-import torch
+from lltd.extras import missing_extra_message
+
+try:
+    import numpy as np
+    import torch
+except ModuleNotFoundError as exc:  # a light install: say which extra brings torch
+    raise ImportError(
+        missing_extra_message(exc.name or "torch", "attack", "lltd.torch"), name=exc.name
+    ) from exc
 
 from lltd.defense.kernel import apply_array
 from lltd.defense.settings import DefenseSettings

@@ -10,7 +10,7 @@ import re
 import sys
 
 from lltd.cli import attack, compress, cwebp, defend, evaluate, flip, watch  # noqa: F401
-from lltd.cli.app import app
+from lltd.cli.app import app, missing_extra
 from lltd.errors import LltdError
 
 # webp-converter accepted ``-q=60``; click would read that as the value "=60".
@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> None:
         app(args=args, prog_name="lltd")
     except LltdError as exc:
         print(f"lltd: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except ModuleNotFoundError as exc:  # a light install running a feature of an extra
+        message = missing_extra(exc, args)
+        if message is None:
+            raise
+        print(f"lltd: error: {message}", file=sys.stderr)
         sys.exit(2)
     except OSError as exc:  # e.g. an output folder that cannot be created
         print(f"lltd: error: {exc}", file=sys.stderr)

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 ACTIONS = ("defend", "compress", "flip")
 ON_SUCCESS = ("move", "delete", "keep")
+#: When a written file is complete: at its first close after writing ("close"), or once nobody
+#: has had it open and its size and mtime held still for the settle period ("quiet": uploaders
+#: that reopen the file per chunk). A file renamed into place is complete under either rule.
+SETTLE_RULES = ("close", "quiet")
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class WatchConfig:
     folders: tuple[FolderConfig, ...]
     jobs: int = 0  # 0: all cores
     settle_ms: int = 1000
+    settle_rule: str = "close"
     stop_timeout: float = 30.0
     queue_size: int = 256
     rescan: float = 60.0  # seconds between safety-net rescans; 0: never
@@ -257,6 +262,7 @@ def check_distinct(folders: list[FolderConfig]) -> None:
 def check_global(config: WatchConfig) -> None:
     if config.jobs < 0:
         raise UsageError("jobs must be 0 (all cores) or more")
+    _choice("settings", "settle_rule", config.settle_rule, SETTLE_RULES)
     if config.settle_ms < 0:
         raise UsageError("settle must be 0 ms or more")
     if config.stop_timeout < 0:
