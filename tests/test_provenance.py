@@ -73,6 +73,8 @@ def test_defend_and_flip_reports_carry_provenance(tmp_path, run_lltd, make_image
         assert run_lltd(command, tmp_path / "in", "-o", out, "--json", path).returncode == 0
         data = report(path)
         assert data["lltd_version"] == version() and "settings" in data
+        want = "libwebp via Pillow" if command == "defend" else None
+        assert data["encoder"]["name"] == want
         record = data["files"][0]
         assert record["output_pixels"] == [48, 40] and record["output_sha256"] == digest(
             Path(record["output"])

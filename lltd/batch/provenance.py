@@ -60,13 +60,15 @@ def add_file_facts(
 
 def encoder_of(job: object) -> dict[str, object]:
     """The WebP encoder a job uses and its version."""
-    backend = getattr(job, "backend", None)
+    # compress jobs carry the backend; defend jobs in their defense settings.
+    holder = job if hasattr(job, "backend") else getattr(job, "settings", None)
+    backend = getattr(holder, "backend", None)
     if backend is None:
         return {"name": None}
     if backend == "cwebp":
         from lltd.codecs import get_codec
 
-        codec = get_codec("cwebp", getattr(job, "cwebp", None))
+        codec = get_codec("cwebp", getattr(holder, "cwebp", None))
         return {
             "name": "cwebp",
             "path": str(codec.binary),  # type: ignore[attr-defined]
