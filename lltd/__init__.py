@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Defend", "Flip", "WebPRoundTrip", "__version__", "defend", "flip", "webp_roundtrip"]
+__all__ = [
+    "Defend",
+    "DefenseSettings",
+    "Flip",
+    "WebPRoundTrip",
+    "__version__",
+    "defend",
+    "flip",
+    "webp_roundtrip",
+]
 
 if TYPE_CHECKING:
+    from lltd.defense.settings import DefenseSettings
     from lltd.transforms import Defend, Flip, WebPRoundTrip, defend, flip, webp_roundtrip
 
 
@@ -22,6 +32,10 @@ def __getattr__(name: str) -> Any:
         from lltd.version import version
 
         return version()
+    if name == "DefenseSettings":
+        from lltd.defense.settings import DefenseSettings
+
+        return DefenseSettings
     if name in __all__:
         from lltd import transforms
 
