@@ -39,6 +39,13 @@ Backend = Annotated[
 CwebpPath = Annotated[
     str | None, typer.Option("--cwebp", help="cwebp binary for --backend cwebp.", metavar="PATH")
 ]
+AutoOrient = Annotated[
+    bool,
+    typer.Option(
+        "--auto-orient",
+        help="Apply the EXIF orientation to the pixels before encoding, and drop the tag.",
+    ),
+]
 Method = Annotated[
     int,
     typer.Option(
