@@ -44,7 +44,7 @@ def pausing_cwebp(folder: Path) -> Path:
             from PIL import Image
             argv = sys.argv[1:]
             target = pathlib.Path(argv[argv.index("-o") + 1])
-            source = argv[argv.index("-o") - 1]
+            source = next(a for a in argv if a != str(target) and pathlib.Path(a).is_file())
             buffer = io.BytesIO()
             Image.open(source).save(buffer, format="WEBP", quality=60)
             data = buffer.getvalue()
