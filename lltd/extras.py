@@ -19,6 +19,10 @@ EXTRA_OF_MODULE = {
     "dask": "dask",
     "distributed": "dask",
     "fsspec": "dask",
+    "starlette": "serve",
+    "uvicorn": "serve",
+    "prometheus_client": "serve",
+    "httpx": "serve",
 }
 
 # A command that needs a wider extra than the module's own (evaluate needs attack's modules too).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 
-from lltd.cli import attack, compress, cwebp, defend, evaluate, flip, watch  # noqa: F401
+from lltd.cli import attack, compress, cwebp, defend, evaluate, flip, serve, watch  # noqa: F401
 from lltd.cli.app import app, missing_extra
 from lltd.errors import LltdError
 
