@@ -23,7 +23,10 @@ from conftest import REPO, SAMPLE_DATA
 from packaging.requirements import Requirement
 
 BASE_DEPENDENCIES = ("Pillow", "typer", "watchdog", "webptools")
-HEAVY = ("torch", "torchvision", "foolbox", "numpy", "dask", "distributed", "fsspec", "matplotlib")
+HEAVY = (
+    *("torch", "torchvision", "foolbox", "numpy", "dask", "distributed", "fsspec", "matplotlib"),
+    *("starlette", "uvicorn"),
+)
 
 
 def _closure(names: tuple[str, ...]) -> list:
@@ -100,8 +103,9 @@ def test_light_install_defends_and_reports_its_version(light_python: Path, tmp_p
         (("defend", "{data}", "-o", "out", "--scheduler", "local"), "dask", "--scheduler"),
         (("compress", "file://{data}", "-o", "out"), "dask", "scheme:// URL"),
         (("flip", "{data}", "-o", "file://{tmp}/flipped"), "dask", "scheme:// URL"),
+        (("serve", "--port", "0"), "serve", "lltd serve"),
     ],
-    ids=["attack", "evaluate", "scheduler-local", "file-url-input", "file-url-output"],
+    ids=["attack", "evaluate", "scheduler-local", "file-url-input", "file-url-output", "serve"],
 )
 def test_missing_extra_is_one_line_naming_it(
     light_python: Path, tmp_path: Path, args: tuple[str, ...], extra: str, feature: str

@@ -92,6 +92,5 @@ def settings_of(job: object) -> dict[str, object]:
 
 
 def provenance(job: object) -> dict[str, object]:
-    from lltd.version import version
-
-    return {"lltd_version": version(), "encoder": encoder_of(job), "settings": settings_of(job)}
+    """The encoder and settings (lltd's version is in every report already)."""
+    return {"encoder": encoder_of(job), "settings": settings_of(job)}
