@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -21,10 +22,25 @@ Jobs = Annotated[
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar and no summary.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Print what happens to every file.")]
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:$")
+
+
+def _local_json_path(path: Path | None) -> Path | None:
+    # click has already made ``file:///x`` into ``file:/x``, which would create a folder "file:".
+    if path is not None and path.parts and _URL_SCHEME.match(path.parts[0]):
+        from lltd.text import printable
+
+        raise UsageError(f"--json takes a local file, not a URL: {printable(str(path))}")
+    return path
+
+
 JsonReport = Annotated[
     Path | None,
     typer.Option(
-        "--json", help="Write a machine-readable report (one record per file) here.", dir_okay=False
+        "--json",
+        help="Write a machine-readable report (one record per file) here: a local file.",
+        dir_okay=False,
+        callback=_local_json_path,
     ),
 ]
 MaxPixels = Annotated[
@@ -38,6 +54,13 @@ Backend = Annotated[
 ]
 CwebpPath = Annotated[
     str | None, typer.Option("--cwebp", help="cwebp binary for --backend cwebp.", metavar="PATH")
+]
+AutoOrient = Annotated[
+    bool,
+    typer.Option(
+        "--auto-orient",
+        help="Apply the EXIF orientation to the pixels before encoding, and drop the tag.",
+    ),
 ]
 Method = Annotated[
     int,

@@ -51,8 +51,30 @@ def watch_command(
             help="WebP quality (defend: 60; compress: 100 = lossless).",
         ),
     ] = None,
+    quality_range: Annotated[
+        str | None,
+        typer.Option(
+            "--quality-range",
+            metavar="LOW-HIGH",
+            help="defend, randomised: draw the WebP quality per image from this band (40-80).",
+        ),
+    ] = None,
     direction: Annotated[
-        str | None, typer.Option("--direction", help="horizontal (default) or vertical.")
+        str | None,
+        typer.Option(
+            "--direction", help="horizontal (default) or vertical; defend also takes random."
+        ),
+    ] = None,
+    resize_pad: Annotated[
+        float | None,
+        typer.Option(
+            "--resize-pad",
+            metavar="SHARE",
+            help="defend, randomised: shrink by a random share up to this (0-0.5), pad back.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="defend: reproducible randomised draws.")
     ] = None,
     no_flip: Annotated[bool, typer.Option("--no-flip", help="defend: skip the flip.")] = False,
     no_webp: Annotated[
@@ -162,6 +184,9 @@ def watch_command(
         "on_success": on_success,
         "quality": quality,
         "direction": direction,
+        "quality_range": quality_range,
+        "resize_pad": resize_pad,
+        "seed": seed,
         "no_flip": no_flip or None,
         "no_webp": no_webp or None,
         "order": order,

@@ -6,10 +6,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lltd.errors import UsageError
 from lltd.imageio import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from lltd.defense import DefenseSettings
 
 ACTIONS = ("defend", "compress", "flip")
 ON_SUCCESS = ("move", "delete", "keep")
@@ -37,6 +40,29 @@ class FolderConfig:
     cwebp: str | None = None
     format: str | None = None  # None: png for defend, same for flip
     max_pixels: int = DEFAULT_MAX_PIXELS
+    quality_range: str | list[int] | None = None  # defend, randomised: "40-80" or [40, 80]
+    resize_pad: float | None = None  # defend, randomised
+    seed: int | None = None  # defend: reproducible draws
+
+    def defense(self, where: str | None = None) -> DefenseSettings:
+        """The defense value of a ``defend`` folder, the same one ``lltd defend`` builds."""
+        from lltd.defense.settings import LABELS, DefenseSettings
+
+        return DefenseSettings.from_options(
+            names={**LABELS, "flip": "direction"},
+            where=where,
+            quality=60 if self.quality is None else self.quality,
+            quality_range=self.quality_range,
+            no_webp=self.no_webp,
+            direction=self.direction,
+            no_flip=self.no_flip,
+            order=self.order,
+            method=self.method,
+            backend=self.backend,
+            cwebp=self.cwebp,
+            resize_pad=self.resize_pad,
+            seed=self.seed,
+        )
 
 
 @dataclass(frozen=True)
@@ -63,6 +89,9 @@ GLOBAL_KEYS = {f.name for f in fields(WatchConfig)} - {"folders", "source", "set
 }
 _TYPES: dict[str, tuple[type, ...]] = {
     "quality": (int, float),
+    "quality_range": (str, list),
+    "resize_pad": (int, float),
+    "seed": (int,),
     "method": (int,),
     "max_pixels": (int,),
     "jobs": (int,),
@@ -189,9 +218,15 @@ def check_folder(folder: FolderConfig, where: str) -> None:
 
     _choice(where, "action", folder.action, ACTIONS)
     _choice(where, "on_success", folder.on_success, ON_SUCCESS)
-    _choice(where, "direction", folder.direction, ("horizontal", "vertical"))
-    _choice(where, "order", folder.order, ("webp-flip", "flip-webp"))
     _choice(where, "backend", folder.backend, BACKENDS)
+    if folder.action == "defend":
+        folder.defense(where)  # the defense value validates its own settings
+    else:
+        _choice(where, "direction", folder.direction, ("horizontal", "vertical"))
+        _choice(where, "order", folder.order, ("webp-flip", "flip-webp"))
+        for name in ("quality_range", "resize_pad", "seed"):
+            if getattr(folder, name) is not None:
+                raise UsageError(f"{where}: {name} applies to defend, not {folder.action}")
     if folder.format is not None:
         formats = ("png", "webp-lossless") if folder.action == "defend" else ("same", "png")
         if folder.action == "compress":
