@@ -71,6 +71,60 @@ def test_no_flip_no_webp_headers_and_identity(tmp_path: Path) -> None:
     assert png_pixels(body) == png_pixels(data)
 
 
+def served_draw(headers: dict[str, str]) -> dict[str, object]:
+    """The drawn settings a response reports, as DefenseSettings fields."""
+    quality = headers["x-lltd-quality"]
+    return {
+        "quality": None if quality == "off" else float(quality),
+        "flip": None if headers["x-lltd-flip"] == "off" else headers["x-lltd-flip"],
+        "order": headers["x-lltd-order"],
+        "method": int(headers["x-lltd-method"]),
+    }
+
+
+def test_randomised_defense_reports_its_draw_and_a_seed_makes_it_repeatable() -> None:
+    from lltd.defense.kernel import apply
+    from lltd.defense.settings import DefenseSettings, Draw
+
+    data = png_bytes((96, 80))
+    image = Image.open(io.BytesIO(data))
+    options = ("--quality-range", "0-100", "--direction", "random", "--resize-pad", "0.3")
+    seen: set[tuple[object, ...]] = set()
+    with running(*options) as server:
+        for _ in range(6):
+            status, headers, body = server.defend(data)
+            assert status == 200
+            assert headers["x-lltd-defense"] == "webp q0-100 + flip random + resize-pad 0.3"
+            draw = served_draw(headers)
+            assert 0 <= draw["quality"] <= 100 and draw["flip"] in ("horizontal", "vertical")
+            match = re.fullmatch(r"scale=(\S+); offset=(\S+),(\S+)", headers["x-lltd-resize-pad"])
+            assert match, headers
+            scale, offset = float(match[1]), (float(match[2]), float(match[3]))
+            assert 0.7 <= scale <= 1.0
+            # The pixels are the kernel's for exactly the draw the headers report.
+            settings = DefenseSettings(quality=60, flip="horizontal")
+            fixed = Draw(draw["quality"], draw["flip"], scale, offset)
+            assert png_pixels(body) == png_pixels(_png(apply(image, settings, fixed)))
+            seen.add((draw["quality"], draw["flip"], scale))
+    assert len(seen) > 1  # unseeded: fresh draws (6 identical draws: about 1 in 10^10)
+    answers = []
+    for _ in range(2):  # two servers, the same seed: the same draw for the same image
+        with running(*options, "--seed", "7") as server:
+            answers.append([server.defend(data) for _ in range(2)])
+    flat = [
+        (status, served_draw(h), h["x-lltd-resize-pad"], body)
+        for a in answers
+        for status, h, body in a
+    ]
+    assert all(item == flat[0] for item in flat)
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def test_bad_input_gets_one_line_json_errors_and_the_worker_lives(tmp_path: Path) -> None:
     good = png_bytes()
     big = png_bytes((200, 200))
@@ -254,7 +308,7 @@ def test_two_worker_processes_share_the_port_and_the_metrics(tmp_path: Path) -> 
 def test_serve_starts_without_torch_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     server, line = start_server(env=IMPORT_TIMES)
     try:
-        assert "threads" in line and "quality 60" in line
+        assert "threads" in line and "defense webp q60 + flip" in line
         assert server.request("GET", "/healthz")[0] == 200
     finally:
         code, err = stop(server.process, server.stderr_file)

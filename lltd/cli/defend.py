@@ -21,37 +21,13 @@ def defend_command(
     output_directory: Annotated[
         str, typer.Option("-o", "--output-directory", help="Output folder.")
     ],
-    quality: Annotated[
-        float, typer.Option("-q", "--quality", min=0, max=100, help="WebP quality.")
-    ] = 60,
-    quality_range: Annotated[
-        str | None,
-        typer.Option(
-            "--quality-range",
-            metavar="LOW-HIGH",
-            help="Randomised: draw the WebP quality per image from this band (e.g. 40-80); "
-            "replaces -q.",
-        ),
-    ] = None,
-    direction: Annotated[
-        str,
-        typer.Option(
-            "--direction",
-            help="horizontal (left-right), vertical, or random (one of the two per image).",
-        ),
-    ] = "horizontal",
-    no_flip: Annotated[bool, typer.Option("--no-flip", help="Skip the flip.")] = False,
-    no_webp: Annotated[bool, typer.Option("--no-webp", help="Skip the WebP round trip.")] = False,
-    order: Annotated[str, typer.Option("--order", help="webp-flip or flip-webp.")] = "webp-flip",
-    resize_pad: Annotated[
-        float,
-        typer.Option(
-            "--resize-pad",
-            metavar="SHARE",
-            help="Randomised (Xie et al. 2018): shrink each image by a random share up to this "
-            "(0-0.5) and pad it back to its size at a random offset. 0: off.",
-        ),
-    ] = 0,
+    quality: opt.Quality = 60,
+    quality_range: opt.QualityRange = None,
+    direction: opt.Direction = "horizontal",
+    no_flip: opt.NoFlip = False,
+    no_webp: opt.NoWebp = False,
+    order: opt.Order = "webp-flip",
+    resize_pad: opt.ResizePad = 0,
     seed: Annotated[
         int | None,
         typer.Option(

@@ -68,6 +68,43 @@ Method = Annotated[
         "-m", "--method", help="cwebp -m: 0 (fast) to 6 (slowest, smallest).", min=0, max=6
     ),
 ]
+# The defense settings (lltd.defense.DefenseSettings), declared once for the commands that take
+# them with the same defaults as `lltd defend`.
+Quality = Annotated[float, typer.Option("-q", "--quality", min=0, max=100, help="WebP quality.")]
+QualityRange = Annotated[
+    str | None,
+    typer.Option(
+        "--quality-range",
+        metavar="LOW-HIGH",
+        help="Randomised: draw the WebP quality per image from this band (e.g. 40-80); "
+        "replaces -q.",
+    ),
+]
+Direction = Annotated[
+    str,
+    typer.Option(
+        "--direction",
+        help="horizontal (left-right), vertical, or random (one of the two per image).",
+    ),
+]
+NoFlip = Annotated[bool, typer.Option("--no-flip", help="Skip the flip.")]
+NoWebp = Annotated[bool, typer.Option("--no-webp", help="Skip the WebP round trip.")]
+Order = Annotated[str, typer.Option("--order", help="webp-flip or flip-webp.")]
+ResizePad = Annotated[
+    float,
+    typer.Option(
+        "--resize-pad",
+        metavar="SHARE",
+        help="Randomised (Xie et al. 2018): shrink each image by a random share up to this "
+        "(0-0.5) and pad it back to its size at a random offset. 0: off.",
+    ),
+]
+DefenseSeed = Annotated[
+    int | None,
+    typer.Option(
+        "--seed", help="Make the randomised draws reproducible (the same image, the same draw)."
+    ),
+]
 Weights = Annotated[
     str,
     typer.Option(

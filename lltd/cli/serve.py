@@ -18,15 +18,14 @@ from lltd.limits import DEFAULT_MAX_PIXELS
     "--upstream), GET /healthz, /readyz and /metrics (Prometheus).",
 )
 def serve_command(
-    quality: Annotated[
-        float, typer.Option("-q", "--quality", min=0, max=100, help="WebP quality.")
-    ] = 60,
-    direction: Annotated[
-        str, typer.Option("--direction", help="horizontal (left-right) or vertical.")
-    ] = "horizontal",
-    no_flip: Annotated[bool, typer.Option("--no-flip", help="Skip the flip.")] = False,
-    no_webp: Annotated[bool, typer.Option("--no-webp", help="Skip the WebP round trip.")] = False,
-    order: Annotated[str, typer.Option("--order", help="webp-flip or flip-webp.")] = "webp-flip",
+    quality: opt.Quality = 60,
+    quality_range: opt.QualityRange = None,
+    direction: opt.Direction = "horizontal",
+    no_flip: opt.NoFlip = False,
+    no_webp: opt.NoWebp = False,
+    order: opt.Order = "webp-flip",
+    resize_pad: opt.ResizePad = 0,
+    seed: opt.DefenseSeed = None,
     method: opt.Method = 4,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[
@@ -71,20 +70,26 @@ def serve_command(
     ] = 30.0,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
 ) -> None:
-    from lltd.serve.settings import UPSTREAM_PROTOCOLS, Defense, ServeSettings
+    from lltd.defense import CLI_NAMES, DefenseSettings
+    from lltd.serve.settings import UPSTREAM_PROTOCOLS, ServeSettings
 
-    opt.check_choice("--direction", direction, ("horizontal", "vertical"))
-    opt.check_choice("--order", order, ("webp-flip", "flip-webp"))
+    defense = DefenseSettings.from_options(
+        names=CLI_NAMES,
+        quality=quality,
+        quality_range=quality_range,
+        no_webp=no_webp,
+        direction=direction,
+        no_flip=no_flip,
+        order=order,
+        method=method,
+        resize_pad=resize_pad,
+        seed=seed,
+    )
     opt.check_choice("--upstream-protocol", upstream_protocol, UPSTREAM_PROTOCOLS)
     if upstream is not None and not upstream.startswith(("http://", "https://")):
         opt.fail(f"--upstream must be an http:// or https:// URL, got {upstream!r}")
     settings = ServeSettings(
-        defense=Defense(
-            quality=None if no_webp else quality,
-            direction=None if no_flip else direction,
-            order=order,
-            method=method,
-        ),
+        defense=defense,
         host=host,
         port=port,
         workers=workers,

@@ -84,7 +84,7 @@ class Service:
         stages.labels("decode").observe(result.decode_s)
         stages.labels("defend").observe(result.defend_s)
         stages.labels("encode").observe(result.encode_s)
-        headers = settings.defense.headers()
+        headers = result.headers
         if self.upstream is None:
             return Response(result.data, 200, headers=headers, media_type=result.media_type)
         start = time.perf_counter()

@@ -7,6 +7,7 @@ the images (``bench/bench_serve.py`` measures threads against processes).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 import warnings
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from lltd.defense.kernel import apply
+from lltd.defense.settings import DefenseSettings, Draw
 from lltd.errors import ImageError
-from lltd.serve.settings import Defense
-from lltd.transforms import defend_image
 
 #: What ``POST /v1/defend`` accepts (Pillow's names); anything else is refused before decoding.
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
@@ -26,9 +27,37 @@ INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
 class Defended:
     data: bytes
     media_type: str
+    headers: dict[str, str]
     decode_s: float
     defend_s: float
     encode_s: float
+
+
+def draw_for(data: bytes, settings: DefenseSettings) -> Draw:
+    """The random steps for one request. Seeded, they are keyed by the body's SHA-256, so the same
+    image gets the same defense from any worker at any time; unseeded, fresh entropy each time."""
+    if not settings.randomised:
+        return settings.draw()
+    key = hashlib.sha256(data).hexdigest() if settings.seed is not None else None
+    return settings.draw(settings.rng(key))
+
+
+def draw_headers(settings: DefenseSettings, draw: Draw) -> dict[str, str]:
+    """The settings used for this image, drawn values included, as response headers."""
+    headers = {
+        "X-Lltd-Quality": "off" if draw.quality is None else f"{draw.quality:g}",
+        "X-Lltd-Flip": draw.flip or "off",
+        "X-Lltd-Order": settings.order,
+        "X-Lltd-Method": str(settings.method),
+    }
+    if settings.randomised:
+        headers["X-Lltd-Defense"] = settings.label()
+    if settings.resize_pad is not None:
+        # repr(): exact floats, so a client can recompute the same pixels.
+        headers["X-Lltd-Resize-Pad"] = (
+            f"scale={draw.scale!r}; offset={draw.offset[0]!r},{draw.offset[1]!r}"
+        )
+    return headers
 
 
 def decode(data: bytes, max_pixels: int) -> Image.Image:
@@ -71,21 +100,21 @@ def encode(image: Image.Image, webp: bool) -> bytes:
     return buffer.getvalue()
 
 
-def defend_bytes(data: bytes, defense: Defense, max_pixels: int, webp: bool) -> Defended:
+def defend_bytes(data: bytes, settings: DefenseSettings, max_pixels: int, webp: bool) -> Defended:
     """Decode, defend, encode; raises :class:`ImageError` (bad input) or :class:`CodecError`."""
     start = time.perf_counter()
     image = decode(data, max_pixels)
     decoded = time.perf_counter()
-    defended = defend_image(
-        image,
-        defense.quality,
-        defense.direction,  # type: ignore[arg-type]
-        defense.order,  # type: ignore[arg-type]
-        method=defense.method,
-    )
+    draw = draw_for(data, settings)
+    defended = apply(image, settings, draw)
     done = time.perf_counter()
     out = encode(defended, webp)
     end = time.perf_counter()
     return Defended(
-        out, "image/webp" if webp else "image/png", decoded - start, done - decoded, end - done
+        out,
+        "image/webp" if webp else "image/png",
+        draw_headers(settings, draw),
+        decoded - start,
+        done - decoded,
+        end - done,
     )

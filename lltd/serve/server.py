@@ -25,14 +25,11 @@ log = logging.getLogger("lltd.serve")
 def _announce(sockets: list[socket.socket], settings: ServeSettings, notifier: Notifier) -> None:
     host, port = sockets[0].getsockname()[:2]
     address = f"[{host}]" if ":" in host else host
-    defense = settings.defense
-    quality = "off" if defense.quality is None else format(defense.quality, "g")
     # stdout, flushed: tests and scripts read the real port from this line (--port 0).
     print(
         f"lltd serve: listening on http://{address}:{port} "
         f"(workers {settings.workers}, threads {settings.thread_count()}, "
-        f"queue {settings.queue_size()}, quality {quality}, "
-        f"flip {defense.direction or 'off'}, order {defense.order}"
+        f"queue {settings.queue_size()}, defense {settings.defense.label()}"
         + (
             f", upstream {settings.upstream_protocol} {settings.upstream}"
             if settings.upstream

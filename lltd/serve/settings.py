@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
+from lltd.defense.settings import DefenseSettings
 from lltd.limits import DEFAULT_MAX_PIXELS
 
 #: The environment variable that carries the settings into uvicorn's worker processes.
@@ -14,27 +15,8 @@ UPSTREAM_PROTOCOLS = ("raw", "kserve-v1")
 
 
 @dataclass(frozen=True)
-class Defense:
-    """The defense settings of ``lltd defend``; ``None`` switches a step off."""
-
-    quality: float | None = 60
-    direction: str | None = "horizontal"
-    order: str = "webp-flip"
-    method: int = 4
-
-    def headers(self) -> dict[str, str]:
-        """The settings used, as response headers."""
-        return {
-            "X-Lltd-Quality": "off" if self.quality is None else f"{self.quality:g}",
-            "X-Lltd-Flip": self.direction or "off",
-            "X-Lltd-Order": self.order,
-            "X-Lltd-Method": str(self.method),
-        }
-
-
-@dataclass(frozen=True)
 class ServeSettings:
-    defense: Defense = field(default_factory=Defense)
+    defense: DefenseSettings = field(default_factory=DefenseSettings)
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -62,7 +44,7 @@ class ServeSettings:
     @classmethod
     def from_json(cls, text: str) -> ServeSettings:
         values = json.loads(text)
-        return cls(**{**values, "defense": Defense(**values["defense"])})
+        return cls(**{**values, "defense": DefenseSettings(**values["defense"])})
 
     @classmethod
     def from_environment(cls) -> ServeSettings:
