@@ -225,3 +225,32 @@ def test_systemd_analyze_security_figure_is_measured(unit: str, claimed: str) ->
     measured = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
     assert measured, result.stdout[-2000:] + result.stderr[-2000:]
     assert claimed == measured[1], f"the README says {unit} rates {claimed}; measured {measured[1]}"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = heading.strip().lower().replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _anchors(markdown: str) -> set[str]:
+    outside_code = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    return {_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", outside_code, re.M)}
+
+
+def _leads_somewhere(target: str) -> bool:
+    path, _, fragment = target.partition("#")
+    if path and not (REPO / path).exists():
+        return False
+    if not fragment:
+        return True
+    page = (REPO / path) if path else README
+    return page.suffix != ".md" or fragment in _anchors(page.read_text(encoding="utf-8"))
+
+
+def test_links_lead_somewhere() -> None:
+    text = re.sub(r"```.*?```", "", README.read_text(encoding="utf-8"), flags=re.S)
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert len(targets) > 10
+    broken = [t for t in targets if not t.startswith("http") and not _leads_somewhere(t)]
+    assert not broken, f"README links to nothing: {broken}"
