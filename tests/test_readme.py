@@ -192,6 +192,13 @@ def test_watch_settings_match_the_readme_and_the_options() -> None:
         not in GLOBAL_KEYS | OPTION_KEYS | {"output"}
     }
     assert not missing, f"watch options without a setting the README does not mention: {missing}"
+    option_of = {"fsync": "no-fsync"}
+    unreachable = {
+        key
+        for key in GLOBAL_KEYS | OPTION_KEYS
+        if option_of.get(key, key.replace("_", "-")) not in options
+    }
+    assert not unreachable, f"watch settings without a command-line option: {unreachable}"
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
