@@ -28,12 +28,7 @@ def defend_command(
     no_webp: opt.NoWebp = False,
     order: opt.Order = "webp-flip",
     resize_pad: opt.ResizePad = 0,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            "--seed", help="Make the randomised draws reproducible (per file, by relative path)."
-        ),
-    ] = None,
+    seed: opt.DefenseSeed = None,
     method: opt.Method = 4,
     backend: opt.Backend = "pillow",
     cwebp: opt.CwebpPath = None,
