@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,7 +158,7 @@ def test_watchdog_keepalives_and_a_hang_is_restarted(machine: Machine) -> None:
     time.sleep(3 * WATCHDOG_S)  # keep-alives arrive: no restart
     assert machine.show(UNIT, "NRestarts")["NRestarts"] == "0"
     pid = int(machine.show(UNIT, "MainPID")["MainPID"])
-    machine.run("kill", "-STOP", str(pid))  # a hung event loop sends no keep-alives
+    os.kill(machine.host_pid(pid), signal.SIGSTOP)  # a hung event loop sends no keep-alives
     wait_for(
         "the watchdog to restart the hung server",
         lambda: machine.show(UNIT, "NRestarts")["NRestarts"] == "1",
