@@ -110,6 +110,16 @@ def watch_command(
             "unchanged this long (default 1000 ms).",
         ),
     ] = None,
+    settle_rule: Annotated[
+        str | None,
+        typer.Option(
+            "--settle-rule",
+            metavar="RULE",
+            help="When a written file is complete: close (its first close after writing; "
+            "default) or quiet (nobody has it open and it stayed unchanged for --settle: "
+            "uploaders that reopen the file per chunk). A rename into IN completes it under both.",
+        ),
+    ] = None,
     stop_timeout: Annotated[
         float | None,
         typer.Option(
@@ -159,6 +169,7 @@ def watch_command(
     settings = {
         "jobs": jobs,
         "settle": settle,
+        "settle_rule": settle_rule,
         "stop_timeout": stop_timeout,
         "queue_size": queue_size,
         "rescan": rescan,
