@@ -21,8 +21,13 @@ def open_image(
     *,
     load: bool = True,
     animated: bool = False,
+    auto_orient: bool = False,
 ) -> Image.Image:
     """Open ``path`` and (unless ``load`` is false) decode it fully.
+
+    ``auto_orient`` applies the EXIF orientation (a camera's "rotate me" tag) to the pixels and
+    drops the tag; the image is then always decoded. An image that needs no turn is returned as
+    opened (with its ``format``, so the cwebp backend can still read the file itself).
 
     Raises :class:`ImageError` with a one-line reason for anything that is not a readable image
     within the pixel limit. ``max_pixels`` is the only limit: Pillow's own bomb check (at
@@ -56,6 +61,8 @@ def open_image(
                     f"animated image ({frames} frames): only single pictures are converted; "
                     "not converted (the original is kept)"
                 )
+            if auto_orient:
+                image = apply_orientation(image)
             if load:
                 image.load()
     except ImageError:
@@ -70,6 +77,22 @@ def open_image(
         # Pillow reports truncated or corrupt data as OSError/SyntaxError/ValueError.
         raise ImageError(f"corrupt or truncated image: {exc}") from None
     return image
+
+
+#: EXIF tag 0x0112: 1 is upright; 2-8 are the mirrorings and quarter turns.
+_ORIENTATION = 0x0112
+
+
+def apply_orientation(image: Image.Image) -> Image.Image:
+    """``image`` turned upright by its EXIF orientation, the tag dropped; ``image`` itself when
+    it has no turn to apply."""
+    if image.getexif().get(_ORIENTATION, 1) in (1, None):
+        return image
+    from PIL import ImageOps
+
+    image.load()
+    turned = ImageOps.exif_transpose(image)
+    return turned if turned is not None else image
 
 
 def has_transparency(image: Image.Image) -> bool:

@@ -31,6 +31,11 @@ class BatchRun:
 
 
 def execute(batch: BatchRun, runner: Runner) -> tuple[list[FileResult], Totals]:
+    inputs = {}
+    if batch.json_path is not None:
+        from lltd.batch.provenance import input_facts
+
+        inputs = input_facts(task.source for task in batch.tasks)
     total = len(batch.tasks) + len(batch.presettled)
     with progress_reporter(total, batch.command, quiet=batch.quiet, debug=batch.debug) as on_result:
         for settled in batch.presettled:  # a FIFO's failure gets its line like any other
@@ -40,7 +45,10 @@ def execute(batch: BatchRun, runner: Runner) -> tuple[list[FileResult], Totals]:
         results = batch.presettled + results
         totals = Totals.of(results, totals.seconds)
     if batch.json_path is not None:
-        write_json_report(batch.json_path, batch.command, results, totals, **batch.report_extra)
+        from lltd.batch.provenance import provenance
+
+        extra = {**provenance(batch.job), **batch.report_extra}
+        write_json_report(batch.json_path, batch.command, results, totals, inputs=inputs, **extra)
     return results, totals
 
 
@@ -88,7 +96,7 @@ def check_clean(output: Path, root: Path) -> None:
 
 def _first_foreign_file(folder: Path) -> Path | None:
     from lltd.atomic import TEMP_SUFFIX
-    from lltd.batch.provenance import read_mark
+    from lltd.batch.marks import read_mark
 
     for dirpath, _, filenames in os.walk(folder):
         for name in sorted(filenames):

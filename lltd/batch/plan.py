@@ -29,9 +29,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from lltd.batch.marks import Mark, read_mark, same_source
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun, clean_output_directory
-from lltd.batch.provenance import Mark, read_mark, same_source
 from lltd.batch.scan import Task, is_within, matches_name, scan
 from lltd.errors import UsageError
 from lltd.text import printable

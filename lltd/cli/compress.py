@@ -73,6 +73,11 @@ def compress_command(
     ] = None,
     backend: opt.Backend = "pillow",
     cwebp: opt.CwebpPath = None,
+    auto_orient: opt.AutoOrient = False,
+    cwebp_args: Annotated[
+        list[str] | None,
+        typer.Option("--cwebp-arg", hidden=True, help="A token of a cwebp option (internal)."),
+    ] = None,
     jobs: opt.Jobs = 0,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
     json_report: opt.JsonReport = None,
@@ -83,6 +88,7 @@ def compress_command(
 ) -> None:
     from lltd.batch.report import compress_summary
     from lltd.codecs import parse_metadata
+    from lltd.codecs.grammar import parse_batch_options
     from lltd.errors import UsageError
     from lltd.jobs.settings import compress_job, compress_options
     from lltd.text import printable
@@ -104,6 +110,7 @@ def compress_command(
         sharp_yuv=sharp_yuv,
         preset=preset,
     )
+    options = parse_batch_options(cwebp_args or [], options)
     job = compress_job(
         output,  # type: ignore[arg-type]
         options,
@@ -112,6 +119,7 @@ def compress_command(
         replace=replace,
         ignore_transparency=ignore_transparency_image,
         max_pixels=max_pixels,
+        auto_orient=auto_orient,
     )
     if not quiet and not dry_run:
         where = (

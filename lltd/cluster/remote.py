@@ -24,10 +24,10 @@ from typing import Any
 
 from lltd.atomic import TEMP_SUFFIX
 from lltd.batch.engine import Job, run_one
+from lltd.batch.marks import Mark, write_mark
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun
 from lltd.batch.plan import OutputTree, PlannedJob, Planner, plan_names
-from lltd.batch.provenance import Mark, write_mark
 from lltd.batch.scan import Task
 from lltd.cluster.storage import MARKS, FileInfo, Storage
 from lltd.errors import UsageError

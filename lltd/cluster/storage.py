@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lltd.atomic import copy_atomic
-from lltd.batch.provenance import Mark, Source, read_mark
+from lltd.batch.marks import Mark, Source, read_mark
 from lltd.errors import UsageError
 
 #: Object stores have no extended attributes: an output's provenance record is the object
@@ -150,7 +150,7 @@ class Storage:
             return {}
 
     def read_mark(self, relative: str) -> Mark | None:
-        """The provenance record of the file ``relative`` (see :mod:`lltd.batch.provenance`)."""
+        """The provenance record of the file ``relative`` (see :mod:`lltd.batch.marks`)."""
         if self.is_local:
             return read_mark(Path(self.path(relative)))
         try:

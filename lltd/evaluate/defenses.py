@@ -1,7 +1,8 @@
 """Input-transformation defenses as pure functions on H x W x 3 uint8 arrays.
 
-WebP and the flip are the project's own transforms (:mod:`lltd.transforms`); JPEG, bit-depth
-reduction (feature squeezing, Xu et al. 2018) and the median filter are the usual baselines.
+WebP and the flip are the project's own defense (the one kernel, :mod:`lltd.defense.kernel`);
+JPEG, bit-depth reduction (feature squeezing, Xu et al. 2018) and the median filter are the usual
+baselines.
 Light module: Pillow and NumPy only.
 """
 
@@ -15,8 +16,9 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from lltd.codecs import EncodeOptions, get_codec
+from lltd.defense.kernel import apply_array
+from lltd.defense.settings import DefenseSettings
 from lltd.errors import UsageError
-from lltd.transforms import defend_image, flip, webp_roundtrip
 
 DEFENSES = ("none", "webp", "flip", "webp+flip", "jpeg", "bit-depth", "median")
 DEFAULT_DEFENSES = DEFENSES
@@ -102,20 +104,24 @@ def median(image: np.ndarray, size: int) -> np.ndarray:
     return _array(_pil(image).filter(ImageFilter.MedianFilter(size)))
 
 
+def kernel(settings: DefenseSettings) -> Callable[[np.ndarray], np.ndarray]:
+    """The project's defense with ``settings``, as a function of one H x W x 3 uint8 image."""
+    return lambda image: apply_array(image, settings)
+
+
 def make_defense(name: str, parameters: DefenseParameters) -> Defense:
     q = parameters.webp_quality
     if name == "none":
         return Defense("none", "none", lambda image: image, lossy=False)
     if name == "webp":
-        return Defense("webp", f"webp q{q:g}", lambda im: _array(webp_roundtrip(_pil(im), q)))
+        return Defense("webp", f"webp q{q:g}", kernel(DefenseSettings(quality=q, flip=None)))
     if name == "flip":
-        return Defense("flip", "flip", lambda im: _array(flip(_pil(im))), flips=True, lossy=False)
+        return Defense(
+            "flip", "flip", kernel(DefenseSettings(quality=None)), flips=True, lossy=False
+        )
     if name == "webp+flip":
         return Defense(
-            "webp+flip",
-            f"webp q{q:g} + flip",
-            lambda im: _array(defend_image(_pil(im), q, "horizontal")),
-            flips=True,
+            "webp+flip", f"webp q{q:g} + flip", kernel(DefenseSettings(quality=q)), flips=True
         )
     if name == "jpeg":
         jq = parameters.jpeg_quality

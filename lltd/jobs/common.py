@@ -7,8 +7,8 @@ import errno
 from pathlib import Path, PurePosixPath
 
 from lltd.atomic import copy_atomic, write_bytes_atomic
+from lltd.batch.marks import Source, matches, stamp
 from lltd.batch.outcome import FileResult, Outcome
-from lltd.batch.provenance import Source, matches, stamp
 from lltd.batch.scan import Task
 from lltd.errors import ImageError
 from lltd.text import printable

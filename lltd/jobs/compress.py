@@ -9,8 +9,8 @@ from pathlib import Path, PurePosixPath
 from PIL import Image
 
 from lltd.atomic import atomic_output, copy_atomic
+from lltd.batch.marks import Source
 from lltd.batch.outcome import FileResult, Outcome
-from lltd.batch.provenance import Source
 from lltd.batch.scan import COMPRESS_EXTENSIONS, Task
 from lltd.codecs import EncodeOptions, get_codec
 from lltd.errors import CodecError, ImageError
@@ -37,6 +37,7 @@ class CompressJob(Declared):
     ignore_transparency: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     force: bool = False  # redo even when its output exists (the watch daemon's re-drops)
+    auto_orient: bool = False  # apply the EXIF orientation (off by default, as cwebp)
 
     command = "compress"
     extensions = COMPRESS_EXTENSIONS
@@ -89,7 +90,9 @@ class CompressJob(Declared):
         # cwebp decodes the file itself; Pillow needs the pixels, and so does a transparency test.
         needs_pixels = self.backend == "pillow" or self.ignore_transparency
         try:
-            image = open_image(task.source, self.max_pixels, load=needs_pixels)
+            image = open_image(
+                task.source, self.max_pixels, load=needs_pixels, auto_orient=self.auto_orient
+            )
         except ImageError as exc:
             return self.fail(task, str(exc), self.command)
         if self.ignore_transparency and has_transparency(image):

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from lltd.atomic import atomic_output
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task
+from lltd.defense.kernel import apply
+from lltd.defense.settings import DefenseSettings
 from lltd.errors import CodecError, ImageError
 from lltd.imageio import DEFAULT_MAX_PIXELS, open_image
 from lltd.jobs.common import Declared, stamper
-from lltd.transforms import Direction, Order, defend_image
 
 
 @dataclass(frozen=True)
@@ -19,15 +20,13 @@ class DefendJob(Declared):
     """Always writes the defended pixels (no "keep if smaller" rule), as PNG or lossless WebP."""
 
     output_dir: Path
-    quality: float | None = 60  # None: no WebP step
-    direction: Direction | None = "horizontal"  # None: no flip
-    order: Order = "webp-flip"
-    method: int = 4
-    backend: str = "pillow"
-    cwebp: str | None = None
+    settings: DefenseSettings = field(default_factory=DefenseSettings)
     format: str = "png"
     force: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    #: On by default: the defended PNG carries no EXIF, so an unapplied orientation would be lost
+    #: and the classifier would see the picture on its side (see the README's defend section).
+    auto_orient: bool = True
 
     command = "defend"
     extensions = IMAGE_EXTENSIONS
@@ -47,31 +46,19 @@ class DefendJob(Declared):
         return True
 
     def report_fields(self) -> dict[str, object]:
-        return {
-            "quality": self.quality,
-            "direction": self.direction,
-            "order": self.order,
-            "backend": self.backend,
-            "format": self.format,
-        }
+        return {**self.settings.report(), "format": self.format}
 
     def __call__(self, task: Task) -> FileResult:
         output = task.output or self.output_for(task)
         source = self.begin(task, output)
         if isinstance(source, FileResult):
             return source
-        before = source.size
         try:
-            image = open_image(task.source, self.max_pixels)
-            defended = defend_image(
-                image,
-                self.quality,
-                self.direction,
-                self.order,
-                method=self.method,
-                backend=self.backend,
-                cwebp=self.cwebp,
-            )
+            image = open_image(task.source, self.max_pixels, auto_orient=self.auto_orient)
+            # Keyed by the relative path: a seeded randomised defense draws the same for a file
+            # whichever worker or host runs it, and `lltd watch` draws as `lltd defend` does.
+            draw = self.settings.draw(self.settings.rng(task.relative.as_posix()))
+            defended = apply(image, self.settings, draw)
         except (ImageError, CodecError) as exc:
             return self.fail(task, str(exc), self.command)
         with atomic_output(output, stamper(self.command, source)) as target:
@@ -86,7 +73,7 @@ class DefendJob(Declared):
                     target.path, format="WEBP", lossless=True, exact=True, quality=25, method=1
                 )
             after = target.path.stat().st_size
-        return FileResult(str(task.source), str(output), Outcome.CONVERTED, before, after)
+        return FileResult(str(task.source), str(output), Outcome.CONVERTED, source.size, after)
 
 
 def plan_defend(root: Path, job: DefendJob):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from lltd.atomic import atomic_output
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task
 from lltd.errors import ImageError
-from lltd.imageio import DEFAULT_MAX_PIXELS, open_image
+from lltd.imageio import DEFAULT_MAX_PIXELS, apply_orientation, open_image
 from lltd.jobs.common import Declared, stamper
 from lltd.transforms import Direction, flip
 
@@ -27,6 +27,7 @@ class FlipJob(Declared):
     format: str = "same"
     force: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    auto_orient: bool = False  # flip the upright picture (EXIF orientation applied, tag dropped)
 
     command = "flip"
     extensions = IMAGE_EXTENSIONS
@@ -78,7 +79,8 @@ class FlipJob(Declared):
             _check_depth(task.source, image)
         except ImageError as exc:
             return self.fail(task, str(exc), self.command)
-        flipped = flip(image, self.direction)
+        # The original keeps its format and JPEG tables for save_like; the pixels are turned.
+        flipped = flip(apply_orientation(image) if self.auto_orient else image, self.direction)
         with atomic_output(output, stamper(self.command, source)) as target:
             save_like(flipped, image, target.path, "PNG" if self.format == "png" else None)
             after = target.path.stat().st_size

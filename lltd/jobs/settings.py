@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from lltd.codecs.options import EncodeOptions, webp_converter_options
+from lltd.defense.settings import DIRECTIONS, DefenseSettings
 from lltd.errors import CodecError, UsageError
 from lltd.limits import DEFAULT_MAX_PIXELS
-from lltd.transforms import DIRECTIONS, ORDERS
 
 FLIP_FORMATS = ("same", "png")
 DEFEND_FORMATS = ("png", "webp-lossless")
-DEFEND_QUALITY = 60.0
 #: webp-converter's default: 100, which its rule turns into ``-lossless -q 100``.
 COMPRESS_QUALITY = 100.0
 
@@ -51,6 +50,7 @@ def compress_job(
     ignore_transparency: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     force: bool = False,
+    auto_orient: bool = False,
 ):  # type: ignore[no-untyped-def]
     from lltd.jobs.compress import CompressJob
 
@@ -64,6 +64,7 @@ def compress_job(
         ignore_transparency=ignore_transparency,
         max_pixels=max_pixels,
         force=force,
+        auto_orient=auto_orient,
     )
 
 
@@ -75,6 +76,7 @@ def flip_job(
     format: str | None = None,
     force: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    auto_orient: bool = False,
 ):  # type: ignore[no-untyped-def]
     from lltd.jobs.flip import FlipJob
 
@@ -90,45 +92,32 @@ def flip_job(
         format=format,
         force=force,
         max_pixels=max_pixels,
+        auto_orient=auto_orient,
     )
 
 
 def defend_job(
     output: Path,
+    settings: DefenseSettings,
     *,
-    quality: float | None = None,
-    direction: str = "horizontal",
-    no_flip: bool = False,
-    no_webp: bool = False,
-    order: str = "webp-flip",
-    method: int = 4,
-    backend: str = "pillow",
-    cwebp: str | None = None,
     format: str | None = None,
     force: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    auto_orient: bool = True,
 ):  # type: ignore[no-untyped-def]
+    """The defense itself is one value (:class:`lltd.defense.settings.DefenseSettings`, checked
+    where it is built); the job adds the container and the file rules."""
     from lltd.jobs.defend import DefendJob
 
     format = format or "png"
-    check_choice("--direction", direction, DIRECTIONS)
-    check_choice("--order", order, ORDERS)
     check_choice("--format", format, DEFEND_FORMATS)
-    if no_webp:
-        from lltd.codecs import BACKENDS
-
-        check_choice("--backend", backend, BACKENDS)
-    else:
-        check_codec(backend, cwebp)
+    if settings.quality is not None or settings.quality_range is not None:
+        check_codec(settings.backend, settings.cwebp)
     return DefendJob(
         output_dir=output,
-        quality=None if no_webp else (DEFEND_QUALITY if quality is None else quality),
-        direction=None if no_flip else direction,  # type: ignore[arg-type]
-        order=order,  # type: ignore[arg-type]
-        method=method,
-        backend=backend,
-        cwebp=cwebp,
+        settings=settings,
         format=format,
         force=force,
         max_pixels=max_pixels,
+        auto_orient=auto_orient,
     )

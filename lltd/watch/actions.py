@@ -18,18 +18,13 @@ def make_job(folder: FolderConfig, output: Path) -> tuple[Job, frozenset[str]]:
     """
     from lltd.jobs import settings
 
+    if folder.action == "defend":
+        defense = folder.defense(str(folder.input))  # names its own errors
     try:
         if folder.action == "defend":
             job = settings.defend_job(
                 output,
-                quality=folder.quality,
-                direction=folder.direction,
-                no_flip=folder.no_flip,
-                no_webp=folder.no_webp,
-                order=folder.order,
-                method=folder.method,
-                backend=folder.backend,
-                cwebp=folder.cwebp,
+                defense,
                 format=folder.format,
                 force=True,
                 max_pixels=folder.max_pixels,

@@ -15,14 +15,20 @@ from lltd.errors import UsageError
 
 
 class FolderLock:
-    def __init__(self, path: Path, folder: Path) -> None:
+    def __init__(self, path: Path, folder: Path, dir_fd: int | None = None) -> None:
         self.path = path
         self.folder = folder
+        self.dir_fd = dir_fd  # the state folder, opened without following links
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        # O_NOFOLLOW: a link planted as the lock must not make us truncate its target.
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            if self.dir_fd is None:
+                fd = os.open(self.path, flags, 0o644)
+            else:
+                fd = os.open(self.path.name, flags, 0o644, dir_fd=self.dir_fd)
         except OSError as exc:
             raise UsageError(f"cannot create the lock {self.path}: {exc.strerror}") from None
         try:
