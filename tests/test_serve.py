@@ -257,6 +257,27 @@ def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
         )
 
 
+def test_too_many_connections_get_503_json_and_service_returns(tmp_path: Path) -> None:
+    with running("--max-connections", "8", "--read-timeout", "60") as server:
+        idle = [raw_connection(server.port) for _ in range(8)]
+        try:
+            for _ in range(200):  # until the server has accepted them all
+                status, headers, body = server.request("GET", "/healthz")
+                if status == 503:
+                    break
+                time.sleep(0.05)
+            assert status == 503 and headers["retry-after"] == "1"
+            assert "too many connections" in json_error(body)["error"]
+        finally:
+            for sock in idle:
+                sock.close()
+        for _ in range(200):
+            if server.request("GET", "/healthz")[0] == 200:
+                break
+            time.sleep(0.05)
+        assert server.defend(png_bytes())[0] == 200
+
+
 def metric(text: str, name: str, **labels: str) -> float:
     wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     for line in text.splitlines():
