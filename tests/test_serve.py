@@ -163,8 +163,10 @@ def test_bad_input_gets_one_line_json_errors_and_the_worker_lives(tmp_path: Path
         assert answer.status == 413 and "--max-bytes" in json_error(answer.read())["error"]
         conn.close()
         # Unknown routes and methods are JSON too; the same worker still answers.
-        status, _, body = server.request("GET", "/v1/defend")
-        assert status == 405
+        status, headers, body = server.request("GET", "/v1/defend")
+        assert status == 405 and "POST" in headers["allow"] and json_error(body)
+        status, _, body = server.request("GET", "/v2/nothing")
+        assert status == 404 and json_error(body)
         status, _, body = server.request("GET", "/healthz")
         assert status == 200 and server.process.pid == pid and server.process.poll() is None
         status, _, body = server.defend(good)
