@@ -152,11 +152,12 @@ def defend(
     same draw (``lltd defend`` uses the file's relative path as the key).
     """
     settings = resolve(settings, changes)
-    source = rng or settings.rng(key)
-    if isinstance(image, Image.Image):
-        return apply(image, settings, settings.draw(source))  # type: ignore[return-value]
     if is_tensor(image):
         from lltd.torch import defend_tensor
 
+        source = rng or settings.rng(key)
         return defend_tensor(image, settings, source)  # type: ignore[arg-type, return-value]
-    return apply_array(image, settings, settings.draw(source))  # type: ignore[arg-type, return-value]
+    draw = settings.draw(rng) if rng is not None else settings.draw_for(key)
+    if isinstance(image, Image.Image):
+        return apply(image, settings, draw)  # type: ignore[return-value]
+    return apply_array(image, settings, draw)  # type: ignore[arg-type, return-value]

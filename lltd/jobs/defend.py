@@ -46,7 +46,7 @@ class DefendJob:
             image = open_image(task.source, self.max_pixels, auto_orient=self.auto_orient)
             # Keyed by the relative path: a seeded randomised defense draws the same for a file
             # whichever worker or host runs it, and `lltd watch` draws as `lltd defend` does.
-            draw = self.settings.draw(self.settings.rng(task.relative.as_posix()))
+            draw = self.settings.draw_for(task.relative.as_posix())
             defended = apply(image, self.settings, draw)
         except (ImageError, CodecError) as exc:
             return quarantine(task, self.output_dir / "failed", str(exc), with_reason_file=True)
