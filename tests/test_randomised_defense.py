@@ -245,6 +245,36 @@ def test_bad_watch_flags_are_usage_errors(tmp_path: Path, run_lltd: RunLltd) -> 
         assert_one_line_error(result.stderr, "lltd: error:", needle)
 
 
+def test_steps_state_the_order_and_compose_one_by_one(photo: Image.Image) -> None:
+    from lltd.defense import Draw
+    from lltd.defense.kernel import apply_array, steps
+
+    assert steps(DefenseSettings(), DefenseSettings().draw()) == [
+        ("webp", 60),
+        ("flip", "horizontal"),
+    ]
+    value = DefenseSettings(
+        quality_range=(30, 70), flip="random", resize_pad=0.3, order="flip-webp", seed=2
+    )
+    draw = value.draw_for("x.png")
+    plan = steps(value, draw)
+    assert [kind for kind, _ in plan] == ["flip", "webp", "resize-pad"]
+    # Each step alone through the kernel (how an attack that treats steps apart runs them)
+    # composes to the whole defense.
+    array = np.asarray(photo)
+    out = array
+    for kind, parameter in plan:
+        if kind == "webp":
+            out = apply_array(out, DefenseSettings(quality=parameter, flip=None))
+        elif kind == "flip":
+            out = apply_array(out, DefenseSettings(quality=None, flip=parameter))
+        else:
+            alone = DefenseSettings(quality=None, flip=None, resize_pad=0.5)
+            out = apply_array(out, alone, Draw(None, None, *parameter))
+    np.testing.assert_array_equal(out, apply_array(array, value, draw))
+    np.testing.assert_array_equal(out, lltd.defend(array, value, key="x.png"))
+
+
 def test_library_errors_are_value_errors_naming_the_setting() -> None:
     with pytest.raises(ValueError, match="quality_range"):
         DefenseSettings(quality_range=(50, 10))
