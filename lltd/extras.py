@@ -25,8 +25,9 @@ EXTRA_OF_MODULE = {
     "httpx": "serve",
 }
 
-# A command that needs a wider extra than the module's own (evaluate needs attack's modules too).
-EXTRA_OF_COMMAND = {"attack": "attack", "evaluate": "evaluate"}
+# Extras that include another: a command of the wider one names it (evaluate brings attack's
+# modules too, so `lltd evaluate` without torch asks for 'evaluate', not just 'attack').
+WIDER_EXTRA = {("evaluate", "attack"): "evaluate"}
 
 
 def extra_for(module: str | None, command: str | None = None) -> str | None:
@@ -35,9 +36,7 @@ def extra_for(module: str | None, command: str | None = None) -> str | None:
     extra = EXTRA_OF_MODULE.get(top)
     if extra is None:
         return None
-    if command in EXTRA_OF_COMMAND and extra in ("attack", "evaluate"):
-        return EXTRA_OF_COMMAND[command]
-    return extra
+    return WIDER_EXTRA.get((command or "", extra), extra)
 
 
 def missing_extra_message(module: str, extra: str, feature: str) -> str:

@@ -47,7 +47,7 @@ def open_image(
                     f"{max_pixels} (--max-pixels)"
                 )
             if auto_orient:
-                image = _apply_orientation(image)
+                image = apply_orientation(image)
             if load:
                 image.load()
     except ImageError:
@@ -68,7 +68,9 @@ def open_image(
 _ORIENTATION = 0x0112
 
 
-def _apply_orientation(image: Image.Image) -> Image.Image:
+def apply_orientation(image: Image.Image) -> Image.Image:
+    """``image`` turned upright by its EXIF orientation, the tag dropped; ``image`` itself when
+    it has no turn to apply."""
     if image.getexif().get(_ORIENTATION, 1) in (1, None):
         return image
     from PIL import ImageOps

@@ -364,6 +364,7 @@ def test_parallel_equals_serial(sample_dir, run_lltd, tmp_path):
             )
         data["totals"].pop("seconds")
         data.pop("output")
+        data["settings"].pop("output_dir")
         return data, tree_digests(out)
 
     assert run("1") == run("2")
@@ -394,6 +395,10 @@ def test_json_report_schema_and_quiet(sample_dir, run_lltd, tmp_path):
         "bytes_before",
         "bytes_after",
         "error",
+        "input_sha256",
+        "input_pixels",
+        "output_sha256",
+        "output_pixels",
     }
     totals = data["totals"]
     assert totals["scanned"] == 11 and totals["failed"] == 1 and totals["converted"] == 10

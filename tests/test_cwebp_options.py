@@ -257,3 +257,15 @@ def test_every_batch_option_is_routed(rgba, run_lltd, tmp_path):
                 continue
             argv = normalize_argv(["compress", "d", *option_args(name)])
             assert all(token.startswith("--cwebp-arg=") for token in argv[2:]), argv
+
+
+def test_readme_option_table_is_generated_from_this_list():
+    from conftest import REPO
+
+    from lltd.codecs.option_table import BEGIN, END, render
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = readme.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert table == "\n" + render(), "run: python -m lltd.codecs.option_table README.md"
+    for spec in OPTIONS:
+        assert f"`{spec.name}`" in table

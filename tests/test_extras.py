@@ -130,3 +130,20 @@ def test_lltd_torch_import_error_names_the_extra(light_python: Path, tmp_path: P
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ImportError lltd.torch needs the 'attack' extra")
     assert re.search(r"\((numpy|torch) is not installed\)", result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("module", "command", "extra"),
+    [
+        ("torch", "attack", "attack"),
+        ("torch", "evaluate", "evaluate"),  # evaluate's extra includes attack's modules
+        ("skimage", "attack", "evaluate"),  # attack --model reference needs scikit-image
+        ("distributed.client", "defend", "dask"),
+        ("uvicorn", "serve", "serve"),
+        ("PIL", "defend", None),  # a base dependency: a broken install, not a missing extra
+    ],
+)
+def test_extra_for_names_the_extra_that_installs_the_module(module, command, extra) -> None:
+    from lltd.extras import extra_for
+
+    assert extra_for(module, command) == extra

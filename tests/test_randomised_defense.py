@@ -116,6 +116,24 @@ def test_randomised_shapes_are_kept_for_every_input_type(photo: Image.Image) -> 
     assert lltd.defend(rgba, value).shape == rgba.shape
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    height=st.integers(1, 40),
+    width=st.integers(1, 40),
+    channels=st.sampled_from([0, 1, 3, 4]),
+    seed=st.integers(0, 2**32),
+)
+def test_any_small_image_keeps_its_shape_and_dtype(
+    height: int, width: int, channels: int, seed: int
+) -> None:
+    shape = (height, width) if channels == 0 else (height, width, channels)
+    array = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+    value = DefenseSettings(quality_range=(0, 100), flip="random", resize_pad=0.5, seed=seed)
+    out = lltd.defend(array, value)
+    assert out.shape == array.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, lltd.defend(array, value))  # seeded: replayed
+
+
 def test_seeded_webpflip_replays_its_sequence_and_unseeded_varies(photo: Image.Image) -> None:
     torch = pytest.importorskip("torch")
     from lltd.torch import WebPFlip
@@ -213,6 +231,48 @@ def test_bad_watch_settings_name_the_file(
     result = run_lltd("watch", "--config", config)
     assert result.returncode == 2, result.stderr
     assert_one_line_error(result.stderr, str(config), needle)
+
+
+def test_bad_watch_flags_are_usage_errors(tmp_path: Path, run_lltd: RunLltd) -> None:
+    (tmp_path / "in").mkdir()
+    for args, needle in (
+        (["--quality-range", "9-1"], "quality_range"),
+        (["--resize-pad", "0.7"], "resize_pad"),
+        (["--direction", "random", "--action", "flip"], "direction"),
+    ):
+        result = run_lltd("watch", tmp_path / "in", "-o", tmp_path / "out", *args)
+        assert result.returncode == 2, result.stderr
+        assert_one_line_error(result.stderr, "lltd: error:", needle)
+
+
+def test_steps_state_the_order_and_compose_one_by_one(photo: Image.Image) -> None:
+    from lltd.defense import Draw
+    from lltd.defense.kernel import apply_array, steps
+
+    assert steps(DefenseSettings(), DefenseSettings().draw()) == [
+        ("webp", 60),
+        ("flip", "horizontal"),
+    ]
+    value = DefenseSettings(
+        quality_range=(30, 70), flip="random", resize_pad=0.3, order="flip-webp", seed=2
+    )
+    draw = value.draw_for("x.png")
+    plan = steps(value, draw)
+    assert [kind for kind, _ in plan] == ["flip", "webp", "resize-pad"]
+    # Each step alone through the kernel (how an attack that treats steps apart runs them)
+    # composes to the whole defense.
+    array = np.asarray(photo)
+    out = array
+    for kind, parameter in plan:
+        if kind == "webp":
+            out = apply_array(out, DefenseSettings(quality=parameter, flip=None))
+        elif kind == "flip":
+            out = apply_array(out, DefenseSettings(quality=None, flip=parameter))
+        else:
+            alone = DefenseSettings(quality=None, flip=None, resize_pad=0.5)
+            out = apply_array(out, alone, Draw(None, None, *parameter))
+    np.testing.assert_array_equal(out, apply_array(array, value, draw))
+    np.testing.assert_array_equal(out, lltd.defend(array, value, key="x.png"))
 
 
 def test_library_errors_are_value_errors_naming_the_setting() -> None:

@@ -192,12 +192,30 @@ def test_watch_settings_match_the_readme_and_the_options() -> None:
         not in GLOBAL_KEYS | OPTION_KEYS | {"output"}
     }
     assert not missing, f"watch options without a setting the README does not mention: {missing}"
+    option_of = {"fsync": "no-fsync"}
+    unreachable = {
+        key
+        for key in GLOBAL_KEYS | OPTION_KEYS
+        if option_of.get(key, key.replace("_", "-")) not in options
+    }
+    assert not unreachable, f"watch settings without a command-line option: {unreachable}"
+
+
+SECURITY_CLAIM = re.compile(
+    r"`systemd-analyze security --offline=true (systemd/\S+\.service)`[^`]*?rates it (\d+\.\d+)"
+)
+SECURITY_CLAIMS = SECURITY_CLAIM.findall(" ".join(README.read_text(encoding="utf-8").split()))
+
+
+def test_the_readme_states_systemd_analyze_figures() -> None:
+    assert SECURITY_CLAIMS, "the README states its units' systemd-analyze security figures"
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
-def test_systemd_analyze_security_figure_is_measured() -> None:
+@pytest.mark.parametrize(("unit", "claimed"), SECURITY_CLAIMS)
+def test_systemd_analyze_security_figure_is_measured(unit: str, claimed: str) -> None:
     result = subprocess.run(
-        ["systemd-analyze", "security", "--offline=true", "systemd/lltd-watch@.service"],
+        ["systemd-analyze", "security", "--offline=true", unit],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -206,9 +224,33 @@ def test_systemd_analyze_security_figure_is_measured() -> None:
     )
     measured = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
     assert measured, result.stdout[-2000:] + result.stderr[-2000:]
-    claimed = re.search(
-        r"systemd-analyze security[^\n]*\n?[^\n]*?rates it\s+(\d+\.\d+)",
-        README.read_text(encoding="utf-8"),
-    )
-    assert claimed, "the README states the systemd-analyze security figure"
-    assert claimed[1] == measured[1]
+    assert claimed == measured[1], f"the README says {unit} rates {claimed}; measured {measured[1]}"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = heading.strip().lower().replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _anchors(markdown: str) -> set[str]:
+    outside_code = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    return {_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", outside_code, re.M)}
+
+
+def _leads_somewhere(target: str) -> bool:
+    path, _, fragment = target.partition("#")
+    if path and not (REPO / path).exists():
+        return False
+    if not fragment:
+        return True
+    page = (REPO / path) if path else README
+    return page.suffix != ".md" or fragment in _anchors(page.read_text(encoding="utf-8"))
+
+
+def test_links_lead_somewhere() -> None:
+    text = re.sub(r"```.*?```", "", README.read_text(encoding="utf-8"), flags=re.S)
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert len(targets) > 10
+    broken = [t for t in targets if not t.startswith("http") and not _leads_somewhere(t)]
+    assert not broken, f"README links to nothing: {broken}"

@@ -132,11 +132,19 @@ def batch_summary(totals: Totals, *, verb: str, output: Path | None) -> str:
 
 
 def write_json_report(
-    path: Path, command: str, results: list[FileResult], totals: Totals, **extra: object
+    path: Path,
+    command: str,
+    results: list[FileResult],
+    totals: Totals,
+    inputs: dict[str, dict[str, object]] | None = None,
+    **extra: object,
 ) -> None:
+    """The report; each file's record gets its input's and output's SHA-256 and pixel size
+    (``inputs``: facts taken before the run, for originals a run deletes)."""
+    from lltd.batch.provenance import add_file_facts
     from lltd.version import version
 
-    files = [result.to_json() for result in results]
+    files = add_file_facts([result.to_json() for result in results], inputs or {})
     total = totals.to_json()
     if command != "compress":  # webp-converter's words are compress's; say what the summary says
         for record in [*files, total]:

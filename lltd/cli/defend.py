@@ -28,12 +28,7 @@ def defend_command(
     no_webp: opt.NoWebp = False,
     order: opt.Order = "webp-flip",
     resize_pad: opt.ResizePad = 0,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            "--seed", help="Make the randomised draws reproducible (per file, by relative path)."
-        ),
-    ] = None,
+    seed: opt.DefenseSeed = None,
     method: opt.Method = 4,
     backend: opt.Backend = "pillow",
     cwebp: opt.CwebpPath = None,
@@ -44,6 +39,14 @@ def defend_command(
     force: Annotated[
         bool, typer.Option("--force", help="Redo outputs that are up to date.")
     ] = False,
+    auto_orient: Annotated[
+        bool,
+        typer.Option(
+            "--auto-orient/--no-auto-orient",
+            help="Apply the EXIF orientation before defending (default: on, since the output "
+            "carries no EXIF and a classifier should see the picture upright).",
+        ),
+    ] = True,
     jobs: opt.Jobs = 0,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
     json_report: opt.JsonReport = None,
@@ -81,6 +84,7 @@ def defend_command(
         format=format,
         force=force,
         max_pixels=max_pixels,
+        auto_orient=auto_orient,
     )
     opt.run_batch_command(
         opt.plan(plan_defend, root, job),

@@ -102,7 +102,9 @@ ResizePad = Annotated[
 DefenseSeed = Annotated[
     int | None,
     typer.Option(
-        "--seed", help="Make the randomised draws reproducible (the same image, the same draw)."
+        "--seed",
+        help="Make the randomised draws reproducible (per image: from the seed and its relative "
+        "path; serve: its bytes).",
     ),
 ]
 Weights = Annotated[

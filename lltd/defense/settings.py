@@ -155,6 +155,10 @@ class DefenseSettings:
         scale = 1.0 - rng.uniform(0.0, self.resize_pad)
         return Draw(quality, flip, scale, (rng.random(), rng.random()))
 
+    def draw_for(self, key: str | None = None) -> Draw:
+        """The draw for the image named ``key`` (``lltd defend``, ``watch``: its relative path)."""
+        return self.draw(self.rng(key)) if self.randomised else self.draw()
+
     def report(self) -> dict[str, Any]:
         """JSON-friendly fields for reports and status files."""
         quality: Any = self.quality

@@ -27,6 +27,9 @@ class DefendJob:
     format: str = "png"
     force: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    #: On by default: the defended PNG carries no EXIF, so an unapplied orientation would be lost
+    #: and the classifier would see the picture on its side (see the README's defend section).
+    auto_orient: bool = True
 
     def output_for(self, task: Task) -> Path:
         suffix = ".png" if self.format == "png" else ".webp"
@@ -40,10 +43,10 @@ class DefendJob:
                 str(task.source), str(output), Outcome.ALREADY_DONE, before, file_size(output)
             )
         try:
-            image = open_image(task.source, self.max_pixels)
+            image = open_image(task.source, self.max_pixels, auto_orient=self.auto_orient)
             # Keyed by the relative path: a seeded randomised defense draws the same for a file
             # whichever worker or host runs it, and `lltd watch` draws as `lltd defend` does.
-            draw = self.settings.draw(self.settings.rng(task.relative.as_posix()))
+            draw = self.settings.draw_for(task.relative.as_posix())
             defended = apply(image, self.settings, draw)
         except (ImageError, CodecError) as exc:
             return quarantine(task, self.output_dir / "failed", str(exc), with_reason_file=True)

@@ -40,7 +40,7 @@ class FolderConfig:
     cwebp: str | None = None
     format: str | None = None  # None: png for defend, same for flip
     max_pixels: int = DEFAULT_MAX_PIXELS
-    quality_range: str | list[int] | None = None  # defend, randomised: "40-80" or [40, 80]
+    quality_range: str | tuple[int, ...] | None = None  # defend, randomised: "40-80" or [40, 80]
     resize_pad: float | None = None  # defend, randomised
     seed: int | None = None  # defend: reproducible draws
 
@@ -123,7 +123,7 @@ def _normalise(table: dict[str, Any], where: str, allowed: set[str]) -> dict[str
         if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
             names = " or ".join(t.__name__ for t in expected)
             raise UsageError(f"{where}: {raw_key} must be a {names}, got {value!r}")
-        out[key] = value
+        out[key] = tuple(value) if isinstance(value, list) else value  # frozen: hashable
     return out
 
 
