@@ -246,8 +246,7 @@ def test_bad_watch_flags_are_usage_errors(tmp_path: Path, run_lltd: RunLltd) -> 
 
 
 def test_steps_state_the_order_and_compose_one_by_one(photo: Image.Image) -> None:
-    from lltd.defense import Draw
-    from lltd.defense.kernel import apply_array, steps
+    from lltd.defense.kernel import apply_array, apply_step, steps
 
     assert steps(DefenseSettings(), DefenseSettings().draw()) == [
         ("webp", 60),
@@ -264,14 +263,10 @@ def test_steps_state_the_order_and_compose_one_by_one(photo: Image.Image) -> Non
     array = np.asarray(photo)
     out = array
     for kind, parameter in plan:
-        if kind == "webp":
-            out = apply_array(out, DefenseSettings(quality=parameter, flip=None))
-        elif kind == "flip":
-            out = apply_array(out, DefenseSettings(quality=None, flip=parameter))
-        else:
-            alone = DefenseSettings(quality=None, flip=None, resize_pad=0.5)
-            out = apply_array(out, alone, Draw(None, None, *parameter))
+        out = apply_step(out, kind, parameter, value)
     np.testing.assert_array_equal(out, apply_array(array, value, draw))
+    with pytest.raises(ValueError, match="step"):
+        apply_step(array, "blur", 1)
     np.testing.assert_array_equal(out, lltd.defend(array, value, key="x.png"))
 
 
