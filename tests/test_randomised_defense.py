@@ -166,6 +166,26 @@ def test_seeded_cli_runs_replay_whatever_the_parallelism(tmp_path: Path, run_llt
     assert all(digests[0][name] != digests[2][name] for name in digests[0])  # another seed
 
 
+def test_a_name_that_is_not_utf8_draws_reproducibly(tmp_path: Path, run_lltd: RunLltd) -> None:
+    import os
+
+    source = tmp_path / "in"
+    source.mkdir()
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes: a surrogate escape in Python
+    shutil.copy(SAMPLE_DATA / "astronaut.png", source / name)
+    runs = []
+    for out in ("a", "b"):
+        result = run_lltd("defend", source, "-o", tmp_path / out, "--seed", "3", *RANDOM_FLAGS)
+        assert result.returncode == 0, result.stderr
+        runs.append(tree_digests(tmp_path / out))
+    assert runs[0] == runs[1] and len(runs[0]) == 1
+    value = DefenseSettings(quality_range=(30, 70), flip="random", resize_pad=0.2, seed=3)
+    with open_image(source / name) as image:
+        expected = np.asarray(lltd.defend(image, value, key=name))
+    with open_image(tmp_path / "a" / Path(name).with_suffix(".png")) as written:
+        np.testing.assert_array_equal(np.asarray(written), expected)
+
+
 def test_unseeded_cli_runs_differ(tmp_path: Path, run_lltd: RunLltd) -> None:
     source = tmp_path / "in"
     shutil.copytree(SAMPLE_DATA, source)
