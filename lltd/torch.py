@@ -48,7 +48,8 @@ def defend_tensor(
         raise TypeError(f"WebPFlip takes uint8 or float tensors, got {dtype}")
     arrays = list(pixels.permute(0, 2, 3, 1).contiguous().numpy())
     # Drawn here, in order, so threads cannot reorder a seeded sequence.
-    rng = rng or settings.rng()
+    if rng is None and settings.randomised:
+        rng = settings.rng()
     draws = [settings.draw(rng) for _ in arrays]
     same = [settings] * len(arrays)
     if workers > 1 and len(arrays) > 1:

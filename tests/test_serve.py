@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import signal
 import socket
 import time
 from pathlib import Path
@@ -163,8 +164,10 @@ def test_bad_input_gets_one_line_json_errors_and_the_worker_lives(tmp_path: Path
         assert answer.status == 413 and "--max-bytes" in json_error(answer.read())["error"]
         conn.close()
         # Unknown routes and methods are JSON too; the same worker still answers.
-        status, _, body = server.request("GET", "/v1/defend")
-        assert status == 405
+        status, headers, body = server.request("GET", "/v1/defend")
+        assert status == 405 and "POST" in headers["allow"] and json_error(body)
+        status, _, body = server.request("GET", "/v2/nothing")
+        assert status == 404 and json_error(body)
         status, _, body = server.request("GET", "/healthz")
         assert status == 200 and server.process.pid == pid and server.process.poll() is None
         status, _, body = server.defend(good)
@@ -257,6 +260,27 @@ def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
         )
 
 
+def test_too_many_connections_get_503_json_and_service_returns(tmp_path: Path) -> None:
+    with running("--max-connections", "8", "--read-timeout", "60") as server:
+        idle = [raw_connection(server.port) for _ in range(8)]
+        try:
+            for _ in range(200):  # until the server has accepted them all
+                status, headers, body = server.request("GET", "/healthz")
+                if status == 503:
+                    break
+                time.sleep(0.05)
+            assert status == 503 and headers["retry-after"] == "1"
+            assert "too many connections" in json_error(body)["error"]
+        finally:
+            for sock in idle:
+                sock.close()
+        for _ in range(200):
+            if server.request("GET", "/healthz")[0] == 200:
+                break
+            time.sleep(0.05)
+        assert server.defend(png_bytes())[0] == 200
+
+
 def metric(text: str, name: str, **labels: str) -> float:
     wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     for line in text.splitlines():
@@ -345,3 +369,30 @@ def test_light_install_names_the_serve_extra(
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("lltd: error: lltd serve needs the 'serve'")
     assert "'.[serve]'" in lines[0]
+
+
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
+    data = png_bytes()
+    server, _ = start_server("--read-timeout", "60")
+    try:
+        sock = raw_connection(server.port)
+        sock.sendall(
+            b"POST /v1/defend HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(data) + data[:10]
+        )
+        for _ in range(200):  # until the request is admitted
+            _, _, metrics = server.request("GET", "/metrics")
+            if b"lltd_serve_in_flight_requests 2.0" in metrics:
+                break
+            time.sleep(0.05)
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert server.process.poll() is None  # still finishing the request in flight
+        sock.sendall(data[10:])
+        status, _, body = read_answer(sock)
+        assert status == 200 and png_pixels(body)
+        sock.close()
+        assert server.process.wait(30) == 0
+    finally:
+        code, err = stop(server.process, server.stderr_file)
+    assert code == 0 and "Traceback" not in err

@@ -139,7 +139,11 @@ class DefenseSettings:
         """
         if self.seed is None:
             return random.Random()
-        return random.Random(self.seed if key is None else f"{self.seed}:{key}")
+        if key is None:
+            return random.Random(self.seed)
+        # Bytes, so a file name that is not UTF-8 (surrogate-escaped by Python) seeds too; for
+        # any other name this is the very seed of the text f"{seed}:{key}".
+        return random.Random(f"{self.seed}:{key}".encode("utf-8", "surrogateescape"))
 
     def draw(self, rng: random.Random | None = None) -> Draw:
         """The steps for the next image; the same sequence of draws for the same ``rng`` state."""
@@ -154,6 +158,10 @@ class DefenseSettings:
             return Draw(quality, flip)
         scale = 1.0 - rng.uniform(0.0, self.resize_pad)
         return Draw(quality, flip, scale, (rng.random(), rng.random()))
+
+    def draw_for(self, key: str | None = None) -> Draw:
+        """The draw for the image named ``key`` (``lltd defend``, ``watch``: its relative path)."""
+        return self.draw(self.rng(key)) if self.randomised else self.draw()
 
     def report(self) -> dict[str, Any]:
         """JSON-friendly fields for reports and status files."""

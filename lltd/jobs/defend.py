@@ -57,7 +57,7 @@ class DefendJob(Declared):
             image = open_image(task.source, self.max_pixels, auto_orient=self.auto_orient)
             # Keyed by the relative path: a seeded randomised defense draws the same for a file
             # whichever worker or host runs it, and `lltd watch` draws as `lltd defend` does.
-            draw = self.settings.draw(self.settings.rng(task.relative.as_posix()))
+            draw = self.settings.draw_for(task.relative.as_posix())
             defended = apply(image, self.settings, draw)
         except (ImageError, CodecError) as exc:
             return self.fail(task, str(exc), self.command)
