@@ -168,6 +168,15 @@ def watch_command(
             help="--shared: a daemon silent this long loses its claims to the others (30).",
         ),
     ] = None,
+    metrics_port: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-port",
+            metavar="[HOST:]PORT",
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics (HOST 127.0.0.1 unless "
+            "given; needs prometheus_client).",
+        ),
+    ] = None,
     status_file: Annotated[
         Path | None,
         typer.Option("--status-file", dir_okay=False, help="Keep JSON counters in this file."),
@@ -195,6 +204,7 @@ def watch_command(
         "polling": polling or None,
         "shared": shared or None,
         "claim_timeout": claim_timeout,
+        "metrics_port": metrics_port,
         "fsync": False if no_fsync else None,
         "quiet": quiet or None,
     }
