@@ -514,3 +514,25 @@ def test_flip_format_png_collision_name_keeps_the_suffix(run_lltd: RunLltd, tmp_
         result = run_lltd("flip", d, "--format", "png")
         assert result.returncode == 0, result.stderr
         assert sorted(p.name for p in d.iterdir()) == ["x.jpg", "x.png", "x.png_f.png", "x_f.png"]
+
+
+@pytest.mark.parametrize("command", ["compress", "flip", "defend", "cwebp", "usage"])
+def test_every_command_escapes_names_in_its_lines(run_lltd: RunLltd, tmp_path: Path, command):
+    d = tmp_path / "d"
+    d.mkdir()
+    forged = "x.png\nlltd: converted: forged.png"
+    (d / forged).write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    argv = {
+        "compress": ("compress", d, "-q", "60", "-o", tmp_path / "out"),
+        "flip": ("flip", d),
+        "defend": ("defend", d, "-o", tmp_path / "out"),
+        "cwebp": ("cwebp", "-q", "60", d / forged, "-o", tmp_path / "x.webp"),
+        "usage": ("defend", tmp_path / "no\nlltd: converted: forged", "-o", tmp_path / "out"),
+    }[command]
+    result = run_lltd(*argv)
+    assert result.returncode in (1, 2), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not [line for line in result.stderr.splitlines() if line.startswith("lltd: conv")]
+    assert "\\nlltd: converted: forged" in result.stderr
+    for reason in tmp_path.rglob("*.error.txt"):
+        assert reason.read_text().count("\n") == 1
