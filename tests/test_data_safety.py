@@ -549,3 +549,21 @@ def test_every_command_escapes_names_in_its_lines(run_lltd: RunLltd, tmp_path: P
     assert "\\nlltd: converted: forged" in result.stderr
     for reason in tmp_path.rglob("*.error.txt"):
         assert reason.read_text().count("\n") == 1
+
+
+def test_a_failure_raised_past_the_job_is_quarantined_like_any_other(
+    run_lltd: RunLltd, tmp_path: Path
+):
+    """One quarantine: an output name taken by a FIFO (an error raised by the atomic writer,
+    not returned by the job) still leaves the input in failed/ with its reason."""
+    d = tmp_path / "d"
+    img(d / "a.png", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "a.png")
+    result = run_lltd("defend", d, "-o", out)
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "a.png", "refusing to write")
+    assert (out / "failed" / "a.png").read_bytes() == (d / "a.png").read_bytes()
+    assert "refusing to write" in (out / "failed" / "a.png.error.txt").read_text()
+    assert (out / "a.png").is_fifo()

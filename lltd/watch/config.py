@@ -232,6 +232,8 @@ def _choice(where: str, name: str, value: object, choices: tuple[str, ...]) -> N
 
 def check_folder(folder: FolderConfig, where: str) -> None:
     from lltd.codecs import BACKENDS
+    from lltd.defense.settings import DIRECTIONS, ORDERS
+    from lltd.jobs.settings import DEFEND_FORMATS, FLIP_FORMATS
 
     _choice(where, "action", folder.action, ACTIONS)
     _choice(where, "on_success", folder.on_success, ON_SUCCESS)
@@ -239,13 +241,13 @@ def check_folder(folder: FolderConfig, where: str) -> None:
     if folder.action == "defend":
         folder.defense(where)  # the defense value validates its own settings
     else:
-        _choice(where, "direction", folder.direction, ("horizontal", "vertical"))
-        _choice(where, "order", folder.order, ("webp-flip", "flip-webp"))
+        _choice(where, "direction", folder.direction, DIRECTIONS)
+        _choice(where, "order", folder.order, ORDERS)
         for name in ("quality_range", "resize_pad", "seed"):
             if getattr(folder, name) is not None:
                 raise UsageError(f"{where}: {name} applies to defend, not {folder.action}")
     if folder.format is not None:
-        formats = ("png", "webp-lossless") if folder.action == "defend" else ("same", "png")
+        formats = DEFEND_FORMATS if folder.action == "defend" else FLIP_FORMATS
         if folder.action == "compress":
             raise UsageError(f"{where}: format applies to defend and flip, not compress")
         _choice(where, "format", folder.format, formats)
