@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from lltd.errors import LltdError
+from lltd.text import one_line
 
 if TYPE_CHECKING:
     import typer
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=args, prog_name="lltd")
     except LltdError as exc:
-        print(f"lltd: error: {exc}", file=sys.stderr)
+        print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
     except ModuleNotFoundError as exc:  # a light install running a feature of an extra
         message = missing_extra(exc, args)
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"lltd: error: {message}", file=sys.stderr)
         sys.exit(2)
     except OSError as exc:  # e.g. an output folder that cannot be created
-        print(f"lltd: error: {exc}", file=sys.stderr)
+        print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("lltd: interrupted", file=sys.stderr)

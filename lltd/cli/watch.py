@@ -24,7 +24,8 @@ def watch_command(
         typer.Argument(help="IN (with -o OUT) or IN:OUT pairs.", show_default=False),
     ] = None,
     output_directory: Annotated[
-        Path | None, typer.Option("-o", "--output-directory", help="Output folder for one IN.")
+        str | None,
+        typer.Option("-o", "--output-directory", help="Output folder (or fsspec URL) for one IN."),
     ] = None,
     config: Annotated[
         Path | None,
@@ -151,6 +152,42 @@ def watch_command(
             help="Workers exit after this long without work (60).",
         ),
     ] = None,
+    shared: Annotated[
+        bool,
+        typer.Option(
+            "--shared",
+            help="Several daemons (hosts) on one folder: each file is claimed by one of them "
+            "with an atomic rename into IN/.lltd/claims/HOST-PID/.",
+        ),
+    ] = False,
+    claim_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--claim-timeout",
+            min=0.1,
+            metavar="SECONDS",
+            help="--shared: a daemon silent this long loses its claims to the others (30).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDR",
+            help="Run the files on the Dask cluster of this scheduler (tcp://HOST:PORT); its "
+            "workers must see IN and OUT at the same paths. -j is then the number of files in "
+            "flight at once.",
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-port",
+            metavar="[HOST:]PORT",
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics (HOST 127.0.0.1 unless "
+            "given; needs prometheus_client).",
+        ),
+    ] = None,
     status_file: Annotated[
         Path | None,
         typer.Option("--status-file", dir_okay=False, help="Keep JSON counters in this file."),
@@ -176,6 +213,10 @@ def watch_command(
         "worker_idle": worker_idle,
         "status_file": status_file.absolute() if status_file else None,
         "polling": polling or None,
+        "shared": shared or None,
+        "claim_timeout": claim_timeout,
+        "metrics_port": metrics_port,
+        "scheduler": scheduler,
         "fsync": False if no_fsync else None,
         "quiet": quiet or None,
     }
@@ -203,4 +244,8 @@ def watch_command(
         settings=settings,
         options=options,
     )
+    if any(isinstance(f.input, str) or isinstance(f.output, str) for f in built.folders):
+        from lltd.watch.objects import ObjectWatcher
+
+        raise typer.Exit(ObjectWatcher(built).run())
     raise typer.Exit(Daemon(built).run())
