@@ -213,11 +213,20 @@ def main() -> None:
             "seconds": time.perf_counter() - start,
         }
         print()
+        # A flood: far more concurrent clients than threads + queue (and than --max-connections).
+        flood = hey(endpoint, bodies["299x299"], "-z", f"{args.duration}s", "-c", "300")
+        rss_flood = rss_kib(server.pid)
+        report["flood"] = {"clients": 300, **flood, "rss_kib_after": rss_flood}
         growth = (rss_last / rss_first - 1) * 100
         print(
             f"RSS after {first} requests: {rss_first / 1024:.1f} MiB; after "
             f"{args.leak_requests}: {rss_last / 1024:.1f} MiB ({growth:+.1f} %; "
             f"32x32 PNG at {rest['rate']:.0f} req/s, {int(rest['other'])} non-200)"
+        )
+        print(
+            f"Flood of 300 clients for {args.duration} s (299x299): {int(flood['ok'])} answered "
+            f"200 ({flood['rate']:.1f}/s, p99 {flood['p99'] * 1000:.0f} ms), "
+            f"{int(flood['other'])} other answers (503); RSS afterwards {rss_flood / 1024:.1f} MiB"
         )
     finally:
         os.kill(server.pid, signal.SIGTERM)

@@ -163,8 +163,10 @@ def test_bad_input_gets_one_line_json_errors_and_the_worker_lives(tmp_path: Path
         assert answer.status == 413 and "--max-bytes" in json_error(answer.read())["error"]
         conn.close()
         # Unknown routes and methods are JSON too; the same worker still answers.
-        status, _, body = server.request("GET", "/v1/defend")
-        assert status == 405
+        status, headers, body = server.request("GET", "/v1/defend")
+        assert status == 405 and "POST" in headers["allow"] and json_error(body)
+        status, _, body = server.request("GET", "/v2/nothing")
+        assert status == 404 and json_error(body)
         status, _, body = server.request("GET", "/healthz")
         assert status == 200 and server.process.pid == pid and server.process.poll() is None
         status, _, body = server.defend(good)
@@ -255,6 +257,27 @@ def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
         assert re.search(
             rb'lltd_serve_requests_total\{route="/v1/defend",status="503"\} 1\.0', metrics
         )
+
+
+def test_too_many_connections_get_503_json_and_service_returns(tmp_path: Path) -> None:
+    with running("--max-connections", "8", "--read-timeout", "60") as server:
+        idle = [raw_connection(server.port) for _ in range(8)]
+        try:
+            for _ in range(200):  # until the server has accepted them all
+                status, headers, body = server.request("GET", "/healthz")
+                if status == 503:
+                    break
+                time.sleep(0.05)
+            assert status == 503 and headers["retry-after"] == "1"
+            assert "too many connections" in json_error(body)["error"]
+        finally:
+            for sock in idle:
+                sock.close()
+        for _ in range(200):
+            if server.request("GET", "/healthz")[0] == 200:
+                break
+            time.sleep(0.05)
+        assert server.defend(png_bytes())[0] == 200
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -46,6 +46,15 @@ def serve_command(
             help="Requests that may wait for a thread before the answer is 503 (0: 4 per thread).",
         ),
     ] = 0,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            min=0,
+            help="Open connections per process before requests get 503 "
+            "(0: 4 per admitted request, at least 64).",
+        ),
+    ] = 0,
     max_bytes: Annotated[
         int, typer.Option("--max-bytes", min=1, help="Largest request body (413 beyond).")
     ] = 32 * 1024 * 1024,
@@ -95,6 +104,7 @@ def serve_command(
         workers=workers,
         threads=threads,
         queue=queue,
+        max_connections=max_connections,
         max_bytes=max_bytes,
         max_pixels=max_pixels,
         read_timeout=read_timeout,

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -129,12 +130,16 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
         assert isinstance(exc, Problem)
         return problem_response(exc.status, exc.message, exc.headers)
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)  # 404, 405: the same one-line JSON
+        return problem_response(exc.status_code, exc.detail, exc.headers)
+
     async def internal(request: Request, exc: Exception) -> Response:
         # Starlette re-raises after this answer; Accounting logs it as one line.
         return problem_response(500, "internal error")
 
     app = Starlette(
-        exception_handlers={Problem: problem, Exception: internal},
+        exception_handlers={Problem: problem, HTTPException: http_error, Exception: internal},
         routes=[
             Route("/v1/defend", defend, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET", "HEAD"]),

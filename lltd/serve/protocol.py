@@ -3,7 +3,8 @@
 uvicorn times out idle keep-alive connections but waits for ever on a client that sends its
 headers a byte at a time. Here every connection must deliver a complete request head within
 ``--read-timeout`` seconds of connecting (or of its previous answer); otherwise it gets a 408 with
-a one-line JSON body and is closed. The body's own deadline is enforced by the app.
+a one-line JSON body and is closed. The body's own deadline is enforced by the app. Requests
+beyond ``--max-connections`` get a 503 in the same JSON form.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import asyncio
 import json
 from typing import Any
 
+from uvicorn.protocols.http import h11_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from lltd.serve.settings import ServeSettings
+
+BUSY = {"error": "too many connections; retry later", "status": 503}
 
 
 def _timeout_answer(timeout: float) -> bytes:
@@ -29,6 +33,25 @@ def _timeout_answer(timeout: float) -> bytes:
         b"connection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
     )
     return head + body
+
+
+async def _too_many_connections(scope: Any, receive: Any, send: Any) -> None:
+    """What a request gets when uvicorn's ``limit_concurrency`` (``--max-connections``, the
+    backstop above the service's own admission) is reached: a JSON line and Retry-After."""
+    body = json.dumps(BUSY).encode() + b"\n"
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+# uvicorn answers an over-limit request with this module-level app (plain text otherwise); only
+# its h11 protocol, the one lltd serve runs, is changed, in the processes importing this module.
+h11_impl.service_unavailable = _too_many_connections
 
 
 class HeaderDeadlineProtocol(H11Protocol):

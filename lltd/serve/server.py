@@ -123,7 +123,6 @@ def serve(settings: ServeSettings, *, access_log: bool = False) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     # Taken out of the environment: only this process speaks to systemd, never a worker.
     notifier = Notifier.from_environment()
-    capacity = settings.workers * (settings.thread_count() + settings.queue_size())
     config = uvicorn.Config(
         "lltd.serve.app:create_app",
         factory=True,
@@ -136,8 +135,9 @@ def serve(settings: ServeSettings, *, access_log: bool = False) -> int:
         use_colors=False,
         server_header=False,
         proxy_headers=False,
-        # A backstop above the service's own 503s: connections beyond this get uvicorn's 503.
-        limit_concurrency=max(64, 4 * capacity),
+        # A backstop above the service's own admission, against a flood of connections (each
+        # costs buffers even while idle); beyond it a request gets 503 (lltd.serve.protocol).
+        limit_concurrency=settings.connection_limit(),
         timeout_graceful_shutdown=30,
         log_level="info",
     )

@@ -22,6 +22,7 @@ class ServeSettings:
     workers: int = 1
     threads: int = 0  # CPU threads per worker process; 0: the cores divided among the workers
     queue: int = 0  # requests waiting for a thread; 0: 4 per thread
+    max_connections: int = 0  # open connections per process; 0: 4 per admitted request, >= 64
     max_bytes: int = 32 * 1024 * 1024
     max_pixels: int = DEFAULT_MAX_PIXELS
     read_timeout: float = 30.0  # seconds to receive a request's headers, and again its body
@@ -37,6 +38,9 @@ class ServeSettings:
 
     def queue_size(self) -> int:
         return self.queue or 4 * self.thread_count()
+
+    def connection_limit(self) -> int:
+        return self.max_connections or max(64, 4 * (self.thread_count() + self.queue_size()))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
