@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import signal
 import socket
 import time
 from pathlib import Path
@@ -368,3 +369,30 @@ def test_light_install_names_the_serve_extra(
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("lltd: error: lltd serve needs the 'serve'")
     assert "'.[serve]'" in lines[0]
+
+
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
+    data = png_bytes()
+    server, _ = start_server("--read-timeout", "60")
+    try:
+        sock = raw_connection(server.port)
+        sock.sendall(
+            b"POST /v1/defend HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(data) + data[:10]
+        )
+        for _ in range(200):  # until the request is admitted
+            _, _, metrics = server.request("GET", "/metrics")
+            if b"lltd_serve_in_flight_requests 2.0" in metrics:
+                break
+            time.sleep(0.05)
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert server.process.poll() is None  # still finishing the request in flight
+        sock.sendall(data[10:])
+        status, _, body = read_answer(sock)
+        assert status == 200 and png_pixels(body)
+        sock.close()
+        assert server.process.wait(30) == 0
+    finally:
+        code, err = stop(server.process, server.stderr_file)
+    assert code == 0 and "Traceback" not in err

@@ -151,6 +151,32 @@ def watch_command(
             help="Workers exit after this long without work (60).",
         ),
     ] = None,
+    shared: Annotated[
+        bool,
+        typer.Option(
+            "--shared",
+            help="Several daemons (hosts) on one folder: each file is claimed by one of them "
+            "with an atomic rename into IN/.lltd/claims/HOST-PID/.",
+        ),
+    ] = False,
+    claim_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--claim-timeout",
+            min=0.1,
+            metavar="SECONDS",
+            help="--shared: a daemon silent this long loses its claims to the others (30).",
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-port",
+            metavar="[HOST:]PORT",
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics (HOST 127.0.0.1 unless "
+            "given; needs prometheus_client).",
+        ),
+    ] = None,
     status_file: Annotated[
         Path | None,
         typer.Option("--status-file", dir_okay=False, help="Keep JSON counters in this file."),
@@ -176,6 +202,9 @@ def watch_command(
         "worker_idle": worker_idle,
         "status_file": status_file.absolute() if status_file else None,
         "polling": polling or None,
+        "shared": shared or None,
+        "claim_timeout": claim_timeout,
+        "metrics_port": metrics_port,
         "fsync": False if no_fsync else None,
         "quiet": quiet or None,
     }

@@ -69,33 +69,43 @@ def resize_pad(image: Image.Image, scale: float, offset: tuple[float, float]) ->
     return canvas
 
 
+def steps(settings: DefenseSettings, draw: Draw) -> list[tuple[str, Any]]:
+    """The steps of one draw in the order the kernel applies them: ``("webp", quality)``,
+    ``("flip", direction)``, ``("resize-pad", (scale, offset))``; skipped steps are left out.
+
+    The one statement of the order, for callers that treat steps apart (BPDA differentiates
+    ``flip`` and ``resize-pad`` exactly and passes gradients straight through ``webp``).
+    """
+    webp = [("webp", draw.quality)] if draw.quality is not None else []
+    mirror = [("flip", draw.flip)] if draw.flip is not None else []
+    ordered = webp + mirror if settings.order == "webp-flip" else mirror + webp
+    if draw.scale != 1.0:
+        # Last, on the defended pixel grid: WebP's blocks stay aligned with the attacker's
+        # pixels, and the random shift is what the classifier sees.
+        ordered.append(("resize-pad", (draw.scale, draw.offset)))
+    return ordered
+
+
 def apply(image: Image.Image, settings: DefenseSettings, draw: Draw | None = None) -> Image.Image:
     """The defense on one PIL image (any mode; computed on 8-bit RGB or RGBA).
 
     ``draw`` fixes the random steps (``settings.draw(rng)``); without it one is drawn.
     """
-    draw = draw or settings.draw()
     result = to_8bit_rgb(image)
-
-    def compress(img: Image.Image) -> Image.Image:
-        if draw.quality is None:
-            return img
-        return webp_roundtrip(
-            img,
-            draw.quality,
-            method=settings.method,
-            backend=settings.backend,
-            cwebp=settings.cwebp,
-        )
-
-    def mirror(img: Image.Image) -> Image.Image:
-        return img if draw.flip is None else flip(img, draw.flip)
-
-    for step in (compress, mirror) if settings.order == "webp-flip" else (mirror, compress):
-        result = step(result)
-    # Last, on the defended pixel grid: WebP's blocks stay aligned with the attacker's pixels,
-    # and the random shift is what the classifier sees.
-    return resize_pad(result, draw.scale, draw.offset)
+    for kind, parameter in steps(settings, draw or settings.draw()):
+        if kind == "webp":
+            result = webp_roundtrip(
+                result,
+                parameter,
+                method=settings.method,
+                backend=settings.backend,
+                cwebp=settings.cwebp,
+            )
+        elif kind == "flip":
+            result = flip(result, parameter)
+        else:
+            result = resize_pad(result, *parameter)
+    return result
 
 
 def apply_array(
@@ -120,6 +130,23 @@ def apply_array(
         return luma if array.ndim == 2 else luma[..., None]
     # An opaque RGBA image may come back from WebP as RGB: keep the caller's channel count.
     return np.asarray(defended.convert("RGBA" if channels == 4 else "RGB"))
+
+
+def apply_step(
+    array: np.ndarray, kind: str, parameter: Any, settings: DefenseSettings | None = None
+) -> np.ndarray:
+    """One ``(kind, parameter)`` of :func:`steps` alone on an H x W (x C) uint8 array, with the
+    codec options (method, backend) of ``settings``."""
+    base = (settings or DefenseSettings()).with_(
+        quality=None, flip=None, quality_range=None, resize_pad=None
+    )
+    if kind == "webp":
+        return apply_array(array, base, Draw(parameter, None))
+    if kind == "flip":
+        return apply_array(array, base, Draw(None, parameter))
+    if kind == "resize-pad":
+        return apply_array(array, base, Draw(None, None, *parameter))
+    raise ValueError(f"unknown defense step {kind!r}; the steps are webp, flip and resize-pad")
 
 
 def resolve(settings: DefenseSettings | None, changes: dict[str, Any]) -> DefenseSettings:

@@ -78,6 +78,9 @@ class WatchConfig:
     status_file: Path | None = None
     fsync: bool = True
     worker_idle: float = 60.0  # seconds without work before the worker processes exit
+    shared: bool = False  # several daemons on one folder, each file claimed by one of them
+    claim_timeout: float = 30.0  # seconds of silence before a daemon's claims are taken over
+    metrics_port: str | None = None  # "PORT" (on 127.0.0.1) or "HOST:PORT": Prometheus metrics
     quiet: bool = False
     source: str = field(default="command line", compare=False)
 
@@ -103,6 +106,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "no_flip": (bool,),
     "no_webp": (bool,),
     "polling": (bool,),
+    "shared": (bool,),
+    "claim_timeout": (int, float),
+    "metrics_port": (str, int),
     "fsync": (bool,),
     "quiet": (bool,),
 }
@@ -269,5 +275,18 @@ def check_global(config: WatchConfig) -> None:
         raise UsageError("stop_timeout must be 0 s or more")
     if config.queue_size < 1:
         raise UsageError("queue_size must be at least 1")
+    if config.metrics_port is not None:
+        from lltd.watch.metrics import parse_address
+
+        parse_address(str(config.metrics_port))
+    if config.claim_timeout <= 0:
+        raise UsageError("claim_timeout must be more than 0 seconds")
+    if config.shared:
+        for folder in config.folders:
+            if folder.on_success == "keep":
+                raise UsageError(
+                    f"{folder.input}: --shared takes each file out of IN; use --on-success "
+                    "move or delete"
+                )
     if config.rescan < 0:
         raise UsageError("rescan must be 0 (never) or more seconds")

@@ -11,40 +11,42 @@ and handles signals. :mod:`folders` opens, locks and recovers the drop folders.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from watchdog.observers.api import BaseObserver
 
 from lltd.batch.engine import default_jobs
 from lltd.batch.outcome import Outcome
 from lltd.batch.scan import Task
-from lltd.errors import LltdError
 from lltd.text import printable
 from lltd.watch.config import WatchConfig
 from lltd.watch.discovery import (
-    NATIVE_EVENTS,
     FolderSink,
     Key,
     OverflowAlarm,
     Scanner,
-    native_observer,
+    start_observer,
+    take_over_orphans,
     watching,
 )
 from lltd.watch.folders import Folder, open_folder, recover, remove_stale_status
-from lltd.watch.handler import WatchHandler
 from lltd.watch.intake import Intake
 from lltd.watch.log import Log
+
+if TYPE_CHECKING:
+    from lltd.watch.metrics import Metrics
 from lltd.watch.notify import Notifier
 from lltd.watch.pool import Pool, Report
 from lltd.watch.settle import Settler, signature
-from lltd.watch.status import Counters, FolderCounts, write_status_file
+from lltd.watch.status import Counters, FolderCounts, Publisher
 from lltd.watch.worker import WorkItem
 
-INOTIFY_HINT = "raise fs.inotify.max_user_watches, or use --polling"
 TICK = 0.05  # main loop period (s): settle checks, status, watchdog
 STATUS_PERIOD = 0.25  # at most one STATUS=/status file write per period while busy
 
@@ -81,9 +83,11 @@ class Daemon:
         self._drained = threading.Event()
         self._observers: list[BaseObserver] = []
         self._threads: list[threading.Thread] = []
-        self._status_dirty = True
-        self._status_written = 0.0
+        self.publisher = Publisher(
+            self.counters, self.notifier.status, config.status_file, self.log.warning, STATUS_PERIOD
+        )
         self._fatal: str | None = None
+        self.metrics: Metrics | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -94,8 +98,10 @@ class Daemon:
                 signal.signal(signum, lambda *_: self._stop.set())
         try:
             self._open_folders()
+            self._serve_metrics()
             self.overflow.install()
             self._start_observers()
+            self._take_over(self.clock())
             for folder in self.folders:
                 self.scanner.scan(folder, folder.root)
             self._start_thread("dispatcher", self._dispatch)
@@ -123,7 +129,9 @@ class Daemon:
 
     def _open_folders(self) -> None:
         for index, fc in enumerate(self.config.folders):
-            folder = open_folder(index, fc)
+            folder = open_folder(
+                index, fc, shared=self.config.shared, claim_timeout=self.config.claim_timeout
+            )
             self.folders.append(folder)
             self.counters.folders[index] = FolderCounts(str(folder.root), str(folder.output))
             removed = recover(folder)
@@ -134,39 +142,31 @@ class Daemon:
         if self.config.status_file is not None:
             remove_stale_status(self.config.status_file)
 
-    def _start_observers(self) -> None:
-        if self.config.polling:
-            from watchdog.observers.polling import PollingObserver
+    def _serve_metrics(self) -> None:
+        if self.config.metrics_port is not None:
+            from lltd.watch.metrics import start_metrics
 
-            interval = max(0.1, min(1.0, self.settle_s / 2))
-            make: Callable[[], BaseObserver] = lambda: PollingObserver(timeout=interval)  # noqa: E731
-        else:
-            make = native_observer
+            self.metrics = start_metrics(
+                str(self.config.metrics_port), self.counters, self.jobs, self.pool.__len__
+            )
+            self.log.info(f"serving Prometheus metrics on {self.metrics.url}")
+
+    def _start_observers(self) -> None:
         for folder in self.folders:
-            observer = make()
             sink = FolderSink(self, folder, self.config.settle_rule)
-            handler = WatchHandler(folder.filter, sink, polling=self.config.polling)
-            try:
-                observer.schedule(
-                    handler, str(folder.root), recursive=True,
-                    event_filter=None if self.config.polling else list(NATIVE_EVENTS),
-                )  # fmt: skip
-                observer.daemon = True
-                observer.start()
-            except OSError as exc:
-                hint = "" if self.config.polling else f" ({INOTIFY_HINT})"
-                raise LltdError(
-                    f"cannot watch {printable(folder.root)}: {exc.strerror or exc}{hint}"
-                ) from None
-            self._observers.append(observer)
+            self._observers.append(start_observer(folder, sink, self.config.polling, self.settle_s))
 
     def _main_loop(self) -> None:
         interval = self.notifier.watchdog_interval
         next_ping = self.clock()
         next_rescan = self.clock() + self.config.rescan if self.config.rescan else None
+        next_claims = self.clock()
         while not self._stop.wait(TICK):
             now = self.clock()
             self._promote_settled()
+            if self.config.shared and now >= next_claims:
+                self._take_over(now)
+                next_claims = now + min(2.0, self.config.claim_timeout / 4)
             if next_rescan is not None and now >= next_rescan:
                 self._rescan_all()
                 next_rescan = now + self.config.rescan
@@ -225,6 +225,8 @@ class Daemon:
             self._publish_status(self.clock(), force=True)
         for folder in self.folders:
             folder.close()
+        if self.metrics is not None:
+            self.metrics.close()
         if started:
             self.log.info(f"stopped: {self.counters.line()}")
         self.notifier.close()
@@ -233,6 +235,10 @@ class Daemon:
         """Killed workers' temporary files: no one else may publish in our folders."""
         for folder in self.folders:
             recover(folder)
+
+    def _take_over(self, now: float) -> None:
+        """--shared: say we are alive, and queue the claims of daemons that are not."""
+        take_over_orphans(self.folders, self.intake, self.log.warning)
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -289,23 +295,41 @@ class Daemon:
             except Exception as exc:  # the dispatcher must not die; the file stays on disk
                 self.log.error(
                     f"cannot start work on {printable(key[1])}: {type(exc).__name__}: "
-                    f"{printable(str(exc))}"
+                    f"{printable(str(exc))}; trying again"
                 )
-                submitted = False
+                self._retry_later(key)
+                self.pool.unreserve()
+                continue
             if not submitted:
                 self.intake.release(key)
                 self.pool.unreserve()
 
+    def _retry_later(self, key: Key) -> None:
+        """Back to IN (from our claims, if there) and through settling: a passing failure (a
+        journal locked too long by another daemon) must not leave the file to the next rescan."""
+        folder, path = self.folders[key[0]], Path(key[1])
+        if folder.claims is not None:
+            folder.claims.give_back(path.relative_to(folder.root))
+        self.settler.track(path, key)
+
     def _submit(self, key: Key) -> bool:
         folder = self.folders[key[0]]
         path = Path(key[1])
-        sig = signature(path)
-        if sig is None or not folder.filter.accepts(path):
-            return False  # gone (renamed, deleted, done) or not ours any more
+        relative = path.relative_to(folder.root)
+        output = folder.output_for(path)  # before the claim: a failure here leaves none behind
+        source: Path | None = path
+        if folder.claims is not None and os.path.lexists(folder.claims.claimed_path(relative)):
+            source = folder.claims.claimed_path(relative)  # a retry, or taken over
+        elif not folder.filter.accepts(path):
+            return False  # not ours any more
+        elif folder.claims is not None:
+            source = folder.claims.claim(relative)  # None: another daemon was first
+        sig = None if source is None else signature(source)
+        if source is None or sig is None:
+            return False  # gone (renamed, deleted, done)
         if folder.seen(path, sig):
             return False
-        relative = path.relative_to(folder.root)
-        task = Task(source=path, relative=relative, output=folder.output_for(path))
+        task = Task(source=source, relative=relative, output=output)
         fc = folder.config
         item = WorkItem(
             job=folder.job,
@@ -332,6 +356,9 @@ class Daemon:
             self.log.warning(
                 f"{printable(key[1])} changed while being processed: again once settled"
             )
+            claims = self.folders[key[0]].claims
+            if claims is not None:
+                claims.give_back(flight.item.task.relative)
             self.settler.track(Path(key[1]), key)  # still claimed: back through settling
         elif report.kind == "retry":
             name = type(report.error).__name__
@@ -341,17 +368,18 @@ class Daemon:
             # Counted as failed and left where it is, still claimed so that rescans do not redo
             # it in a loop; the next start tries again.
             self.counters.count(key[0], True, report.reason)
-            self._status_dirty = True
             self.log.error(
                 f"failed: {printable(flight.item.task.source)}: "
                 f"{printable(report.reason)}; left in place"
             )
         else:
             assert report.processed is not None
-            self._account(self.folders[key[0]], flight.item, flight.sig, report)
+            self._account(self.folders[key[0]], key, flight.item, flight.sig, report)
             self.intake.release(key)
 
-    def _account(self, folder: Folder, item: WorkItem, sig: tuple[int, int], report: Report[Key]):
+    def _account(
+        self, folder: Folder, key: Key, item: WorkItem, sig: tuple[int, int], report: Report[Key]
+    ) -> None:
         assert report.processed is not None
         result, disposed = report.processed.result, report.processed.disposed
         if disposed == "vanished" and result.output is None:
@@ -361,43 +389,22 @@ class Daemon:
             folder.journal.record(
                 folder.journal_key(item.task.source, sig), result.outcome.value, result.output
             )
-        self.counters.count(folder.index, failed, result.error)
-        self._status_dirty = True
+        self.counters.count(folder.index, failed, result.error, result.outcome.value)
+        if self.metrics is not None:
+            self.metrics.observe_latency(time.time() - sig[1] / 1e9)  # mtime: the last write
         if failed:
             where = f" (set aside in {printable(result.output)})" if result.output else ""
-            self.log.error(
-                f"failed: {printable(result.input)}: {printable(result.error or '')}{where}"
-            )
+            self.log.error(f"failed: {printable(key[1])}: {printable(result.error or '')}{where}")
         else:
             self.log.file(
-                f"{result.outcome.value}: {printable(result.input)} -> "
-                f"{printable(result.output or '')}"
+                f"{result.outcome.value}: {printable(key[1])} -> {printable(result.output or '')}"
             )
 
     # -- status ------------------------------------------------------------------------------
 
     def _refresh_counts(self) -> None:
-        counters = self.counters
-        queued, settling, in_flight = self.intake.queued(), len(self.settler), len(self.pool)
-        if (queued, settling, in_flight) != (
-            counters.queued,
-            counters.settling,
-            counters.in_flight,
-        ):
-            counters.queued, counters.settling, counters.in_flight = queued, settling, in_flight
-            self._status_dirty = True
+        self.counters.set_gauges(self.intake.queued(), len(self.settler), len(self.pool))
 
     def _publish_status(self, now: float, *, force: bool = False) -> None:
         self._refresh_counts()
-        if not force and (not self._status_dirty or now - self._status_written < STATUS_PERIOD):
-            return
-        self._status_dirty = False
-        self._status_written = now
-        self.notifier.status(self.counters.line())
-        if self.config.status_file is not None:
-            try:
-                write_status_file(self.config.status_file, self.counters)
-            except OSError as exc:
-                self.log.warning(
-                    f"cannot write {printable(self.config.status_file)}: {exc.strerror}"
-                )
+        self.publisher.publish(now, force=force)

@@ -25,7 +25,10 @@ from watchdog.events import (
 )
 from watchdog.observers.api import BaseObserver
 
+from lltd.errors import LltdError
+from lltd.text import printable
 from lltd.watch.folders import Folder
+from lltd.watch.handler import WatchHandler
 from lltd.watch.intake import Intake
 from lltd.watch.settle import Settler, signature
 
@@ -121,6 +124,31 @@ def native_observer() -> BaseObserver:
     return InotifyObserver(generate_full_events=True)
 
 
+def start_observer(
+    folder: Folder, sink: FolderSink, polling: bool, settle_s: float
+) -> BaseObserver:
+    if polling:
+        from watchdog.observers.polling import PollingObserver
+
+        observer: BaseObserver = PollingObserver(timeout=max(0.1, min(1.0, settle_s / 2)))
+    else:
+        observer = native_observer()
+    handler = WatchHandler(folder.filter, sink, polling=polling)
+    try:
+        observer.schedule(
+            handler, str(folder.root), recursive=True,
+            event_filter=None if polling else list(NATIVE_EVENTS),
+        )  # fmt: skip
+        observer.daemon = True
+        observer.start()
+    except OSError as exc:
+        hint = "" if polling else " (raise fs.inotify.max_user_watches, or use --polling)"
+        raise LltdError(
+            f"cannot watch {printable(folder.root)}: {exc.strerror or exc}{hint}"
+        ) from None
+    return observer
+
+
 def watching(observer: BaseObserver) -> bool:
     """The observer and its emitter (which stops when the folder itself is deleted) run."""
     return observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters)
@@ -211,3 +239,24 @@ class Scanner:
                     intake.put_backlog(key)
                 else:
                     settler.track(path, key)
+
+
+def take_over_orphans(
+    folders: list[Folder], intake: Intake[Key], warn: Callable[[str], None]
+) -> None:
+    """--shared: say we are alive, and queue the claims of daemons that are not."""
+    for folder in folders:
+        if folder.claims is None:
+            continue
+        try:
+            for other, taken in folder.claims.tend():
+                warn(
+                    f"took over {len(taken)} file(s) claimed by {printable(other)}, "
+                    "which stopped answering"
+                )
+                for relative in taken:
+                    key = (folder.index, str(folder.root / relative))
+                    if intake.claim(key):
+                        intake.put_backlog(key)
+        except OSError as exc:
+            warn(f"cannot tend the claims under {printable(folder.root)}: {exc}")

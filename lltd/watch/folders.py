@@ -11,6 +11,7 @@ import itertools
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,12 @@ from lltd.watch.config import FolderConfig
 from lltd.watch.handler import Filter
 from lltd.watch.journal import Journal
 from lltd.watch.lock import FolderLock
+from lltd.watch.names import FileNames
 from lltd.watch.safedir import UnsafePath, open_dir
+from lltd.watch.shared import Claims
 
 STATE_DIR = ".lltd"
+SHARED_TEMP_AGE = 3600.0  # s: older temporaries in a shared folder belong to no live writer
 
 
 @dataclass
@@ -43,6 +47,8 @@ class Folder:
     identity: tuple[int, int] = (0, 0)
     journal: Journal | None = None  # output names, and what keep mode has done
     state_fd: int = -1
+    claims: Claims | None = None  # --shared: this daemon's claim folder
+    names: Journal | FileNames | None = None  # who each output name was given to
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -74,7 +80,7 @@ class Folder:
         then a.jpg (both a.png in OUT) makes a.jpg's a.jpg.png, never a replacement."""
         relative = path.relative_to(self.root)
         natural = self.job.output_for(Task(path, relative))
-        if self.journal is None:
+        if self.names is None:
             return natural
         parent = natural.parent.relative_to(self.output)
 
@@ -84,7 +90,7 @@ class Folder:
             for counter in itertools.count(1):
                 yield str(parent / f"{path.name}.{counter}{natural.suffix}")
 
-        chosen = self.journal.assign_output(
+        chosen = self.names.assign_output(
             str(relative), candidates(), lambda name: os.path.lexists(self.output / name)
         )
         return self.output / chosen
@@ -93,6 +99,8 @@ class Folder:
         if self._closed:
             return
         self._closed = True
+        if self.claims is not None:
+            self.claims.stop()
         if self.journal is not None:
             self.journal.close()
         self.lock.release()
@@ -100,7 +108,9 @@ class Folder:
             os.close(self.state_fd)
 
 
-def open_folder(index: int, fc: FolderConfig) -> Folder:
+def open_folder(
+    index: int, fc: FolderConfig, *, shared: bool = False, claim_timeout: float = 30.0
+) -> Folder:
     """Open, create and lock one drop folder (a :class:`UsageError` if it cannot be)."""
     root = fc.input.resolve()
     if not root.is_dir():
@@ -115,7 +125,7 @@ def open_folder(index: int, fc: FolderConfig) -> Folder:
     except OSError as exc:
         raise UsageError(f"cannot create {printable(exc.filename)}: {exc.strerror}") from None
     job, extensions = make_job(fc, output)
-    lock = FolderLock(state_dir / "lock", root, dir_fd=state_fd)
+    lock = FolderLock(state_dir / "lock", root, dir_fd=state_fd, shared=shared)
     try:
         lock.acquire()
     except BaseException:
@@ -128,7 +138,12 @@ def open_folder(index: int, fc: FolderConfig) -> Folder:
         identity=(st.st_dev, st.st_ino), state_fd=state_fd,
     )  # fmt: skip
     try:
-        folder.journal = open_journal(state_dir, state_fd)
+        if shared:  # no database: a stalled daemon must not hold a lock the others wait on
+            folder.names = FileNames(root, state_dir)
+            folder.claims = Claims(root, state_dir, timeout=claim_timeout)
+            folder.claims.start()
+        else:
+            folder.journal = folder.names = open_journal(state_dir, state_fd)
     except BaseException:
         folder.close()
         raise
@@ -151,8 +166,22 @@ def open_journal(state_dir: Path, state_fd: int) -> Journal:
 
 
 def recover(folder: Folder) -> int:
-    """A crash leaves at most temporary files, which no one else may publish: remove them."""
+    """A crash leaves at most temporary files, which no one else may publish: remove them.
+
+    Daemons sharing the folder may be writing theirs right now: only old ones go then."""
+    if folder.claims is not None:
+        return sum(_remove_old_temporaries(f) for f in (folder.output, folder.state_dir))
     return remove_stale_temporaries(folder.output) + remove_stale_temporaries(folder.state_dir)
+
+
+def _remove_old_temporaries(root: Path, age: float = SHARED_TEMP_AGE) -> int:
+    removed, limit = 0, time.time() - age
+    for tmp in root.rglob(f".*{TEMP_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            if tmp.lstat().st_mtime < limit:
+                tmp.unlink()
+                removed += 1
+    return removed
 
 
 def remove_stale_status(status: Path) -> None:

@@ -40,7 +40,7 @@ class Journal:
     def __init__(self, path: Path | str) -> None:
         self.path = path
         # One connection shared by the daemon's threads, serialised by our own lock.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
@@ -67,18 +67,28 @@ class Journal:
         or free: recorded for no other input and, if recorded for none, not on disk (an output we
         cannot attribute is never replaced). Recorded before the output is written."""
         with self._lock:
-            for candidate in candidates:
-                row = self._db.execute(
-                    "SELECT input FROM outputs WHERE output=?", (candidate,)
-                ).fetchone()
-                if row is not None:
-                    if row[0] == input:
-                        return candidate
-                    continue
-                if exists(candidate):
-                    continue
-                self._db.execute("INSERT INTO outputs VALUES (?, ?)", (candidate, input))
-                return candidate
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                chosen = self._choose(input, candidates, exists)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return chosen
+
+    def _choose(self, input: str, candidates: Iterable[str], exists: Callable[[str], bool]) -> str:
+        for candidate in candidates:
+            row = self._db.execute(
+                "SELECT input FROM outputs WHERE output=?", (candidate,)
+            ).fetchone()
+            if row is not None:
+                if row[0] == input:
+                    return candidate
+                continue
+            if exists(candidate):
+                continue
+            self._db.execute("INSERT INTO outputs VALUES (?, ?)", (candidate, input))
+            return candidate
         raise RuntimeError("no free output name")  # candidates are an endless series
 
     def count(self) -> int:
