@@ -8,7 +8,7 @@ small change at a time: an operator, a constant, a removed call) and its own fas
 against every mutant; a mutant the tests do not fail on "survived". mutmut edits files in place,
 so all of this happens in a scratch copy of the working tree (git's tracked and untracked files),
 never in the checkout. The report goes to bench/mutation/REPORT.md, with a reason for each
-survivor taken from bench/mutation/reasons.json (keyed "module | mutated line").
+survivor taken from bench/mutation/reasons.json (keyed "module | old line -> new line").
 
 Slow (minutes per module on 2 cores): not part of .ci/run.
 """
@@ -64,11 +64,11 @@ def run_module(work: Path, target: dict, mutmut: str) -> None:
     )  # fmt: skip
 
 
-def mutants(work: Path) -> list[tuple[int, str, int, str]]:
-    """(mutant id, module, line number, status) from mutmut's cache."""
+def mutants(work: Path) -> list[tuple[int, str, int, str, str]]:
+    """(mutant id, module, line number, status, line) from mutmut's cache."""
     with sqlite3.connect(work / ".mutmut-cache") as db:
         return db.execute(
-            "SELECT Mutant.id, SourceFile.filename, Line.line_number + 1, Mutant.status "
+            "SELECT Mutant.id, SourceFile.filename, Line.line_number + 1, Mutant.status, Line.line "
             "FROM Mutant JOIN Line ON Mutant.line = Line.id "
             "JOIN SourceFile ON Line.sourcefile = SourceFile.id ORDER BY Mutant.id"
         ).fetchall()
