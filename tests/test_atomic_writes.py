@@ -148,10 +148,6 @@ def plant_temporaries(*folders: Path) -> list[Path]:
     return planted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#11 item 9: compress never removes stale temporaries (remove this marker with the fix)",
-)
 def test_compress_rerun_removes_temporaries_a_killed_run_left(
     tmp_path: Path, run_lltd: RunLltd, make_image
 ) -> None:

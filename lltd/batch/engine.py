@@ -7,8 +7,13 @@ knows nothing of processes, progress bars or clusters. A runner yields results a
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -20,20 +25,49 @@ from lltd.errors import LltdError
 
 Job = Callable[[Task], FileResult]
 
+#: Errors after which no other file can succeed either.
+FATAL_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+PR_SET_PDEATHSIG = 1
+
 
 def run_one(job: Job, task: Task) -> FileResult:
-    """Run ``job`` on one task; an unexpected exception becomes a one-line failure, not a crash."""
+    """Run ``job`` on one task; an unexpected exception becomes a one-line failure, not a crash.
+
+    A full disk is not one file's failure: the result asks the runner to stop (atomic writes
+    have already removed the partial output)."""
     try:
         return job(task)
     except LltdError as exc:
         reason = str(exc)
+    except OSError as exc:
+        if exc.errno in FATAL_ERRNOS:
+            return FileResult(
+                str(task.source), None, Outcome.FAILED, error=FATAL_ERRNOS[exc.errno], stop=True
+            )
+        reason = f"internal error: {type(exc).__name__}: {exc}"
     except Exception as exc:  # the batch must go on whatever one file does
         reason = f"internal error: {type(exc).__name__}: {exc}"
     return FileResult(str(task.source), None, Outcome.FAILED, error=reason)
 
 
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: a worker outliving a SIGKILLed run would keep writing (and hold its
+    folder lock) while the user reruns; the kernel kills it when the parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops us
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+
 def run_chunk(job: Job, chunk: Sequence[tuple[int, Task]]) -> list[tuple[int, FileResult]]:
-    return [(index, run_one(job, task)) for index, task in chunk]
+    results = []
+    for index, task in chunk:
+        results.append((index, run_one(job, task)))
+        if results[-1][1].stop:
+            break
+    return results
 
 
 class Runner(Protocol):
@@ -81,7 +115,13 @@ class ProcessRunner:
         # About 8 chunks per worker balances uneven files; 32 caps the latency of progress.
         size = max(1, min(32, len(indexed) // (workers * 8)))
         context = multiprocessing.get_context(self.start_method)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        )
+        try:
             pending: set[Future[list[tuple[int, FileResult]]]] = {
                 pool.submit(run_chunk, job, chunk) for chunk in chunked(indexed, size)
             }
@@ -89,6 +129,9 @@ class ProcessRunner:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield from future.result()
+        finally:
+            # Also when the consumer stops early (a full disk): queued chunks never start.
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def local_runner(jobs: int | None) -> Runner:
@@ -105,9 +148,17 @@ def run_batch(
     """Run every task; return results in input order and the totals."""
     started = time.perf_counter()
     results: list[FileResult | None] = [None] * len(tasks)
-    for index, result in runner.run(job, tasks):
-        results[index] = result
-        if on_result is not None:
-            on_result(result)
+    results_iter = runner.run(job, tasks)
+    try:
+        for index, result in results_iter:
+            results[index] = result
+            if on_result is not None:
+                on_result(result)
+            if result.stop:
+                break
+    finally:
+        close = getattr(results_iter, "close", None)
+        if close is not None:
+            close()
     ordered = [result for result in results if result is not None]
     return ordered, Totals.of(ordered, time.perf_counter() - started)

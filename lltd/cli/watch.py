@@ -168,6 +168,16 @@ def watch_command(
             help="--shared: a daemon silent this long loses its claims to the others (30).",
         ),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDR",
+            help="Run the files on the Dask cluster of this scheduler (tcp://HOST:PORT); its "
+            "workers must see IN and OUT at the same paths. -j is then the number of files in "
+            "flight at once.",
+        ),
+    ] = None,
     metrics_port: Annotated[
         str | None,
         typer.Option(
@@ -205,6 +215,7 @@ def watch_command(
         "shared": shared or None,
         "claim_timeout": claim_timeout,
         "metrics_port": metrics_port,
+        "scheduler": scheduler,
         "fsync": False if no_fsync else None,
         "quiet": quiet or None,
     }

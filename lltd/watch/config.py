@@ -80,6 +80,7 @@ class WatchConfig:
     worker_idle: float = 60.0  # seconds without work before the worker processes exit
     shared: bool = False  # several daemons on one folder, each file claimed by one of them
     claim_timeout: float = 30.0  # seconds of silence before a daemon's claims are taken over
+    scheduler: str | None = None  # a Dask scheduler's address: the files run on its workers
     metrics_port: str | None = None  # "PORT" (on 127.0.0.1) or "HOST:PORT": Prometheus metrics
     quiet: bool = False
     source: str = field(default="command line", compare=False)

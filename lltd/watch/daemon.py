@@ -42,10 +42,10 @@ from lltd.watch.log import Log
 if TYPE_CHECKING:
     from lltd.watch.metrics import Metrics
 from lltd.watch.notify import Notifier
-from lltd.watch.pool import Pool, Report
+from lltd.watch.pool import Pool, Report, pool_for
 from lltd.watch.settle import Settler, signature
 from lltd.watch.status import Counters, FolderCounts, Publisher
-from lltd.watch.worker import WorkItem
+from lltd.watch.worker import WorkItem, earlier_attempt
 
 TICK = 0.05  # main loop period (s): settle checks, status, watchdog
 STATUS_PERIOD = 0.25  # at most one STATUS=/status file write per period while busy
@@ -72,10 +72,9 @@ class Daemon:
         self.counters = Counters(
             folders=[FolderCounts(str(f.input), str(f.output)) for f in config.folders]
         )
-        self.pool: Pool[Key] = Pool(
-            self.jobs, self._report, clock=clock, worker_idle=config.worker_idle,
-            stop_timeout=config.stop_timeout, on_killed=self._clear_temporaries,
-        )  # fmt: skip
+        self.pool: Pool[Key] = pool_for(
+            config, self.jobs, self._report, clock, on_killed=self._clear_temporaries
+        )
         self.scanner = Scanner(self, self.settle_s, self.log.warning)
         self.overflow = OverflowAlarm(self._overflowed)
         self._stop = threading.Event()
@@ -99,6 +98,8 @@ class Daemon:
         try:
             self._open_folders()
             self._serve_metrics()
+            if self.config.scheduler is not None:
+                self.pool.connect()
             self.overflow.install()
             self._start_observers()
             self._take_over(self.clock())
@@ -383,7 +384,9 @@ class Daemon:
         assert report.processed is not None
         result, disposed = report.processed.result, report.processed.disposed
         if disposed == "vanished" and result.output is None:
-            return  # renamed or deleted before a worker got to it: not ours any more
+            result = earlier_attempt(item, sig)
+            if result is None:
+                return  # renamed or deleted before a worker got to it: not ours any more
         failed = result.outcome is Outcome.FAILED
         if folder.keeps and folder.journal is not None:
             folder.journal.record(
