@@ -150,20 +150,7 @@ def test_the_planner_never_maps_two_inputs_to_one_output_nor_onto_an_input(
             Image.open(output).load()
 
 
-@pytest.mark.parametrize(
-    "cut_short",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="#11 item 2: after a partial --r run, a.png takes a.jpg's a.webp as its "
-                "own and is deleted (remove this marker with the fix)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("cut_short", [False, True], ids=["one run", "cut short and rerun"])
 @CLI
 @given(entries=names)
 def test_replace_never_deletes_an_original_without_a_decodable_replacement_made_from_it(
