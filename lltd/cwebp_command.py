@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lltd.errors import CodecError, ImageError, LltdError, UsageError
 from lltd.limits import DEFAULT_MAX_PIXELS
-from lltd.text import printable
+from lltd.text import one_line, printable
 
 USAGE = (
     "usage: lltd cwebp [--backend pillow|cwebp] [--cwebp PATH] [--max-pixels N] [--auto-orient]\n"
@@ -189,10 +189,10 @@ def main(argv: list[str]) -> int:
     try:
         return run(argv)
     except LltdError as exc:
-        print(f"lltd: error: {exc}", file=sys.stderr)
+        print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"lltd: error: {exc}", file=sys.stderr)
+        print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("lltd: interrupted", file=sys.stderr)

@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -198,14 +199,26 @@ def test_defend_into_a_parent_folder_never_takes_its_outputs_as_inputs(
 # --- item 6: special files as destinations ----------------------------------------------------
 
 
-def test_cwebp_refuses_a_fifo_destination(run_lltd: RunLltd, tmp_path: Path):
+@pytest.mark.parametrize("kind", ["FIFO", "character device", "symbolic link"])
+def test_cwebp_refuses_a_special_destination(run_lltd: RunLltd, tmp_path: Path, kind: str):
     source = img(tmp_path / "in.png", 1)
-    fifo = tmp_path / "out.webp"
-    os.mkfifo(fifo)
-    result = run_lltd("cwebp", "-q", "60", source, "-o", fifo)
+    target = tmp_path / "out.webp"
+    if kind == "FIFO":
+        os.mkfifo(target)
+    elif kind == "symbolic link":
+        target.symlink_to(tmp_path / "in.png")
+    else:
+        try:  # the numbers of /dev/full, the node the issue saw replaced
+            os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(1, 7))
+        except PermissionError:
+            pytest.skip("cannot make a device node here")
+    before = os.lstat(target)
+    result = run_lltd("cwebp", "-q", "60", source, "-o", target)
     assert result.returncode == 2
-    assert_one_line_error(result.stderr, "refusing to write", "FIFO")
-    assert fifo.is_fifo()
+    assert_one_line_error(result.stderr, "refusing to write", kind)
+    after = os.lstat(target)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert (tmp_path / "in.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("kind", ["fifo", "symlink", "input", "missing-folder"])
@@ -262,11 +275,11 @@ def test_a_newline_in_a_name_cannot_forge_a_line(run_lltd: RunLltd, tmp_path: Pa
 
 def _children(pid: int) -> list[int]:
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
             if int(fields[1]) == pid:
-                found.append(int(stat.parent.name))
+                found.append(int(stat_file.parent.name))
     return found
 
 
@@ -514,3 +527,43 @@ def test_flip_format_png_collision_name_keeps_the_suffix(run_lltd: RunLltd, tmp_
         result = run_lltd("flip", d, "--format", "png")
         assert result.returncode == 0, result.stderr
         assert sorted(p.name for p in d.iterdir()) == ["x.jpg", "x.png", "x.png_f.png", "x_f.png"]
+
+
+@pytest.mark.parametrize("command", ["compress", "flip", "defend", "cwebp", "usage"])
+def test_every_command_escapes_names_in_its_lines(run_lltd: RunLltd, tmp_path: Path, command):
+    d = tmp_path / "d"
+    d.mkdir()
+    forged = "x.png\nlltd: converted: forged.png"
+    (d / forged).write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    argv = {
+        "compress": ("compress", d, "-q", "60", "-o", tmp_path / "out"),
+        "flip": ("flip", d),
+        "defend": ("defend", d, "-o", tmp_path / "out"),
+        "cwebp": ("cwebp", "-q", "60", d / forged, "-o", tmp_path / "x.webp"),
+        "usage": ("defend", tmp_path / "no\nlltd: converted: forged", "-o", tmp_path / "out"),
+    }[command]
+    result = run_lltd(*argv)
+    assert result.returncode in (1, 2), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not [line for line in result.stderr.splitlines() if line.startswith("lltd: conv")]
+    assert "\\nlltd: converted: forged" in result.stderr
+    for reason in tmp_path.rglob("*.error.txt"):
+        assert reason.read_text().count("\n") == 1
+
+
+def test_a_failure_raised_past_the_job_is_quarantined_like_any_other(
+    run_lltd: RunLltd, tmp_path: Path
+):
+    """One quarantine: an output name taken by a FIFO (an error raised by the atomic writer,
+    not returned by the job) still leaves the input in failed/ with its reason."""
+    d = tmp_path / "d"
+    img(d / "a.png", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "a.png")
+    result = run_lltd("defend", d, "-o", out)
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "a.png", "refusing to write")
+    assert (out / "failed" / "a.png").read_bytes() == (d / "a.png").read_bytes()
+    assert "refusing to write" in (out / "failed" / "a.png.error.txt").read_text()
+    assert (out / "a.png").is_fifo()

@@ -68,3 +68,18 @@ def test_dry_run_shows_skips_and_the_names_collisions_get(run_lltd: RunLltd, tmp
     assert f"skip (name matches): {d / 'skip-me.png'}" in lines
     assert lines[-1].startswith("Dry run: 2 to convert, 0 already done, 1 skipped, 0 would fail")
     assert not (tmp_path / "o").exists()
+
+
+def test_dry_run_over_storage_urls_names_files_by_url(run_lltd: RunLltd, sample_dir, tmp_path):
+    before = _tree(tmp_path)
+    result = run_lltd(
+        "compress", f"file://{sample_dir}", "-q", "60", "-o", f"file://{tmp_path}/out",
+        "--dry-run",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert _tree(tmp_path) == before
+    planned = [line for line in result.stdout.splitlines() if line.startswith("would convert")]
+    assert len(planned) == 10
+    assert all(
+        f"file://{sample_dir}/" in line and f"file://{tmp_path}/out/" in line for line in planned
+    )

@@ -47,6 +47,10 @@ def run_one(job: Job, task: Task) -> FileResult:
         reason = f"internal error: {type(exc).__name__}: {exc}"
     except Exception as exc:  # the batch must go on whatever one file does
         reason = f"internal error: {type(exc).__name__}: {exc}"
+    fail = getattr(job, "fail", None)  # the job's own quarantine policy: one variant, here too
+    if callable(fail):
+        with contextlib.suppress(Exception):
+            return fail(task, reason, getattr(job, "command", ""))  # type: ignore[no-any-return]
     return FileResult(str(task.source), None, Outcome.FAILED, error=reason)
 
 

@@ -92,6 +92,14 @@ class Planner:
     inputs: set[str] = field(default_factory=set)  # input-relative names of this plan's inputs
     claimed: set[str] = field(default_factory=set)
 
+    @classmethod
+    def for_folder(cls, job: PlannedJob, input_root: Path) -> Planner:
+        """A planner over a local folder, for a host that sees one file at a time (the watch
+        daemon): ``is_input`` filters, ``assign`` names (against what exists and what it assigned
+        before), ``release`` forgets a name once its file is done."""
+        root = input_root.resolve()
+        return cls(job, local_tree(job, root, job.output_root(root).absolute().resolve()))
+
     def is_input(self, relative: str, exists: Callable[[PurePosixPath], bool]) -> bool:
         """The job takes this listed file (extension, the job's rule, not its own output)."""
         path = PurePosixPath(relative)

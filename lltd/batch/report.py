@@ -12,7 +12,7 @@ from typing import TextIO
 
 from lltd.atomic import write_bytes_atomic
 from lltd.batch.outcome import FileResult, Outcome, Totals
-from lltd.text import printable
+from lltd.text import one_line, printable
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -31,7 +31,7 @@ def human_bytes(count: float) -> str:
 
 
 def failure_line(result: FileResult) -> str:
-    return f"lltd: failed: {printable(result.input)}: {printable(result.error or 'failed')}"
+    return f"lltd: failed: {printable(result.input)}: {one_line(result.error or 'failed')}"
 
 
 def stopped_line(results: list[FileResult], total: int) -> str | None:
@@ -39,7 +39,7 @@ def stopped_line(results: list[FileResult], total: int) -> str | None:
     for result in results:
         if result.stop:
             return (
-                f"lltd: error: {result.error} (writing the output of "
+                f"lltd: error: {one_line(result.error)} (writing the output of "
                 f"{printable(result.input)}); stopped after {len(results)} of {total} files, "
                 "no partial file left"
             )

@@ -12,6 +12,7 @@ import sys
 from lltd.cli import attack, compress, cwebp, defend, evaluate, flip, serve, watch  # noqa: F401
 from lltd.cli.app import app, missing_extra
 from lltd.errors import LltdError
+from lltd.text import one_line
 
 # webp-converter accepted ``-q=60``; click would read that as the value "=60".
 _SHORT_WITH_EQUALS = re.compile(r"^(-[a-zA-Z])=(.*)$")
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=args, prog_name="lltd")
     except LltdError as exc:
-        print(f"lltd: error: {exc}", file=sys.stderr)
+        print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
     except ModuleNotFoundError as exc:  # a light install running a feature of an extra
         message = missing_extra(exc, args)
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"lltd: error: {message}", file=sys.stderr)
         sys.exit(2)
     except OSError as exc:  # e.g. an output folder that cannot be created
-        print(f"lltd: error: {exc}", file=sys.stderr)
+        print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("lltd: interrupted", file=sys.stderr)

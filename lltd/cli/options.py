@@ -138,7 +138,9 @@ Scheduler = Annotated[
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"lltd: error: {message}", err=True)
+    from lltd.text import one_line
+
+    typer.echo(f"lltd: error: {one_line(message)}", err=True)
     raise typer.Exit(code)
 
 

@@ -24,7 +24,8 @@ def watch_command(
         typer.Argument(help="IN (with -o OUT) or IN:OUT pairs.", show_default=False),
     ] = None,
     output_directory: Annotated[
-        Path | None, typer.Option("-o", "--output-directory", help="Output folder for one IN.")
+        str | None,
+        typer.Option("-o", "--output-directory", help="Output folder (or fsspec URL) for one IN."),
     ] = None,
     config: Annotated[
         Path | None,
@@ -243,4 +244,8 @@ def watch_command(
         settings=settings,
         options=options,
     )
+    if any(isinstance(f.input, str) or isinstance(f.output, str) for f in built.folders):
+        from lltd.watch.objects import ObjectWatcher
+
+        raise typer.Exit(ObjectWatcher(built).run())
     raise typer.Exit(Daemon(built).run())

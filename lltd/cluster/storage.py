@@ -176,21 +176,16 @@ class Storage:
             return None
         return _info(details) if details.get("type", "file") == "file" else None
 
-    def fetch(self, relative: str, local: Path, *, placeholder: FileInfo | None = None) -> None:
-        """Copy a file here with its modification time, or (``placeholder``) only its size and
-        time: a sparse stand-in for jobs that merely stat an existing output."""
+    def fetch(self, relative: str, local: Path) -> None:
+        """Copy a file here with its modification time (exact for local files: provenance
+        records compare it)."""
         local.parent.mkdir(parents=True, exist_ok=True)
-        if placeholder is not None:
-            with open(local, "wb") as handle:
-                handle.truncate(placeholder.size)
-            info = placeholder
-        else:
-            self.fs.get_file(self.path(relative), str(local))
-            if self.is_local:  # the exact time, as a local run sees it (provenance compares it)
-                mtime_ns = os.stat(self.path(relative)).st_mtime_ns
-                os.utime(local, ns=(mtime_ns, mtime_ns))
-                return
-            info = self.info(relative)
+        self.fs.get_file(self.path(relative), str(local))
+        if self.is_local:
+            mtime_ns = os.stat(self.path(relative)).st_mtime_ns
+            os.utime(local, ns=(mtime_ns, mtime_ns))
+            return
+        info = self.info(relative)
         if info is not None and info.mtime is not None:
             os.utime(local, (info.mtime, info.mtime))
 
