@@ -1,7 +1,7 @@
 """``lltd cwebp``: one file, with cwebp's own grammar, so scripts that call cwebp can call lltd.
 
 Shell jobs call the encoder once per file, so this path is kept lean: it is dispatched by
-:mod:`lltd.entry` before typer and the other commands are imported, and imports Pillow only for
+:func:`lltd.cli.main` before typer and the other commands are imported, and imports Pillow only for
 the pillow backend (or a file cwebp cannot read itself).
 """
 

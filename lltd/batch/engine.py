@@ -21,7 +21,7 @@ from typing import Protocol
 
 from lltd.batch.outcome import FileResult, Outcome, Totals
 from lltd.batch.scan import Task
-from lltd.errors import LltdError
+from lltd.errors import LltdError, UsageError
 
 Job = Callable[[Task], FileResult]
 
@@ -138,9 +138,34 @@ class ProcessRunner:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+class ThreadRunner:
+    """Threads in this process: Pillow releases the GIL while it decodes (zlib, libjpeg) and
+    encodes (libwebp), and threads need no fork and no pickling. ``LLTD_POOL=threads`` selects it
+    (bench/bench_compress.py measures it against processes)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = max(1, jobs)
+
+    def run(self, job: Job, tasks: Sequence[Task]) -> Iterator[tuple[int, FileResult]]:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        with ThreadPoolExecutor(max_workers=min(self.jobs, max(1, len(tasks)))) as pool:
+            futures = {pool.submit(run_one, job, task): index for index, task in enumerate(tasks)}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+
+
+POOL_KINDS = ("processes", "threads")
+
+
 def local_runner(jobs: int | None) -> Runner:
     jobs = default_jobs() if not jobs or jobs < 1 else jobs
-    return SerialRunner() if jobs == 1 else ProcessRunner(jobs)
+    if jobs == 1:
+        return SerialRunner()
+    kind = os.environ.get("LLTD_POOL", "processes")
+    if kind not in POOL_KINDS:
+        raise UsageError(f"LLTD_POOL must be one of {', '.join(POOL_KINDS)}, got {kind!r}")
+    return ThreadRunner(jobs) if kind == "threads" else ProcessRunner(jobs)
 
 
 def run_batch(
