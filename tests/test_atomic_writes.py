@@ -196,7 +196,7 @@ def test_interrupted_compress_publishes_only_whole_webps_and_a_rerun_finishes(
     tmp_path: Path, make_image
 ) -> None:
     """SIGKILL while a temporary is being written: nothing partial is published, a rerun completes
-    every file (and, with #11 item 9 fixed, clears the temporary, see the xfail test above)."""
+    every file."""
     src = tmp_path / "in"
     for index in range(4):
         make_image(src / f"big{index}.png", size=(1600, 1200))
