@@ -1,8 +1,8 @@
 """``lltd cwebp``: one file, with cwebp's own grammar, so scripts that call cwebp can call lltd.
 
-Shell jobs call the encoder once per file, so this path is kept lean: it is dispatched by
-:func:`lltd.cli.main` before typer and the other commands are imported, and imports Pillow only for
-the pillow backend (or a file cwebp cannot read itself).
+Shell jobs call the encoder once per file, so this path is kept lean: :func:`lltd.cli.main`
+dispatches it before typer and the other commands are imported; it imports the option table,
+Pillow's image core with the PNG/JPEG readers and the WebP plugin, and nothing else of size.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def help_text(long: bool) -> str:
         lines.append("cwebp's options, with cwebp's meaning (-longhelp: each, per backend):")
         lines += textwrap.wrap(names, 78, initial_indent="  ", subsequent_indent="  ")
         return "\n".join(lines) + "\n"
-    lines.append("Options (pillow backend | cwebp backend):")
+    lines.append("Options (--backend cwebp honours all; [pillow: ...] is the pillow backend):")
     for spec in OPTIONS:
         names = " / ".join(spec.names) + (" " + " ".join(f"<{a}>" for a in spec.args))
         pillow = "yes" if spec.pillow == HONOURED else spec.pillow.split(" (")[0]
@@ -148,7 +148,8 @@ def _encode(call, own: _Own, codec) -> None:  # type: ignore[no-untyped-def]
     elif call.yuv_size[0] * call.yuv_size[1] > own.max_pixels:
         raise ImageError(f"-s {call.yuv_size[0]} {call.yuv_size[1]} exceeds --max-pixels")
     output = call.output
-    if output is None or str(output) == "-":
+    stream = output is not None and _is_stream(output)
+    if output is None or str(output) == "-" or stream:
         data = _encode_bytes(call, own, codec, image)
         if output is None:
             if not call.quiet:  # cwebp says so too
@@ -156,12 +157,45 @@ def _encode(call, own: _Own, codec) -> None:  # type: ignore[no-untyped-def]
                     "lltd: no output file specified (no -o): encoded, and the result discarded",
                     file=sys.stderr,
                 )
+        elif stream:
+            assert output is not None
+            _write_stream(output, data)
         else:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
         return
     with atomic_output(output) as target:
         _encode_to(call, own, codec, image, target.path)
+
+
+def _is_stream(path: Path) -> bool:
+    """``-o /dev/null`` or ``-o a-fifo``: cwebp writes into them, and so does lltd cwebp (an
+    atomic rename would replace the node itself; compress and the other commands refuse them)."""
+    import os
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _write_stream(path: Path, data: bytes) -> None:
+    import os
+    import stat
+
+    # O_NOFOLLOW and the fstat: a node swapped for a link or a file since the lstat is refused.
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NOCTTY)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+            raise UsageError(f"refusing to write {printable(path)}: it changed while encoding")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def _encode_to(call, own: _Own, codec, image, target: Path) -> None:  # type: ignore[no-untyped-def]

@@ -138,6 +138,9 @@ def compress_command(
         quiet=quiet,
         debug=debug,
         dry_run=dry_run,
+        # Threads for Pillow (it releases the GIL in zlib, libjpeg and libwebp): faster than
+        # processes in bench_compress.py, with no fork; cwebp runs in subprocesses either way.
+        pool="threads" if backend == "pillow" else "processes",
         summary=lambda totals: compress_summary(
             totals, output=output, replaced_in=root if replace else None
         ),
