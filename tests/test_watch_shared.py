@@ -99,6 +99,11 @@ def test_shared_and_exclusive_daemons_exclude_each_other(tmp_path: Path, run_llt
         second = shared_watch(tmp_path, inp, out)  # another shared daemon is welcome
         try:
             second.wait_ready()
+            (inp / "bad.png").write_bytes(b"not an image")
+            reason = out / "failed" / "bad.png.error.txt"
+            wait_until(reason.exists, 30, "the failure")
+            # Named as uploaded, not by the claim folder it was processed from.
+            assert reason.read_text().startswith(f"{inp.resolve() / 'bad.png'}: ")
             refused = run_lltd("watch", inp, "-o", out)
             assert refused.returncode == 2
             assert "--shared" in refused.stderr and "Traceback" not in refused.stderr
