@@ -22,7 +22,7 @@ pytest.importorskip("foolbox")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from lltd.cli.app import app  # noqa: E402
+from lltd.cli import app  # noqa: E402  (every command registered, not only those imported so far)
 from lltd.evaluate import reference  # noqa: E402
 from lltd.evaluate.bpda import DefendedModel, to_pixels, to_uint8  # noqa: E402
 from lltd.evaluate.data import load_folder, true_class  # noqa: E402
