@@ -16,9 +16,9 @@ from lltd.errors import LltdError, UsageError  # noqa: E402
 from lltd.models import (  # noqa: E402
     Normalized,
     class_names,
-    input_size,
     load_classifier,
     load_pixel_classifier,
+    model_entry,
     preprocess,
     weights_cache_file,
     weights_enum_member,
@@ -71,7 +71,7 @@ def test_inception_state_dict_with_or_without_aux_head(tmp_path: Path, aux: bool
     loaded = load_classifier("inception_v3", str(path))
     assert same_weights(loaded, net)
     assert (loaded.AuxLogits is not None) == aux
-    assert input_size("inception_v3") == 299 and input_size("resnet50") == 224
+    assert model_entry("inception_v3").size == 299 and model_entry("resnet50").size == 224
 
 
 def test_wrong_or_broken_weights_files_are_one_line_errors(tmp_path: Path) -> None:
