@@ -10,16 +10,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
-__all__ = ["Defend", "Flip", "WebPRoundTrip", "__version__", "defend", "flip", "webp_roundtrip"]
+__all__ = [
+    "Defend",
+    "DefenseSettings",
+    "Flip",
+    "WebPRoundTrip",
+    "__version__",
+    "defend",
+    "flip",
+    "webp_roundtrip",
+]
 
 if TYPE_CHECKING:
+    from lltd.defense.settings import DefenseSettings
     from lltd.transforms import Defend, Flip, WebPRoundTrip, defend, flip, webp_roundtrip
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: the command line imports lltd.* modules and must not pay for Pillow at start-up.
+    if name == "__version__":  # from the package metadata, one source: pyproject.toml
+        from lltd.version import version
+
+        return version()
+    if name == "DefenseSettings":
+        from lltd.defense.settings import DefenseSettings
+
+        return DefenseSettings
     if name in __all__:
         from lltd import transforms
 

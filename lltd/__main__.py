@@ -1,3 +1,3 @@
-from lltd.cli import main
+from lltd.entry import main
 
 main()

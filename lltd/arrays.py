@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image
+
+from lltd.defense.kernel import apply_array
+from lltd.defense.settings import DefenseSettings
 
 
 def webp_roundtrip_array(array: np.ndarray, quality: float, method: int = 4) -> np.ndarray:
-    """HxWxC uint8 (C = 1, 3 or 4) -> lossy WebP at ``quality`` -> HxWxC uint8."""
-    squeeze = array.shape[2] == 1
-    image = Image.fromarray(array[..., 0] if squeeze else array)
-    buffer = io.BytesIO()
-    image.save(buffer, format="WEBP", quality=quality, method=method)
-    decoded = Image.open(io.BytesIO(buffer.getvalue()))
-    if squeeze:
-        # WebP decodes gray to RGB with slightly unequal channels; take the luma, as convert("L").
-        return np.asarray(decoded.convert("L"))[..., None]
-    return np.asarray(decoded.convert("RGBA" if array.shape[2] == 4 else "RGB"))
+    """HxWxC uint8 (C = 1, 3 or 4) -> lossy WebP at ``quality`` -> HxWxC uint8 (the kernel's WebP
+    step alone)."""
+    return apply_array(array, DefenseSettings(quality=quality, flip=None, method=method))

@@ -15,9 +15,17 @@ _DIRECT_MODES = {"RGB", "RGBA"}
 
 
 def open_image(
-    path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, *, load: bool = True
+    path: Path,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    *,
+    load: bool = True,
+    auto_orient: bool = False,
 ) -> Image.Image:
     """Open ``path`` and (unless ``load`` is false) decode it fully.
+
+    ``auto_orient`` applies the EXIF orientation (a camera's "rotate me" tag) to the pixels and
+    drops the tag; the image is then always decoded. An image that needs no turn is returned as
+    opened (with its ``format``, so the cwebp backend can still read the file itself).
 
     Raises :class:`ImageError` with a one-line reason for anything that is not a readable image
     within the pixel limit.
@@ -38,6 +46,8 @@ def open_image(
                     f"{width}x{height} = {width * height} pixels exceeds the limit of "
                     f"{max_pixels} (--max-pixels)"
                 )
+            if auto_orient:
+                image = apply_orientation(image)
             if load:
                 image.load()
     except ImageError:
@@ -52,6 +62,22 @@ def open_image(
         # Pillow reports truncated or corrupt data as OSError/SyntaxError/ValueError.
         raise ImageError(f"corrupt or truncated image: {exc}") from None
     return image
+
+
+#: EXIF tag 0x0112: 1 is upright; 2-8 are the mirrorings and quarter turns.
+_ORIENTATION = 0x0112
+
+
+def apply_orientation(image: Image.Image) -> Image.Image:
+    """``image`` turned upright by its EXIF orientation, the tag dropped; ``image`` itself when
+    it has no turn to apply."""
+    if image.getexif().get(_ORIENTATION, 1) in (1, None):
+        return image
+    from PIL import ImageOps
+
+    image.load()
+    turned = ImageOps.exif_transpose(image)
+    return turned if turned is not None else image
 
 
 def has_transparency(image: Image.Image) -> bool:

@@ -107,7 +107,7 @@ def test_eot_draws_fresh_parameters_per_copy_and_is_reproducible(reference_model
     defense = make_defense("flip-random", DefenseParameters())
     assert defense.random and not make_defense("webp+flip", DefenseParameters()).random
     draws = defense.draws(64, np.random.default_rng(5))
-    assert {d[0] for d in draws} == {"horizontal", "vertical"}
+    assert {d.flip for d in draws} == {"horizontal", "vertical"}
     assert draws == defense.draws(64, np.random.default_rng(5))
     pixels = to_pixels(images[:1]).repeat(16, 1, 1, 1).requires_grad_(True)
     defended = DefendedModel(reference_model, defense, np.random.default_rng(1))
@@ -117,15 +117,29 @@ def test_eot_draws_fresh_parameters_per_copy_and_is_reproducible(reference_model
     assert len({tuple(g[:20].tolist()) for g in grads}) == 2
 
 
-def test_randomised_defense_draws_are_applied_to_the_real_pixels() -> None:
-    parameters = DefenseParameters(webp_band=(40, 80), resize_min=0.8)
+def test_randomised_defenses_are_the_kernels_and_bpda_follows_their_geometry(
+    reference_model,
+) -> None:
+    from lltd.defense import kernel
+    from lltd.evaluate.bpda import surrogate, to_uint8
+
+    parameters = DefenseParameters(quality_range=(40, 80), resize_pad=0.2)
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    pad = make_defense("resize-pad", parameters)
-    out = pad(image, np.random.default_rng(2))
-    assert out.shape == image.shape and (out == 0).all(axis=2).sum() > 0  # black border
-    band = make_defense("webp-band", parameters)
-    qualities = {d[0] for d in band.draws(200, np.random.default_rng(0))}
+    randomized = make_defense("randomized", parameters)
+    draw = randomized.draws(1, np.random.default_rng(2))[0]
+    expected = kernel.apply_array(image, randomized.settings, draw)
+    assert np.array_equal(randomized.apply_drawn(image, draw), expected)
+    qualities = {d.quality for d in make_defense("webp-band", parameters).draws(200, None)}
     assert min(qualities) >= 40 and max(qualities) <= 80 and len(qualities) > 20
+    # Without the lossy step, the surrogate is the real transformation up to resampling.
+    geometric = make_defense("resize-pad", parameters)
+    draws = geometric.draws(8, np.random.default_rng(3))
+    yy, xx = np.mgrid[0:32, 0:32]
+    smooth = np.dstack([xx * 7, yy * 7, (xx + yy) * 3]).astype(np.uint8)
+    pixels = to_pixels(np.repeat(smooth[None], 8, axis=0))
+    real = geometric.batch(np.repeat(smooth[None], 8, axis=0), draws=draws).astype(int)
+    approx = to_uint8(surrogate(geometric, pixels, draws)).astype(int)
+    assert (real == 0).all(axis=3).any() and np.abs(real - approx).mean() < 1.5
 
 
 @pytest.fixture(scope="module")

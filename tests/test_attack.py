@@ -226,6 +226,9 @@ def test_attack_writes_adversarial_pngs_and_an_honest_manifest(
     assert "Traceback" not in stderr
     assert "lltd: failed: empty.png: empty file (0 bytes)" in stderr.splitlines()
     assert any(line.startswith("lltd: failed: corrupt.jpg: ") for line in stderr.splitlines())
+    import lltd
+
+    assert json.loads((tmp_path / "report.json").read_text())["lltd_version"] == lltd.__version__
 
     rows = {row["input"]: row for row in read_manifest(out / "manifest.csv")}
     assert len(rows) == 8  # every input is reported, broken or not

@@ -270,7 +270,7 @@ def test_resume_skips_done_outputs_redoes_touched_inputs_and_force_redoes_all(
     again = run_lltd("defend", small_dir, "-o", out, "-j", "1", "--json", report)
     assert again.returncode == 0, again.stderr
     assert "0 written, 3 already done" in again.stdout
-    assert {r["outcome"] for r in json.loads(report.read_text())["files"]} == {"already_converted"}
+    assert {r["outcome"] for r in json.loads(report.read_text())["files"]} == {"already_done"}
     assert tree_digests(out) == snapshot
     assert all(p.stat().st_mtime == later for p in outputs)
 
@@ -280,7 +280,7 @@ def test_resume_skips_done_outputs_redoes_touched_inputs_and_force_redoes_all(
     assert third.returncode == 0, third.stderr
     outcomes = {r["input"]: r["outcome"] for r in json.loads(report.read_text())["files"]}
     assert outcomes.pop(str(touched)) == "converted"
-    assert set(outcomes.values()) == {"already_converted"}
+    assert set(outcomes.values()) == {"already_done"}
     redone = out / "sub dir" / "cameraman.png"
     assert redone.stat().st_mtime != later
     assert_defended(redone, formula(touched))

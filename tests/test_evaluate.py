@@ -142,8 +142,9 @@ def test_bad_defense_parameters_are_usage_errors(tmp_path: Path) -> None:
         (["--attacks", "magic"], "unknown attack 'magic'"),
         (["--sweep-quality", "10,x"], "--sweep-quality takes integers"),
         (["--sweep-quality", "10,20,...,95"], "95 is not on the 10,20 step"),
-        (["--quality-band", "40-80"], "--quality-band takes LOW..HIGH"),
-        (["--quality-band", "80..40"], "--quality-band must be LOW..HIGH"),
+        (["--quality-range", "40..80"], "--quality-range must be LOW-HIGH"),
+        (["--quality-range", "80-40"], "--quality-range must satisfy"),
+        (["--resize-pad", "0.9"], "--resize-pad must be between"),
         (["--adversarial", tmp_path / "missing"], "--adversarial"),
         (["--epsilon", "2"], "--epsilon"),
         (["--model", "resnet18"], "--data (or --adversarial) is required"),
@@ -174,7 +175,7 @@ def test_bpda_runs_the_real_defense_forward_and_the_identity_backward(
     # model(flip(x)) evaluated at the WebP output.
     webp = to_pixels(make_defense("webp", DefenseParameters()).batch(images)).requires_grad_(True)
     model(torch.flip(webp, dims=(-1,)))[:, 0].sum().backward()
-    assert torch.allclose(pixels.grad, webp.grad, atol=1e-6)
+    assert torch.allclose(pixels.grad, webp.grad, atol=1e-5)  # forward differs by float rounding
     assert pixels.grad.abs().sum() > 0
     assert np.array_equal(to_uint8(to_pixels(images)), images)
 

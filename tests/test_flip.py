@@ -213,7 +213,7 @@ def test_rerun_is_idempotent_and_force_redoes(
     assert all(p.stat().st_mtime == OLD for p in flips)  # existing flips were skipped
     records = json.loads(report.read_text())["files"]
     assert len(records) == len(inputs)
-    assert {r["outcome"] for r in records} == {"already_converted"}
+    assert {r["outcome"] for r in records} == {"already_done"}
 
     forced = run_lltd("flip", sample_dir, "-j", "1", "--force")
     assert forced.returncode == 0, forced.stderr

@@ -138,19 +138,18 @@ def test_gray_and_rgba_channels(batch: torch.Tensor, channels: int) -> None:
 
 
 def test_workers_one_and_two_agree(batch: torch.Tensor, monkeypatch) -> None:
-    import lltd.arrays
     import lltd.torch as module_under_test
 
     serial = WebPFlip(workers=1)(batch)
     threads: set[str] = set()
-    real = lltd.arrays.webp_roundtrip_array
+    real = module_under_test.apply_array
 
     def spy(*args):
         threads.add(threading.current_thread().name)
         time.sleep(0.05)  # long enough that the second thread takes a share
         return real(*args)
 
-    monkeypatch.setattr(module_under_test, "webp_roundtrip_array", spy)
+    monkeypatch.setattr(module_under_test, "apply_array", spy)
     assert torch.equal(WebPFlip(workers=2)(batch), serial)
     assert len(threads) == 2  # the batch really was shared between two threads
 

@@ -352,7 +352,8 @@ def test_a_second_daemon_on_the_same_folder_is_refused(
         assert second.returncode == 2
         assert second.stderr.splitlines() == [
             f"lltd: error: another lltd watch is already running on {inp.resolve()} "
-            f"(pid {first.process.pid}); it holds {inp.resolve() / '.lltd' / 'lock'}"
+            f"(pid {first.process.pid}); it holds {inp.resolve() / '.lltd' / 'lock'} "
+            "(several daemons on one folder: --shared, for all)"
         ]
         assert first.process.poll() is None  # the first one goes on
         state = json.loads(status.read_text())  # and its status file is left alone

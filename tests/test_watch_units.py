@@ -21,7 +21,7 @@ from lltd.watch.journal import Journal
 from lltd.watch.lock import FolderLock
 from lltd.watch.notify import Notifier
 from lltd.watch.settle import OPEN_GRACE_FACTOR, Settler
-from lltd.watch.worker import unique_path
+from lltd.watch.worker import unique_name
 
 
 @pytest.mark.parametrize(
@@ -103,10 +103,10 @@ def test_handler_turns_native_events_into_decisions(tmp_path: Path) -> None:
         ("opened", "a.png"),
         ("complete", "a.png"),
         ("gone", "c.png.part"),
-        ("complete", "c.png"),
+        ("moved_in", "c.png"),
         ("gone", "d.png"),
         ("directory", "sub"),
-        ("complete", "from-elsewhere.png"),
+        ("moved_in", "from-elsewhere.png"),
         ("gone", "to-elsewhere.png"),
     ]
     polling = RecordingSink()
@@ -297,12 +297,15 @@ def test_journal_remembers_exact_versions(tmp_path: Path) -> None:
     again.close()
 
 
-def test_unique_path_never_overwrites_an_earlier_input(tmp_path: Path) -> None:
-    target = tmp_path / "a.png"
-    assert unique_path(target) == target
-    target.write_bytes(b"1")
-    (tmp_path / "a.1.png").write_bytes(b"2")
-    assert unique_path(target) == tmp_path / "a.2.png"
+def test_unique_name_never_overwrites_an_earlier_input(tmp_path: Path) -> None:
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert unique_name(fd, "a.png") == "a.png"
+        (tmp_path / "a.png").write_bytes(b"1")
+        (tmp_path / "a.1.png").symlink_to("nowhere")  # a dangling link takes its name too
+        assert unique_name(fd, "a.png") == "a.2.png"
+    finally:
+        os.close(fd)
 
 
 def test_config_file_merges_defaults_folders_and_command_line(tmp_path: Path) -> None:

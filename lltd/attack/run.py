@@ -116,7 +116,10 @@ class AttackReport:
     def to_json(self) -> dict[str, Any]:
         options = asdict(self.options)
         options["synsets"] = str(self.options.synsets) if self.options.synsets else None
+        from lltd.version import version
+
         return {
+            "lltd_version": version(),
             "input": str(self.input_dir),
             "output": str(self.output_dir),
             "model": self.classifier,

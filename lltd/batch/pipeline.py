@@ -29,6 +29,11 @@ class BatchRun:
 
 
 def execute(batch: BatchRun, runner: Runner) -> tuple[list[FileResult], Totals]:
+    inputs = {}
+    if batch.json_path is not None:
+        from lltd.batch.provenance import input_facts
+
+        inputs = input_facts(task.source for task in batch.tasks)
     with progress_reporter(
         len(batch.tasks), batch.command, quiet=batch.quiet, debug=batch.debug
     ) as on_result:
@@ -37,7 +42,10 @@ def execute(batch: BatchRun, runner: Runner) -> tuple[list[FileResult], Totals]:
         results = batch.presettled + results
         totals = Totals.of(results, totals.seconds)
     if batch.json_path is not None:
-        write_json_report(batch.json_path, batch.command, results, totals, **batch.report_extra)
+        from lltd.batch.provenance import provenance
+
+        extra = {**provenance(batch.job), **batch.report_extra}
+        write_json_report(batch.json_path, batch.command, results, totals, inputs=inputs, **extra)
     return results, totals
 
 

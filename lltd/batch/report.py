@@ -16,6 +16,7 @@ from lltd.batch.outcome import FileResult, Outcome, Totals
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 RULE = "-----------------------------------------------"
+ALREADY_DONE_WORD = "already_done"  # flip's and defend's word for Outcome.ALREADY_DONE
 
 
 def human_bytes(count: float) -> str:
@@ -131,15 +132,36 @@ def batch_summary(totals: Totals, *, verb: str, output: Path | None) -> str:
 
 
 def write_json_report(
-    path: Path, command: str, results: list[FileResult], totals: Totals, **extra: object
+    path: Path,
+    command: str,
+    results: list[FileResult],
+    totals: Totals,
+    inputs: dict[str, dict[str, object]] | None = None,
+    **extra: object,
 ) -> None:
-    report = {
-        "command": command,
-        **extra,
-        "files": [result.to_json() for result in results],
-        "totals": totals.to_json(),
-    }
+    """The report; each file's record gets its input's and output's SHA-256 and pixel size
+    (``inputs``: facts taken before the run, for originals a run deletes)."""
+    from lltd.batch.provenance import add_file_facts
+    from lltd.version import version
+
+    files = add_file_facts([result.to_json() for result in results], inputs or {})
+    total = totals.to_json()
+    if command != "compress":  # webp-converter's words are compress's; say what the summary says
+        for record in [*files, total]:
+            _in_batch_words(record)
+    report = {"command": command, "lltd_version": version(), **extra, "files": files}
+    report["totals"] = total
     write_bytes_atomic(path, (json.dumps(report, indent=2, default=str) + "\n").encode())
+
+
+def _in_batch_words(record: dict[str, object]) -> None:
+    """flip and defend: "already_done" as their summary says, and no compress "saved_bytes" (a PNG
+    output is usually larger than its input: the figure would be negative and meaningless)."""
+    record.pop("saved_bytes", None)
+    if record.get("outcome") == Outcome.ALREADY_DONE.value:
+        record["outcome"] = ALREADY_DONE_WORD
+    if Outcome.ALREADY_DONE.value in record and "outcome" not in record:
+        record[ALREADY_DONE_WORD] = record.pop(Outcome.ALREADY_DONE.value)
 
 
 def exit_code(totals: Totals) -> int:

@@ -9,28 +9,41 @@ from __future__ import annotations
 import re
 import sys
 
-from lltd.cli import attack, compress, cwebp, defend, evaluate, flip, watch  # noqa: F401
-from lltd.cli.app import app
+from lltd.cli import attack, compress, cwebp, defend, evaluate, flip, serve, watch  # noqa: F401
+from lltd.cli.app import app, missing_extra
 from lltd.errors import LltdError
 
 # webp-converter accepted ``-q=60``; click would read that as the value "=60".
 _SHORT_WITH_EQUALS = re.compile(r"^(-[a-zA-Z])=(.*)$")
 
 
-_CWEBP_OWN_OPTIONS = ("--backend", "--cwebp", "--max-pixels")
-
-
 def _shield_cwebp_grammar(argv: list[str]) -> list[str]:
     """``lltd cwebp`` takes cwebp's single-dash options (``-alpha_q``), which click would read
-    as bundles of short flags (``-a -l -p -h``): hand everything after lltd's own options to the
-    command untouched, behind ``--``."""
-    head, rest = argv[:1], argv[1:]
-    while rest and rest[0].split("=")[0] in _CWEBP_OWN_OPTIONS:
-        take = 1 if "=" in rest[0] else 2
-        head, rest = head + rest[:take], rest[take:]
-    if not rest or rest[0] in ("-h", "--help"):
-        return head + rest
-    return [*head, "--", *rest]
+    as bundles of short flags (``-a -l -p -h``): hand everything to the command untouched, behind
+    ``--``. (The console entry runs ``lltd cwebp`` without typer; this serves ``main([...])``.)"""
+    return [argv[0], "--", *argv[1:]] if argv[1:] else argv
+
+
+def _route_cwebp_options(argv: list[str]) -> list[str]:
+    """``compress`` takes every cwebp option; those it does not declare itself are handed over
+    as ``--cwebp-arg`` tokens (click would split ``-sns`` into ``-s -n -s``)."""
+    from lltd.codecs.cwebp_options import BY_NAME, NATIVE_IN_COMPRESS
+
+    out: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--":
+            return out + argv[index:]
+        spec = BY_NAME.get(arg)
+        if spec is None or arg in NATIVE_IN_COMPRESS:
+            out.append(arg)
+            index += 1
+            continue
+        taken = argv[index : index + 1 + len(spec.args)]
+        out.extend(f"--cwebp-arg={token}" for token in taken)
+        index += len(taken)
+    return out
 
 
 def normalize_argv(argv: list[str]) -> list[str]:
@@ -40,10 +53,11 @@ def normalize_argv(argv: list[str]) -> list[str]:
     out: list[str] = []
     for index, arg in enumerate(argv):
         if arg == "--":
-            return out + argv[index:]
+            out += argv[index:]
+            break
         match = _SHORT_WITH_EQUALS.match(arg)
         out.extend(match.groups() if match else (arg,))
-    return out
+    return _route_cwebp_options(out) if argv[:1] == ["compress"] else out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,6 +67,12 @@ def main(argv: list[str] | None = None) -> None:
         app(args=args, prog_name="lltd")
     except LltdError as exc:
         print(f"lltd: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except ModuleNotFoundError as exc:  # a light install running a feature of an extra
+        message = missing_extra(exc, args)
+        if message is None:
+            raise
+        print(f"lltd: error: {message}", file=sys.stderr)
         sys.exit(2)
     except OSError as exc:  # e.g. an output folder that cannot be created
         print(f"lltd: error: {exc}", file=sys.stderr)

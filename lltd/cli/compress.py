@@ -73,6 +73,11 @@ def compress_command(
     ] = None,
     backend: opt.Backend = "pillow",
     cwebp: opt.CwebpPath = None,
+    auto_orient: opt.AutoOrient = False,
+    cwebp_args: Annotated[
+        list[str] | None,
+        typer.Option("--cwebp-arg", hidden=True, help="A token of a cwebp option (internal)."),
+    ] = None,
     jobs: opt.Jobs = 0,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
     json_report: opt.JsonReport = None,
@@ -82,6 +87,7 @@ def compress_command(
 ) -> None:
     from lltd.batch.report import compress_summary
     from lltd.codecs import EncodeOptions, get_codec, parse_metadata
+    from lltd.codecs.grammar import parse_batch_options
     from lltd.errors import CodecError, UsageError
     from lltd.jobs.compress import CompressJob, plan_compress
 
@@ -103,6 +109,7 @@ def compress_command(
         sharp_yuv=sharp_yuv,
         preset=preset,
     )
+    options = parse_batch_options(cwebp_args or [], options)
     try:
         get_codec(backend, cwebp).check(options)
     except CodecError as exc:
@@ -115,6 +122,7 @@ def compress_command(
         replace=replace,
         ignore_transparency=ignore_transparency_image,
         max_pixels=max_pixels,
+        auto_orient=auto_orient,
     )
     batch = opt.plan(
         plan_compress, root, job, clean=clean, ignore_filename_match=ignore_filename_match

@@ -21,15 +21,14 @@ def defend_command(
     output_directory: Annotated[
         str, typer.Option("-o", "--output-directory", help="Output folder.")
     ],
-    quality: Annotated[
-        float, typer.Option("-q", "--quality", min=0, max=100, help="WebP quality.")
-    ] = 60,
-    direction: Annotated[
-        str, typer.Option("--direction", help="horizontal (left-right) or vertical.")
-    ] = "horizontal",
-    no_flip: Annotated[bool, typer.Option("--no-flip", help="Skip the flip.")] = False,
-    no_webp: Annotated[bool, typer.Option("--no-webp", help="Skip the WebP round trip.")] = False,
-    order: Annotated[str, typer.Option("--order", help="webp-flip or flip-webp.")] = "webp-flip",
+    quality: opt.Quality = 60,
+    quality_range: opt.QualityRange = None,
+    direction: opt.Direction = "horizontal",
+    no_flip: opt.NoFlip = False,
+    no_webp: opt.NoWebp = False,
+    order: opt.Order = "webp-flip",
+    resize_pad: opt.ResizePad = 0,
+    seed: opt.DefenseSeed = None,
     method: opt.Method = 4,
     backend: opt.Backend = "pillow",
     cwebp: opt.CwebpPath = None,
@@ -40,6 +39,14 @@ def defend_command(
     force: Annotated[
         bool, typer.Option("--force", help="Redo outputs that are up to date.")
     ] = False,
+    auto_orient: Annotated[
+        bool,
+        typer.Option(
+            "--auto-orient/--no-auto-orient",
+            help="Apply the EXIF orientation before defending (default: on, since the output "
+            "carries no EXIF and a classifier should see the picture upright).",
+        ),
+    ] = True,
     jobs: opt.Jobs = 0,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
     json_report: opt.JsonReport = None,
@@ -48,28 +55,36 @@ def defend_command(
     scheduler: opt.Scheduler = None,
 ) -> None:
     from lltd.batch.report import batch_summary
-    from lltd.jobs.defend import DefendJob, plan_defend
+    from lltd.defense import CLI_NAMES, DefenseSettings
+    from lltd.jobs.defend import FORMATS, DefendJob, plan_defend
 
     root = opt.input_location(directory)
-    opt.check_choice("--direction", direction, ("horizontal", "vertical"))
-    opt.check_choice("--order", order, ("webp-flip", "flip-webp"))
-    opt.check_choice("--format", format, ("png", "webp-lossless"))
-    opt.check_backend(backend)
+    settings = DefenseSettings.from_options(
+        names=CLI_NAMES,
+        quality=quality,
+        quality_range=quality_range,
+        no_webp=no_webp,
+        direction=direction,
+        no_flip=no_flip,
+        order=order,
+        method=method,
+        backend=backend,
+        cwebp=cwebp,
+        resize_pad=resize_pad,
+        seed=seed,
+    )
+    opt.check_choice("--format", format, FORMATS)
     if backend == "cwebp" and not no_webp:
         from lltd.codecs import get_codec
 
         get_codec(backend, cwebp)  # a missing cwebp is a usage error now, not 1 failure per file
     job = DefendJob(
         output_dir=opt.absolute_location(output_directory),
-        quality=None if no_webp else quality,
-        direction=None if no_flip else direction,  # type: ignore[arg-type]
-        order=order,  # type: ignore[arg-type]
-        method=method,
-        backend=backend,
-        cwebp=cwebp,
+        settings=settings,
         format=format,
         force=force,
         max_pixels=max_pixels,
+        auto_orient=auto_orient,
     )
     opt.run_batch_command(
         opt.plan(plan_defend, root, job),

@@ -76,13 +76,16 @@ def evaluate_command(
     median_size: Annotated[
         int, typer.Option("--median-size", help="Median filter size (odd).")
     ] = 3,
-    quality_band: Annotated[
+    quality_range: Annotated[
         str,
-        typer.Option("--quality-band", help="LOW..HIGH: webp-band's per-image WebP quality."),
-    ] = "40..80",
-    resize_min: Annotated[
-        float, typer.Option("--resize-min", help="resize-pad's smallest scale, in [0.5, 1].")
-    ] = 0.85,
+        typer.Option(
+            "--quality-range", help="LOW-HIGH: the per-image WebP quality of webp-band/randomized."
+        ),
+    ] = "40-80",
+    resize_pad: Annotated[
+        float,
+        typer.Option("--resize-pad", help="Largest shrink of resize-pad/randomized (0-0.5)."),
+    ] = 0.15,
     epsilon: Annotated[
         float | None,
         typer.Option("--epsilon", help="L-inf budget of fgsm/bim/pgd in [0, 1] (default 8/255)."),
@@ -144,7 +147,7 @@ def evaluate_command(
 
             torch.set_num_threads(threads)
         parameters = DefenseParameters(
-            quality, jpeg_quality, bits, median_size, _band(quality_band), resize_min
+            quality, jpeg_quality, bits, median_size, _band(quality_range), resize_pad
         )
         options = EvaluateOptions(
             attacks=_names(attacks, "--attacks"),
@@ -202,10 +205,9 @@ def _names(text: str, what: str) -> list[str]:
 
 
 def _band(text: str) -> tuple[int, int]:
-    low, sep, high = text.partition("..")
+    from lltd.defense.settings import DefenseSettingsError, parse_quality_range
+
     try:
-        if not sep:
-            raise ValueError
-        return int(low), int(high)
-    except ValueError:
-        raise UsageError(f"--quality-band takes LOW..HIGH like 40..80, not {text!r}") from None
+        return parse_quality_range(text)
+    except DefenseSettingsError as exc:
+        raise exc.named({"quality_range": "--quality-range"}) from None

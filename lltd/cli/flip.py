@@ -26,6 +26,7 @@ def flip_command(
         str, typer.Option("--format", help="same (JPEG keeps its tables) or png (lossless).")
     ] = "same",
     force: Annotated[bool, typer.Option("--force", help="Redo flips that already exist.")] = False,
+    auto_orient: opt.AutoOrient = False,
     jobs: opt.Jobs = 0,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
     json_report: opt.JsonReport = None,
@@ -48,6 +49,7 @@ def flip_command(
         format=format,
         force=force,
         max_pixels=max_pixels,
+        auto_orient=auto_orient,
     )
     opt.run_batch_command(
         opt.plan(plan_flip, root, job),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -21,10 +22,25 @@ Jobs = Annotated[
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar and no summary.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Print what happens to every file.")]
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:$")
+
+
+def _local_json_path(path: Path | None) -> Path | None:
+    # click has already made ``file:///x`` into ``file:/x``, which would create a folder "file:".
+    if path is not None and path.parts and _URL_SCHEME.match(path.parts[0]):
+        from lltd.text import printable
+
+        raise UsageError(f"--json takes a local file, not a URL: {printable(str(path))}")
+    return path
+
+
 JsonReport = Annotated[
     Path | None,
     typer.Option(
-        "--json", help="Write a machine-readable report (one record per file) here.", dir_okay=False
+        "--json",
+        help="Write a machine-readable report (one record per file) here: a local file.",
+        dir_okay=False,
+        callback=_local_json_path,
     ),
 ]
 MaxPixels = Annotated[
@@ -39,10 +55,56 @@ Backend = Annotated[
 CwebpPath = Annotated[
     str | None, typer.Option("--cwebp", help="cwebp binary for --backend cwebp.", metavar="PATH")
 ]
+AutoOrient = Annotated[
+    bool,
+    typer.Option(
+        "--auto-orient",
+        help="Apply the EXIF orientation to the pixels before encoding, and drop the tag.",
+    ),
+]
 Method = Annotated[
     int,
     typer.Option(
         "-m", "--method", help="cwebp -m: 0 (fast) to 6 (slowest, smallest).", min=0, max=6
+    ),
+]
+# The defense settings (lltd.defense.DefenseSettings), declared once for the commands that take
+# them with the same defaults as `lltd defend`.
+Quality = Annotated[float, typer.Option("-q", "--quality", min=0, max=100, help="WebP quality.")]
+QualityRange = Annotated[
+    str | None,
+    typer.Option(
+        "--quality-range",
+        metavar="LOW-HIGH",
+        help="Randomised: draw the WebP quality per image from this band (e.g. 40-80); "
+        "replaces -q.",
+    ),
+]
+Direction = Annotated[
+    str,
+    typer.Option(
+        "--direction",
+        help="horizontal (left-right), vertical, or random (one of the two per image).",
+    ),
+]
+NoFlip = Annotated[bool, typer.Option("--no-flip", help="Skip the flip.")]
+NoWebp = Annotated[bool, typer.Option("--no-webp", help="Skip the WebP round trip.")]
+Order = Annotated[str, typer.Option("--order", help="webp-flip or flip-webp.")]
+ResizePad = Annotated[
+    float,
+    typer.Option(
+        "--resize-pad",
+        metavar="SHARE",
+        help="Randomised (Xie et al. 2018): shrink each image by a random share up to this "
+        "(0-0.5) and pad it back to its size at a random offset. 0: off.",
+    ),
+]
+DefenseSeed = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        help="Make the randomised draws reproducible (per image: from the seed and its relative "
+        "path; serve: its bytes).",
     ),
 ]
 Weights = Annotated[

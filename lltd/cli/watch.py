@@ -51,8 +51,30 @@ def watch_command(
             help="WebP quality (defend: 60; compress: 100 = lossless).",
         ),
     ] = None,
+    quality_range: Annotated[
+        str | None,
+        typer.Option(
+            "--quality-range",
+            metavar="LOW-HIGH",
+            help="defend, randomised: draw the WebP quality per image from this band (40-80).",
+        ),
+    ] = None,
     direction: Annotated[
-        str | None, typer.Option("--direction", help="horizontal (default) or vertical.")
+        str | None,
+        typer.Option(
+            "--direction", help="horizontal (default) or vertical; defend also takes random."
+        ),
+    ] = None,
+    resize_pad: Annotated[
+        float | None,
+        typer.Option(
+            "--resize-pad",
+            metavar="SHARE",
+            help="defend, randomised: shrink by a random share up to this (0-0.5), pad back.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="defend: reproducible randomised draws.")
     ] = None,
     no_flip: Annotated[bool, typer.Option("--no-flip", help="defend: skip the flip.")] = False,
     no_webp: Annotated[
@@ -88,6 +110,16 @@ def watch_command(
             "unchanged this long (default 1000 ms).",
         ),
     ] = None,
+    settle_rule: Annotated[
+        str | None,
+        typer.Option(
+            "--settle-rule",
+            metavar="RULE",
+            help="When a written file is complete: close (its first close after writing; "
+            "default) or quiet (nobody has it open and it stayed unchanged for --settle: "
+            "uploaders that reopen the file per chunk). A rename into IN completes it under both.",
+        ),
+    ] = None,
     stop_timeout: Annotated[
         float | None,
         typer.Option(
@@ -119,6 +151,23 @@ def watch_command(
             help="Workers exit after this long without work (60).",
         ),
     ] = None,
+    shared: Annotated[
+        bool,
+        typer.Option(
+            "--shared",
+            help="Several daemons (hosts) on one folder: each file is claimed by one of them "
+            "with an atomic rename into IN/.lltd/claims/HOST-PID/.",
+        ),
+    ] = False,
+    claim_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--claim-timeout",
+            min=0.1,
+            metavar="SECONDS",
+            help="--shared: a daemon silent this long loses its claims to the others (30).",
+        ),
+    ] = None,
     status_file: Annotated[
         Path | None,
         typer.Option("--status-file", dir_okay=False, help="Keep JSON counters in this file."),
@@ -137,12 +186,15 @@ def watch_command(
     settings = {
         "jobs": jobs,
         "settle": settle,
+        "settle_rule": settle_rule,
         "stop_timeout": stop_timeout,
         "queue_size": queue_size,
         "rescan": rescan,
         "worker_idle": worker_idle,
         "status_file": status_file.absolute() if status_file else None,
         "polling": polling or None,
+        "shared": shared or None,
+        "claim_timeout": claim_timeout,
         "fsync": False if no_fsync else None,
         "quiet": quiet or None,
     }
@@ -151,6 +203,9 @@ def watch_command(
         "on_success": on_success,
         "quality": quality,
         "direction": direction,
+        "quality_range": quality_range,
+        "resize_pad": resize_pad,
+        "seed": seed,
         "no_flip": no_flip or None,
         "no_webp": no_webp or None,
         "order": order,

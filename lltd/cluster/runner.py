@@ -142,6 +142,23 @@ def _failure(job: Job, item: tuple[int, Task], exc: Exception) -> Record:
     return _record(index, FileResult(name, None, Outcome.FAILED, error=reason))
 
 
+#: Seconds to wait for a TCP connection to the scheduler before saying it is unreachable.
+PROBE_TIMEOUT = 5.0
+
+
+def _probe(scheduler: str) -> None:
+    """Fail fast on a refused or silent tcp/tls address: distributed's own client retries for
+    ``distributed.comm.timeouts.connect`` (30 s) before it gives up."""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(scheduler)
+    if scheme in ("tcp", "tls"):
+        with socket.create_connection(parse_host_port(location), timeout=PROBE_TIMEOUT):
+            pass
+
+
 def dask_runner(scheduler: str, jobs: int = 0, *, batch: int | None = None) -> DaskRunner:
     """Connect to the scheduler at ``scheduler``, or with ``"local"`` start a LocalCluster of
     ``jobs`` single-threaded worker processes (0: one per core)."""
@@ -156,6 +173,7 @@ def dask_runner(scheduler: str, jobs: int = 0, *, batch: int | None = None) -> D
         )
         return DaskRunner(Client(cluster), batch=batch, owns_client=True, cluster=cluster)
     try:
+        _probe(scheduler)
         client = Client(scheduler)  # waits distributed.comm.timeouts.connect (30 s)
     except (OSError, TimeoutError, ValueError) as exc:
         raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None

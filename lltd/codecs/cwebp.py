@@ -7,7 +7,9 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -36,9 +38,13 @@ def cwebp_argv(options: EncodeOptions) -> list[str]:
         argv += ["-preset", options.preset]
     if options.lossless:
         argv.append("-lossless")
-    argv += ["-q", f"{options.quality:g}"]
-    if options.method != 4:
-        argv += ["-m", str(options.method)]
+    if options.lossless_preset is not None:
+        # cwebp drops -z when -q or -m is given, whatever the order; lltd lets -z win.
+        argv += ["-z", str(options.lossless_preset)]
+    else:
+        argv += ["-q", f"{options.quality:g}"]
+        if options.method != 4:
+            argv += ["-m", str(options.method)]
     if options.alpha_q != 100:
         argv += ["-alpha_q", str(options.alpha_q)]
     if options.exact:
@@ -47,6 +53,16 @@ def cwebp_argv(options: EncodeOptions) -> list[str]:
         argv += ["-metadata", ",".join(options.metadata)]
     if options.sharp_yuv:
         argv.append("-sharp_yuv")
+    if options.crop is not None:
+        argv += ["-crop", *map(str, options.crop)]
+    if options.resize is not None:
+        argv += ["-resize", *map(str, options.resize)]
+    if options.noalpha:
+        argv.append("-noalpha")
+    if options.blend_alpha is not None:
+        argv += ["-blend_alpha", f"0x{options.blend_alpha:06x}"]
+    for tokens in options.tuning:
+        argv += tokens
     return argv
 
 
@@ -103,26 +119,64 @@ class CwebpCodec:
     def check(self, options: EncodeOptions) -> None:
         """cwebp honours every option lltd exposes."""
 
-    def _run(self, source: Path, target: Path, options: EncodeOptions) -> None:
-        argv = [str(self.binary), *cwebp_argv(options), "-quiet", str(source), "-o", str(target)]
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    def version(self) -> str:
+        """``cwebp -version`` (e.g. ``1.2.4``)."""
+        result = subprocess.run(
+            [str(self.binary), "-version"], capture_output=True, text=True, check=False
+        )
+        return result.stdout.strip() or f"unknown ({self.binary} -version failed)"
+
+    def _run(
+        self,
+        source: Path,
+        target: Path,
+        options: EncodeOptions,
+        extra: Sequence[str] = ("-quiet",),
+        capture: bool = True,
+    ) -> None:
+        """Run cwebp; ``extra`` holds the printing options of ``lltd cwebp`` (default: quiet),
+        whose output reaches stderr when ``capture`` is false."""
+        # "--" ends cwebp's options: a file named "-x.png" is read as a file.
+        argv = [
+            str(self.binary),
+            *cwebp_argv(options),
+            *extra,
+            "-o",
+            str(target),
+            "--",
+            str(source),
+        ]
+        result = subprocess.run(
+            argv,
+            stdout=subprocess.PIPE if capture else sys.stderr,
+            stderr=subprocess.PIPE if capture else sys.stderr,
+            text=True,
+            check=False,
+        )
         if result.returncode != 0:
-            lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+            lines = [line.strip() for line in (result.stderr or "").splitlines() if line.strip()]
             errors = [line for line in lines if "error" in line.lower()] or lines
             # cwebp's last error line is the specific one ("Cannot read input picture file ...").
             reason = errors[-1] if errors else f"exit status {result.returncode}"
             raise CodecError(f"cwebp failed: {reason}")
 
     def encode_file(
-        self, source: Path, target: Path, options: EncodeOptions, image: Image.Image
+        self,
+        source: Path,
+        target: Path,
+        options: EncodeOptions,
+        image: Image.Image | None,
+        extra: Sequence[str] = ("-quiet",),
+        capture: bool = True,
     ) -> None:
-        if (image.format, image.mode) in _CWEBP_NATIVE:
-            self._run(source, target, options)
+        """``image`` None: hand ``source`` to cwebp as it is (raw YUV with ``-s``)."""
+        if image is None or (image.format, image.mode) in _CWEBP_NATIVE:
+            self._run(source, target, options, extra, capture)
             return
         with tempfile.TemporaryDirectory(prefix="lltd-cwebp-") as scratch:
             png = Path(scratch) / "input.png"
             _save_png(image, png)
-            self._run(png, target, options)
+            self._run(png, target, options, extra, capture)
 
     def encode(self, image: Image.Image, options: EncodeOptions) -> bytes:
         with tempfile.TemporaryDirectory(prefix="lltd-cwebp-") as scratch:

@@ -1,36 +1,158 @@
-"""cwebp's own command-line grammar (``cwebp [options] input -o output``), for ``lltd cwebp``."""
+"""cwebp's own command-line grammar (``cwebp [options] input -o output``), for ``lltd cwebp`` and
+for the cwebp options ``compress`` takes beyond webp-converter's. Driven by the option table in
+:mod:`lltd.codecs.cwebp_options`: an option is honoured or refused by name, never ignored."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lltd.codecs.cwebp_options import (
+    BY_NAME,
+    CORE,
+    INFO,
+    INPUT,
+    LOSSLESS_PRESETS,
+    OUTPUT,
+    PIXELS,
+    TUNING,
+    CwebpOption,
+)
 from lltd.codecs.options import EncodeOptions, parse_metadata
 from lltd.errors import UsageError
 
-# flag -> (EncodeOptions field, value type); None means a boolean flag.
-_VALUED = {
-    "-q": ("quality", float),
-    "-m": ("method", int),
-    "-alpha_q": ("alpha_q", int),
-    "-metadata": ("metadata", parse_metadata),
-    "-preset": ("preset", str),
+# EncodeOptions field of each core option.
+_CORE_FIELDS = {
+    "-q": "quality",
+    "-m": "method",
+    "-alpha_q": "alpha_q",
+    "-metadata": "metadata",
+    "-preset": "preset",
+    "-lossless": "lossless",
+    "-exact": "exact",
+    "-sharp_yuv": "sharp_yuv",
 }
-_FLAGS = {"-lossless": "lossless", "-exact": "exact", "-sharp_yuv": "sharp_yuv"}
-_IGNORED = {"-quiet", "-v", "-progress", "-short"}  # change only what cwebp prints
 
 
 @dataclass
 class CwebpCall:
-    source: Path
+    source: Path | None  # None only with an INFO option (-h, -version)
     output: Path | None  # None: cwebp's behaviour without -o (encode, write nothing)
     options: EncodeOptions = field(default_factory=EncodeOptions)
+    info: str | None = None  # "-h", "-H" or "-version": print and exit
+    #: Options that change only what cwebp prints or dumps (-v, -print_psnr, -d f.pgm ...), as
+    #: cwebp tokens: the cwebp backend passes them on; the pillow backend refuses those it can't.
+    printing: tuple[tuple[str, ...], ...] = ()
+    quiet: bool = False
+    yuv_size: tuple[int, int] | None = None  # -s w h: the input is raw YUV 4:2:0
+
+
+@dataclass
+class _Collected:
+    fields: dict[str, object] = field(default_factory=dict)
+    tuning: list[tuple[str, ...]] = field(default_factory=list)
+    printing: list[tuple[str, ...]] = field(default_factory=list)
+    info: str | None = None
+    quiet: bool = False
+    yuv_size: tuple[int, int] | None = None
+    quality_or_method: bool = False  # cwebp: -q or -m anywhere switches -z off
+
+
+def _number(spec: CwebpOption, raw: str, kind: type) -> float:
+    try:
+        value = int(raw, 16) if spec.args == ("hex",) else kind(raw)
+    except ValueError:
+        what = {int: "an integer", float: "a float"}[kind]
+        if spec.args == ("hex",):
+            what = "a hexadecimal colour like 0xc0e0d0"
+        raise UsageError(f"{spec.name} takes {what}, got {raw!r}") from None
+    limits = spec.limits
+    if limits is not None and isinstance(limits[0], (int, float)):
+        lo, hi = limits
+        if not lo <= value <= hi:  # type: ignore[operator]
+            raise UsageError(f"{spec.name} must be between {lo:g} and {hi:g}, got {raw}")
+    return value
+
+
+def _values(spec: CwebpOption, args: Iterator[str]) -> list[str]:
+    raw: list[str] = []
+    for _ in spec.args:
+        try:
+            raw.append(next(args))
+        except StopIteration:
+            needs = f"{len(spec.args)} value(s): {' '.join(spec.args)}"
+            raise UsageError(f"{spec.name} needs {needs}") from None
+    return raw
+
+
+def _check_values(spec: CwebpOption, raw: list[str]) -> list[object]:
+    """Typed values of ``raw``; choices and ranges as cwebp (or libwebp's config check) has them."""
+    kind = spec.args[0] if spec.args else ""
+    if kind == "string" and spec.name != "-metadata":
+        assert spec.limits is not None
+        if raw[0] not in spec.limits:
+            raise UsageError(
+                f"unknown {spec.name} {raw[0]!r}; choose from {', '.join(map(str, spec.limits))}"
+            )
+        return raw
+    if kind in ("string", "file.pgm"):
+        return raw
+    if kind == "float":
+        return [_number(spec, value, float) for value in raw]
+    return [_number(spec, value, int) for value in raw]
+
+
+def _collect(spec: CwebpOption, raw: list[str], out: _Collected) -> None:
+    values = _check_values(spec, raw)
+    name = spec.name
+    if spec.kind == CORE:
+        out.quality_or_method |= name in ("-q", "-m")
+        key = _CORE_FIELDS[name]
+        if not spec.args:
+            out.fields[key] = True
+        elif name == "-metadata":
+            out.fields[key] = parse_metadata(raw[0])
+        else:
+            out.fields[key] = values[0]
+    elif spec.kind == PIXELS:
+        if name == "-crop":
+            out.fields["crop"] = tuple(values)
+        elif name == "-resize":
+            out.fields["resize"] = tuple(values)
+        elif name == "-noalpha":
+            out.fields["noalpha"] = True
+        elif name == "-blend_alpha":
+            out.fields["blend_alpha"] = values[0]
+        elif name == "-z":
+            out.fields["lossless_preset"] = values[0]
+    elif spec.kind == TUNING:
+        if name == "-qrange" and values[0] > values[1]:  # type: ignore[operator]
+            raise UsageError(f"-qrange: min {raw[0]} is above max {raw[1]}")
+        out.tuning.append((name, *raw))
+    elif spec.kind == OUTPUT:
+        if name == "-quiet":
+            out.quiet = True
+        else:
+            out.printing.append((name, *raw))
+    elif spec.kind == INFO:
+        out.info = out.info or name.replace("-help", "-h").replace("-longhelp", "-H")
+    elif spec.kind == INPUT:
+        out.yuv_size = (int(values[0]), int(values[1]))  # type: ignore[call-overload]
+
+
+def _options(base: EncodeOptions | None, out: _Collected) -> EncodeOptions:
+    fields = dict(out.fields)
+    if out.quality_or_method:
+        fields.pop("lossless_preset", None)
+    if out.tuning:
+        fields["tuning"] = (*(base.tuning if base else ()), *out.tuning)
+    return base.with_(**fields) if base is not None else EncodeOptions(**fields)  # type: ignore[arg-type]
 
 
 def parse_cwebp_args(argv: list[str]) -> CwebpCall:
-    """Parse cwebp arguments; unsupported options are refused by name, never ignored."""
-    values: dict[str, object] = {}
-    preset: str | None = None
+    """Parse cwebp arguments; unknown options are refused by name, never ignored."""
+    out = _Collected()
     output: Path | None = None
     inputs: list[str] = []
     args = iter(argv)
@@ -39,35 +161,49 @@ def parse_cwebp_args(argv: list[str]) -> CwebpCall:
             inputs.extend(args)
             break
         if arg == "-o":
-            output = Path(_value_of(arg, args))
-        elif arg in _VALUED:
-            name, kind = _VALUED[arg]
-            raw = _value_of(arg, args)
             try:
-                value = kind(raw)
-            except ValueError:
-                raise UsageError(f"{arg} takes a {kind.__name__}, got {raw!r}") from None
-            if name == "preset":
-                preset = str(value)
-            else:
-                values[name] = value
-        elif arg in _FLAGS:
-            values[_FLAGS[arg]] = True
-        elif arg in _IGNORED:
-            continue
+                output = Path(next(args))
+            except StopIteration:
+                raise UsageError("-o needs a value: the output file, or - for stdout") from None
+        elif arg in BY_NAME:
+            spec = BY_NAME[arg]
+            _collect(spec, _values(spec, args), out)
         elif arg.startswith("-") and arg != "-":
-            supported = ", ".join(sorted([*_VALUED, *_FLAGS, "-o"]))
-            raise UsageError(f"cwebp option {arg} is not supported by lltd cwebp ({supported})")
+            raise UsageError(f"{arg} is not a cwebp option (see lltd cwebp -longhelp)")
         else:
             inputs.append(arg)
+    call = CwebpCall(
+        None,
+        output,
+        _options(None, out),
+        info=out.info,
+        printing=tuple(out.printing),
+        quiet=out.quiet,
+        yuv_size=out.yuv_size,
+    )
+    if out.info:
+        return call
     if len(inputs) != 1:
         raise UsageError(f"expected exactly one input file, got {len(inputs)}: {inputs}")
     # cwebp applies -preset first, whatever its position, and later flags override it.
-    return CwebpCall(Path(inputs[0]), output, EncodeOptions(preset=preset, **values))  # type: ignore[arg-type]
+    call.source = Path(inputs[0])
+    return call
 
 
-def _value_of(flag: str, args: object) -> str:
-    try:
-        return next(args)  # type: ignore[call-overload]
-    except StopIteration:
-        raise UsageError(f"{flag} needs a value") from None
+def parse_batch_options(tokens: list[str], base: EncodeOptions) -> EncodeOptions:
+    """The cwebp options of a batch command (``compress``), applied over ``base``."""
+    out = _Collected()
+    args = iter(tokens)
+    for arg in args:
+        spec = BY_NAME.get(arg)
+        if spec is None:
+            raise UsageError(f"{arg} is not a cwebp option")
+        if not spec.batch:
+            raise UsageError(f"cwebp option {arg} applies to one file; use lltd cwebp")
+        _collect(spec, _values(spec, args), out)
+    return _options(base, out)
+
+
+def lossless_preset(level: int) -> tuple[int, int]:
+    """``-z level`` as (method, quality)."""
+    return LOSSLESS_PRESETS[level]

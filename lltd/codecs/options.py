@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from lltd.codecs.cwebp_options import BY_NAME, REFUSED
 from lltd.errors import UsageError
 
 PRESETS = ("default", "photo", "picture", "drawing", "icon", "text")
@@ -26,6 +27,15 @@ class EncodeOptions:
     metadata: tuple[str, ...] = ("none",)
     sharp_yuv: bool = False
     preset: str | None = None
+    # cwebp's picture options, honoured by both backends.
+    crop: tuple[int, int, int, int] | None = None  # -crop x y w h
+    resize: tuple[int, int] | None = None  # -resize w h (0: keep the aspect ratio)
+    noalpha: bool = False
+    blend_alpha: int | None = None  # -blend_alpha 0xRRGGBB
+    lossless_preset: int | None = None  # -z level
+    #: libwebp settings only the cwebp backend honours, as cwebp tokens in the order given
+    #: (e.g. ``(("-sns", "30"), ("-strong",))``).
+    tuning: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.quality <= 100:
@@ -41,6 +51,17 @@ class EncodeOptions:
                 raise UsageError(
                     f"unknown -metadata {kind!r}; choose from {', '.join(METADATA_KINDS)}"
                 )
+
+    def cwebp_only(self) -> str | None:
+        """The first option set here that only the cwebp backend can honour, or None."""
+        if self.preset is not None:
+            return "-preset"
+        if self.sharp_yuv:
+            return "-sharp_yuv"
+        for flag, *_ in self.tuning:
+            if BY_NAME[flag].pillow == REFUSED:
+                return flag
+        return None
 
     @property
     def keeps(self) -> frozenset[str]:

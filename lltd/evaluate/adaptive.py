@@ -60,7 +60,7 @@ def defended_predictions(
 ) -> np.ndarray:
     """The deployed system's classes: the real defense on a fixed seeded draw per image
     (``index``: which images of the full set these are, so each keeps its own draw)."""
-    if defense is not None and defense.steps:
+    if defense is not None and not defense.identity:
         everyone = index.max() + 1 if index is not None and len(index) else len(images)
         draws = defense.draws(int(everyone), np.random.default_rng(_EVAL_SEED))
         mine = draws if index is None else [draws[i] for i in index]

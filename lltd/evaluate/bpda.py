@@ -16,9 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lltd.evaluate.defenses import EXACT_KINDS, Defense, resize_geometry
-
-Draw = tuple[Any, ...]
+from lltd.evaluate.defenses import EXACT_KINDS, Defense
 
 
 def to_uint8(pixels: torch.Tensor) -> np.ndarray:
@@ -30,7 +28,8 @@ def to_uint8(pixels: torch.Tensor) -> np.ndarray:
 
 def to_pixels(images: np.ndarray) -> torch.Tensor:
     """N x H x W x 3 uint8 -> N x 3 x H x W floats in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255)
+    pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    return pixels.contiguous().float().div(255)  # NCHW in memory too: same kernels, same sums
 
 
 def _surrogate_step(image: torch.Tensor, kind: str, parameter: Any) -> torch.Tensor:
@@ -38,35 +37,60 @@ def _surrogate_step(image: torch.Tensor, kind: str, parameter: Any) -> torch.Ten
     if kind == "flip":
         return torch.flip(image, dims=(-1,) if parameter == "horizontal" else (-2,))
     if kind == "resize-pad":
+        # The kernel's geometry (lltd.defense.kernel.resize_pad), bilinear as it is.
+        scale, (x_share, y_share) = parameter
         height, width = image.shape[-2:]
-        new_h, new_w, top, left = resize_geometry(parameter, height, width)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        if (new_w, new_h) == (width, height):
+            return image
+        left, top = round(x_share * (width - new_w)), round(y_share * (height - new_h))
         small = F.interpolate(
-            image[None], size=(new_h, new_w), mode="bilinear", align_corners=False
+            image[None], size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True
         )[0]
         return F.pad(small, (left, width - new_w - left, top, height - new_h - top))
     return image
 
 
-def surrogate(defense: Defense, pixels: torch.Tensor, draws: list[Draw]) -> torch.Tensor:
+def surrogate(defense: Defense, pixels: torch.Tensor, draws: list[Any]) -> torch.Tensor:
     """The differentiable stand-in of ``defense`` on N x 3 x H x W pixels."""
-    if not any(step.kind in EXACT_KINDS for step in defense.steps):
+    plans = [defense.plan(draw) for draw in draws]
+    if not any(kind in EXACT_KINDS for plan in plans for kind, _ in plan):
         return pixels  # the identity all the way: skip the per-image loop
     out = []
-    for image, draw in zip(pixels, draws, strict=True):
-        for step, parameter in zip(defense.steps, draw, strict=True):
-            image = _surrogate_step(image, step.kind, parameter)
+    for image, plan in zip(pixels, plans, strict=True):
+        for kind, parameter in plan:
+            image = _surrogate_step(image, kind, parameter)
         out.append(image)
     return torch.stack(out)
 
 
-def bpda(defense: Defense, pixels: torch.Tensor, draws: list[Draw]) -> torch.Tensor:
+class _Bpda(torch.autograd.Function):
+    """Forward: exactly the real defense's 8-bit output. Backward: the surrogate's gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, pixels: torch.Tensor, defense: Defense, draws: list[Any]) -> torch.Tensor:
+        ctx.save_for_backward(pixels)
+        ctx.defense, ctx.draws = defense, draws
+        real = to_pixels(defense.batch(to_uint8(pixels), draws=draws))
+        return real.to(device=pixels.device, dtype=pixels.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (pixels,) = ctx.saved_tensors
+        with torch.enable_grad():
+            start = pixels.detach().requires_grad_(True)
+            approx = surrogate(ctx.defense, start, ctx.draws)
+            if approx is start:
+                return grad, None, None
+            (through,) = torch.autograd.grad(approx, start, grad)
+        return through, None, None
+
+
+def bpda(defense: Defense, pixels: torch.Tensor, draws: list[Any]) -> torch.Tensor:
     """Forward: the real defense on the 8-bit image; backward: the surrogate's gradient."""
-    if not defense.steps:
+    if defense.identity:
         return pixels
-    real = to_pixels(defense.batch(to_uint8(pixels), draws=draws))
-    real = real.to(device=pixels.device, dtype=pixels.dtype)
-    approx = surrogate(defense, pixels, draws)
-    return approx + (real - approx).detach()
+    return _Bpda.apply(pixels, defense, draws)
 
 
 class DefendedModel(nn.Module):
@@ -84,7 +108,7 @@ class DefendedModel(nn.Module):
         self.defense = defense
         self.rng = rng if rng is not None else np.random.default_rng(0)
 
-    def forward(self, pixels: torch.Tensor, draws: list[Draw] | None = None) -> torch.Tensor:
+    def forward(self, pixels: torch.Tensor, draws: list[Any] | None = None) -> torch.Tensor:
         if draws is None:
             draws = self.defense.draws(len(pixels), self.rng)
         return self.model(bpda(self.defense, pixels, draws))

@@ -15,6 +15,7 @@ Choices, after Carlini et al. 2019 ("On evaluating adversarial robustness"):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,9 +54,16 @@ def step_size(epsilon: float, step: int, steps: int) -> float:
     return epsilon / 4 if step < steps // 2 else epsilon / 8
 
 
-def _quantize(pixels: torch.Tensor) -> torch.Tensor:
+class _Quantize(torch.autograd.Function):
     """Round to 8 bits on the way forward, the identity on the way back (plain-PGD path)."""
-    return pixels + (pixels.mul(255).round().div(255) - pixels).detach()
+
+    @staticmethod
+    def forward(ctx: Any, pixels: torch.Tensor) -> torch.Tensor:
+        return pixels.clamp(0, 1).mul(255).round().div(255)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad
 
 
 def pgd(
@@ -110,7 +118,7 @@ def _pgd_batch(
         x = torch.min(torch.max(clean + epsilon * noise, low), high)
     draws_per_step = eot if defense is not None and defense.random else 1
     if defense is None:
-        forward = lambda pixels: model(_quantize(pixels))  # noqa: E731
+        forward = lambda pixels: model(_Quantize.apply(pixels))  # noqa: E731
     else:
         forward = DefendedModel(model, defense, np.random.default_rng(seed))
     adversarial = images.copy()

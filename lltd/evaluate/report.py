@@ -169,6 +169,9 @@ def write_report(report: dict[str, Any], out_dir: Path, plots: bool = True) -> l
         write_bytes_atomic(out_dir / name, data)
         written.append(out_dir / name)
 
+    from lltd.version import version
+
+    report = {"lltd_version": version(), **report}
     put("results.json", (json.dumps(report, indent=2) + "\n").encode())
     put("results.csv", _csv(report["rows"], ROW_FIELDS))
     put("results.md", markdown(report).encode())

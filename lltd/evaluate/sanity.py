@@ -23,7 +23,7 @@ from lltd.evaluate.pgd import pgd
 
 #: epsilon multiples of the epsilon sweep; the largest must leave about nothing standing.
 EPSILON_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-IDENTITY = Defense("identity", "identity (BPDA plumbing)", (Step("identity", lambda im, p: im),))
+IDENTITY = Defense("identity", "identity (BPDA plumbing)", (Step("identity", lambda im, _: im),))
 
 
 @dataclass

@@ -36,6 +36,7 @@ class CompressJob:
     ignore_transparency: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     force: bool = False  # redo even when a smaller output exists (the watch daemon's re-drops)
+    auto_orient: bool = False  # apply the EXIF orientation (off by default, as cwebp)
 
     def output_for(self, task: Task) -> Path:
         if self.replace:
@@ -80,7 +81,9 @@ class CompressJob:
         # cwebp decodes the file itself; Pillow needs the pixels, and so does a transparency test.
         needs_pixels = self.backend == "pillow" or self.ignore_transparency
         try:
-            image = open_image(task.source, self.max_pixels, load=needs_pixels)
+            image = open_image(
+                task.source, self.max_pixels, load=needs_pixels, auto_orient=self.auto_orient
+            )
         except ImageError as exc:
             return self._fail(task, str(exc))
         if self.ignore_transparency and has_transparency(image):

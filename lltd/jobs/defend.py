@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lltd.atomic import atomic_output
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task, assign_outputs, scan
+from lltd.defense.kernel import apply
+from lltd.defense.settings import DefenseSettings
 from lltd.errors import CodecError, ImageError
 from lltd.imageio import DEFAULT_MAX_PIXELS, open_image
 from lltd.jobs.common import file_size, is_up_to_date, quarantine
-from lltd.transforms import Direction, Order, defend_image
 
 FORMATS = ("png", "webp-lossless")
 
@@ -22,15 +23,13 @@ class DefendJob:
     """Always writes the defended pixels (no "keep if smaller" rule), as PNG or lossless WebP."""
 
     output_dir: Path
-    quality: float | None = 60  # None: no WebP step
-    direction: Direction | None = "horizontal"  # None: no flip
-    order: Order = "webp-flip"
-    method: int = 4
-    backend: str = "pillow"
-    cwebp: str | None = None
+    settings: DefenseSettings = field(default_factory=DefenseSettings)
     format: str = "png"
     force: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    #: On by default: the defended PNG carries no EXIF, so an unapplied orientation would be lost
+    #: and the classifier would see the picture on its side (see the README's defend section).
+    auto_orient: bool = True
 
     def output_for(self, task: Task) -> Path:
         suffix = ".png" if self.format == "png" else ".webp"
@@ -44,16 +43,11 @@ class DefendJob:
                 str(task.source), str(output), Outcome.ALREADY_DONE, before, file_size(output)
             )
         try:
-            image = open_image(task.source, self.max_pixels)
-            defended = defend_image(
-                image,
-                self.quality,
-                self.direction,
-                self.order,
-                method=self.method,
-                backend=self.backend,
-                cwebp=self.cwebp,
-            )
+            image = open_image(task.source, self.max_pixels, auto_orient=self.auto_orient)
+            # Keyed by the relative path: a seeded randomised defense draws the same for a file
+            # whichever worker or host runs it, and `lltd watch` draws as `lltd defend` does.
+            draw = self.settings.draw_for(task.relative.as_posix())
+            defended = apply(image, self.settings, draw)
         except (ImageError, CodecError) as exc:
             return quarantine(task, self.output_dir / "failed", str(exc), with_reason_file=True)
         with atomic_output(output) as target:
@@ -80,10 +74,7 @@ def plan_defend(root: Path, job: DefendJob) -> BatchRun:
         report_extra={
             "input": str(root),
             "output": str(job.output_dir),
-            "quality": job.quality,
-            "direction": job.direction,
-            "order": job.order,
-            "backend": job.backend,
+            **job.settings.report(),
             "format": job.format,
         },
     )

@@ -13,7 +13,7 @@ from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task, assign_outputs, scan
 from lltd.errors import ImageError
-from lltd.imageio import DEFAULT_MAX_PIXELS, open_image
+from lltd.imageio import DEFAULT_MAX_PIXELS, apply_orientation, open_image
 from lltd.jobs.common import file_size, quarantine
 from lltd.transforms import Direction, flip
 
@@ -30,6 +30,7 @@ class FlipJob:
     format: str = "same"
     force: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    auto_orient: bool = False  # flip the upright picture (EXIF orientation applied, tag dropped)
 
     def output_for(self, task: Task) -> Path:
         folder = (
@@ -75,7 +76,8 @@ class FlipJob:
             if self.output_dir is None:
                 return FileResult(str(task.source), None, Outcome.FAILED, before, error=str(exc))
             return quarantine(task, self.output_dir / "failed", str(exc), with_reason_file=True)
-        flipped = flip(image, self.direction)
+        # The original keeps its format and JPEG tables for save_like; the pixels are turned.
+        flipped = flip(apply_orientation(image) if self.auto_orient else image, self.direction)
         with atomic_output(output) as target:
             save_like(flipped, image, target.path, "PNG" if self.format == "png" else None)
             after = target.path.stat().st_size

@@ -24,12 +24,7 @@ def make_job(folder: FolderConfig, output: Path) -> tuple[Job, frozenset[str]]:
             _check_codec(folder, None)
         job: Job = DefendJob(
             output_dir=output,
-            quality=None if folder.no_webp else (60 if folder.quality is None else folder.quality),
-            direction=None if folder.no_flip else folder.direction,  # type: ignore[arg-type]
-            order=folder.order,  # type: ignore[arg-type]
-            method=folder.method,
-            backend=folder.backend,
-            cwebp=folder.cwebp,
+            settings=folder.defense(str(folder.input)),
             format=folder.format or "png",
             force=True,
             max_pixels=folder.max_pixels,

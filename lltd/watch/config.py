@@ -6,13 +6,20 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lltd.errors import UsageError
 from lltd.imageio import DEFAULT_MAX_PIXELS
 
+if TYPE_CHECKING:
+    from lltd.defense import DefenseSettings
+
 ACTIONS = ("defend", "compress", "flip")
 ON_SUCCESS = ("move", "delete", "keep")
+#: When a written file is complete: at its first close after writing ("close"), or once nobody
+#: has had it open and its size and mtime held still for the settle period ("quiet": uploaders
+#: that reopen the file per chunk). A file renamed into place is complete under either rule.
+SETTLE_RULES = ("close", "quiet")
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,29 @@ class FolderConfig:
     cwebp: str | None = None
     format: str | None = None  # None: png for defend, same for flip
     max_pixels: int = DEFAULT_MAX_PIXELS
+    quality_range: str | tuple[int, ...] | None = None  # defend, randomised: "40-80" or [40, 80]
+    resize_pad: float | None = None  # defend, randomised
+    seed: int | None = None  # defend: reproducible draws
+
+    def defense(self, where: str | None = None) -> DefenseSettings:
+        """The defense value of a ``defend`` folder, the same one ``lltd defend`` builds."""
+        from lltd.defense.settings import LABELS, DefenseSettings
+
+        return DefenseSettings.from_options(
+            names={**LABELS, "flip": "direction"},
+            where=where,
+            quality=60 if self.quality is None else self.quality,
+            quality_range=self.quality_range,
+            no_webp=self.no_webp,
+            direction=self.direction,
+            no_flip=self.no_flip,
+            order=self.order,
+            method=self.method,
+            backend=self.backend,
+            cwebp=self.cwebp,
+            resize_pad=self.resize_pad,
+            seed=self.seed,
+        )
 
 
 @dataclass(frozen=True)
@@ -40,6 +70,7 @@ class WatchConfig:
     folders: tuple[FolderConfig, ...]
     jobs: int = 0  # 0: all cores
     settle_ms: int = 1000
+    settle_rule: str = "close"
     stop_timeout: float = 30.0
     queue_size: int = 256
     rescan: float = 60.0  # seconds between safety-net rescans; 0: never
@@ -47,6 +78,8 @@ class WatchConfig:
     status_file: Path | None = None
     fsync: bool = True
     worker_idle: float = 60.0  # seconds without work before the worker processes exit
+    shared: bool = False  # several daemons on one folder, each file claimed by one of them
+    claim_timeout: float = 30.0  # seconds of silence before a daemon's claims are taken over
     quiet: bool = False
     source: str = field(default="command line", compare=False)
 
@@ -58,6 +91,9 @@ GLOBAL_KEYS = {f.name for f in fields(WatchConfig)} - {"folders", "source", "set
 }
 _TYPES: dict[str, tuple[type, ...]] = {
     "quality": (int, float),
+    "quality_range": (str, list),
+    "resize_pad": (int, float),
+    "seed": (int,),
     "method": (int,),
     "max_pixels": (int,),
     "jobs": (int,),
@@ -69,6 +105,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "no_flip": (bool,),
     "no_webp": (bool,),
     "polling": (bool,),
+    "shared": (bool,),
+    "claim_timeout": (int, float),
     "fsync": (bool,),
     "quiet": (bool,),
 }
@@ -85,7 +123,7 @@ def _normalise(table: dict[str, Any], where: str, allowed: set[str]) -> dict[str
         if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
             names = " or ".join(t.__name__ for t in expected)
             raise UsageError(f"{where}: {raw_key} must be a {names}, got {value!r}")
-        out[key] = value
+        out[key] = tuple(value) if isinstance(value, list) else value  # frozen: hashable
     return out
 
 
@@ -184,9 +222,15 @@ def check_folder(folder: FolderConfig, where: str) -> None:
 
     _choice(where, "action", folder.action, ACTIONS)
     _choice(where, "on_success", folder.on_success, ON_SUCCESS)
-    _choice(where, "direction", folder.direction, ("horizontal", "vertical"))
-    _choice(where, "order", folder.order, ("webp-flip", "flip-webp"))
     _choice(where, "backend", folder.backend, BACKENDS)
+    if folder.action == "defend":
+        folder.defense(where)  # the defense value validates its own settings
+    else:
+        _choice(where, "direction", folder.direction, ("horizontal", "vertical"))
+        _choice(where, "order", folder.order, ("webp-flip", "flip-webp"))
+        for name in ("quality_range", "resize_pad", "seed"):
+            if getattr(folder, name) is not None:
+                raise UsageError(f"{where}: {name} applies to defend, not {folder.action}")
     if folder.format is not None:
         formats = ("png", "webp-lossless") if folder.action == "defend" else ("same", "png")
         if folder.action == "compress":
@@ -222,11 +266,21 @@ def check_distinct(folders: list[FolderConfig]) -> None:
 def check_global(config: WatchConfig) -> None:
     if config.jobs < 0:
         raise UsageError("jobs must be 0 (all cores) or more")
+    _choice("settings", "settle_rule", config.settle_rule, SETTLE_RULES)
     if config.settle_ms < 0:
         raise UsageError("settle must be 0 ms or more")
     if config.stop_timeout < 0:
         raise UsageError("stop_timeout must be 0 s or more")
     if config.queue_size < 1:
         raise UsageError("queue_size must be at least 1")
+    if config.claim_timeout <= 0:
+        raise UsageError("claim_timeout must be more than 0 seconds")
+    if config.shared:
+        for folder in config.folders:
+            if folder.on_success == "keep":
+                raise UsageError(
+                    f"{folder.input}: --shared takes each file out of IN; use --on-success "
+                    "move or delete"
+                )
     if config.rescan < 0:
         raise UsageError("rescan must be 0 (never) or more seconds")

@@ -86,6 +86,9 @@ class Sink(Protocol):
     def complete(self, path: Path) -> None:
         """Written and closed, or renamed into place: ready to process."""
 
+    def moved_in(self, path: Path) -> None:
+        """Renamed into place: complete, whatever the completion rule."""
+
     def candidate(self, path: Path) -> None:
         """Appeared or changed with no completion signal: process once it settles."""
 
@@ -129,7 +132,7 @@ class WatchHandler(FileSystemEventHandler):
                 if self.polling:
                     self.sink.candidate(dest)
                 else:
-                    self.sink.complete(dest)
+                    self.sink.moved_in(dest)
             return
         if src is None:
             return

@@ -15,33 +15,49 @@ from lltd.errors import UsageError
 
 
 class FolderLock:
-    def __init__(self, path: Path, folder: Path) -> None:
+    def __init__(
+        self, path: Path, folder: Path, dir_fd: int | None = None, *, shared: bool = False
+    ) -> None:
         self.path = path
+        # --shared daemons hold the lock together; one that is not shared excludes them all.
+        self.shared = shared
         self.folder = folder
+        self.dir_fd = dir_fd  # the state folder, opened without following links
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        # O_NOFOLLOW: a link planted as the lock must not make us truncate its target.
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            if self.dir_fd is None:
+                fd = os.open(self.path, flags, 0o644)
+            else:
+                fd = os.open(self.path.name, flags, 0o644, dir_fd=self.dir_fd)
         except OSError as exc:
             raise UsageError(f"cannot create the lock {self.path}: {exc.strerror}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_pid(fd)
             os.close(fd)
             who = f" (pid {holder})" if holder else ""
+            how = " without --shared" if self.shared else ""
+            hint = "" if self.shared else " (several daemons on one folder: --shared, for all)"
             raise UsageError(
-                f"another lltd watch is already running on {self.folder}{who}; it holds {self.path}"
+                f"another lltd watch is already running{how} on {self.folder}{who}; "
+                f"it holds {self.path}{hint}"
             ) from None
+        self._fd = fd
+        if self.shared:
+            return
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
 
     def release(self) -> None:
         if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
+            if not self.shared:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing drops the flock
             self._fd = None
 

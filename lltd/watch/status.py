@@ -28,6 +28,8 @@ class Counters:
     queued: int = 0
     settling: int = 0
     in_flight: int = 0
+    rescans: int = 0  # whole-folder rescans (periodic, and after an overflow)
+    overflows: int = 0  # kernel event queue overflows
     last_error: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -65,6 +67,8 @@ class Counters:
                 "queued": self.queued,
                 "settling": self.settling,
                 "in_flight": self.in_flight,
+                "rescans": self.rescans,
+                "overflows": self.overflows,
                 "last_error": self.last_error,
                 "folders": [vars(f).copy() for f in self.folders],
             }

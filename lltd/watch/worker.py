@@ -18,7 +18,10 @@ from lltd.atomic import write_bytes_atomic
 from lltd.batch.engine import Job, run_one
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
+from lltd.errors import LltdError
 from lltd.jobs.common import quarantine
+from lltd.text import printable
+from lltd.watch.safedir import UnsafePath, ensure_dirs, is_link_free, open_dir
 from lltd.watch.settle import signature
 
 DONE, FAILED_INPUTS = "done", "failed"
@@ -33,6 +36,10 @@ class WorkItem:
     state_dir: Path  # IN/.lltd: done/ and failed/ hold the inputs in "move" mode
     quarantine_dir: Path  # OUT/failed
     fsync: bool = True
+    # IN and OUT as the administrator named them: every folder below them that we write into
+    # is reached without following links (see lltd.watch.safedir).
+    input_root: Path | None = None
+    output_root: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ def process(item: WorkItem) -> Processed:
             "vanished",
         )
     before = signature(task.source)
+    _prepare_destination(item)
     result = run_one(item.job, task)
     if signature(task.source) != before:
         # Written to while we read it: whatever we made may come from a partial file. Leave
@@ -77,16 +85,36 @@ def process(item: WorkItem) -> Processed:
     return Processed(result, dispose(item, result))
 
 
+def _prepare_destination(item: WorkItem) -> None:
+    """Refuse a file whose output or failed/ folder lies through a link (OUT inside IN lets
+    uploaders plant one); otherwise create the output's folders without following links.
+
+    A refusal raises: the daemon counts the file as failed and leaves it where it is."""
+    if item.output_root is None or item.task.output is None:
+        return
+    relative = item.task.output.parent.relative_to(item.output_root)
+    failed = item.quarantine_dir.relative_to(item.output_root) / item.task.relative.parent
+    if not is_link_free(item.output_root, failed):
+        raise LltdError(f"refused: a link under {printable(item.output_root / failed)}")
+    try:
+        ensure_dirs(item.output_root, relative)
+    except UnsafePath as exc:
+        raise LltdError(f"refused: {printable(exc.filename)} is a link or not a folder") from None
+
+
 def ensure_quarantined(item: WorkItem, result: FileResult) -> FileResult:
-    """Every failure leaves OUT/failed/<relative> and its .error.txt, whatever the job did."""
+    """Every failure leaves OUT/failed/<relative> and its .error.txt, whatever the job did.
+
+    The .error.txt is always ours, names escaped: a newline in a name must not forge a line."""
     reason = result.error or "failed"
     copy = item.quarantine_dir / item.task.relative
     if result.output is None or Path(result.output) != copy:
         result = quarantine(item.task, item.quarantine_dir, reason, with_reason_file=True)
     reason_file = copy.with_name(copy.name + ".error.txt")
-    if not reason_file.exists():
+    if os.path.lexists(copy):
         with contextlib.suppress(OSError):
-            write_bytes_atomic(reason_file, f"{item.task.source}: {reason}\n".encode())
+            line = f"{printable(item.task.source)}: {printable(reason)}\n"
+            write_bytes_atomic(reason_file, line.encode())
     return result
 
 
@@ -131,28 +159,36 @@ def dispose(item: WorkItem, result: FileResult) -> str:
         with contextlib.suppress(FileNotFoundError):
             source.unlink()
         return "deleted"
-    destination = unique_path(
-        item.state_dir / (FAILED_INPUTS if failed else DONE) / item.task.relative
-    )
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    folder = (FAILED_INPUTS if failed else DONE, *item.task.relative.parent.parts)
+    root = item.state_dir.parent if item.input_root is None else item.input_root
+    parts = (item.state_dir.name, *folder)
+    # Reached without following links: IN/.lltd/done replaced by a link must not redirect us.
     try:
-        os.rename(source, destination)
+        fd = open_dir(root, parts)
+    except UnsafePath as exc:
+        raise LltdError(f"refused: {printable(exc.filename)} is a link or not a folder") from None
+    try:
+        name = unique_name(fd, item.task.relative.name)
+        os.rename(source, name, dst_dir_fd=fd)
     except FileNotFoundError:
         return "vanished"
-    return f"moved:{destination}"
+    finally:
+        os.close(fd)
+    return f"moved:{root.joinpath(*parts, name)}"
+
+
+def unique_name(dir_fd: int, name: str) -> str:
+    """``name``, or ``stem.1.ext``... when an earlier input took it, in the folder ``dir_fd``."""
+    path = Path(name)
+    candidate, counter = name, 0
+    while True:
+        try:
+            os.lstat(candidate, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return candidate
+        counter += 1
+        candidate = f"{path.stem}.{counter}{path.suffix}"
 
 
 def _exists(path: str | None) -> bool:
     return path is not None and os.path.exists(path)
-
-
-def unique_path(path: Path) -> Path:
-    """``path``, or ``name.1.ext``, ``name.2.ext``... when an earlier input took the name."""
-    if not os.path.lexists(path):
-        return path
-    counter = 1
-    while True:
-        candidate = path.with_name(f"{path.stem}.{counter}{path.suffix}")
-        if not os.path.lexists(candidate):
-            return candidate
-        counter += 1

@@ -26,9 +26,17 @@ def runtime_dependencies(project: Path) -> list[str]:
         return list(tomllib.load(f)["project"]["dependencies"])
 
 
-def dependency_wheels(project: Path) -> Path:
-    """Directory of wheels for the runtime dependencies (cached by requirement set)."""
-    deps = sorted(runtime_dependencies(project))
+def extra_dependencies(project: Path, extra: str) -> list[str]:
+    with open(project / "pyproject.toml", "rb") as f:
+        return list(tomllib.load(f)["project"]["optional-dependencies"][extra])
+
+
+def dependency_wheels(project: Path, extras: tuple[str, ...] = ()) -> Path:
+    """Directory of wheels for the runtime dependencies and those of ``extras`` (cached by
+    requirement set)."""
+    deps = sorted(
+        runtime_dependencies(project) + [d for e in extras for d in extra_dependencies(project, e)]
+    )
     tag = f"py{sys.version_info.major}{sys.version_info.minor}"
     key = hashlib.sha256("\n".join([tag, *deps]).encode()).hexdigest()[:12]
     final = cache_dir() / f"wheels-{tag}-{key}"

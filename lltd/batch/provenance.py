@@ -1,0 +1,96 @@
+"""Provenance for ``--json`` reports: which lltd and encoder made each file, with what settings,
+from which bytes, so a defended data set can be reproduced and audited."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+def file_facts(path: str | Path | None) -> dict[str, object]:
+    """SHA-256 and pixel size of a local file (nulls for a file that is gone or is no image)."""
+    digest: str | None = None
+    size: list[int] | None = None
+    if path is not None:
+        try:
+            sha = hashlib.sha256()
+            with open(path, "rb") as stream:
+                while chunk := stream.read(_CHUNK):
+                    sha.update(chunk)
+            digest = sha.hexdigest()
+            size = _pixel_size(Path(path))
+        except OSError:  # gone (a replaced original), unreadable, or a storage URL
+            pass
+    return {"sha256": digest, "pixels": size}
+
+
+def _pixel_size(path: Path) -> list[int] | None:
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:  # reads the header only
+                return list(image.size)
+    except Exception:  # not an image (a failed input): its hash still identifies it
+        return None
+
+
+def input_facts(sources: Iterable[Path]) -> dict[str, dict[str, object]]:
+    """Facts of every input, taken before the run (``--r`` deletes originals)."""
+    return {str(source): file_facts(source) for source in sources}
+
+
+def add_file_facts(
+    records: list[dict[str, object]], inputs: dict[str, dict[str, object]]
+) -> list[dict[str, object]]:
+    for record in records:
+        source = str(record["input"])
+        facts = inputs.get(source) or file_facts(source)
+        record["input_sha256"], record["input_pixels"] = facts["sha256"], facts["pixels"]
+        out = file_facts(record["output"]) if record.get("output") else file_facts(None)
+        record["output_sha256"], record["output_pixels"] = out["sha256"], out["pixels"]
+    return records
+
+
+def encoder_of(job: object) -> dict[str, object]:
+    """The WebP encoder a job uses and its version."""
+    # compress jobs carry the backend; defend jobs in their defense settings.
+    holder = job if hasattr(job, "backend") else getattr(job, "settings", None)
+    backend = getattr(holder, "backend", None)
+    if backend is None:
+        return {"name": None}
+    if backend == "cwebp":
+        from lltd.codecs import get_codec
+
+        codec = get_codec("cwebp", getattr(holder, "cwebp", None))
+        return {
+            "name": "cwebp",
+            "path": str(codec.binary),  # type: ignore[attr-defined]
+            "version": codec.version(),  # type: ignore[attr-defined]
+        }
+    import PIL
+    from PIL import features
+
+    return {
+        "name": "libwebp via Pillow",
+        "version": features.version("webp"),
+        "pillow": PIL.__version__,
+    }
+
+
+def settings_of(job: object) -> dict[str, object]:
+    """Every field of the job (its options included), as the report's ``settings``."""
+    if dataclasses.is_dataclass(job) and not isinstance(job, type):
+        return dataclasses.asdict(job)
+    return {}
+
+
+def provenance(job: object) -> dict[str, object]:
+    """The encoder and settings (lltd's version is in every report already)."""
+    return {"encoder": encoder_of(job), "settings": settings_of(job)}

@@ -1,0 +1,122 @@
+"""``lltd serve``: the defense of ``lltd defend`` as an HTTP service (optionally in front of a
+model server)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lltd.cli import options as opt
+from lltd.cli.app import app
+from lltd.limits import DEFAULT_MAX_PIXELS
+
+
+@app.command(
+    "serve",
+    help="Serve POST /v1/defend (an image in, the defended image out, or the answer of "
+    "--upstream), GET /healthz, /readyz and /metrics (Prometheus).",
+)
+def serve_command(
+    quality: opt.Quality = 60,
+    quality_range: opt.QualityRange = None,
+    direction: opt.Direction = "horizontal",
+    no_flip: opt.NoFlip = False,
+    no_webp: opt.NoWebp = False,
+    order: opt.Order = "webp-flip",
+    resize_pad: opt.ResizePad = 0,
+    seed: opt.DefenseSeed = None,
+    method: opt.Method = 4,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free one).")
+    ] = 8080,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes.")] = 1,
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads", min=0, help="CPU threads per process (0: the cores / --workers)."
+        ),
+    ] = 0,
+    queue: Annotated[
+        int,
+        typer.Option(
+            "--queue",
+            min=0,
+            help="Requests that may wait for a thread before the answer is 503 (0: 4 per thread).",
+        ),
+    ] = 0,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            min=0,
+            help="Open connections per process before requests get 503 "
+            "(0: 4 per admitted request, at least 64).",
+        ),
+    ] = 0,
+    max_bytes: Annotated[
+        int, typer.Option("--max-bytes", min=1, help="Largest request body (413 beyond).")
+    ] = 32 * 1024 * 1024,
+    max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            "--read-timeout",
+            min=0.1,
+            help="Seconds for a client to send its headers, and again its body (408 beyond).",
+        ),
+    ] = 30.0,
+    upstream: Annotated[
+        str | None,
+        typer.Option("--upstream", help="Forward the defended image to this model server URL."),
+    ] = None,
+    upstream_protocol: Annotated[
+        str, typer.Option("--upstream-protocol", help="raw (TorchServe) or kserve-v1 (JSON b64).")
+    ] = "raw",
+    upstream_timeout: Annotated[
+        float, typer.Option("--upstream-timeout", min=0.1, help="Seconds (504 beyond).")
+    ] = 30.0,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+) -> None:
+    from lltd.defense import CLI_NAMES, DefenseSettings
+    from lltd.serve.settings import UPSTREAM_PROTOCOLS, ServeSettings
+
+    defense = DefenseSettings.from_options(
+        names=CLI_NAMES,
+        quality=quality,
+        quality_range=quality_range,
+        no_webp=no_webp,
+        direction=direction,
+        no_flip=no_flip,
+        order=order,
+        method=method,
+        resize_pad=resize_pad,
+        seed=seed,
+    )
+    opt.check_choice("--upstream-protocol", upstream_protocol, UPSTREAM_PROTOCOLS)
+    if upstream is not None and not upstream.startswith(("http://", "https://")):
+        opt.fail(f"--upstream must be an http:// or https:// URL, got {upstream!r}")
+    settings = ServeSettings(
+        defense=defense,
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        queue=queue,
+        max_connections=max_connections,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        read_timeout=read_timeout,
+        upstream=upstream,
+        upstream_protocol=upstream_protocol,
+        upstream_timeout=upstream_timeout,
+    )
+    # Imported here, in this process, so a missing 'serve' extra is one line, not a worker's death.
+    import lltd.serve.app
+
+    if upstream:
+        import lltd.serve.upstream  # noqa: F401
+    from lltd.serve.server import serve
+
+    raise typer.Exit(serve(settings, access_log=access_log))

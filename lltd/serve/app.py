@@ -1,0 +1,198 @@
+"""The Starlette application: ``POST /v1/defend``, ``GET /healthz``, ``/readyz``, ``/metrics``.
+
+Starlette on uvicorn: a plain ASGI toolkit with no validation layer on the hot path (the body is
+an image, not JSON), small to import (``lltd serve`` starts without torch and without pydantic),
+and uvicorn gives workers, graceful shutdown and a protocol class we can extend (the header
+timeout in :mod:`lltd.serve.protocol`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lltd.errors import CodecError, ImageError
+from lltd.serve.intake import Admission, check_content_type, read_body, wants_webp
+from lltd.serve.kernel import ImageTooLarge, defend_bytes
+from lltd.serve.metrics import Metrics
+from lltd.serve.problems import Problem, problem_response
+from lltd.serve.settings import ServeSettings
+
+log = logging.getLogger("lltd.serve")
+ROUTES = ("/v1/defend", "/healthz", "/readyz", "/metrics")
+
+
+class Service:
+    """The state one worker process shares between requests."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.admission = Admission(settings.thread_count() + settings.queue_size())
+        self.executor: ThreadPoolExecutor | None = None
+        self.upstream = None
+        self.ready = False
+
+    async def start(self) -> None:
+        self.executor = ThreadPoolExecutor(
+            self.settings.thread_count(), thread_name_prefix="lltd-defend"
+        )
+        if self.settings.upstream:
+            from lltd.serve.upstream import Upstream  # httpx only in forwarding mode
+
+            self.upstream = Upstream(
+                self.settings.upstream,
+                self.settings.upstream_protocol,
+                self.settings.upstream_timeout,
+            )
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self.upstream is not None:
+            await self.upstream.close()
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+
+    async def defend(self, request: Request) -> Response:
+        settings = self.settings
+        with self.admission.slot():
+            check_content_type(request)
+            body = await read_body(request, settings.max_bytes, settings.read_timeout)
+            self.metrics.bytes_in.inc(len(body))
+            work = partial(
+                defend_bytes, body, settings.defense, settings.max_pixels, wants_webp(request)
+            )
+            try:
+                result = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+            except ImageTooLarge as exc:
+                raise Problem(413, str(exc)) from None
+            except (ImageError, CodecError) as exc:
+                raise Problem(400, str(exc)) from None
+        stages = self.metrics.stage_seconds
+        stages.labels("decode").observe(result.decode_s)
+        stages.labels("defend").observe(result.defend_s)
+        stages.labels("encode").observe(result.encode_s)
+        headers = result.headers
+        if self.upstream is None:
+            return Response(result.data, 200, headers=headers, media_type=result.media_type)
+        start = time.perf_counter()
+        try:
+            answer = await self.upstream.forward(result.data, result.media_type)
+        finally:
+            stages.labels("upstream").observe(time.perf_counter() - start)
+        answer.headers.update(headers)
+        return answer
+
+
+def create_app(settings: ServeSettings | None = None) -> ASGIApp:
+    """The ASGI application; with no settings, those of ``$LLTD_SERVE_SETTINGS`` (workers)."""
+    service = Service(settings or ServeSettings.from_environment())
+
+    async def defend(request: Request) -> Response:
+        return await service.defend(request)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if not service.ready:
+            return problem_response(503, "not ready: starting or stopping")
+        if service.admission.full:
+            return problem_response(503, "not ready: the work queue is full", {"Retry-After": "1"})
+        return JSONResponse({"status": "ready"})
+
+    async def metrics(request: Request) -> Response:
+        data, media_type = service.metrics.exposition()
+        return Response(data, headers={"Content-Type": media_type})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    async def problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return problem_response(exc.status, exc.message, exc.headers)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)  # 404, 405: the same one-line JSON
+        return problem_response(exc.status_code, exc.detail, exc.headers)
+
+    async def internal(request: Request, exc: Exception) -> Response:
+        # Starlette re-raises after this answer; Accounting logs it as one line.
+        return problem_response(500, "internal error")
+
+    app = Starlette(
+        exception_handlers={Problem: problem, HTTPException: http_error, Exception: internal},
+        routes=[
+            Route("/v1/defend", defend, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/readyz", readyz, methods=["GET", "HEAD"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    return Accounting(app, service.metrics)
+
+
+class Accounting:
+    """Outermost ASGI layer: counts and times every request, turns :class:`Problem` and any
+    unexpected error into a one-line JSON answer (never a traceback), and keeps the worker alive."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = scope["path"] if scope["path"] in ROUTES else "other"
+        status = 500
+        started = False
+        start = time.perf_counter()
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+            elif message["type"] == "http.response.body":
+                self.metrics.bytes_out.inc(len(message.get("body", b"")))
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            try:
+                await self.app(scope, receive, counting_send)
+            except Problem as exc:
+                if started:
+                    raise
+                response = problem_response(exc.status, exc.message, exc.headers)
+                await response(scope, receive, counting_send)
+            except Exception as exc:  # a bug must cost one request, not the worker
+                log.error(
+                    "lltd serve: internal error on %s: %s: %s", route, type(exc).__name__, exc
+                )
+                if not started:
+                    response = problem_response(500, "internal error")
+                    await response(scope, receive, counting_send)
+        finally:
+            self.metrics.in_flight.dec()
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.request_seconds.labels(route).observe(time.perf_counter() - start)

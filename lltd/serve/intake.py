@@ -1,0 +1,97 @@
+"""What a request must pass before its image reaches a thread: type, size, speed, admission."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from starlette.requests import ClientDisconnect, Request
+
+from lltd.serve.problems import Problem
+
+#: Content types ``POST /v1/defend`` takes; the bytes decide the format (PNG, JPEG or WebP).
+ACCEPTED_TYPES = ("image/png", "image/jpeg", "image/webp", "application/octet-stream")
+
+
+def check_content_type(request: Request) -> None:
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.split(";", 1)[0].strip().lower()
+    if media not in ACCEPTED_TYPES:
+        raise Problem(
+            415, f"content type {media or '(empty)'!r} is not one of {', '.join(ACCEPTED_TYPES)}"
+        )
+
+
+def wants_webp(request: Request) -> bool:
+    """``Accept: image/webp`` (with a non-zero q) asks for lossless WebP instead of PNG."""
+    for item in request.headers.get("accept", "").split(","):
+        media, *params = (part.strip().lower() for part in item.split(";"))
+        if media == "image/webp" and not any(
+            p.replace(" ", "") in ("q=0", "q=0.0") for p in params
+        ):
+            return True
+    return False
+
+
+async def read_body(request: Request, max_bytes: int, timeout: float) -> bytes:
+    """The whole body, at most ``max_bytes`` (413), within ``timeout`` seconds (408).
+
+    A declared Content-Length over the limit is refused before a byte is read, so a flood of
+    large bodies costs no memory; a chunked body is counted as it arrives.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise Problem(400, f"invalid Content-Length {declared!r}")
+        if int(declared) > max_bytes:
+            raise Problem(
+                413, f"body of {declared} bytes exceeds the limit of {max_bytes} (--max-bytes)"
+            )
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise Problem(413, f"body exceeds the limit of {max_bytes} bytes (--max-bytes)")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Problem(
+            408, f"request body not received within {timeout:g} s", {"Connection": "close"}
+        ) from None
+    except ClientDisconnect:
+        raise Problem(400, "client disconnected before the body was complete") from None
+    return b"".join(chunks)
+
+
+class Admission:
+    """At most ``capacity`` requests between admission and their answer: those in the threads
+    plus those waiting for one. Beyond that the answer is 503 with Retry-After, at once, before
+    the body is read, so neither the queue nor memory grows under a flood. (One event loop per
+    process: no lock is needed.)"""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.admitted = 0
+
+    @property
+    def full(self) -> bool:
+        return self.admitted >= self.capacity
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.full:
+            raise Problem(
+                503,
+                f"busy: {self.admitted} requests in progress or queued; retry later",
+                {"Retry-After": "1"},
+            )
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1

@@ -1,0 +1,56 @@
+"""The options of ``lltd serve``, validated once and passed to worker processes as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+from lltd.defense.settings import DefenseSettings
+from lltd.limits import DEFAULT_MAX_PIXELS
+
+#: The environment variable that carries the settings into uvicorn's worker processes.
+ENVIRONMENT_KEY = "LLTD_SERVE_SETTINGS"
+UPSTREAM_PROTOCOLS = ("raw", "kserve-v1")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    defense: DefenseSettings = field(default_factory=DefenseSettings)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    threads: int = 0  # CPU threads per worker process; 0: the cores divided among the workers
+    queue: int = 0  # requests waiting for a thread; 0: 4 per thread
+    max_connections: int = 0  # open connections per process; 0: 4 per admitted request, >= 64
+    max_bytes: int = 32 * 1024 * 1024
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    read_timeout: float = 30.0  # seconds to receive a request's headers, and again its body
+    upstream: str | None = None
+    upstream_protocol: str = "raw"
+    upstream_timeout: float = 30.0
+
+    def thread_count(self) -> int:
+        if self.threads:
+            return self.threads
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, (cores or 1) // max(1, self.workers))
+
+    def queue_size(self) -> int:
+        return self.queue or 4 * self.thread_count()
+
+    def connection_limit(self) -> int:
+        return self.max_connections or max(64, 4 * (self.thread_count() + self.queue_size()))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeSettings:
+        values = json.loads(text)
+        return cls(**{**values, "defense": DefenseSettings(**values["defense"])})
+
+    @classmethod
+    def from_environment(cls) -> ServeSettings:
+        text = os.environ.get(ENVIRONMENT_KEY)
+        return cls() if text is None else cls.from_json(text)

@@ -1,0 +1,190 @@
+"""The drop folders: open (IN, its state folder ``IN/.lltd``, OUT), lock, recover after a crash.
+
+``IN/.lltd`` is reached without following links (a writer of IN could plant one) and kept open
+for the daemon's life; the lock and the journal are opened through that descriptor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lltd.atomic import TEMP_SUFFIX, remove_stale_temporaries
+from lltd.batch.engine import Job
+from lltd.batch.scan import Task, is_within
+from lltd.errors import UsageError
+from lltd.text import printable
+from lltd.watch.actions import make_job
+from lltd.watch.config import FolderConfig
+from lltd.watch.handler import Filter
+from lltd.watch.journal import Journal
+from lltd.watch.lock import FolderLock
+from lltd.watch.names import FileNames
+from lltd.watch.safedir import UnsafePath, open_dir
+from lltd.watch.shared import Claims
+
+STATE_DIR = ".lltd"
+SHARED_TEMP_AGE = 3600.0  # s: older temporaries in a shared folder belong to no live writer
+
+
+@dataclass
+class Folder:
+    index: int
+    config: FolderConfig
+    root: Path
+    output: Path
+    state_dir: Path
+    job: Job
+    filter: Filter
+    lock: FolderLock
+    identity: tuple[int, int] = (0, 0)
+    journal: Journal | None = None  # output names, and what keep mode has done
+    state_fd: int = -1
+    claims: Claims | None = None  # --shared: this daemon's claim folder
+    names: Journal | FileNames | None = None  # who each output name was given to
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def keeps(self) -> bool:
+        return self.config.on_success == "keep"
+
+    def still_there(self) -> bool:
+        """IN is the folder we locked (inotify cannot say: our lock file pins the deleted
+        folder, so its delete-self event waits until we let go)."""
+        try:
+            st = os.stat(self.root)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self.identity
+
+    def journal_key(self, path: Path, sig: tuple[int, int]) -> tuple[str, int, int]:
+        return (str(path.relative_to(self.root)), sig[0], sig[1])
+
+    def seen(self, path: Path, sig: tuple[int, int]) -> bool:
+        """Done before, in keep mode (where the input stays in IN)."""
+        return (
+            self.keeps
+            and self.journal is not None
+            and self.journal.seen(self.journal_key(path, sig))
+        )
+
+    def output_for(self, path: Path) -> Path:
+        """The output name, decided once against every name given to another input: a.png
+        then a.jpg (both a.png in OUT) makes a.jpg's a.jpg.png, never a replacement."""
+        relative = path.relative_to(self.root)
+        natural = self.job.output_for(Task(path, relative))
+        if self.names is None:
+            return natural
+        parent = natural.parent.relative_to(self.output)
+
+        def candidates() -> Iterator[str]:
+            yield str(natural.relative_to(self.output))
+            yield str(parent / f"{path.name}{natural.suffix}")
+            for counter in itertools.count(1):
+                yield str(parent / f"{path.name}.{counter}{natural.suffix}")
+
+        chosen = self.names.assign_output(
+            str(relative), candidates(), lambda name: os.path.lexists(self.output / name)
+        )
+        return self.output / chosen
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.claims is not None:
+            self.claims.stop()
+        if self.journal is not None:
+            self.journal.close()
+        self.lock.release()
+        if self.state_fd >= 0:
+            os.close(self.state_fd)
+
+
+def open_folder(
+    index: int, fc: FolderConfig, *, shared: bool = False, claim_timeout: float = 30.0
+) -> Folder:
+    """Open, create and lock one drop folder (a :class:`UsageError` if it cannot be)."""
+    root = fc.input.resolve()
+    if not root.is_dir():
+        raise UsageError(f"input folder {printable(fc.input)} does not exist or is not a folder")
+    output = fc.output.resolve()
+    state_dir = root / STATE_DIR
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        state_fd = open_dir(root, (STATE_DIR,))
+    except UnsafePath as exc:
+        raise UsageError(f"{printable(exc.filename)} is a link or not a folder: refused") from None
+    except OSError as exc:
+        raise UsageError(f"cannot create {printable(exc.filename)}: {exc.strerror}") from None
+    job, extensions = make_job(fc, output)
+    lock = FolderLock(state_dir / "lock", root, dir_fd=state_fd, shared=shared)
+    try:
+        lock.acquire()
+    except BaseException:
+        os.close(state_fd)
+        raise
+    exclude = (output,) if is_within(output, root) else ()
+    st = os.stat(root)
+    folder = Folder(
+        index, fc, root, output, state_dir, job, Filter(root, extensions, exclude), lock,
+        identity=(st.st_dev, st.st_ino), state_fd=state_fd,
+    )  # fmt: skip
+    try:
+        if shared:  # no database: a stalled daemon must not hold a lock the others wait on
+            folder.names = FileNames(root, state_dir)
+            folder.claims = Claims(root, state_dir, timeout=claim_timeout)
+            folder.claims.start()
+        else:
+            folder.journal = folder.names = open_journal(state_dir, state_fd)
+    except BaseException:
+        folder.close()
+        raise
+    return folder
+
+
+def open_journal(state_dir: Path, state_fd: int) -> Journal:
+    name = "journal.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISLNK(os.lstat(name + suffix, dir_fd=state_fd).st_mode):
+                raise UsageError(f"{printable(state_dir / (name + suffix))} is a link: refused")
+    # Through our descriptor of the state folder: a link swapped in for it is not followed.
+    proc = Path(f"/proc/self/fd/{state_fd}")
+    where = proc / name if proc.exists() else state_dir / name
+    try:
+        return Journal(where)
+    except sqlite3.Error as exc:
+        raise UsageError(f"cannot open {printable(state_dir / name)}: {exc}") from None
+
+
+def recover(folder: Folder) -> int:
+    """A crash leaves at most temporary files, which no one else may publish: remove them.
+
+    Daemons sharing the folder may be writing theirs right now: only old ones go then."""
+    if folder.claims is not None:
+        return sum(_remove_old_temporaries(f) for f in (folder.output, folder.state_dir))
+    return remove_stale_temporaries(folder.output) + remove_stale_temporaries(folder.state_dir)
+
+
+def _remove_old_temporaries(root: Path, age: float = SHARED_TEMP_AGE) -> int:
+    removed, limit = 0, time.time() - age
+    for tmp in root.rglob(f".*{TEMP_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            if tmp.lstat().st_mtime < limit:
+                tmp.unlink()
+                removed += 1
+    return removed
+
+
+def remove_stale_status(status: Path) -> None:
+    for stale in status.parent.glob(f".{status.name}.*{TEMP_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            stale.unlink()

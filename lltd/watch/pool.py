@@ -1,0 +1,213 @@
+"""The worker processes and the files in flight: submitting, retrying after a worker died,
+retiring idle workers, draining on the way out.
+
+The pool knows nothing of folders, counters or logs beyond what it is given: every file it took
+comes back to its owner exactly once through the ``report`` callback, as a :class:`Report`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Hashable
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+from lltd.batch.outcome import FileResult, Outcome
+from lltd.errors import LltdError
+from lltd.watch.worker import Processed, WorkItem, dispose, ensure_quarantined, init_worker, process
+
+MAX_ATTEMPTS = 3  # a file in flight when a worker dies is retried, then set aside as failed
+
+Key = TypeVar("Key", bound=Hashable)
+
+#: done: ``processed`` holds the result; changed: written to meanwhile, settle it again;
+#: retry: a worker died on it, queue it again; released: stopping, it stays on disk for the next
+#: start; stuck: cannot be finished (``reason``), leave it where it is.
+Kind = Literal["done", "changed", "retry", "released", "stuck"]
+
+
+@dataclass
+class InFlight(Generic[Key]):
+    key: Key
+    item: WorkItem
+    sig: tuple[int, int]
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Report(Generic[Key]):
+    kind: Kind
+    flight: InFlight[Key]
+    processed: Processed | None = None
+    reason: str = ""
+    error: BaseException | None = None
+
+
+class Pool(Generic[Key]):
+    """``jobs`` spawned worker processes, started when there is work and retired when idle.
+
+    ``report`` runs on the executor's management thread (or the caller's, for ``retry`` after a
+    death found at submission); it must not block for long.
+    """
+
+    def __init__(
+        self,
+        jobs: int,
+        report: Callable[[Report[Key]], None],
+        *,
+        clock: Callable[[], float],
+        worker_idle: float,
+        stop_timeout: float,
+        on_killed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.jobs = jobs
+        self.report = report
+        self.clock = clock
+        self.worker_idle = worker_idle
+        self.stop_timeout = stop_timeout
+        self.on_killed = on_killed  # workers were killed mid-file: clear their temporaries
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self._in_flight: dict[Future[Processed], InFlight[Key]] = {}
+        self._slots = threading.Semaphore(jobs * 2)  # keeps each worker's next file ready
+        self._attempts: dict[Key, int] = {}
+        self._last_activity = clock()
+        self._closed = False
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
+
+    def reserve(self, timeout: float) -> bool:
+        """A free slot (released by :meth:`unreserve` or when the submitted file comes back)."""
+        return self._slots.acquire(timeout=timeout)
+
+    def unreserve(self) -> None:
+        self._slots.release()
+
+    def submit(self, key: Key, item: WorkItem, sig: tuple[int, int]) -> bool:
+        """Start ``item`` in a reserved slot; False once the pool is closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            if self._executor is None:
+                self._executor = new_executor(self.jobs)
+            future = self._executor.submit(process, item)
+            attempt = self._attempts.get(key, 0) + 1
+            self._in_flight[future] = InFlight(key, item, sig, attempt)
+            self._last_activity = self.clock()
+        future.add_done_callback(self._finished)
+        return True
+
+    def retire_if_idle(self, now: float, queued: int) -> None:
+        with self._lock:
+            if (
+                self._executor is None
+                or self._in_flight
+                or queued
+                or now - self._last_activity < self.worker_idle
+            ):
+                return
+            executor, self._executor = self._executor, None
+        executor.shutdown(wait=False)
+
+    def close(self) -> int:
+        """Take no more work; return the number of files in flight."""
+        with self._lock:
+            self._closed = True
+            return len(self._in_flight)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def drain(self) -> int:
+        """Wait up to ``stop_timeout`` for the files in flight, then kill the workers; return how
+        many files were still in flight (they stay in IN for the next start)."""
+        self.close()
+        with self._lock:
+            executor, self._executor = self._executor, None
+            futures = list(self._in_flight)
+        if executor is None:
+            return 0
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        _, not_done = wait_futures(futures, timeout=self.stop_timeout)
+        if not_done:
+            for proc in processes:
+                with contextlib.suppress(Exception):
+                    proc.kill()
+                    proc.join(5)
+            self.on_killed()
+        with contextlib.suppress(Exception):
+            executor.shutdown(wait=True)
+        return len(not_done)
+
+    def _finished(self, future: Future[Processed]) -> None:
+        with self._lock:
+            flight = self._in_flight.pop(future)
+            self._last_activity = self.clock()
+        self._slots.release()
+        try:
+            processed = future.result()
+        except CancelledError:
+            self.report(Report("released", flight))
+            return
+        except BrokenProcessPool as exc:  # a worker died (killed, out of memory, crashing decoder)
+            self._worker_died(flight, exc)
+            return
+        except Exception as exc:  # the worker could not set the file aside (e.g. permissions)
+            self._attempts.pop(flight.key, None)
+            reason = str(exc) if isinstance(exc, LltdError) else f"{type(exc).__name__}: {exc}"
+            self.report(Report("stuck", flight, reason=reason))
+            return
+        self._attempts.pop(flight.key, None)
+        if processed.disposed == "changed":
+            self.report(Report("released" if self._closed else "changed", flight, processed))
+            return
+        self.report(Report("done", flight, processed))
+
+    def _worker_died(self, flight: InFlight[Key], exc: BaseException) -> None:
+        with self._lock:
+            if self._executor is not None and getattr(self._executor, "_broken", False):
+                broken, self._executor = self._executor, None
+                broken.shutdown(wait=False)
+        if self._closed:
+            self.report(Report("released", flight))  # stopping: done at the next start
+            return
+        if flight.attempt < MAX_ATTEMPTS:
+            self._attempts[flight.key] = flight.attempt
+            self.report(Report("retry", flight, error=exc))
+            return
+        self._attempts.pop(flight.key, None)
+        reason = f"the worker process died {MAX_ATTEMPTS} times on this file"
+        item = flight.item
+        result = ensure_quarantined(
+            item, FileResult(str(item.task.source), None, Outcome.FAILED, error=reason)
+        )
+        try:
+            disposed = dispose(item, result)
+        except OSError as err:
+            reason = f"cannot set the input aside: {err.strerror or err}"
+            self.report(Report("stuck", flight, reason=reason))
+            return
+        self.report(Report("done", flight, Processed(result, disposed)))
+
+
+def new_executor(jobs: int) -> ProcessPoolExecutor:
+    # spawn, not fork (the daemon has threads), and not forkserver either: a forkserver's
+    # workers outlive a SIGKILLed daemon and would race its successor, while spawned workers
+    # are our children and die with us (PR_SET_PDEATHSIG in init_worker).
+    context = multiprocessing.get_context("spawn")
+    # After a SIGKILL, multiprocessing's resource tracker (inherits this environment) warns
+    # about "leaked semaphores" with a Python source line: noise in the journal, not news.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
+    return ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=init_worker, initargs=(os.getpid(),)
+    )

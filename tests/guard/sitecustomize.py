@@ -1,0 +1,53 @@
+"""Deletion guard for every Python process the test suite starts.
+
+conftest.py puts this folder first on ``PYTHONPATH`` and names the folders a test may delete in
+``LLTD_TEST_DELETABLE``; Python imports ``sitecustomize`` at start-up, so each ``lltd`` process the
+tests run (and its worker processes, forked or spawned) refuses to delete anything elsewhere. A
+broken safety check in lltd (``--c -o /``, ``--r`` on the wrong folder) then fails its test with
+"lltd test guard" instead of destroying a home folder or the checkout. Without the variable this
+module does nothing, so it never changes how lltd behaves outside the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+
+def roots() -> list[str]:
+    variable = os.environ.get("LLTD_TEST_DELETABLE", "")
+    return [os.path.realpath(root) for root in variable.split(os.pathsep) if root]
+
+
+def deletable(path: object) -> bool:
+    """True when ``path`` (the entry itself, not what a link leads to) lies in an allowed root."""
+    text = os.fsdecode(os.fspath(path))  # type: ignore[arg-type]
+    folder, name = os.path.split(os.path.abspath(text))
+    real = os.path.join(os.path.realpath(folder), name)
+    return any(real == root or real.startswith(root + os.sep) for root in roots())
+
+
+def _guard(real, what: str, *, single: bool):  # type: ignore[no-untyped-def]
+    def guarded(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # Relative names under dir_fd come from a call already checked (rmtree's own walk).
+        relative_to_fd = kwargs.get("dir_fd") is not None
+        exists = os.path.lexists(path) if single else True
+        if not relative_to_fd and exists and not deletable(path):
+            raise PermissionError(f"lltd test guard: refused {what}({os.fspath(path)!r})")
+        return real(path, *args, **kwargs)
+
+    guarded.__wrapped__ = real  # type: ignore[attr-defined]
+    return guarded
+
+
+def install(*, files: bool = True) -> None:
+    if not roots() or hasattr(shutil.rmtree, "__wrapped__"):
+        return
+    shutil.rmtree = _guard(shutil.rmtree, "rmtree", single=False)
+    if files:
+        for name in ("unlink", "remove", "rmdir"):
+            setattr(os, name, _guard(getattr(os, name), name, single=True))
+
+
+if __name__ == "sitecustomize":  # started by Python, not imported by conftest
+    install()

@@ -1,0 +1,180 @@
+"""`lltd serve` installed and run as the project's own systemd unit, under a real systemd.
+
+One guest for the module: lltd with its ``serve`` extra from wheels of the working tree,
+systemd/lltd-serve@.service installed unchanged (plus a drop-in with a short WatchdogSec= so
+keep-alives and a hang can be observed in seconds), no static ``lltd`` user (so DynamicUser=
+allocates a transient one), options from /etc/lltd/serve-PORT.env as the unit's comments say.
+The tests run in order: readiness, hardening in force, one request answered with the pixels
+`lltd defend` writes in the same guest, the watchdog catching a hang, a clean stop.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from .conftest import PROJECT, booted
+from .machine import Machine, wait_for
+from .wheels import dependency_wheels, project_wheel
+
+UNIT_FILE = PROJECT / "systemd" / "lltd-serve@.service"
+PORT = 8080
+UNIT = f"lltd-serve@{PORT}.service"
+VENV = "/opt/lltd"
+WATCHDOG_S = 2
+SAMPLE = PROJECT / "sample_data" / "astronaut.png"
+
+# Runs in the guest (its network namespace): one POST, the answer's status and headers as JSON.
+CLIENT = """
+import http.client, json, sys
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+conn.request(sys.argv[2], sys.argv[3], body=open(sys.argv[4], "rb").read() if sys.argv[4] else None,
+             headers={"Content-Type": "image/png"})
+answer = conn.getresponse()
+body = answer.read()
+open(sys.argv[5], "wb").write(body)
+print(json.dumps({"status": answer.status, "headers": dict(answer.getheaders())}))
+"""
+
+
+def _state(machine: Machine) -> str:
+    return machine.show(UNIT, "ActiveState")["ActiveState"]
+
+
+def _wait_active(machine: Machine) -> None:
+    try:  # our own bound on the READY=1 handshake, rather than TimeoutStartSec=
+        wait_for(f"{UNIT} to report READY=1", lambda: _state(machine) in ("active", "failed"), 90)
+        assert _state(machine) == "active", f"{UNIT} is {_state(machine)}"
+    except AssertionError as e:
+        status = machine.systemctl("status", UNIT, check=False).stdout
+        raise AssertionError(f"{e}\n{status}\n{machine.journal('-u', UNIT)}") from None
+
+
+@pytest.fixture(scope="module")
+def machine(rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
+    deps = dependency_wheels(PROJECT, extras=("serve",))
+    wheels = [project_wheel(PROJECT, tmp_path_factory.mktemp("lltd-wheel")), *deps.glob("*.whl")]
+    with booted(rootfs) as guest:
+        wheel_dir = guest.path("/var/tmp/lltd-wheels")
+        wheel_dir.mkdir()
+        for wheel in wheels:
+            shutil.copy(wheel, wheel_dir)
+        (pip_wheel,) = guest.path("/usr/share/python-wheels").glob("pip-*.whl")
+        guest.run("python3", "-m", "venv", "--without-pip", VENV)
+        pip = [f"{VENV}/bin/python", f"/usr/share/python-wheels/{pip_wheel.name}/pip", "install"]
+        pip += ["--disable-pip-version-check", "--quiet", "--no-index", "--find-links"]
+        guest.run(*pip, "/var/tmp/lltd-wheels", "lltd[serve]", timeout=300)
+        guest.run("ln", "-s", f"{VENV}/bin/lltd", "/usr/local/bin/lltd")
+        shutil.copyfile(UNIT_FILE, guest.path(f"/etc/systemd/system/{UNIT_FILE.name}"))
+        dropin = guest.path(f"/etc/systemd/system/{UNIT}.d")
+        dropin.mkdir()
+        (dropin / "watchdog.conf").write_text(f"[Service]\nWatchdogSec={WATCHDOG_S}\n")
+        guest.path("/etc/lltd").mkdir()
+        guest.path(f"/etc/lltd/serve-{PORT}.env").write_text(
+            "LLTD_SERVE_OPTIONS=-q 50 --direction vertical\n"
+        )
+        guest.systemctl("daemon-reload")
+        guest.systemctl("start", "--no-block", UNIT)
+        _wait_active(guest)
+        yield guest
+
+
+def request(machine: Machine, method: str, path: str, body: bytes | None = None):
+    if body is not None:
+        machine.path("/var/tmp/request.bin").write_bytes(body)
+    out = machine.run(
+        f"{VENV}/bin/python",
+        "-c",
+        CLIENT,
+        str(PORT),
+        method,
+        path,
+        "/var/tmp/request.bin" if body is not None else "",
+        "/var/tmp/answer.bin",
+    ).stdout
+    answer = json.loads(out)
+    headers = {k.lower(): v for k, v in answer["headers"].items()}
+    return answer["status"], headers, machine.path("/var/tmp/answer.bin").read_bytes()
+
+
+def pixels(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.mode.encode() + repr(image.size).encode() + image.tobytes()
+
+
+def test_starts_ready_as_notify(machine: Machine) -> None:
+    state = machine.show(UNIT, "Type", "ActiveState", "SubState", "NRestarts", "StatusText")
+    assert state["Type"] == "notify" and state["SubState"] == "running", state
+    assert state["NRestarts"] == "0"
+    assert state["StatusText"] == f"listening on 127.0.0.1:{PORT}"
+    status, _, body = request(machine, "GET", "/readyz")
+    assert status == 200 and json.loads(body) == {"status": "ready"}
+
+
+def test_hardening_is_in_force(machine: Machine) -> None:
+    pid = machine.show(UNIT, "MainPID")["MainPID"]
+    text = machine.run("cat", f"/proc/{pid}/status").stdout
+    status = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+    uid = int(status["Uid"].split()[0])
+    assert uid != 0 and 61184 <= uid <= 65519, status["Uid"]  # DynamicUser's transient range
+    assert status["NoNewPrivs"].strip() == "1"
+    assert status["Seccomp"].strip() == "2"
+    assert int(status["CapEff"], 16) == 0 and int(status["CapBnd"], 16) == 0
+    mounts = {}
+    for line in machine.run("cat", f"/proc/{pid}/mountinfo").stdout.splitlines():
+        fields = line.split()
+        mounts[fields[4]] = fields[5].split(",")
+    assert "ro" in mounts["/"], "ProtectSystem=strict: / must be read-only"
+    assert "/tmp" in mounts and "/dev" in mounts
+
+
+def test_one_request_gets_the_pixels_lltd_defend_writes(machine: Machine) -> None:
+    status, headers, body = request(machine, "POST", "/v1/defend", SAMPLE.read_bytes())
+    assert status == 200, body[:300]
+    assert headers["content-type"] == "image/png"
+    # The options of /etc/lltd/serve-PORT.env are in force.
+    assert headers["x-lltd-quality"] == "50" and headers["x-lltd-flip"] == "vertical"
+    folder = machine.path("/var/tmp/in")
+    folder.mkdir()
+    shutil.copy(SAMPLE, folder / SAMPLE.name)
+    machine.run(
+        "lltd", "defend", "/var/tmp/in", "-o", "/var/tmp/out", "-q", "50", "--direction", "vertical"
+    )
+    assert pixels(body) == pixels(machine.path(f"/var/tmp/out/{SAMPLE.name}").read_bytes())
+    status, _, metrics = request(machine, "GET", "/metrics")
+    assert b'lltd_serve_requests_total{route="/v1/defend",status="200"} 1.0' in metrics
+
+
+def test_watchdog_keepalives_and_a_hang_is_restarted(machine: Machine) -> None:
+    time.sleep(3 * WATCHDOG_S)  # keep-alives arrive: no restart
+    assert machine.show(UNIT, "NRestarts")["NRestarts"] == "0"
+    pid = int(machine.show(UNIT, "MainPID")["MainPID"])
+    os.kill(machine.host_pid(pid), signal.SIGSTOP)  # a hung event loop sends no keep-alives
+    wait_for(
+        "the watchdog to restart the hung server",
+        lambda: machine.show(UNIT, "NRestarts")["NRestarts"] == "1",
+        60,
+    )
+    _wait_active(machine)
+    assert int(machine.show(UNIT, "MainPID")["MainPID"]) != pid
+    assert request(machine, "GET", "/healthz")[0] == 200
+
+
+def test_clean_stop_and_plain_journal(machine: Machine) -> None:
+    machine.systemctl("stop", UNIT)
+    state = machine.show(UNIT, "ActiveState", "Result", "ExecMainStatus")
+    assert state["ActiveState"] == "inactive", state
+    journal = machine.journal("-u", UNIT, "-o", "cat")
+    assert "Traceback" not in journal, journal[-3000:]
+    assert "Application startup complete" in journal
+    assert state["ExecMainStatus"] == "0"  # SIGTERM: requests finished, exit status 0
+    assert "watchdog timeout" in machine.journal("-u", UNIT).lower()
