@@ -183,6 +183,7 @@ def test_bpda_runs_the_real_defense_forward_and_the_identity_backward(
 # -- the report ---------------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(1500)  # its first use runs the shared quick report (adaptive included)
 def test_report_schema(quick_report: Path) -> None:
     report = json.loads((quick_report / "results.json").read_text())
     assert report["model"] == "reference" and report["data"] == "reference:test"

