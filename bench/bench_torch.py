@@ -20,7 +20,8 @@ from corpus import build_corpus, describe
 from PIL import Image
 from timing import Sample, Variant, cores, interleave, machine_note, table
 
-from lltd.arrays import webp_roundtrip_array
+from lltd.defense import DefenseSettings
+from lltd.defense.kernel import apply_array
 from lltd.torch import WebPFlip
 
 BATCH, SIDE, QUALITY = 64, 224, 60
@@ -38,10 +39,11 @@ def batch_of_images(files: list) -> torch.Tensor:
 
 
 def threaded_webpflip(batch: torch.Tensor, threads: ThreadPoolExecutor) -> torch.Tensor:
-    """What WebPFlip would do with threads: the same per-image function, then the flip."""
+    """What WebPFlip would do with threads: the same per-image kernel call."""
     arrays = list(batch.permute(0, 2, 3, 1).contiguous().numpy())
-    outs = list(threads.map(webp_roundtrip_array, arrays, [QUALITY] * len(arrays)))
-    return torch.flip(torch.from_numpy(np.stack(outs)).permute(0, 3, 1, 2), dims=(-1,))
+    settings = [DefenseSettings(quality=QUALITY)] * len(arrays)
+    outs = list(threads.map(apply_array, arrays, settings))
+    return torch.from_numpy(np.stack(outs)).permute(0, 3, 1, 2)
 
 
 def timed(work: Callable[[], object]) -> Variant:

@@ -1,3 +1,3 @@
-from lltd.entry import main
+from lltd.cli import main
 
 main()

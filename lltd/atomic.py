@@ -10,13 +10,50 @@ import contextlib
 import functools
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from lltd.errors import LltdError
+from lltd.text import printable
+
 #: Suffix of every temporary file lltd writes (always a dotfile beside its destination).
 TEMP_SUFFIX = ".lltd-tmp"
+
+
+class UnsafeDestination(LltdError):
+    """The destination exists and is not a regular file (a FIFO, device, socket, link, folder)."""
+
+
+def check_destination(destination: Path) -> None:
+    """Refuse to replace anything but a regular file (or nothing).
+
+    ``lstat``: a link is judged itself, never its target. The check runs again just before the
+    rename; what remains is the window between that ``lstat`` and ``rename``, in which only
+    someone who may already write the folder could swap the node (the rename then replaces
+    their node, and writes through nothing).
+    """
+    try:
+        mode = os.lstat(destination).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise UnsafeDestination(
+            f"refusing to write {printable(destination)}: it exists and is {kind}"
+        )
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFDIR: "a folder",
+}
 
 
 class AtomicTarget:
@@ -37,18 +74,26 @@ class AtomicTarget:
 
 
 @contextlib.contextmanager
-def atomic_output(destination: Path) -> Iterator[AtomicTarget]:
+def atomic_output(
+    destination: Path, before_publish: Callable[[Path], object] | None = None
+) -> Iterator[AtomicTarget]:
     """Yield a temporary file beside ``destination``; rename it into place only on success.
 
     Readers never see a partial file, and an interrupted writer leaves only a dot-temp file that
-    :func:`remove_stale_temporaries` can clear.
+    :func:`remove_stale_temporaries` can clear. ``before_publish(temp)`` runs on the complete
+    temporary file just before the rename (the provenance record goes on there). A destination
+    that exists and is not a regular file is refused, before and again just before the rename.
     """
+    check_destination(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     target = AtomicTarget(destination)
     try:
         yield target
         if not target.discarded:
             os.chmod(target.path, 0o666 & ~_umask())
+            if before_publish is not None:
+                before_publish(target.path)
+            check_destination(destination)
             os.replace(target.path, destination)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -67,9 +112,12 @@ def write_bytes_atomic(destination: Path, data: bytes) -> int:
     return write_atomic(destination, lambda handle: handle.write(data))
 
 
-def copy_atomic(source: Path, destination: Path) -> None:
-    """Copy ``source`` to ``destination`` through a temporary file, keeping timestamps."""
-    with atomic_output(destination) as target:
+def copy_atomic(
+    source: Path, destination: Path, before_publish: Callable[[Path], object] | None = None
+) -> None:
+    """Copy ``source`` to ``destination`` through a temporary file, keeping timestamps (and,
+    through ``copystat``, extended attributes: a provenance record travels with the copy)."""
+    with atomic_output(destination, before_publish) as target:
         shutil.copyfile(source, target.path)
         shutil.copystat(source, target.path)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,7 @@ def open_image(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     *,
     load: bool = True,
+    animated: bool = False,
     auto_orient: bool = False,
 ) -> Image.Image:
     """Open ``path`` and (unless ``load`` is false) decode it fully.
@@ -28,23 +30,36 @@ def open_image(
     opened (with its ``format``, so the cwebp backend can still read the file itself).
 
     Raises :class:`ImageError` with a one-line reason for anything that is not a readable image
-    within the pixel limit.
+    within the pixel limit. ``max_pixels`` is the only limit: Pillow's own bomb check (at
+    178,956,970 pixels) is lifted, so a larger ``--max-pixels`` is honoured and every refusal
+    quotes the user's number.
     """
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except OSError as exc:
         raise ImageError(f"cannot read: {exc.strerror or exc}") from None
-    if size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError("not a regular file")  # a FIFO would block, a device never ends
+    if st.st_size == 0:
         raise ImageError("empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = None  # ours is checked below, before any pixel is decoded
             image = Image.open(path)
             width, height = image.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageError(
                     f"{width}x{height} = {width * height} pixels exceeds the limit of "
                     f"{max_pixels} (--max-pixels)"
+                )
+            frames = getattr(image, "n_frames", 1)
+            if not animated and getattr(image, "is_animated", False) and frames > 1:
+                # lltd turns one picture into one picture (a classifier's input); keeping only
+                # the first frame would drop the others without a word.
+                raise ImageError(
+                    f"animated image ({frames} frames): only single pictures are converted; "
+                    "not converted (the original is kept)"
                 )
             if auto_orient:
                 image = apply_orientation(image)

@@ -13,3 +13,13 @@ _ESCAPES |= {ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "
 def printable(name: str | os.PathLike[str]) -> str:
     """``name`` with every control character escaped (``\\n``, ``\\x1b``): safe on one line."""
     return os.fspath(name).translate(_ESCAPES)
+
+
+_CONTROLS = {code: escape for code, escape in _ESCAPES.items() if code != ord("\\")}
+
+
+def one_line(message: object) -> str:
+    """A whole message made safe for one log line: control characters escaped, backslashes left
+    as they are (names inside it may already be :func:`printable`, and must not be escaped twice).
+    """
+    return str(message).translate(_CONTROLS)

@@ -148,10 +148,6 @@ def plant_temporaries(*folders: Path) -> list[Path]:
     return planted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#11 item 9: compress never removes stale temporaries (remove this marker with the fix)",
-)
 def test_compress_rerun_removes_temporaries_a_killed_run_left(
     tmp_path: Path, run_lltd: RunLltd, make_image
 ) -> None:
@@ -200,7 +196,7 @@ def test_interrupted_compress_publishes_only_whole_webps_and_a_rerun_finishes(
     tmp_path: Path, make_image
 ) -> None:
     """SIGKILL while a temporary is being written: nothing partial is published, a rerun completes
-    every file (and, with #11 item 9 fixed, clears the temporary, see the xfail test above)."""
+    every file."""
     src = tmp_path / "in"
     for index in range(4):
         make_image(src / f"big{index}.png", size=(1600, 1200))

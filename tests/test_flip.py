@@ -343,7 +343,7 @@ def test_missing_directory_is_a_usage_error(tmp_path: Path, run_lltd: RunLltd) -
 def test_format_png_name_clash_is_flipped_once_and_stays_idempotent(
     tmp_path: Path, run_lltd: RunLltd, make_image: Callable[..., Path]
 ) -> None:
-    # x.png and x.jpg both want x_f.png; the later one (sorted) gets x.png.png.
+    # x.png and x.jpg both want x_f.png; the later one (sorted) gets x.png_f.png (keeps _f).
     folder = tmp_path / "in"
     png = make_image(folder / "x.png")
     jpg = make_image(folder / "x.jpg", quality=95)
@@ -353,8 +353,8 @@ def test_format_png_name_clash_is_flipped_once_and_stays_idempotent(
         assert sorted(p.name for p in folder.iterdir()) == [
             "x.jpg",
             "x.png",
-            "x.png.png",
+            "x.png_f.png",
             "x_f.png",
         ]
     np.testing.assert_array_equal(decoded(folder / "x_f.png"), flipped(jpg))
-    np.testing.assert_array_equal(decoded(folder / "x.png.png"), flipped(png))
+    np.testing.assert_array_equal(decoded(folder / "x.png_f.png"), flipped(png))

@@ -166,6 +166,26 @@ def test_seeded_cli_runs_replay_whatever_the_parallelism(tmp_path: Path, run_llt
     assert all(digests[0][name] != digests[2][name] for name in digests[0])  # another seed
 
 
+def test_a_name_that_is_not_utf8_draws_reproducibly(tmp_path: Path, run_lltd: RunLltd) -> None:
+    import os
+
+    source = tmp_path / "in"
+    source.mkdir()
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes: a surrogate escape in Python
+    shutil.copy(SAMPLE_DATA / "astronaut.png", source / name)
+    runs = []
+    for out in ("a", "b"):
+        result = run_lltd("defend", source, "-o", tmp_path / out, "--seed", "3", *RANDOM_FLAGS)
+        assert result.returncode == 0, result.stderr
+        runs.append(tree_digests(tmp_path / out))
+    assert runs[0] == runs[1] and len(runs[0]) == 1
+    value = DefenseSettings(quality_range=(30, 70), flip="random", resize_pad=0.2, seed=3)
+    with open_image(source / name) as image:
+        expected = np.asarray(lltd.defend(image, value, key=name))
+    with open_image(tmp_path / "a" / Path(name).with_suffix(".png")) as written:
+        np.testing.assert_array_equal(np.asarray(written), expected)
+
+
 def test_unseeded_cli_runs_differ(tmp_path: Path, run_lltd: RunLltd) -> None:
     source = tmp_path / "in"
     shutil.copytree(SAMPLE_DATA, source)
@@ -246,8 +266,7 @@ def test_bad_watch_flags_are_usage_errors(tmp_path: Path, run_lltd: RunLltd) -> 
 
 
 def test_steps_state_the_order_and_compose_one_by_one(photo: Image.Image) -> None:
-    from lltd.defense import Draw
-    from lltd.defense.kernel import apply_array, steps
+    from lltd.defense.kernel import apply_array, apply_step, steps
 
     assert steps(DefenseSettings(), DefenseSettings().draw()) == [
         ("webp", 60),
@@ -264,14 +283,10 @@ def test_steps_state_the_order_and_compose_one_by_one(photo: Image.Image) -> Non
     array = np.asarray(photo)
     out = array
     for kind, parameter in plan:
-        if kind == "webp":
-            out = apply_array(out, DefenseSettings(quality=parameter, flip=None))
-        elif kind == "flip":
-            out = apply_array(out, DefenseSettings(quality=None, flip=parameter))
-        else:
-            alone = DefenseSettings(quality=None, flip=None, resize_pad=0.5)
-            out = apply_array(out, alone, Draw(None, None, *parameter))
+        out = apply_step(out, kind, parameter, value)
     np.testing.assert_array_equal(out, apply_array(array, value, draw))
+    with pytest.raises(ValueError, match="step"):
+        apply_step(array, "blur", 1)
     np.testing.assert_array_equal(out, lltd.defend(array, value, key="x.png"))
 
 

@@ -171,8 +171,14 @@ def test_watch_settings_match_the_readme_and_the_options() -> None:
     daemon = re.search(r"Settings for the whole daemon \((`.*?)\) go at the top level", text)
     folder = re.search(r"the per-folder settings \((`.*?)\) go in", text)
     assert daemon and folder, "the README lists the daemon-wide and per-folder settings"
-    assert _backticked(daemon[1]) == GLOBAL_KEYS
-    assert _backticked(folder[1]) == OPTION_KEYS
+    for listed, keys, where in [
+        (_backticked(daemon[1]), GLOBAL_KEYS, "Settings for the whole daemon (...)"),
+        (_backticked(folder[1]), OPTION_KEYS, "the per-folder settings (...)"),
+    ]:
+        assert listed == keys, (
+            f"README.md's watch list '{where}' must name exactly the settings of "
+            f"lltd/watch/config.py: add {sorted(keys - listed)}, remove {sorted(listed - keys)}"
+        )
 
     shown = subprocess.run(
         [sys.executable, "-m", "lltd", "watch", "--help"],

@@ -131,3 +131,29 @@ def test_unreachable_and_slow_upstreams_are_502_and_504(model_server: ModelServe
         status, _, body = server.defend(SOURCE.read_bytes())
         assert status == 502 and "unreachable" in json_error(body)["error"]
         assert server.request("GET", "/healthz")[0] == 200
+
+
+def test_a_slow_model_server_fills_the_queue_and_turns_into_503(
+    model_server: ModelServer,
+) -> None:
+    model_server.delay = 3.0
+    url = f"http://127.0.0.1:{model_server.server_port}/predictions/m"
+    with running("--upstream", url, "--threads", "1", "--queue", "1") as server:
+        answers: list[int] = []
+        waiting = [
+            threading.Thread(target=lambda: answers.append(server.defend(SOURCE.read_bytes())[0]))
+            for _ in range(2)
+        ]
+        for thread in waiting:
+            thread.start()
+        for _ in range(200):  # both admitted and waiting on the model server
+            status, _, _ = server.request("GET", "/readyz")
+            if status == 503:
+                break
+            time.sleep(0.05)
+        assert status == 503
+        status, headers, body = server.defend(SOURCE.read_bytes())
+        assert status == 503 and headers["retry-after"] == "1" and json_error(body)
+        for thread in waiting:
+            thread.join(60)
+        assert answers == [200, 200]

@@ -6,7 +6,6 @@ import copy
 import io
 import pickle
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -142,11 +141,17 @@ def test_workers_one_and_two_agree(batch: torch.Tensor, monkeypatch) -> None:
 
     serial = WebPFlip(workers=1)(batch)
     threads: set[str] = set()
+    both_working = threading.Event()
     real = module_under_test.apply_array
 
     def spy(*args):
         threads.add(threading.current_thread().name)
-        time.sleep(0.05)  # long enough that the second thread takes a share
+        if len(threads) >= 2:
+            both_working.set()
+        # The first image waits until a second thread takes one (a minute at most: with a single
+        # thread it never comes, and the assertion below says so).
+        if not both_working.wait(60):
+            both_working.set()  # only one thread: let the rest through, the assertion fails
         return real(*args)
 
     monkeypatch.setattr(module_under_test, "apply_array", spy)

@@ -7,8 +7,13 @@ knows nothing of processes, progress bars or clusters. A runner yields results a
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -16,24 +21,57 @@ from typing import Protocol
 
 from lltd.batch.outcome import FileResult, Outcome, Totals
 from lltd.batch.scan import Task
-from lltd.errors import LltdError
+from lltd.errors import LltdError, UsageError
 
 Job = Callable[[Task], FileResult]
 
+#: Errors after which no other file can succeed either.
+FATAL_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+PR_SET_PDEATHSIG = 1
+
 
 def run_one(job: Job, task: Task) -> FileResult:
-    """Run ``job`` on one task; an unexpected exception becomes a one-line failure, not a crash."""
+    """Run ``job`` on one task; an unexpected exception becomes a one-line failure, not a crash.
+
+    A full disk is not one file's failure: the result asks the runner to stop (atomic writes
+    have already removed the partial output)."""
     try:
         return job(task)
     except LltdError as exc:
         reason = str(exc)
+    except OSError as exc:
+        if exc.errno in FATAL_ERRNOS:
+            return FileResult(
+                str(task.source), None, Outcome.FAILED, error=FATAL_ERRNOS[exc.errno], stop=True
+            )
+        reason = f"internal error: {type(exc).__name__}: {exc}"
     except Exception as exc:  # the batch must go on whatever one file does
         reason = f"internal error: {type(exc).__name__}: {exc}"
+    fail = getattr(job, "fail", None)  # the job's own quarantine policy: one variant, here too
+    if callable(fail):
+        with contextlib.suppress(Exception):
+            return fail(task, reason, getattr(job, "command", ""))  # type: ignore[no-any-return]
     return FileResult(str(task.source), None, Outcome.FAILED, error=reason)
 
 
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: a worker outliving a SIGKILLed run would keep writing (and hold its
+    folder lock) while the user reruns; the kernel kills it when the parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops us
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+
 def run_chunk(job: Job, chunk: Sequence[tuple[int, Task]]) -> list[tuple[int, FileResult]]:
-    return [(index, run_one(job, task)) for index, task in chunk]
+    results = []
+    for index, task in chunk:
+        results.append((index, run_one(job, task)))
+        if results[-1][1].stop:
+            break
+    return results
 
 
 class Runner(Protocol):
@@ -81,7 +119,13 @@ class ProcessRunner:
         # About 8 chunks per worker balances uneven files; 32 caps the latency of progress.
         size = max(1, min(32, len(indexed) // (workers * 8)))
         context = multiprocessing.get_context(self.start_method)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        )
+        try:
             pending: set[Future[list[tuple[int, FileResult]]]] = {
                 pool.submit(run_chunk, job, chunk) for chunk in chunked(indexed, size)
             }
@@ -89,11 +133,44 @@ class ProcessRunner:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield from future.result()
+        finally:
+            # Also when the consumer stops early (a full disk): queued chunks never start.
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def local_runner(jobs: int | None) -> Runner:
+class ThreadRunner:
+    """Threads in this process: Pillow releases the GIL while it decodes (zlib, libjpeg) and
+    encodes (libwebp), and threads need no fork and no pickling. compress's pillow backend runs
+    on it (faster than processes in bench/bench_compress.py); ``LLTD_POOL`` overrides."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = max(1, jobs)
+
+    def run(self, job: Job, tasks: Sequence[Task]) -> Iterator[tuple[int, FileResult]]:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        pool = ThreadPoolExecutor(max_workers=min(self.jobs, max(1, len(tasks))))
+        try:
+            futures = {pool.submit(run_one, job, task): index for index, task in enumerate(tasks)}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            # Ctrl-C (or a closed generator) must not wait for every queued file.
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+POOL_KINDS = ("processes", "threads")
+
+
+def local_runner(jobs: int | None, pool: str = "processes") -> Runner:
+    """Serial for one job; else ``pool`` (the command's choice), unless ``LLTD_POOL`` says."""
     jobs = default_jobs() if not jobs or jobs < 1 else jobs
-    return SerialRunner() if jobs == 1 else ProcessRunner(jobs)
+    if jobs == 1:
+        return SerialRunner()
+    kind = os.environ.get("LLTD_POOL", pool)
+    if kind not in POOL_KINDS:
+        raise UsageError(f"LLTD_POOL must be one of {', '.join(POOL_KINDS)}, got {kind!r}")
+    return ThreadRunner(jobs) if kind == "threads" else ProcessRunner(jobs)
 
 
 def run_batch(
@@ -105,9 +182,17 @@ def run_batch(
     """Run every task; return results in input order and the totals."""
     started = time.perf_counter()
     results: list[FileResult | None] = [None] * len(tasks)
-    for index, result in runner.run(job, tasks):
-        results[index] = result
-        if on_result is not None:
-            on_result(result)
+    results_iter = runner.run(job, tasks)
+    try:
+        for index, result in results_iter:
+            results[index] = result
+            if on_result is not None:
+                on_result(result)
+            if result.stop:
+                break
+    finally:
+        close = getattr(results_iter, "close", None)
+        if close is not None:
+            close()
     ordered = [result for result in results if result is not None]
     return ordered, Totals.of(ordered, time.perf_counter() - started)

@@ -24,6 +24,8 @@ class FileResult:
     bytes_before: int = 0
     bytes_after: int = 0
     error: str | None = None
+    #: The batch cannot go on (the disk is full): the runner stops handing out work.
+    stop: bool = field(default=False, repr=False)
 
     @property
     def saved_bytes(self) -> int:
@@ -34,6 +36,7 @@ class FileResult:
 
     def to_json(self) -> dict[str, object]:
         record = asdict(self)
+        del record["stop"]
         record["outcome"] = self.outcome.value
         return record
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from lltd.batch.outcome import FileResult, Totals
 from lltd.batch.report import progress_reporter, write_json_report
 from lltd.batch.scan import Task, is_within
 from lltd.errors import UsageError
+from lltd.text import printable
 
 
 @dataclass
@@ -34,9 +36,10 @@ def execute(batch: BatchRun, runner: Runner) -> tuple[list[FileResult], Totals]:
         from lltd.batch.provenance import input_facts
 
         inputs = input_facts(task.source for task in batch.tasks)
-    with progress_reporter(
-        len(batch.tasks), batch.command, quiet=batch.quiet, debug=batch.debug
-    ) as on_result:
+    total = len(batch.tasks) + len(batch.presettled)
+    with progress_reporter(total, batch.command, quiet=batch.quiet, debug=batch.debug) as on_result:
+        for settled in batch.presettled:  # a FIFO's failure gets its line like any other
+            on_result(settled)
         results, totals = run_batch(batch.job, batch.tasks, runner, on_result)
     if batch.presettled:
         results = batch.presettled + results
@@ -50,17 +53,57 @@ def execute(batch: BatchRun, runner: Runner) -> tuple[list[FileResult], Totals]:
 
 
 def clean_output_directory(output: Path, root: Path) -> bool:
-    """``--c``: delete ``output`` first, refusing anything whose loss would hurt."""
+    """``--c``: empty ``output`` first, refusing anything whose loss would hurt.
+
+    The folder itself stays (a run holds its lock). Inside the input tree only files this tool
+    wrote (their provenance record says so) are ours to delete: ``-o`` naming an album inside
+    the photo folder must not erase the album's originals.
+    """
     output, root = output.resolve(), root.resolve()
-    if output == Path(output.anchor) or output == Path.home().resolve():
-        raise UsageError(f"--c refuses to delete {output}: it is / or the home directory")
-    if is_within(root, output):
-        raise UsageError(
-            f"--c refuses to delete {output}: it is or contains the input folder {root}"
-        )
+    check_clean(output, root)
     if not output.exists():
         return False
     if not output.is_dir():
-        raise UsageError(f"--c: {output} is not a directory")
-    shutil.rmtree(output)
+        raise UsageError(f"--c: {printable(output)} is not a directory")
+    if is_within(output, root):
+        foreign = _first_foreign_file(output)
+        if foreign is not None:
+            raise UsageError(
+                f"--c refuses to empty {printable(output)}: it lies inside the input folder and "
+                f"holds {printable(foreign)}, which lltd did not write"
+            )
+    for child in output.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
     return True
+
+
+def check_clean(output: Path, root: Path) -> None:
+    """The folders ``--c`` never empties: /, the home folder, one holding the input."""
+    output, root = output.resolve(), root.resolve()
+    if output == Path(output.anchor) or output == Path.home().resolve():
+        raise UsageError(
+            f"--c refuses to delete {printable(output)}: it is / or the home directory"
+        )
+    if is_within(root, output):
+        raise UsageError(
+            f"--c refuses to delete {printable(output)}: it is or contains the input folder "
+            f"{printable(root)}"
+        )
+
+
+def _first_foreign_file(folder: Path) -> Path | None:
+    from lltd.atomic import TEMP_SUFFIX
+    from lltd.batch.marks import read_mark
+
+    for dirpath, _, filenames in os.walk(folder):
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name.endswith(TEMP_SUFFIX):
+                continue
+            owner = path.with_name(name.removesuffix(".error.txt"))
+            if read_mark(owner if name.endswith(".error.txt") else path) is None:
+                return path
+    return None

@@ -12,6 +12,7 @@ from typing import TextIO
 
 from lltd.atomic import write_bytes_atomic
 from lltd.batch.outcome import FileResult, Outcome, Totals
+from lltd.text import one_line, printable
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -30,7 +31,19 @@ def human_bytes(count: float) -> str:
 
 
 def failure_line(result: FileResult) -> str:
-    return f"lltd: failed: {result.input}: {result.error}"
+    return f"lltd: failed: {printable(result.input)}: {one_line(result.error or 'failed')}"
+
+
+def stopped_line(results: list[FileResult], total: int) -> str | None:
+    """One line when the batch stopped early (a full disk); None when it ran to the end."""
+    for result in results:
+        if result.stop:
+            return (
+                f"lltd: error: {one_line(result.error)} (writing the output of "
+                f"{printable(result.input)}); stopped after {len(results)} of {total} files, "
+                "no partial file left"
+            )
+    return None
 
 
 @contextmanager
@@ -61,14 +74,17 @@ def progress_reporter(
         task_id = bar.add_task(label, total=total)
 
     def on_result(result: FileResult) -> None:
-        if result.outcome is Outcome.FAILED:
+        if result.stop:
+            pass  # reported once, by stopped_line, when the batch ends
+        elif result.outcome is Outcome.FAILED:
             line = failure_line(result)
             if bar is not None:
                 bar.console.print(line, markup=False, highlight=False)
             else:
                 print(line, file=stream, flush=True)
         elif debug:
-            print(f"lltd: {result.outcome.value}: {result.input} -> {result.output}", file=stream)
+            where = f"{printable(result.input)} -> {printable(result.output or '')}"
+            print(f"lltd: {result.outcome.value}: {where}", file=stream)
         if bar is not None:
             bar.advance(task_id)
             now = time.monotonic()

@@ -2,16 +2,21 @@
 
 Each command lives in its own module and imports heavy dependencies (torch, foolbox, dask,
 matplotlib) inside the command body only, so ``lltd --help`` and the light commands start fast.
+Importing this package imports no typer: :func:`main` runs ``lltd cwebp`` (called once per file by
+shell loops) before typer and the commands are loaded.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from typing import TYPE_CHECKING, Any
 
-from lltd.cli import attack, compress, cwebp, defend, evaluate, flip, serve, watch  # noqa: F401
-from lltd.cli.app import app, missing_extra
 from lltd.errors import LltdError
+from lltd.text import one_line
+
+if TYPE_CHECKING:
+    import typer
 
 # webp-converter accepted ``-q=60``; click would read that as the value "=60".
 _SHORT_WITH_EQUALS = re.compile(r"^(-[a-zA-Z])=(.*)$")
@@ -60,13 +65,34 @@ def normalize_argv(argv: list[str]) -> list[str]:
     return _route_cwebp_options(out) if argv[:1] == ["compress"] else out
 
 
+def _app() -> typer.Typer:
+    from lltd.cli import attack, compress, cwebp, defend, evaluate, flip, serve, watch  # noqa: F401
+    from lltd.cli.app import app
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # ``from lltd.cli import app``: the typer app with every command
+        return _app()
+    raise AttributeError(f"module 'lltd.cli' has no attribute {name!r}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors (LltdError) become one line on stderr and exit status 2."""
-    args = normalize_argv(list(sys.argv[1:] if argv is None else argv))
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["cwebp"]:  # the lean path: no typer, no other command
+        from lltd.cwebp_command import main as cwebp_main
+
+        sys.exit(cwebp_main(raw[1:]))
+    app = _app()
+    from lltd.cli.app import missing_extra
+
+    args = normalize_argv(raw)
     try:
         app(args=args, prog_name="lltd")
     except LltdError as exc:
-        print(f"lltd: error: {exc}", file=sys.stderr)
+        print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
     except ModuleNotFoundError as exc:  # a light install running a feature of an extra
         message = missing_extra(exc, args)
@@ -75,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"lltd: error: {message}", file=sys.stderr)
         sys.exit(2)
     except OSError as exc:  # e.g. an output folder that cannot be created
-        print(f"lltd: error: {exc}", file=sys.stderr)
+        print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("lltd: interrupted", file=sys.stderr)

@@ -84,24 +84,25 @@ def compress_command(
     quiet: opt.Quiet = False,
     debug: opt.Debug = False,
     scheduler: opt.Scheduler = None,
+    dry_run: opt.DryRun = False,
 ) -> None:
     from lltd.batch.report import compress_summary
-    from lltd.codecs import EncodeOptions, get_codec, parse_metadata
+    from lltd.codecs import parse_metadata
     from lltd.codecs.grammar import parse_batch_options
-    from lltd.errors import CodecError, UsageError
-    from lltd.jobs.compress import CompressJob, plan_compress
+    from lltd.errors import UsageError
+    from lltd.jobs.settings import compress_job, compress_options
+    from lltd.text import printable
 
     if replace and (clean or output_directory is not None):
         raise UsageError(
             "--r cannot be combined with --c or -o: --r writes each WebP beside its original and "
             "deletes the original, while -o/--c are about a separate output directory"
         )
-    opt.check_backend(backend)
     root = opt.input_location(directory)
     output = opt.absolute_location(output_directory or Path.cwd() / "webp-converted")
-    options = EncodeOptions(
-        quality=100 if quality >= 100 else quality,
-        lossless=lossless or quality >= 100,  # webp-converter: 100 means "-lossless -q 100"
+    options = compress_options(
+        quality,
+        lossless=lossless,
         method=method,
         alpha_q=alpha_q,
         exact=exact,
@@ -110,13 +111,9 @@ def compress_command(
         preset=preset,
     )
     options = parse_batch_options(cwebp_args or [], options)
-    try:
-        get_codec(backend, cwebp).check(options)
-    except CodecError as exc:
-        raise UsageError(str(exc)) from None
-    job = CompressJob(
-        output_dir=output,
-        options=options,
+    job = compress_job(
+        output,  # type: ignore[arg-type]
+        options,
         backend=backend,
         cwebp=cwebp,
         replace=replace,
@@ -124,19 +121,26 @@ def compress_command(
         max_pixels=max_pixels,
         auto_orient=auto_orient,
     )
-    batch = opt.plan(
-        plan_compress, root, job, clean=clean, ignore_filename_match=ignore_filename_match
-    )
-    if not quiet:
-        where = f"replaced with WebP on {root}" if replace else f"converted to {output}"
-        typer.echo(f"images on {root} will be {where}", err=True)
+    if not quiet and not dry_run:
+        where = (
+            f"replaced with WebP on {printable(root)}"
+            if replace
+            else f"converted to {printable(output)}"
+        )
+        typer.echo(f"images on {printable(root)} will be {where}", err=True)
     opt.run_batch_command(
-        batch,
+        lambda: opt.plan(
+            root, job, dry_run=dry_run, clean=clean, ignore_filename_match=ignore_filename_match
+        ),
         jobs=jobs,
         scheduler=scheduler,
         json_report=json_report,
         quiet=quiet,
         debug=debug,
+        dry_run=dry_run,
+        # Threads for Pillow (it releases the GIL in zlib, libjpeg and libwebp): faster than
+        # processes in bench_compress.py, with no fork; cwebp runs in subprocesses either way.
+        pool="threads" if backend == "pillow" else "processes",
         summary=lambda totals: compress_summary(
             totals, output=output, replaced_in=root if replace else None
         ),

@@ -1,4 +1,4 @@
-"""``lltd cwebp`` in the typer app, for ``lltd --help``; the console entry (:mod:`lltd.entry`)
+"""``lltd cwebp`` in the typer app, for ``lltd --help``; the console entry (:func:`lltd.cli.main`)
 runs :mod:`lltd.cwebp_command` directly, without importing typer."""
 
 from __future__ import annotations

@@ -53,10 +53,11 @@ def defend_command(
     quiet: opt.Quiet = False,
     debug: opt.Debug = False,
     scheduler: opt.Scheduler = None,
+    dry_run: opt.DryRun = False,
 ) -> None:
     from lltd.batch.report import batch_summary
     from lltd.defense import CLI_NAMES, DefenseSettings
-    from lltd.jobs.defend import FORMATS, DefendJob, plan_defend
+    from lltd.jobs.settings import defend_job
 
     root = opt.input_location(directory)
     settings = DefenseSettings.from_options(
@@ -73,25 +74,21 @@ def defend_command(
         resize_pad=resize_pad,
         seed=seed,
     )
-    opt.check_choice("--format", format, FORMATS)
-    if backend == "cwebp" and not no_webp:
-        from lltd.codecs import get_codec
-
-        get_codec(backend, cwebp)  # a missing cwebp is a usage error now, not 1 failure per file
-    job = DefendJob(
-        output_dir=opt.absolute_location(output_directory),
-        settings=settings,
+    job = defend_job(
+        opt.absolute_location(output_directory),  # type: ignore[arg-type]
+        settings,
         format=format,
         force=force,
         max_pixels=max_pixels,
         auto_orient=auto_orient,
     )
     opt.run_batch_command(
-        opt.plan(plan_defend, root, job),
+        lambda: opt.plan(root, job, dry_run=dry_run),
         jobs=jobs,
         scheduler=scheduler,
         json_report=json_report,
         quiet=quiet,
         debug=debug,
+        dry_run=dry_run,
         summary=lambda totals: batch_summary(totals, verb="defend", output=job.output_dir),
     )

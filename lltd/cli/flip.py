@@ -33,30 +33,28 @@ def flip_command(
     quiet: opt.Quiet = False,
     debug: opt.Debug = False,
     scheduler: opt.Scheduler = None,
+    dry_run: opt.DryRun = False,
 ) -> None:
     from lltd.batch.report import batch_summary
-    from lltd.jobs.flip import FlipJob, plan_flip
+    from lltd.jobs.settings import flip_job
 
     root = opt.input_location(directory)
-    opt.check_choice("--direction", direction, ("horizontal", "vertical"))
-    opt.check_choice("--format", format, ("same", "png"))
-    if not suffix or "/" in suffix:
-        opt.fail("--suffix must be non-empty and hold no '/'")
-    job = FlipJob(
-        direction=direction,  # type: ignore[arg-type]
+    job = flip_job(
+        opt.absolute_location(output_directory) if output_directory else None,  # type: ignore[arg-type]
+        direction=direction,
         suffix=suffix,
-        output_dir=opt.absolute_location(output_directory) if output_directory else None,
         format=format,
         force=force,
         max_pixels=max_pixels,
         auto_orient=auto_orient,
     )
     opt.run_batch_command(
-        opt.plan(plan_flip, root, job),
+        lambda: opt.plan(root, job, dry_run=dry_run),
         jobs=jobs,
         scheduler=scheduler,
         json_report=json_report,
         quiet=quiet,
         debug=debug,
+        dry_run=dry_run,
         summary=lambda totals: batch_summary(totals, verb="flip", output=job.output_dir),
     )

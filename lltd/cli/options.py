@@ -22,6 +22,12 @@ Jobs = Annotated[
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar and no summary.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Print what happens to every file.")]
+DryRun = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="Print what would happen to each file and the counts; write nothing."
+    ),
+]
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:$")
 
 
@@ -132,7 +138,9 @@ Scheduler = Annotated[
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"lltd: error: {message}", err=True)
+    from lltd.text import one_line
+
+    typer.echo(f"lltd: error: {one_line(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -153,15 +161,16 @@ def existing_directory(path: Path, what: str = "input directory") -> Path:
     return path
 
 
-def runner_for(jobs: int, scheduler: str | None) -> Runner:
-    """The local process pool, or a Dask cluster when ``--scheduler`` is given."""
+def runner_for(jobs: int, scheduler: str | None, pool: str = "processes") -> Runner:
+    """The local pool (``pool``: processes or threads), or a Dask cluster when ``--scheduler``
+    is given."""
     if scheduler:
         from lltd.cluster import dask_runner  # imports dask only on this path
 
         return dask_runner(scheduler, jobs)
     from lltd.batch.engine import local_runner
 
-    return local_runner(jobs)
+    return local_runner(jobs, pool)
 
 
 def location(value: str | Path) -> Path | str:
@@ -183,15 +192,20 @@ def absolute_location(value: Path | str) -> Path | str:
     return found if isinstance(found, str) else found.absolute()
 
 
-def plan(planner: Callable[..., BatchRun], root: Path | str, job: Any, **options: Any) -> BatchRun:
-    """``planner(root, job)`` for local folders; the storage planner when either end is a URL."""
+def plan(root: Path | str, job: Any, *, dry_run: bool = False, **options: Any) -> BatchRun:
+    """The one planner over a local folder (locked, stale temporaries cleared), or over storage
+    when either end is a URL. A dry run plans the same way and writes nothing."""
     from lltd.cluster.storage import is_url
 
     if is_url(root) or is_url(getattr(job, "output_dir", None)):
         from lltd.cluster.remote import plan_remote
 
+        if dry_run and options.get("clean"):
+            raise UsageError("--dry-run with --c is for local folders only")
         return plan_remote(root, job, **options)
-    return planner(root, job, **options)
+    from lltd.batch.prepare import plan_local_run
+
+    return plan_local_run(Path(root), job, dry_run=dry_run, **options)
 
 
 def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
@@ -200,7 +214,7 @@ def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def run_batch_command(
-    batch: BatchRun,
+    make_plan: Callable[[], BatchRun],
     *,
     jobs: int,
     scheduler: str | None,
@@ -208,13 +222,29 @@ def run_batch_command(
     quiet: bool,
     debug: bool,
     summary: Callable[[Totals], str],
+    dry_run: bool = False,
+    pool: str = "processes",
 ) -> NoReturn:
-    """Run a planned batch with the chosen runner, print the summary, exit with its status."""
-    from lltd.batch.pipeline import execute
-    from lltd.batch.report import exit_code
+    """Plan, run the batch with the chosen runner, print the summary, exit with its status.
 
+    The runner comes first: an unreachable scheduler is refused before any folder is made."""
+    from lltd.batch.pipeline import execute
+    from lltd.batch.prepare import check_json_destination, print_dry_run
+    from lltd.batch.report import exit_code, stopped_line
+
+    runner = None if dry_run else runner_for(jobs, scheduler, pool)
+    batch = make_plan()
+    if json_report is not None:
+        check_json_destination(json_report, batch)
+    if dry_run:
+        print_dry_run(batch)
+        raise typer.Exit(0)
     batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug
-    _, totals = execute(batch, runner_for(jobs, scheduler))
+    assert runner is not None
+    results, totals = execute(batch, runner)
+    stopped = stopped_line(results, len(batch.tasks) + len(batch.presettled))
+    if stopped:
+        typer.echo(stopped, err=True)
     if not quiet:
         typer.echo(summary(totals))
     raise typer.Exit(exit_code(totals))

@@ -24,7 +24,8 @@ def watch_command(
         typer.Argument(help="IN (with -o OUT) or IN:OUT pairs.", show_default=False),
     ] = None,
     output_directory: Annotated[
-        Path | None, typer.Option("-o", "--output-directory", help="Output folder for one IN.")
+        str | None,
+        typer.Option("-o", "--output-directory", help="Output folder (or fsspec URL) for one IN."),
     ] = None,
     config: Annotated[
         Path | None,
@@ -168,6 +169,25 @@ def watch_command(
             help="--shared: a daemon silent this long loses its claims to the others (30).",
         ),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDR",
+            help="Run the files on the Dask cluster of this scheduler (tcp://HOST:PORT); its "
+            "workers must see IN and OUT at the same paths. -j is then the number of files in "
+            "flight at once.",
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-port",
+            metavar="[HOST:]PORT",
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics (HOST 127.0.0.1 unless "
+            "given; needs prometheus_client).",
+        ),
+    ] = None,
     status_file: Annotated[
         Path | None,
         typer.Option("--status-file", dir_okay=False, help="Keep JSON counters in this file."),
@@ -195,6 +215,8 @@ def watch_command(
         "polling": polling or None,
         "shared": shared or None,
         "claim_timeout": claim_timeout,
+        "metrics_port": metrics_port,
+        "scheduler": scheduler,
         "fsync": False if no_fsync else None,
         "quiet": quiet or None,
     }
@@ -222,4 +244,8 @@ def watch_command(
         settings=settings,
         options=options,
     )
+    if any(isinstance(f.input, str) or isinstance(f.output, str) for f in built.folders):
+        from lltd.watch.objects import ObjectWatcher
+
+        raise typer.Exit(ObjectWatcher(built).run())
     raise typer.Exit(Daemon(built).run())

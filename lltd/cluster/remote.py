@@ -17,17 +17,19 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lltd.atomic import TEMP_SUFFIX
 from lltd.batch.engine import Job, run_one
+from lltd.batch.marks import Mark, write_mark
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun
-from lltd.batch.scan import COMPRESS_EXTENSIONS, IMAGE_EXTENSIONS, Task, assign_outputs
-from lltd.cluster.storage import FileInfo, Storage
+from lltd.batch.plan import OutputTree, PlannedJob, Planner, plan_names
+from lltd.batch.scan import Task
+from lltd.cluster.storage import MARKS, FileInfo, Storage
 from lltd.errors import UsageError
 
 #: Client-side stand-ins for the input and output roots; workers swap in a temp folder.
@@ -118,7 +120,7 @@ class _Mounts:
             storage, relative = self.remote(path)
             if path.name.endswith(".error.txt"):  # the reason file names the input
                 path.write_text(self.to_url(path.read_text()) or "")
-            storage.publish(path, relative)
+            storage.publish(path, relative)  # with its provenance record
         for path in sorted(before.keys() - after.keys()):
             storage, relative = self.remote(path)
             storage.delete(relative)
@@ -131,11 +133,19 @@ class RemoteJob:
     job: Job
     source: Storage
     destination: Storage
-    fetch_outputs: bool = False  # compress --r decodes an existing output; others only stat it
     planned_in: int = 0  # the planning process: the only one that sees its memory:// store
 
     def input_name(self, task: Task) -> str:
         return self.source.url(task.relative.as_posix())
+
+    def names(self, task: Task) -> tuple[str, str]:
+        """A planned task's input and output as the user named the storages (a dry run)."""
+        output = task.output or REMOTE_OUT
+        if output.is_relative_to(REMOTE_IN):
+            return self.input_name(task), self.source.url(output.relative_to(REMOTE_IN).as_posix())
+        return self.input_name(task), self.destination.url(
+            output.relative_to(REMOTE_OUT).as_posix()
+        )
 
     def __call__(self, task: Task) -> FileResult:
         relative = task.relative.as_posix()
@@ -184,10 +194,12 @@ class RemoteJob:
         return dataclasses.replace(self.job, output_dir=mounts.local_out)  # type: ignore[type-var]
 
     def _mirror_output(self, mounts: _Mounts, output: Path) -> None:
+        """The existing output and its provenance record: the job reuses it only when the
+        record names this input and the bytes are intact, so both must be here."""
         storage, relative = mounts.remote(output)
-        info = storage.info(relative)
-        if info is not None:
-            storage.fetch(relative, output, placeholder=None if self.fetch_outputs else info)
+        if storage.info(relative) is not None:
+            storage.fetch(relative, output)
+            write_mark(output, storage.read_mark(relative))
 
 
 # --- planning -----------------------------------------------------------------------------
@@ -197,38 +209,6 @@ def _walk_order(relative: str) -> tuple[tuple[int, str], ...]:
     """os.walk's order, which the local scan follows: a folder's files, then its sub-folders."""
     *folders, name = relative.split("/")
     return (*((1, folder) for folder in folders), (0, name))
-
-
-def scan_storage(
-    storage: Storage, extensions: frozenset[str], exclude: list[str]
-) -> tuple[list[str], dict[str, FileInfo]]:
-    """Like :func:`lltd.batch.scan.scan`: image files, no dotfiles or dot-folders, sorted."""
-    listing = storage.listing()
-    wanted = []
-    for relative in listing:
-        parts = relative.split("/")
-        if any(part.startswith(".") for part in parts):
-            continue
-        if Path(parts[-1]).suffix.lower() not in extensions:
-            continue
-        if any(relative.startswith(folder + "/") for folder in exclude if folder):
-            continue
-        wanted.append(relative)
-    return sorted(wanted, key=_walk_order), listing
-
-
-def _report_fields(job: Any) -> dict[str, object]:
-    """The local planner's report fields, read by planning an empty folder."""
-    from lltd.jobs.compress import CompressJob, plan_compress
-    from lltd.jobs.defend import DefendJob, plan_defend
-    from lltd.jobs.flip import plan_flip
-
-    with tempfile.TemporaryDirectory(prefix="lltd-plan-") as empty:
-        if isinstance(job, CompressJob):
-            return plan_compress(Path(empty), job).report_extra
-        if isinstance(job, DefendJob):
-            return plan_defend(Path(empty), job).report_extra
-        return plan_flip(Path(empty), job).report_extra
 
 
 def _clean(destination: Storage, source: Storage) -> None:
@@ -243,6 +223,40 @@ def _clean(destination: Storage, source: Storage) -> None:
     destination.remove_tree()
 
 
+def _storage_tree(
+    source: Storage,
+    destination: Storage,
+    listing: dict[str, FileInfo],
+    written: dict[str, FileInfo],
+) -> OutputTree:
+    """The planner's view of a storage pair, answered from one listing of each."""
+    inside = destination.relative_to(source)  # where outputs sit in the input tree, if they do
+
+    def as_input(name: str) -> str | None:
+        if inside is None:
+            return None
+        return f"{inside}/{name}" if inside else name
+
+    def mark_in(storage: Storage, names: dict[str, FileInfo]) -> Callable[[str], Mark | None]:
+        def mark(name: str) -> Mark | None:
+            if name not in names or (not storage.is_local and f"{MARKS}/{name}" not in names):
+                return None
+            return storage.read_mark(name)
+
+        return mark
+
+    def same_source(mark: Mark, relative: str) -> bool:
+        return source.describe(relative) == mark.source
+
+    return OutputTree(
+        exists=lambda name: name in written,
+        mark=mark_in(destination, written),
+        input_mark=mark_in(source, listing),
+        as_input=as_input,
+        same_source=same_source,
+    )
+
+
 def plan_remote(
     root: str | os.PathLike[str],
     job: Any,
@@ -250,57 +264,51 @@ def plan_remote(
     clean: bool = False,
     ignore_filename_match: str | None = None,
 ) -> BatchRun:
-    """Plan ``compress``, ``flip`` or ``defend`` where the input or output is a storage URL."""
-    from lltd.batch.scan import matches_name
-    from lltd.jobs.compress import CompressJob
-    from lltd.jobs.flip import FlipJob
-
+    """Plan ``compress``, ``flip`` or ``defend`` where the input or output is a storage URL:
+    the one planner, fed by the storage listing."""
+    planned: PlannedJob = job
     source = Storage.of(root)
     if not source.is_dir():
         raise UsageError(f"input directory {root} does not exist or is not a directory")
-    compress = isinstance(job, CompressJob)
-    beside = job.output_dir is None or (compress and job.replace)
-    destination = source if beside else Storage.of(job.output_dir)
-    if clean and not beside:
+    destination = source if planned.in_place else Storage.of(job.output_dir)
+    if clean and not planned.in_place:
         _clean(destination, source)
+    if not planned.in_place and destination.relative_to(source) == "":
+        raise UsageError(
+            f"the output folder is the input folder {source.location}: outputs would mix with "
+            "the originals; choose another -o"
+        )
 
-    extensions = COMPRESS_EXTENSIONS if compress else IMAGE_EXTENSIONS
-    inside = None if beside else destination.relative_to(source)
-    names, listing = scan_storage(source, extensions, [inside] if inside else [])
-
-    planned = job if job.output_dir is None else dataclasses.replace(job, output_dir=REMOTE_OUT)
-    tasks = [Task(REMOTE_IN / name, Path(name)) for name in names]
-    presettled: list[FileResult] = []
-    if isinstance(job, FlipJob):
-
-        def exists(path: Path) -> bool:
-            return path.relative_to(REMOTE_IN).as_posix() in listing
-
-        tasks = [task for task in tasks if not job.is_flip_of_sibling(task, exists=exists)]
-    if compress and ignore_filename_match:
-        kept = []
-        for task in tasks:
-            if matches_name(task.source.name, ignore_filename_match):
-                name = task.relative.as_posix()
-                presettled.append(
-                    FileResult(
-                        source.url(name), None, Outcome.NAME_MATCH, bytes_before=listing[name].size
-                    )
-                )
-            else:
-                kept.append(task)
-        tasks = kept
-
-    extra = _report_fields(planned)
-    extra.update(input=source.location, output=destination.location)
-    remote = RemoteJob(
-        planned, source, destination, fetch_outputs=compress and bool(job.replace),
-        planned_in=os.getpid(),
-    )  # fmt: skip
-    return BatchRun(
-        command=type(job).__name__.removesuffix("Job").lower(),
+    listing = source.listing()
+    written = listing if destination == source else destination.listing_if_any()
+    inside = None if planned.in_place else destination.relative_to(source)
+    planner = Planner(planned, _storage_tree(source, destination, listing, written))
+    names = sorted(
+        (
+            name
+            for name in listing
+            if not (inside and name.startswith(inside + "/"))
+            and planner.is_input(name, lambda path: path.as_posix() in listing)
+        ),
+        key=_walk_order,
+    )
+    planner.inputs = set(names)
+    out_root = REMOTE_IN if planned.in_place else REMOTE_OUT
+    local_job = job if job.output_dir is None else dataclasses.replace(job, output_dir=REMOTE_OUT)
+    remote = RemoteJob(local_job, source, destination, planned_in=os.getpid())
+    return plan_names(
+        planner,
+        names,
+        make_task=lambda name, out: Task(REMOTE_IN / name, Path(name), out_root / out),
+        input_path=source.url,
+        skip=ignore_filename_match,
+        command=planned.command,
+        report_extra={
+            "input": source.location,
+            "output": destination.location,
+            **planned.report_fields(),
+        },
         job=remote,
-        tasks=assign_outputs(tasks, planned.output_for),
-        presettled=presettled,
-        report_extra=extra,
+        sizes=lambda name: listing[name].size,
+        not_regular=lambda name: None,  # object stores hold only plain objects
     )

@@ -17,7 +17,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lltd.atomic import copy_atomic
+from lltd.batch.marks import Mark, Source, read_mark
 from lltd.errors import UsageError
+
+#: Object stores have no extended attributes: an output's provenance record is the object
+#: ``.lltd/made/<output name>`` beside the tree (local files keep it on the file itself).
+MARKS = ".lltd/made"
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -137,6 +142,33 @@ class Storage:
             if path.startswith(prefix) and details.get("type", "file") == "file"
         }
 
+    def listing_if_any(self) -> dict[str, FileInfo]:
+        """:meth:`listing`, or nothing when the folder does not exist yet."""
+        try:
+            return self.listing() if self.fs.exists(self.path()) else {}
+        except FileNotFoundError:
+            return {}
+
+    def read_mark(self, relative: str) -> Mark | None:
+        """The provenance record of the file ``relative`` (see :mod:`lltd.batch.marks`)."""
+        if self.is_local:
+            return read_mark(Path(self.path(relative)))
+        try:
+            return Mark.from_bytes(self.fs.cat_file(self.path(f"{MARKS}/{relative}")))
+        except (FileNotFoundError, OSError):
+            return None
+
+    def describe(self, relative: str) -> Source | None:
+        """The file as a provenance record names it (reads it all, to hash it)."""
+        import hashlib
+
+        info = self.info(relative)
+        if info is None:
+            return None
+        data = self.fs.cat_file(self.path(relative))
+        mtime_ns = int(info.mtime * 1e9) if info.mtime is not None else 0
+        return Source(relative, len(data), mtime_ns, hashlib.sha256(data).hexdigest())
+
     def info(self, relative: str) -> FileInfo | None:
         try:
             details = self.fs.info(self.path(relative))
@@ -144,17 +176,16 @@ class Storage:
             return None
         return _info(details) if details.get("type", "file") == "file" else None
 
-    def fetch(self, relative: str, local: Path, *, placeholder: FileInfo | None = None) -> None:
-        """Copy a file here with its modification time, or (``placeholder``) only its size and
-        time: a sparse stand-in for jobs that merely stat an existing output."""
+    def fetch(self, relative: str, local: Path) -> None:
+        """Copy a file here with its modification time (exact for local files: provenance
+        records compare it)."""
         local.parent.mkdir(parents=True, exist_ok=True)
-        if placeholder is not None:
-            with open(local, "wb") as handle:
-                handle.truncate(placeholder.size)
-            info = placeholder
-        else:
-            self.fs.get_file(self.path(relative), str(local))
-            info = self.info(relative)
+        self.fs.get_file(self.path(relative), str(local))
+        if self.is_local:
+            mtime_ns = os.stat(self.path(relative)).st_mtime_ns
+            os.utime(local, ns=(mtime_ns, mtime_ns))
+            return
+        info = self.info(relative)
         if info is not None and info.mtime is not None:
             os.utime(local, (info.mtime, info.mtime))
 
@@ -163,13 +194,19 @@ class Storage:
         local files, a single put for object stores (whose objects appear only once complete)."""
         destination = self.path(relative)
         if self.is_local:
-            copy_atomic(local, Path(destination))
-        else:
-            self.fs.pipe_file(destination, local.read_bytes())
+            copy_atomic(local, Path(destination))  # copystat carries the provenance record
+            return
+        self.fs.pipe_file(destination, local.read_bytes())
+        mark = read_mark(local)
+        if mark is not None:  # after the object: a record never names a missing output
+            self.fs.pipe_file(self.path(f"{MARKS}/{relative}"), mark.to_bytes())
 
     def delete(self, relative: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.path(relative))
+        if not self.is_local:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(self.path(f"{MARKS}/{relative}"))
 
     def remove_tree(self) -> bool:
         if not self.fs.exists(self.path()):

@@ -132,6 +132,23 @@ def apply_array(
     return np.asarray(defended.convert("RGBA" if channels == 4 else "RGB"))
 
 
+def apply_step(
+    array: np.ndarray, kind: str, parameter: Any, settings: DefenseSettings | None = None
+) -> np.ndarray:
+    """One ``(kind, parameter)`` of :func:`steps` alone on an H x W (x C) uint8 array, with the
+    codec options (method, backend) of ``settings``."""
+    base = (settings or DefenseSettings()).with_(
+        quality=None, flip=None, quality_range=None, resize_pad=None
+    )
+    if kind == "webp":
+        return apply_array(array, base, Draw(parameter, None))
+    if kind == "flip":
+        return apply_array(array, base, Draw(None, parameter))
+    if kind == "resize-pad":
+        return apply_array(array, base, Draw(None, None, *parameter))
+    raise ValueError(f"unknown defense step {kind!r}; the steps are webp, flip and resize-pad")
+
+
 def resolve(settings: DefenseSettings | None, changes: dict[str, Any]) -> DefenseSettings:
     """``settings`` (default: the paper's) with keyword ``changes``, validated."""
     base = settings if settings is not None else DefenseSettings()

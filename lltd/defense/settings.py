@@ -139,7 +139,11 @@ class DefenseSettings:
         """
         if self.seed is None:
             return random.Random()
-        return random.Random(self.seed if key is None else f"{self.seed}:{key}")
+        if key is None:
+            return random.Random(self.seed)
+        # Bytes, so a file name that is not UTF-8 (surrogate-escaped by Python) seeds too; for
+        # any other name this is the very seed of the text f"{seed}:{key}".
+        return random.Random(f"{self.seed}:{key}".encode("utf-8", "surrogateescape"))
 
     def draw(self, rng: random.Random | None = None) -> Draw:
         """The steps for the next image; the same sequence of draws for the same ``rng`` state."""

@@ -1,26 +1,27 @@
-"""compress: webp-converter's per-file rules, without its shared swap file."""
+"""compress: webp-converter's per-file rules, with the guarantee that an original is deleted
+(``--r``) only after its own WebP is complete, decodes, and is recorded as made from it."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
 from lltd.atomic import atomic_output, copy_atomic
+from lltd.batch.marks import Source
 from lltd.batch.outcome import FileResult, Outcome
-from lltd.batch.pipeline import BatchRun, clean_output_directory
-from lltd.batch.scan import COMPRESS_EXTENSIONS, Task, assign_outputs, matches_name, scan
+from lltd.batch.scan import COMPRESS_EXTENSIONS, Task
 from lltd.codecs import EncodeOptions, get_codec
 from lltd.errors import CodecError, ImageError
 from lltd.imageio import DEFAULT_MAX_PIXELS, has_transparency, open_image
-from lltd.jobs.common import file_size, quarantine
+from lltd.jobs.common import Declared, stamper
 
-ORIGIN, FAILED, TRANSPARENCY = "origin", "failed", "transparency"
+ORIGIN, TRANSPARENCY = "origin", "transparency"
 
 
 @dataclass(frozen=True)
-class CompressJob:
+class CompressJob(Declared):
     """Convert one image to WebP, keeping it only when it is smaller than the original.
 
     ``output_dir`` receives ``origin/``, ``failed/`` and ``transparency/`` copies; with
@@ -35,47 +36,55 @@ class CompressJob:
     replace: bool = False
     ignore_transparency: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
-    force: bool = False  # redo even when a smaller output exists (the watch daemon's re-drops)
+    force: bool = False  # redo even when its output exists (the watch daemon's re-drops)
     auto_orient: bool = False  # apply the EXIF orientation (off by default, as cwebp)
 
-    def output_for(self, task: Task) -> Path:
-        if self.replace:
-            return task.source.with_suffix(".webp")
-        return self.output_dir / task.relative.with_suffix(".webp")
+    command = "compress"
+    extensions = COMPRESS_EXTENSIONS
 
-    def _set_aside(self, task: Task, folder: str, outcome: Outcome, size: int) -> FileResult:
+    @property
+    def in_place(self) -> bool:
+        return self.replace
+
+    @property
+    def consumes_input(self) -> bool:
+        return self.replace
+
+    def output_root(self, input_root: Path) -> Path:
+        return input_root if self.replace else self.output_dir
+
+    def output_name(self, relative: PurePosixPath) -> PurePosixPath:
+        return relative.with_suffix(".webp")
+
+    def alternate_name(self, relative: PurePosixPath, attempt: int) -> PurePosixPath:
+        """``a.png`` beside ``a.jpg``: ``a.png.webp`` (webp-converter kept no second one)."""
+        count = f".{attempt}" if attempt else ""
+        return relative.with_name(f"{relative.name}{count}.webp")
+
+    def accepts(self, relative: PurePosixPath, exists: object) -> bool:
+        return True
+
+    def report_fields(self) -> dict[str, object]:
+        return {"replace": self.replace, "options": asdict(self.options), "backend": self.backend}
+
+    def _set_aside(self, task: Task, folder: str, outcome: Outcome, source: Source) -> FileResult:
         output: str | None = None
         if not self.replace:
             destination = self.output_dir / folder / task.relative
-            copy_atomic(task.source, destination)
+            copy_atomic(task.source, destination, stamper(self.command, source))
             output = str(destination)
-        return FileResult(str(task.source), output, outcome, bytes_before=size)
-
-    def _fail(self, task: Task, reason: str) -> FileResult:
-        if self.replace:
-            return FileResult(
-                str(task.source),
-                None,
-                Outcome.FAILED,
-                bytes_before=file_size(task.source),
-                error=reason,
-            )
-        return quarantine(task, self.output_dir / FAILED, reason)
+        return FileResult(str(task.source), output, outcome, bytes_before=source.size)
 
     def __call__(self, task: Task) -> FileResult:
         output = task.output or self.output_for(task)
-        source = str(task.source)
-        try:
-            before = task.source.stat().st_size
-        except OSError as exc:
-            return self._fail(task, f"cannot read: {exc.strerror or exc}")
-
-        existing = file_size(output) if output.exists() else None
-        if existing is not None and existing < before and not self.force:
-            if self.replace:
-                return self._replace_original(task, output, Outcome.ALREADY_DONE, before, existing)
-            return FileResult(source, str(output), Outcome.ALREADY_DONE, before, existing)
-        # A larger leftover is redone, as webp-converter does; it is replaced atomically below.
+        source = self.begin(task, output)
+        if isinstance(source, FileResult):
+            if self.replace and source.outcome is Outcome.ALREADY_DONE:
+                return self._replace_original(
+                    task, output, source.outcome, source.bytes_before, source.bytes_after
+                )
+            return source
+        before = source.size
 
         codec = get_codec(self.backend, self.cwebp)
         # cwebp decodes the file itself; Pillow needs the pixels, and so does a transparency test.
@@ -85,26 +94,27 @@ class CompressJob:
                 task.source, self.max_pixels, load=needs_pixels, auto_orient=self.auto_orient
             )
         except ImageError as exc:
-            return self._fail(task, str(exc))
+            return self.fail(task, str(exc), self.command)
         if self.ignore_transparency and has_transparency(image):
-            return self._set_aside(task, TRANSPARENCY, Outcome.TRANSPARENCY, before)
+            return self._set_aside(task, TRANSPARENCY, Outcome.TRANSPARENCY, source)
 
         try:
-            with atomic_output(output) as target:
+            with atomic_output(output, stamper(self.command, source)) as target:
                 codec.encode_file(task.source, target.path, self.options, image)
                 after = target.path.stat().st_size
                 if after >= before:
                     target.discard()
         except CodecError as exc:
-            return self._fail(task, str(exc))
+            return self.fail(task, str(exc), self.command)
         if after >= before:
-            if existing is not None:
+            # The planner gave us this name: whatever is there is our own older output.
+            if output.is_file() and not output.is_symlink():
                 output.unlink(missing_ok=True)
-            return self._set_aside(task, ORIGIN, Outcome.LARGER, before)
+            return self._set_aside(task, ORIGIN, Outcome.LARGER, source)
 
         if self.replace:
             return self._replace_original(task, output, Outcome.CONVERTED, before, after)
-        return FileResult(source, str(output), Outcome.CONVERTED, before, after)
+        return FileResult(str(task.source), str(output), Outcome.CONVERTED, before, after)
 
     def _replace_original(
         self, task: Task, output: Path, outcome: Outcome, before: int, after: int
@@ -113,7 +123,7 @@ class CompressJob:
         reason = _decode_failure(output)
         if reason:
             output.unlink(missing_ok=True)
-            return self._fail(task, f"the WebP does not decode ({reason}); original kept")
+            return self.fail(task, f"the WebP does not decode ({reason}); original kept", "")
         task.source.unlink()
         return FileResult(str(task.source), str(output), outcome, before, after)
 
@@ -129,38 +139,8 @@ def _decode_failure(path: Path) -> str | None:
 
 def plan_compress(
     root: Path, job: CompressJob, *, clean: bool = False, ignore_filename_match: str | None = None
-) -> BatchRun:
-    """Scan ``root`` and plan the batch: webp-converter's inputs, never its own output folder."""
-    if clean:
-        clean_output_directory(job.output_dir, root)
-    exclude = [] if job.replace else [job.output_dir]
-    tasks = scan(root, COMPRESS_EXTENSIONS, exclude=exclude)
-    skipped: list[FileResult] = []
-    if ignore_filename_match:
-        kept = []
-        for task in tasks:
-            if matches_name(task.source.name, ignore_filename_match):
-                skipped.append(
-                    FileResult(
-                        str(task.source),
-                        None,
-                        Outcome.NAME_MATCH,
-                        bytes_before=file_size(task.source),
-                    )
-                )
-            else:
-                kept.append(task)
-        tasks = kept
-    return BatchRun(
-        command="compress",
-        job=job,
-        tasks=assign_outputs(tasks, job.output_for),
-        presettled=skipped,
-        report_extra={
-            "input": str(root),
-            "output": str(job.output_dir),
-            "replace": job.replace,
-            "options": asdict(job.options),
-            "backend": job.backend,
-        },
-    )
+):  # type: ignore[no-untyped-def]
+    """Plan compress over a local folder (the one planner; kept for the library's callers)."""
+    from lltd.batch.plan import plan_local
+
+    return plan_local(root, job, clean=clean, ignore_filename_match=ignore_filename_match)

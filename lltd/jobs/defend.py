@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from lltd.atomic import atomic_output
 from lltd.batch.outcome import FileResult, Outcome
-from lltd.batch.pipeline import BatchRun
-from lltd.batch.scan import IMAGE_EXTENSIONS, Task, assign_outputs, scan
+from lltd.batch.scan import IMAGE_EXTENSIONS, Task
 from lltd.defense.kernel import apply
 from lltd.defense.settings import DefenseSettings
 from lltd.errors import CodecError, ImageError
 from lltd.imageio import DEFAULT_MAX_PIXELS, open_image
-from lltd.jobs.common import file_size, is_up_to_date, quarantine
-
-FORMATS = ("png", "webp-lossless")
+from lltd.jobs.common import Declared, stamper
 
 
 @dataclass(frozen=True)
-class DefendJob:
+class DefendJob(Declared):
     """Always writes the defended pixels (no "keep if smaller" rule), as PNG or lossless WebP."""
 
     output_dir: Path
@@ -31,17 +28,31 @@ class DefendJob:
     #: and the classifier would see the picture on its side (see the README's defend section).
     auto_orient: bool = True
 
-    def output_for(self, task: Task) -> Path:
-        suffix = ".png" if self.format == "png" else ".webp"
-        return self.output_dir / task.relative.with_suffix(suffix)
+    command = "defend"
+    extensions = IMAGE_EXTENSIONS
+
+    @property
+    def _suffix(self) -> str:
+        return ".png" if self.format == "png" else ".webp"
+
+    def output_name(self, relative: PurePosixPath) -> PurePosixPath:
+        return relative.with_suffix(self._suffix)
+
+    def alternate_name(self, relative: PurePosixPath, attempt: int) -> PurePosixPath:
+        count = f".{attempt}" if attempt else ""
+        return relative.with_name(f"{relative.name}{count}{self._suffix}")
+
+    def accepts(self, relative: PurePosixPath, exists: object) -> bool:
+        return True
+
+    def report_fields(self) -> dict[str, object]:
+        return {**self.settings.report(), "format": self.format}
 
     def __call__(self, task: Task) -> FileResult:
         output = task.output or self.output_for(task)
-        before = file_size(task.source)
-        if not self.force and is_up_to_date(output, task.source):
-            return FileResult(
-                str(task.source), str(output), Outcome.ALREADY_DONE, before, file_size(output)
-            )
+        source = self.begin(task, output)
+        if isinstance(source, FileResult):
+            return source
         try:
             image = open_image(task.source, self.max_pixels, auto_orient=self.auto_orient)
             # Keyed by the relative path: a seeded randomised defense draws the same for a file
@@ -49,8 +60,8 @@ class DefendJob:
             draw = self.settings.draw_for(task.relative.as_posix())
             defended = apply(image, self.settings, draw)
         except (ImageError, CodecError) as exc:
-            return quarantine(task, self.output_dir / "failed", str(exc), with_reason_file=True)
-        with atomic_output(output) as target:
+            return self.fail(task, str(exc), self.command)
+        with atomic_output(output, stamper(self.command, source)) as target:
             if self.format == "png":
                 # Level 1: the defended file is an intermediate for a classifier; zlib's default
                 # level costs more CPU than the WebP round trip itself for a few percent of size.
@@ -62,19 +73,11 @@ class DefendJob:
                     target.path, format="WEBP", lossless=True, exact=True, quality=25, method=1
                 )
             after = target.path.stat().st_size
-        return FileResult(str(task.source), str(output), Outcome.CONVERTED, before, after)
+        return FileResult(str(task.source), str(output), Outcome.CONVERTED, source.size, after)
 
 
-def plan_defend(root: Path, job: DefendJob) -> BatchRun:
-    tasks = scan(root, IMAGE_EXTENSIONS, exclude=[job.output_dir])
-    return BatchRun(
-        command="defend",
-        job=job,
-        tasks=assign_outputs(tasks, job.output_for),
-        report_extra={
-            "input": str(root),
-            "output": str(job.output_dir),
-            **job.settings.report(),
-            "format": job.format,
-        },
-    )
+def plan_defend(root: Path, job: DefendJob):  # type: ignore[no-untyped-def]
+    """Plan defend over a local folder (the one planner; kept for the library's callers)."""
+    from lltd.batch.plan import plan_local
+
+    return plan_local(root, job)

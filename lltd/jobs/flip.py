@@ -4,24 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from PIL import Image, JpegImagePlugin
 
 from lltd.atomic import atomic_output
 from lltd.batch.outcome import FileResult, Outcome
-from lltd.batch.pipeline import BatchRun
-from lltd.batch.scan import IMAGE_EXTENSIONS, Task, assign_outputs, scan
+from lltd.batch.scan import IMAGE_EXTENSIONS, Task
 from lltd.errors import ImageError
 from lltd.imageio import DEFAULT_MAX_PIXELS, apply_orientation, open_image
-from lltd.jobs.common import file_size, quarantine
+from lltd.jobs.common import Declared, stamper
 from lltd.transforms import Direction, flip
-
-FORMATS = ("same", "png")
 
 
 @dataclass(frozen=True)
-class FlipJob:
+class FlipJob(Declared):
     """Write ``flip(decode(input))`` losslessly where the format allows (JPEG: same tables)."""
 
     direction: Direction = "horizontal"
@@ -32,56 +29,77 @@ class FlipJob:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     auto_orient: bool = False  # flip the upright picture (EXIF orientation applied, tag dropped)
 
-    def output_for(self, task: Task) -> Path:
-        folder = (
-            task.source.parent
-            if self.output_dir is None
-            else self.output_dir / task.relative.parent
-        )
-        suffix = ".png" if self.format == "png" else task.source.suffix
-        return folder / f"{task.source.stem}{self.suffix}{suffix}"
+    command = "flip"
+    extensions = IMAGE_EXTENSIONS
 
-    def is_flip_of_sibling(self, task: Task, exists: Callable[[Path], bool] = Path.exists) -> bool:
-        """``x_f.png`` beside an ``x.*`` image is our own earlier output: never flip it again.
+    def _extension(self, relative: PurePosixPath) -> str:
+        return ".png" if self.format == "png" else relative.suffix
 
-        ``exists`` lets a planner over object storage answer from its listing."""
-        stem = task.source.stem
-        if (
-            self.format == "png"
-            and Path(stem).suffix.lower() in IMAGE_EXTENSIONS
-            and exists(task.source.parent / stem)
-        ):
-            # --format png: x.png and x.jpg both map to x_f.png, so assign_outputs names the
-            # later one x.png.png; that file is ours too.
-            return True
+    def output_name(self, relative: PurePosixPath) -> PurePosixPath:
+        return relative.with_name(f"{relative.stem}{self.suffix}{self._extension(relative)}")
+
+    def alternate_name(self, relative: PurePosixPath, attempt: int) -> PurePosixPath:
+        """``x.png`` beside ``x.jpg`` with ``--format png``: ``x.png_f.png``, still ``_f``."""
+        count = f".{attempt}" if attempt else ""
+        ext = self._extension(relative)
+        return relative.with_name(f"{relative.name}{self.suffix}{count}{ext}")
+
+    def accepts(
+        self, relative: PurePosixPath, exists: Callable[[PurePosixPath], bool] = lambda _: False
+    ) -> bool:
+        return not self.is_flip_of_sibling(relative, exists)
+
+    def is_flip_of_sibling(
+        self, relative: PurePosixPath, exists: Callable[[PurePosixPath], bool]
+    ) -> bool:
+        """``x_f.png`` beside an ``x.*`` image is an earlier flip, even one written before flips
+        carried a provenance record: never flip it again."""
+        stem = relative.stem
         if not self.suffix or not stem.endswith(self.suffix) or stem == self.suffix:
             return False
         original = stem[: -len(self.suffix)]
-        parent = task.source.parent
+        parent = relative.parent
+        if PurePosixPath(original).suffix.lower() in IMAGE_EXTENSIONS and exists(parent / original):
+            return True  # the alternate name x.png_f.png
         return any(
             exists(parent / f"{original}{ext}") or exists(parent / f"{original}{ext.upper()}")
             for ext in IMAGE_EXTENSIONS
         )
 
+    def report_fields(self) -> dict[str, object]:
+        return {"direction": self.direction, "suffix": self.suffix, "format": self.format}
+
     def __call__(self, task: Task) -> FileResult:
         output = task.output or self.output_for(task)
-        before = file_size(task.source)
-        if output.exists() and not self.force:
-            return FileResult(
-                str(task.source), str(output), Outcome.ALREADY_DONE, before, file_size(output)
-            )
+        source = self.begin(task, output)
+        if isinstance(source, FileResult):
+            return source
         try:
             image = open_image(task.source, self.max_pixels)
+            _check_depth(task.source, image)
         except ImageError as exc:
-            if self.output_dir is None:
-                return FileResult(str(task.source), None, Outcome.FAILED, before, error=str(exc))
-            return quarantine(task, self.output_dir / "failed", str(exc), with_reason_file=True)
+            return self.fail(task, str(exc), self.command)
         # The original keeps its format and JPEG tables for save_like; the pixels are turned.
         flipped = flip(apply_orientation(image) if self.auto_orient else image, self.direction)
-        with atomic_output(output) as target:
+        with atomic_output(output, stamper(self.command, source)) as target:
             save_like(flipped, image, target.path, "PNG" if self.format == "png" else None)
             after = target.path.stat().st_size
-        return FileResult(str(task.source), str(output), Outcome.CONVERTED, before, after)
+        return FileResult(str(task.source), str(output), Outcome.CONVERTED, source.size, after)
+
+
+def _check_depth(path: Path, image: Image.Image) -> None:
+    """Pillow reads a 16-bit colour PNG as 8 bits per channel (16-bit grey stays ``I;16``):
+    refuse it rather than write a flip that lost half of every sample."""
+    if image.format != "PNG":
+        return
+    with open(path, "rb") as handle:
+        header = handle.read(26)
+    depth, colour = header[24], header[25]
+    if depth == 16 and colour in (2, 6):  # truecolour, truecolour with alpha
+        raise ImageError(
+            "16-bit colour PNG: Pillow can only read it as 8 bits per channel; not flipped "
+            "(the original is kept)"
+        )
 
 
 def save_like(image: Image.Image, original: Image.Image, path: Path, fmt: str | None) -> None:
@@ -101,21 +119,8 @@ def save_like(image: Image.Image, original: Image.Image, path: Path, fmt: str | 
     image.save(path, format=fmt, **params)
 
 
-def plan_flip(root: Path, job: FlipJob) -> BatchRun:
-    exclude = [job.output_dir] if job.output_dir is not None else []
-    tasks = [
-        task
-        for task in scan(root, IMAGE_EXTENSIONS, exclude=exclude)
-        if not job.is_flip_of_sibling(task)
-    ]
-    return BatchRun(
-        command="flip",
-        job=job,
-        tasks=assign_outputs(tasks, job.output_for),
-        report_extra={
-            "input": str(root),
-            "output": str(job.output_dir or root),
-            "direction": job.direction,
-            "suffix": job.suffix,
-        },
-    )
+def plan_flip(root: Path, job: FlipJob):  # type: ignore[no-untyped-def]
+    """Plan flip over a local folder (the one planner; kept for the library's callers)."""
+    from lltd.batch.plan import plan_local
+
+    return plan_local(root, job)

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lltd.errors import CodecError, ImageError
 from lltd.serve.intake import Admission, check_content_type, read_body, wants_webp
-from lltd.serve.kernel import ImageTooLarge, defend_bytes
+from lltd.serve.kernel import Defended, ImageTooLarge, defend_bytes
 from lltd.serve.metrics import Metrics
 from lltd.serve.problems import Problem, problem_response
 from lltd.serve.settings import ServeSettings
@@ -67,34 +67,40 @@ class Service:
             self.executor.shutdown(wait=True)
 
     async def defend(self, request: Request) -> Response:
-        settings = self.settings
+        # The slot is held until the answer is ready, forwarding included: a slow model server
+        # fills the queue and turns into 503s rather than into unbounded waiting requests.
         with self.admission.slot():
-            check_content_type(request)
-            body = await read_body(request, settings.max_bytes, settings.read_timeout)
-            self.metrics.bytes_in.inc(len(body))
-            work = partial(
-                defend_bytes, body, settings.defense, settings.max_pixels, wants_webp(request)
-            )
+            result = await self._defend(request)
+            stages = self.metrics.stage_seconds
+            stages.labels("decode").observe(result.decode_s)
+            stages.labels("defend").observe(result.defend_s)
+            stages.labels("encode").observe(result.encode_s)
+            if self.upstream is None:
+                return Response(
+                    result.data, 200, headers=result.headers, media_type=result.media_type
+                )
+            start = time.perf_counter()
             try:
-                result = await asyncio.get_running_loop().run_in_executor(self.executor, work)
-            except ImageTooLarge as exc:
-                raise Problem(413, str(exc)) from None
-            except (ImageError, CodecError) as exc:
-                raise Problem(400, str(exc)) from None
-        stages = self.metrics.stage_seconds
-        stages.labels("decode").observe(result.decode_s)
-        stages.labels("defend").observe(result.defend_s)
-        stages.labels("encode").observe(result.encode_s)
-        headers = result.headers
-        if self.upstream is None:
-            return Response(result.data, 200, headers=headers, media_type=result.media_type)
-        start = time.perf_counter()
+                answer = await self.upstream.forward(result.data, result.media_type)
+            finally:
+                stages.labels("upstream").observe(time.perf_counter() - start)
+            answer.headers.update(result.headers)
+            return answer
+
+    async def _defend(self, request: Request) -> Defended:
+        settings = self.settings
+        check_content_type(request)
+        body = await read_body(request, settings.max_bytes, settings.read_timeout)
+        self.metrics.bytes_in.inc(len(body))
+        work = partial(
+            defend_bytes, body, settings.defense, settings.max_pixels, wants_webp(request)
+        )
         try:
-            answer = await self.upstream.forward(result.data, result.media_type)
-        finally:
-            stages.labels("upstream").observe(time.perf_counter() - start)
-        answer.headers.update(headers)
-        return answer
+            return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        except ImageTooLarge as exc:
+            raise Problem(413, str(exc)) from None
+        except (ImageError, CodecError) as exc:
+            raise Problem(400, str(exc)) from None
 
 
 def create_app(settings: ServeSettings | None = None) -> ASGIApp:

@@ -3,6 +3,7 @@ command line, or both (command-line options win)."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -26,7 +27,7 @@ SETTLE_RULES = ("close", "quiet")
 class FolderConfig:
     """One drop folder and what to do with what lands in it."""
 
-    input: Path
+    input: Path  # or a str: an fsspec URL (object storage, polled)
     output: Path
     action: str = "defend"
     on_success: str = "move"
@@ -80,6 +81,8 @@ class WatchConfig:
     worker_idle: float = 60.0  # seconds without work before the worker processes exit
     shared: bool = False  # several daemons on one folder, each file claimed by one of them
     claim_timeout: float = 30.0  # seconds of silence before a daemon's claims are taken over
+    scheduler: str | None = None  # a Dask scheduler's address: the files run on its workers
+    metrics_port: str | None = None  # "PORT" (on 127.0.0.1) or "HOST:PORT": Prometheus metrics
     quiet: bool = False
     source: str = field(default="command line", compare=False)
 
@@ -107,6 +110,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "polling": (bool,),
     "shared": (bool,),
     "claim_timeout": (int, float),
+    "metrics_port": (str, int),
     "fsync": (bool,),
     "quiet": (bool,),
 }
@@ -161,6 +165,14 @@ def load_file(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return settings, merged
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def location(text: str) -> Path | str:
+    """A local folder, or an fsspec URL kept as text (``Path`` would fold its ``//``)."""
+    return text if _URL.match(text) else Path(text)
+
+
 def parse_pair(text: str) -> tuple[Path, Path]:
     inp, sep, out = text.rpartition(":")
     if not sep or not inp or not out:
@@ -172,7 +184,7 @@ def build(
     *,
     config_file: Path | None = None,
     inputs: list[str] | None = None,
-    output: Path | None = None,
+    output: Path | str | None = None,
     settings: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
 ) -> WatchConfig:
@@ -188,7 +200,8 @@ def build(
     if output is not None:
         if len(inputs) != 1:
             raise UsageError("-o OUT goes with exactly one input folder; use IN:OUT pairs for more")
-        folders.append({"input": Path(inputs[0]), "output": output, "where": inputs[0]})
+        pair = (location(inputs[0]), location(str(output)))
+        folders.append({"input": pair[0], "output": pair[1], "where": inputs[0]})
     else:
         for text in inputs:
             inp, out = parse_pair(text)
@@ -219,6 +232,8 @@ def _choice(where: str, name: str, value: object, choices: tuple[str, ...]) -> N
 
 def check_folder(folder: FolderConfig, where: str) -> None:
     from lltd.codecs import BACKENDS
+    from lltd.defense.settings import DIRECTIONS, ORDERS
+    from lltd.jobs.settings import DEFEND_FORMATS, FLIP_FORMATS
 
     _choice(where, "action", folder.action, ACTIONS)
     _choice(where, "on_success", folder.on_success, ON_SUCCESS)
@@ -226,13 +241,13 @@ def check_folder(folder: FolderConfig, where: str) -> None:
     if folder.action == "defend":
         folder.defense(where)  # the defense value validates its own settings
     else:
-        _choice(where, "direction", folder.direction, ("horizontal", "vertical"))
-        _choice(where, "order", folder.order, ("webp-flip", "flip-webp"))
+        _choice(where, "direction", folder.direction, DIRECTIONS)
+        _choice(where, "order", folder.order, ORDERS)
         for name in ("quality_range", "resize_pad", "seed"):
             if getattr(folder, name) is not None:
                 raise UsageError(f"{where}: {name} applies to defend, not {folder.action}")
     if folder.format is not None:
-        formats = ("png", "webp-lossless") if folder.action == "defend" else ("same", "png")
+        formats = DEFEND_FORMATS if folder.action == "defend" else FLIP_FORMATS
         if folder.action == "compress":
             raise UsageError(f"{where}: format applies to defend and flip, not compress")
         _choice(where, "format", folder.format, formats)
@@ -246,6 +261,12 @@ def check_folder(folder: FolderConfig, where: str) -> None:
 
 def check_distinct(folders: list[FolderConfig]) -> None:
     """No folder may be watched twice, nor be another folder's output (or inside it)."""
+    if any(isinstance(f.input, str) or isinstance(f.output, str) for f in folders):
+        if len(folders) != 1:
+            raise UsageError("an object-storage drop folder is watched alone: one IN -o OUT")
+        if str(folders[0].input).rstrip("/") == str(folders[0].output).rstrip("/"):
+            raise UsageError(f"input and output are the same folder: {folders[0].input}")
+        return
     resolved = [(f.input.resolve(), f.output.resolve()) for f in folders]
     for index, (inp, out) in enumerate(resolved):
         if inp == out:
@@ -273,6 +294,10 @@ def check_global(config: WatchConfig) -> None:
         raise UsageError("stop_timeout must be 0 s or more")
     if config.queue_size < 1:
         raise UsageError("queue_size must be at least 1")
+    if config.metrics_port is not None:
+        from lltd.watch.metrics import parse_address
+
+        parse_address(str(config.metrics_port))
     if config.claim_timeout <= 0:
         raise UsageError("claim_timeout must be more than 0 seconds")
     if config.shared:

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from watchdog.observers.api import BaseObserver
 
@@ -25,15 +26,26 @@ from lltd.batch.outcome import Outcome
 from lltd.batch.scan import Task
 from lltd.text import printable
 from lltd.watch.config import WatchConfig
-from lltd.watch.discovery import FolderSink, Key, OverflowAlarm, Scanner, start_observer, watching
+from lltd.watch.discovery import (
+    FolderSink,
+    Key,
+    OverflowAlarm,
+    Scanner,
+    start_observer,
+    take_over_orphans,
+    watching,
+)
 from lltd.watch.folders import Folder, open_folder, recover, remove_stale_status
 from lltd.watch.intake import Intake
 from lltd.watch.log import Log
+
+if TYPE_CHECKING:
+    from lltd.watch.metrics import Metrics
 from lltd.watch.notify import Notifier
-from lltd.watch.pool import Pool, Report
+from lltd.watch.pool import Pool, Report, pool_for
 from lltd.watch.settle import Settler, signature
-from lltd.watch.status import Counters, FolderCounts, write_status_file
-from lltd.watch.worker import WorkItem
+from lltd.watch.status import Counters, FolderCounts, Publisher
+from lltd.watch.worker import WorkItem, earlier_attempt
 
 TICK = 0.05  # main loop period (s): settle checks, status, watchdog
 STATUS_PERIOD = 0.25  # at most one STATUS=/status file write per period while busy
@@ -60,10 +72,9 @@ class Daemon:
         self.counters = Counters(
             folders=[FolderCounts(str(f.input), str(f.output)) for f in config.folders]
         )
-        self.pool: Pool[Key] = Pool(
-            self.jobs, self._report, clock=clock, worker_idle=config.worker_idle,
-            stop_timeout=config.stop_timeout, on_killed=self._clear_temporaries,
-        )  # fmt: skip
+        self.pool: Pool[Key] = pool_for(
+            config, self.jobs, self._report, clock, on_killed=self._clear_temporaries
+        )
         self.scanner = Scanner(self, self.settle_s, self.log.warning)
         self.overflow = OverflowAlarm(self._overflowed)
         self._stop = threading.Event()
@@ -71,9 +82,11 @@ class Daemon:
         self._drained = threading.Event()
         self._observers: list[BaseObserver] = []
         self._threads: list[threading.Thread] = []
-        self._status_dirty = True
-        self._status_written = 0.0
+        self.publisher = Publisher(
+            self.counters, self.notifier.status, config.status_file, self.log.warning, STATUS_PERIOD
+        )
         self._fatal: str | None = None
+        self.metrics: Metrics | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -84,6 +97,9 @@ class Daemon:
                 signal.signal(signum, lambda *_: self._stop.set())
         try:
             self._open_folders()
+            self._serve_metrics()
+            if self.config.scheduler is not None:
+                self.pool.connect()
             self.overflow.install()
             self._start_observers()
             self._take_over(self.clock())
@@ -126,6 +142,15 @@ class Daemon:
                 )
         if self.config.status_file is not None:
             remove_stale_status(self.config.status_file)
+
+    def _serve_metrics(self) -> None:
+        if self.config.metrics_port is not None:
+            from lltd.watch.metrics import start_metrics
+
+            self.metrics = start_metrics(
+                str(self.config.metrics_port), self.counters, self.jobs, self.pool.__len__
+            )
+            self.log.info(f"serving Prometheus metrics on {self.metrics.url}")
 
     def _start_observers(self) -> None:
         for folder in self.folders:
@@ -201,6 +226,8 @@ class Daemon:
             self._publish_status(self.clock(), force=True)
         for folder in self.folders:
             folder.close()
+        if self.metrics is not None:
+            self.metrics.close()
         if started:
             self.log.info(f"stopped: {self.counters.line()}")
         self.notifier.close()
@@ -212,21 +239,7 @@ class Daemon:
 
     def _take_over(self, now: float) -> None:
         """--shared: say we are alive, and queue the claims of daemons that are not."""
-        for folder in self.folders:
-            if folder.claims is None:
-                continue
-            try:
-                for other, taken in folder.claims.tend():
-                    self.log.warning(
-                        f"took over {len(taken)} file(s) claimed by {printable(other)}, "
-                        "which stopped answering"
-                    )
-                    for relative in taken:
-                        key = (folder.index, str(folder.root / relative))
-                        if self.intake.claim(key):
-                            self.intake.put_backlog(key)
-            except OSError as exc:
-                self.log.warning(f"cannot tend the claims under {printable(folder.root)}: {exc}")
+        take_over_orphans(self.folders, self.intake, self.log.warning)
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -356,7 +369,6 @@ class Daemon:
             # Counted as failed and left where it is, still claimed so that rescans do not redo
             # it in a loop; the next start tries again.
             self.counters.count(key[0], True, report.reason)
-            self._status_dirty = True
             self.log.error(
                 f"failed: {printable(flight.item.task.source)}: "
                 f"{printable(report.reason)}; left in place"
@@ -372,14 +384,17 @@ class Daemon:
         assert report.processed is not None
         result, disposed = report.processed.result, report.processed.disposed
         if disposed == "vanished" and result.output is None:
-            return  # renamed or deleted before a worker got to it: not ours any more
+            result = earlier_attempt(item, sig)
+            if result is None:
+                return  # renamed or deleted before a worker got to it: not ours any more
         failed = result.outcome is Outcome.FAILED
         if folder.keeps and folder.journal is not None:
             folder.journal.record(
                 folder.journal_key(item.task.source, sig), result.outcome.value, result.output
             )
-        self.counters.count(folder.index, failed, result.error)
-        self._status_dirty = True
+        self.counters.count(folder.index, failed, result.error, result.outcome.value)
+        if self.metrics is not None:
+            self.metrics.observe_latency(time.time() - sig[1] / 1e9)  # mtime: the last write
         if failed:
             where = f" (set aside in {printable(result.output)})" if result.output else ""
             self.log.error(f"failed: {printable(key[1])}: {printable(result.error or '')}{where}")
@@ -391,27 +406,8 @@ class Daemon:
     # -- status ------------------------------------------------------------------------------
 
     def _refresh_counts(self) -> None:
-        counters = self.counters
-        queued, settling, in_flight = self.intake.queued(), len(self.settler), len(self.pool)
-        if (queued, settling, in_flight) != (
-            counters.queued,
-            counters.settling,
-            counters.in_flight,
-        ):
-            counters.queued, counters.settling, counters.in_flight = queued, settling, in_flight
-            self._status_dirty = True
+        self.counters.set_gauges(self.intake.queued(), len(self.settler), len(self.pool))
 
     def _publish_status(self, now: float, *, force: bool = False) -> None:
         self._refresh_counts()
-        if not force and (not self._status_dirty or now - self._status_written < STATUS_PERIOD):
-            return
-        self._status_dirty = False
-        self._status_written = now
-        self.notifier.status(self.counters.line())
-        if self.config.status_file is not None:
-            try:
-                write_status_file(self.config.status_file, self.counters)
-            except OSError as exc:
-                self.log.warning(
-                    f"cannot write {printable(self.config.status_file)}: {exc.strerror}"
-                )
+        self.publisher.publish(now, force=force)

@@ -239,3 +239,24 @@ class Scanner:
                     intake.put_backlog(key)
                 else:
                     settler.track(path, key)
+
+
+def take_over_orphans(
+    folders: list[Folder], intake: Intake[Key], warn: Callable[[str], None]
+) -> None:
+    """--shared: say we are alive, and queue the claims of daemons that are not."""
+    for folder in folders:
+        if folder.claims is None:
+            continue
+        try:
+            for other, taken in folder.claims.tend():
+                warn(
+                    f"took over {len(taken)} file(s) claimed by {printable(other)}, "
+                    "which stopped answering"
+                )
+                for relative in taken:
+                    key = (folder.index, str(folder.root / relative))
+                    if intake.claim(key):
+                        intake.put_backlog(key)
+        except OSError as exc:
+            warn(f"cannot tend the claims under {printable(folder.root)}: {exc}")

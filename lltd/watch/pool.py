@@ -16,10 +16,11 @@ from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.errors import LltdError
+from lltd.watch.config import WatchConfig
 from lltd.watch.worker import Processed, WorkItem, dispose, ensure_quarantined, init_worker, process
 
 MAX_ATTEMPTS = 3  # a file in flight when a worker dies is retried, then set aside as failed
@@ -65,6 +66,7 @@ class Pool(Generic[Key]):
         worker_idle: float,
         stop_timeout: float,
         on_killed: Callable[[], None] = lambda: None,
+        executor: Callable[[int], Any] | None = None,
     ) -> None:
         self.jobs = jobs
         self.report = report
@@ -72,8 +74,9 @@ class Pool(Generic[Key]):
         self.worker_idle = worker_idle
         self.stop_timeout = stop_timeout
         self.on_killed = on_killed  # workers were killed mid-file: clear their temporaries
+        self.new_executor = executor or new_executor  # spawned processes, or a Dask cluster
         self._lock = threading.Lock()
-        self._executor: ProcessPoolExecutor | None = None
+        self._executor: Any = None
         self._in_flight: dict[Future[Processed], InFlight[Key]] = {}
         self._slots = threading.Semaphore(jobs * 2)  # keeps each worker's next file ready
         self._attempts: dict[Key, int] = {}
@@ -83,6 +86,12 @@ class Pool(Generic[Key]):
     def __len__(self) -> int:
         with self._lock:
             return len(self._in_flight)
+
+    def connect(self) -> None:
+        """Start the executor now (a Dask cluster that cannot be reached fails the start)."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = self.new_executor(self.jobs)
 
     def reserve(self, timeout: float) -> bool:
         """A free slot (released by :meth:`unreserve` or when the submitted file comes back)."""
@@ -97,7 +106,7 @@ class Pool(Generic[Key]):
             if self._closed:
                 return False
             if self._executor is None:
-                self._executor = new_executor(self.jobs)
+                self._executor = self.new_executor(self.jobs)
             future = self._executor.submit(process, item)
             attempt = self._attempts.get(key, 0) + 1
             self._in_flight[future] = InFlight(key, item, sig, attempt)
@@ -163,6 +172,10 @@ class Pool(Generic[Key]):
             self._worker_died(flight, exc)
             return
         except Exception as exc:  # the worker could not set the file aside (e.g. permissions)
+            if type(exc).__name__ == "KilledWorker":  # Dask: workers died on it, retries spent
+                flight.attempt = MAX_ATTEMPTS
+                self._worker_died(flight, exc)
+                return
             self._attempts.pop(flight.key, None)
             reason = str(exc) if isinstance(exc, LltdError) else f"{type(exc).__name__}: {exc}"
             self.report(Report("stuck", flight, reason=reason))
@@ -211,3 +224,28 @@ def new_executor(jobs: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=jobs, mp_context=context, initializer=init_worker, initargs=(os.getpid(),)
     )
+
+
+def pool_for(
+    config: WatchConfig,
+    jobs: int,
+    report: Callable[[Report[Key]], None],
+    clock: Callable[[], float],
+    *,
+    on_killed: Callable[[], None],
+) -> Pool[Key]:
+    """Spawned worker processes, or the workers of ``config.scheduler``'s Dask cluster."""
+    if config.scheduler is None:
+        return Pool(
+            jobs, report, clock=clock, worker_idle=config.worker_idle,
+            stop_timeout=config.stop_timeout, on_killed=on_killed,
+        )  # fmt: skip
+    from lltd.watch.cluster import DaskExecutor
+
+    address = config.scheduler
+    # The cluster's workers are not ours to retire or kill: no idle exit, and no cleaning up
+    # after files a worker may still be finishing.
+    return Pool(
+        jobs, report, clock=clock, worker_idle=float("inf"), stop_timeout=config.stop_timeout,
+        executor=lambda _jobs: DaskExecutor(address),
+    )  # fmt: skip

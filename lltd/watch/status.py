@@ -6,10 +6,12 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lltd.atomic import write_bytes_atomic
+from lltd.text import printable
 
 
 @dataclass
@@ -31,15 +33,31 @@ class Counters:
     rescans: int = 0  # whole-folder rescans (periodic, and after an overflow)
     overflows: int = 0  # kernel event queue overflows
     last_error: str | None = None
+    _outcomes: dict[str, int] = field(default_factory=dict, repr=False)
+    dirty: bool = field(default=True, repr=False)  # changed since last published
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def count(self, folder: int, failed: bool, error: str | None = None) -> None:
+    def count(
+        self, folder: int, failed: bool, error: str | None = None, outcome: str | None = None
+    ) -> None:
         with self._lock:
+            self.dirty = True
+            key = outcome or ("failed" if failed else "converted")
+            self._outcomes[key] = self._outcomes.get(key, 0) + 1
             if failed:
                 self.folders[folder].failed += 1
                 self.last_error = error
             else:
                 self.folders[folder].processed += 1
+
+    def set_gauges(self, queued: int, settling: int, in_flight: int) -> None:
+        if (queued, settling, in_flight) != (self.queued, self.settling, self.in_flight):
+            self.queued, self.settling, self.in_flight = queued, settling, in_flight
+            self.dirty = True
+
+    def outcomes(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._outcomes)
 
     @property
     def processed(self) -> int:
@@ -78,3 +96,35 @@ def write_status_file(path: Path, counters: Counters) -> None:
     """Atomically, so a monitor never reads half a file."""
     data = json.dumps(counters.to_json(), indent=2) + "\n"
     write_bytes_atomic(path, data.encode())
+
+
+class Publisher:
+    """``STATUS=`` and the status file, at most once per ``period`` while busy."""
+
+    def __init__(
+        self,
+        counters: Counters,
+        notify: Callable[[str], object],
+        path: Path | None,
+        warn: Callable[[str], None],
+        period: float = 0.25,
+    ) -> None:
+        self.counters = counters
+        self.notify = notify
+        self.path = path
+        self.warn = warn
+        self.period = period
+        self._written = -period
+
+    def publish(self, now: float, *, force: bool = False) -> None:
+        counters = self.counters
+        if not force and (not counters.dirty or now - self._written < self.period):
+            return
+        counters.dirty = False
+        self._written = now
+        self.notify(counters.line())
+        if self.path is not None:
+            try:
+                write_status_file(self.path, counters)
+            except OSError as exc:
+                self.warn(f"cannot write {printable(self.path)}: {exc.strerror}")

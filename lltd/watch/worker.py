@@ -85,6 +85,17 @@ def process(item: WorkItem) -> Processed:
     return Processed(result, dispose(item, result))
 
 
+def earlier_attempt(item: WorkItem, sig: tuple[int, int]) -> FileResult | None:
+    """The result of an attempt whose report was lost (a Dask worker killed after it moved the
+    input, and the rerun found it gone): the input in done/ with its size and mtime (a rename
+    keeps both) and the output in place."""
+    done = item.state_dir / DONE / item.task.relative
+    output = item.task.output
+    if signature(done) != sig or output is None or not os.path.exists(output):
+        return None
+    return FileResult(str(item.task.source), str(output), Outcome.CONVERTED, sig[0])
+
+
 def _prepare_destination(item: WorkItem) -> None:
     """Refuse a file whose output or failed/ folder lies through a link (OUT inside IN lets
     uploaders plant one); otherwise create the output's folders without following links.

@@ -1,0 +1,267 @@
+"""The one planner: which files a job takes, what each output is called, what was done before.
+
+Every host feeds it: the local scan (:func:`plan_local`), the fsspec listing
+(:mod:`lltd.cluster.remote`) and the watch daemon (one file at a time, :meth:`Planner.assign`).
+Jobs only *declare* their inputs (:class:`PlannedJob`); the rules live here, once:
+
+* **Inputs**: the job's extensions, its ``accepts`` rule (flip skips its own ``x_f.png``), and
+  never a file that this command itself wrote (its provenance record says so): outputs never
+  become inputs, whatever folder they land in.
+* **Names**: each input gets the job's name for it, unless that name is *taken*: claimed by an
+  earlier input of this plan, an input itself, or an existing file that is not this input's own
+  earlier output. A taken name falls back to the job's alternate (``a.jpg.webp``, ``x.png_f.png``),
+  then numbered ones. "Own earlier output" is read from the record on the file, never from its
+  name, so the name an input gets does not change when a sibling was replaced or deleted by an
+  earlier run, and an unrelated ``photo.webp`` beside ``photo.png`` is never taken for its
+  output, nor overwritten.
+* **Replacing**: an existing file is overwritten only when it is this input's own output, or an
+  unrecorded leftover in a folder of the tool's own (``-o``) outside the input tree. Under
+  ``--r`` an output whose original has since changed is the only copy of that earlier picture,
+  and is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+from lltd.batch.marks import Mark, read_mark, same_source
+from lltd.batch.outcome import FileResult, Outcome
+from lltd.batch.pipeline import BatchRun, clean_output_directory
+from lltd.batch.scan import Task, is_within, matches_name, scan
+from lltd.errors import UsageError
+from lltd.text import printable
+
+MAX_ALTERNATES = 1000
+
+
+class PlannedJob(Protocol):
+    """What a job declares so the planner can plan it (the jobs in :mod:`lltd.jobs` do)."""
+
+    command: str  # compress, flip, defend: also the name provenance records carry
+
+    @property
+    def extensions(self) -> frozenset[str]: ...
+
+    @property
+    def in_place(self) -> bool:
+        """Outputs go into the input tree (``flip`` without ``-o``, ``compress --r``)."""
+        ...
+
+    @property
+    def consumes_input(self) -> bool:
+        """The original is deleted once its output is in place (``--r``)."""
+        ...
+
+    def output_root(self, input_root: Path) -> Path: ...
+
+    def output_name(self, relative: PurePosixPath) -> PurePosixPath: ...
+
+    def alternate_name(self, relative: PurePosixPath, attempt: int) -> PurePosixPath:
+        """The name when ``output_name`` is taken; ``attempt`` counts from 0."""
+        ...
+
+    def accepts(self, relative: PurePosixPath, exists: Callable[[PurePosixPath], bool]) -> bool:
+        """Whether a listed file is an input, given what else exists beside it."""
+        ...
+
+    def report_fields(self) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True)
+class OutputTree:
+    """What the planner needs to know about where outputs go; one per host."""
+
+    exists: Callable[[str], bool]  # any node at this output-relative name
+    mark: Callable[[str], Mark | None]  # its provenance record
+    input_mark: Callable[[str], Mark | None]  # the record on an input-relative file
+    as_input: Callable[[str], str | None]  # its input-relative name if inside the input tree
+    same_source: Callable[[Mark, str], bool]  # the record names this input, unchanged
+
+
+@dataclass
+class Planner:
+    """Names outputs for one job; keeps what it assigned so later inputs never collide."""
+
+    job: PlannedJob
+    tree: OutputTree
+    inputs: set[str] = field(default_factory=set)  # input-relative names of this plan's inputs
+    claimed: set[str] = field(default_factory=set)
+
+    @classmethod
+    def for_folder(cls, job: PlannedJob, input_root: Path) -> Planner:
+        """A planner over a local folder, for a host that sees one file at a time (the watch
+        daemon): ``is_input`` filters, ``assign`` names (against what exists and what it assigned
+        before), ``release`` forgets a name once its file is done."""
+        root = input_root.resolve()
+        return cls(job, local_tree(job, root, job.output_root(root).absolute().resolve()))
+
+    def is_input(self, relative: str, exists: Callable[[PurePosixPath], bool]) -> bool:
+        """The job takes this listed file (extension, the job's rule, not its own output)."""
+        path = PurePosixPath(relative)
+        if any(part.startswith(".") for part in path.parts):
+            return False
+        if path.suffix.lower() not in self.job.extensions:
+            return False
+        mark = self.tree.input_mark(relative)
+        if mark is not None and mark.command == self.job.command:
+            return False  # our own output, wherever it landed
+        return self.job.accepts(path, exists)
+
+    def assign(self, relative: str) -> str:
+        """The output name for the input ``relative``; claims it for the rest of the plan."""
+        path = PurePosixPath(relative)
+        candidates = [self.job.output_name(path)]
+        candidates += (self.job.alternate_name(path, n) for n in range(MAX_ALTERNATES))
+        for candidate in candidates:
+            name = candidate.as_posix()
+            if self._free_for(name, relative):
+                self.claimed.add(name)
+                return name
+        raise UsageError(f"no free output name for {printable(relative)}")
+
+    def release(self, name: str) -> None:
+        """The daemon is done with ``name``: from now on its record decides, as for any file."""
+        self.claimed.discard(name)
+
+    def _free_for(self, name: str, relative: str) -> bool:
+        if name in self.claimed:
+            return False
+        inside = self.tree.as_input(name)
+        if inside is not None and inside in self.inputs and inside != relative:
+            return False  # never write onto an input
+        if not self.tree.exists(name):
+            return True
+        mark = self.tree.mark(name)
+        if mark is None:
+            # Unrecorded: someone else's file, unless it sits in a folder of our own (a leftover
+            # of an interrupted or older run, which webp-converter also redid).
+            return inside is None and not self.job.in_place
+        if mark.command != self.job.command or mark.source.name != relative:
+            return False  # the output of another input (or another command): never replaced
+        # Under --r an output whose original has changed since is the only copy of that picture.
+        return not self.job.consumes_input or self.tree.same_source(mark, relative)
+
+
+def local_tree(job: PlannedJob, input_root: Path, output_root: Path) -> OutputTree:
+    def as_input(name: str) -> str | None:
+        path = output_root / name
+        return path.relative_to(input_root).as_posix() if is_within(path, input_root) else None
+
+    return OutputTree(
+        exists=lambda name: os.path.lexists(output_root / name),
+        mark=lambda name: read_mark(output_root / name),
+        input_mark=lambda name: read_mark(input_root / name),
+        as_input=as_input,
+        same_source=lambda mark, relative: same_source(mark, input_root / relative, relative),
+    )
+
+
+def check_roots(job: PlannedJob, input_root: Path, output_root: Path) -> None:
+    """``-o`` equal to the input folder: outputs would be taken for inputs (and the input's
+    subfolders would look like output); refuse rather than handle half the tree."""
+    if not job.in_place and output_root.resolve() == input_root.resolve():
+        raise UsageError(
+            f"the output folder is the input folder {printable(input_root)}: outputs would mix "
+            "with the originals; choose another -o"
+            + (" (or --r to replace in place)" if job.command == "compress" else "")
+        )
+
+
+def _not_regular(path: Path) -> str | None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def plan_local(
+    root: Path,
+    job: PlannedJob,
+    *,
+    clean: bool = False,
+    ignore_filename_match: str | None = None,
+    assume_empty: bool = False,
+) -> BatchRun:
+    """Scan ``root`` and plan ``job`` over it: inputs, output names and collisions, once.
+
+    ``clean`` empties the output folder first (``--c``); ``assume_empty`` plans as if it had
+    been (a dry run of ``--c``)."""
+    root = root.resolve()
+    output_root = job.output_root(root).absolute()
+    check_roots(job, root, output_root)
+    if clean and not job.in_place:
+        clean_output_directory(output_root, root)
+    # An output folder inside the input is not input; one that holds the input (-o a parent
+    # folder) excludes nothing: its outputs are recognised by their records instead.
+    inside = not job.in_place and is_within(output_root.resolve(), root)
+    exclude = [output_root] if inside else []
+    tree = local_tree(job, root, output_root.resolve())
+    if assume_empty and not job.in_place:
+        tree = replace(tree, exists=lambda name: False, mark=lambda name: None)
+    planner = Planner(job, tree)
+
+    def exists(path: PurePosixPath) -> bool:
+        return os.path.lexists(root / path)
+
+    names = [task.relative.as_posix() for task in scan(root, job.extensions, exclude=exclude)]
+    kept = [name for name in names if planner.is_input(name, exists)]
+    planner.inputs = set(kept)
+    return plan_names(
+        planner,
+        kept,
+        make_task=lambda name, out: Task(root / name, Path(name), output_root / out),
+        input_path=lambda name: root / name,
+        skip=ignore_filename_match,
+        command=job.command,
+        report_extra={"input": str(root), "output": str(output_root), **job.report_fields()},
+        job=job,
+    )
+
+
+def plan_names(
+    planner: Planner,
+    names: Iterable[str],
+    *,
+    make_task: Callable[[str, str], Task],
+    input_path: Callable[[str], Path | str],
+    skip: str | None,
+    command: str,
+    report_extra: dict[str, object],
+    job: object,
+    sizes: Callable[[str], int] | None = None,
+    not_regular: Callable[[str], str | None] | None = None,
+) -> BatchRun:
+    """Turn the input names of a listing into tasks (and files settled without a job)."""
+    tasks: list[Task] = []
+    presettled: list[FileResult] = []
+    for name in names:
+        where = input_path(name)
+        size = sizes(name) if sizes else _size(where)
+        if skip and matches_name(PurePosixPath(name).name, skip):
+            presettled.append(FileResult(str(where), None, Outcome.NAME_MATCH, bytes_before=size))
+            continue
+        problem = not_regular(name) if not_regular else _not_regular(Path(where))
+        if problem:
+            presettled.append(FileResult(str(where), None, Outcome.FAILED, size, error=problem))
+            continue
+        tasks.append(make_task(name, planner.assign(name)))
+    return BatchRun(
+        command=command,
+        job=job,  # type: ignore[arg-type]
+        tasks=tasks,
+        presettled=presettled,
+        report_extra=report_extra,
+    )
+
+
+def _size(path: Path | str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
