@@ -15,7 +15,8 @@ def wilson(accuracy: float, n: int, z: float = Z95) -> tuple[float, float]:
         return 0.0, 1.0
     centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The interval holds the estimate itself (rounding could leave 0 % just outside).
+    return max(0.0, min(centre - half, accuracy)), min(1.0, max(centre + half, accuracy))
 
 
 def worst_case(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
