@@ -1,8 +1,8 @@
 """``lltd cwebp``: one file, with cwebp's own grammar, so scripts that call cwebp can call lltd.
 
-Shell jobs call the encoder once per file, so this path is kept lean: it is dispatched by
-:func:`lltd.cli.main` before typer and the other commands are imported, and imports Pillow only for
-the pillow backend (or a file cwebp cannot read itself).
+Shell jobs call the encoder once per file, so this path is kept lean: :func:`lltd.cli.main`
+dispatches it before typer and the other commands are imported; it imports the option table,
+Pillow's image core with the PNG/JPEG readers and the WebP plugin, and nothing else of size.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def help_text(long: bool) -> str:
         lines.append("cwebp's options, with cwebp's meaning (-longhelp: each, per backend):")
         lines += textwrap.wrap(names, 78, initial_indent="  ", subsequent_indent="  ")
         return "\n".join(lines) + "\n"
-    lines.append("Options (pillow backend | cwebp backend):")
+    lines.append("Options (--backend cwebp honours all; [pillow: ...] is the pillow backend):")
     for spec in OPTIONS:
         names = " / ".join(spec.names) + (" " + " ".join(f"<{a}>" for a in spec.args))
         pillow = "yes" if spec.pillow == HONOURED else spec.pillow.split(" (")[0]

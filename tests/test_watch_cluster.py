@@ -55,6 +55,15 @@ class Cluster:
         with Client(self.address, timeout=30) as client:
             client.wait_for_workers(count, timeout=60)
 
+    def busy(self, worker: subprocess.Popen[bytes]) -> bool:
+        """The scheduler has given this worker a file that it has not finished."""
+        from distributed import Client
+
+        with Client(self.address, timeout=30) as client:
+            pids = client.run(os.getpid)  # worker address -> its process id
+            address = next((a for a, pid in pids.items() if pid == worker.pid), None)
+            return address is not None and bool(client.processing().get(address))
+
     def stop(self) -> None:
         for process in [*self.workers, self.scheduler]:
             if process.poll() is None:
@@ -99,6 +108,7 @@ def test_a_worker_killed_mid_file_loses_and_duplicates_nothing(
         watch.wait_ready()
         inputs = burst(inp, tmp_path / "staging", 16, 400)
         wait_until(lambda: len(done_files(inp)) >= 2, 120, "the first files")
+        wait_until(lambda: cluster.busy(victim), 60, "the victim on a file")
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
         wait_until(lambda: len(done_files(inp)) == len(inputs), 180, "every file")
@@ -127,6 +137,7 @@ def test_chaos_shared_daemons_on_a_cluster_lose_a_daemon_and_a_worker(
         wait_until(lambda: "converted:" in doomed.stdout, 120, "the doomed daemon at work")
         doomed.process.send_signal(signal.SIGKILL)
         doomed.process.wait(10)
+        wait_until(lambda: cluster.busy(worker), 60, "the worker on a file")
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         wait_until(lambda: len(done_files(inp)) == len(inputs), 180, "every file")

@@ -140,8 +140,8 @@ class ProcessRunner:
 
 class ThreadRunner:
     """Threads in this process: Pillow releases the GIL while it decodes (zlib, libjpeg) and
-    encodes (libwebp), and threads need no fork and no pickling. ``LLTD_POOL=threads`` selects it
-    (bench/bench_compress.py measures it against processes)."""
+    encodes (libwebp), and threads need no fork and no pickling. compress's pillow backend runs
+    on it (faster than processes in bench/bench_compress.py); ``LLTD_POOL`` overrides."""
 
     def __init__(self, jobs: int) -> None:
         self.jobs = max(1, jobs)
@@ -149,20 +149,25 @@ class ThreadRunner:
     def run(self, job: Job, tasks: Sequence[Task]) -> Iterator[tuple[int, FileResult]]:
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
-        with ThreadPoolExecutor(max_workers=min(self.jobs, max(1, len(tasks)))) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(self.jobs, max(1, len(tasks))))
+        try:
             futures = {pool.submit(run_one, job, task): index for index, task in enumerate(tasks)}
             for future in as_completed(futures):
                 yield futures[future], future.result()
+        finally:
+            # Ctrl-C (or a closed generator) must not wait for every queued file.
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 POOL_KINDS = ("processes", "threads")
 
 
-def local_runner(jobs: int | None) -> Runner:
+def local_runner(jobs: int | None, pool: str = "processes") -> Runner:
+    """Serial for one job; else ``pool`` (the command's choice), unless ``LLTD_POOL`` says."""
     jobs = default_jobs() if not jobs or jobs < 1 else jobs
     if jobs == 1:
         return SerialRunner()
-    kind = os.environ.get("LLTD_POOL", "processes")
+    kind = os.environ.get("LLTD_POOL", pool)
     if kind not in POOL_KINDS:
         raise UsageError(f"LLTD_POOL must be one of {', '.join(POOL_KINDS)}, got {kind!r}")
     return ThreadRunner(jobs) if kind == "threads" else ProcessRunner(jobs)

@@ -161,15 +161,16 @@ def existing_directory(path: Path, what: str = "input directory") -> Path:
     return path
 
 
-def runner_for(jobs: int, scheduler: str | None) -> Runner:
-    """The local process pool, or a Dask cluster when ``--scheduler`` is given."""
+def runner_for(jobs: int, scheduler: str | None, pool: str = "processes") -> Runner:
+    """The local pool (``pool``: processes or threads), or a Dask cluster when ``--scheduler``
+    is given."""
     if scheduler:
         from lltd.cluster import dask_runner  # imports dask only on this path
 
         return dask_runner(scheduler, jobs)
     from lltd.batch.engine import local_runner
 
-    return local_runner(jobs)
+    return local_runner(jobs, pool)
 
 
 def location(value: str | Path) -> Path | str:
@@ -222,6 +223,7 @@ def run_batch_command(
     debug: bool,
     summary: Callable[[Totals], str],
     dry_run: bool = False,
+    pool: str = "processes",
 ) -> NoReturn:
     """Plan, run the batch with the chosen runner, print the summary, exit with its status.
 
@@ -230,7 +232,7 @@ def run_batch_command(
     from lltd.batch.prepare import check_json_destination, print_dry_run
     from lltd.batch.report import exit_code, stopped_line
 
-    runner = None if dry_run else runner_for(jobs, scheduler)
+    runner = None if dry_run else runner_for(jobs, scheduler, pool)
     batch = make_plan()
     if json_report is not None:
         check_json_destination(json_report, batch)

@@ -341,6 +341,7 @@ class Daemon:
             fsync=self.config.fsync,
             input_root=folder.root,
             output_root=folder.output,
+            display=path,
         )
         if self._stop_dispatch.is_set():
             return False

@@ -2,17 +2,20 @@
 input it was given to.
 
 Daemons sharing a folder (possibly over NFS) cannot share a database lock safely: a daemon that
-stops answering while holding it would stop them all. An exclusive create (``O_EXCL``) is
-atomic on a local file system and over NFS, needs no lock, and so decides each name once.
+stops answering while holding it would stop them all. An exclusive create (a hard link) is
+atomic on a local file system and over NFS, needs no lock, and so decides each name once; the
+marker is written beside its name and hard-linked into place, so it never appears empty.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from lltd.atomic import TEMP_SUFFIX
 from lltd.watch.safedir import open_dir
 
 NAMES = "names"
@@ -63,15 +66,23 @@ def _read(dir_fd: int, name: str) -> bytes | None:
 
 
 def _create(dir_fd: int, name: str, content: bytes) -> bool:
+    """Publish the marker with its content in one step (a hard link fails if the name exists),
+    so no daemon ever reads a marker that is there but still empty."""
+    temp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temp, flags, 0o644, dir_fd=dir_fd)
     try:
-        fd = os.open(name, flags, 0o644, dir_fd=dir_fd)
-    except FileExistsError:
-        return False
-    try:
-        os.write(fd, content)
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
+        try:
+            os.write(fd, content)
+            with contextlib.suppress(OSError):
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+        except FileExistsError:
+            return False
+        return True
     finally:
-        os.close(fd)
-    return True
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=dir_fd)
