@@ -148,8 +148,7 @@ def _encode(call, own: _Own, codec) -> None:  # type: ignore[no-untyped-def]
     elif call.yuv_size[0] * call.yuv_size[1] > own.max_pixels:
         raise ImageError(f"-s {call.yuv_size[0]} {call.yuv_size[1]} exceeds --max-pixels")
     output = call.output
-    stream = output is not None and _is_stream(output)
-    if output is None or str(output) == "-" or stream:
+    if output is None or str(output) == "-":
         data = _encode_bytes(call, own, codec, image)
         if output is None:
             if not call.quiet:  # cwebp says so too
@@ -157,45 +156,12 @@ def _encode(call, own: _Own, codec) -> None:  # type: ignore[no-untyped-def]
                     "lltd: no output file specified (no -o): encoded, and the result discarded",
                     file=sys.stderr,
                 )
-        elif stream:
-            assert output is not None
-            _write_stream(output, data)
         else:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
         return
     with atomic_output(output) as target:
         _encode_to(call, own, codec, image, target.path)
-
-
-def _is_stream(path: Path) -> bool:
-    """``-o /dev/null`` or ``-o a-fifo``: cwebp writes into them, and so does lltd cwebp (an
-    atomic rename would replace the node itself; compress and the other commands refuse them)."""
-    import os
-    import stat
-
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError:
-        return False
-    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
-
-
-def _write_stream(path: Path, data: bytes) -> None:
-    import os
-    import stat
-
-    # O_NOFOLLOW and the fstat: a node swapped for a link or a file since the lstat is refused.
-    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NOCTTY)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
-            raise UsageError(f"refusing to write {printable(path)}: it changed while encoding")
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
 
 
 def _encode_to(call, own: _Own, codec, image, target: Path) -> None:  # type: ignore[no-untyped-def]
