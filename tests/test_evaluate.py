@@ -365,3 +365,16 @@ def test_evaluate_help_does_not_import_torch() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "--sweep-quality" in result.stdout
+
+
+def test_adaptive_attack_is_run_against_the_defended_model(quick_report: Path) -> None:
+    """BPDA through the exact flip is white-box PGD on model(flip(x)): it must do as well as PGD
+    does on the undefended model, and never worse than oblivious PGD against the flip. Attacking
+    the undefended model instead (the bug this catches) leaves the flip's accuracy near the
+    oblivious row, far above plain PGD's."""
+    rows = json.loads((quick_report / "results.json").read_text())["rows"]
+    accuracy = {(row["attack"], row["defense"]): row["accuracy"] for row in rows}
+    adaptive, oblivious = accuracy[("pgd-bpda", "flip")], accuracy[("pgd", "flip")]
+    assert adaptive <= oblivious, (adaptive, oblivious)
+    assert adaptive <= accuracy[("pgd", "none")] + 0.15, (adaptive, accuracy[("pgd", "none")])
+    assert oblivious - adaptive >= 0.15, (adaptive, oblivious)  # the flip fools oblivious PGD

@@ -1,14 +1,16 @@
 """Mutation testing of the modules whose bugs lose data or mislead: one command, one report.
 
     .venv/bin/python bench/mutation/run.py                 # every module of [tool.lltd.mutation]
-    .venv/bin/python bench/mutation/run.py lltd/atomic.py  # some of them
+    .venv/bin/python bench/mutation/run.py lltd/atomic.py  # some of them (the others' results stay)
+    .venv/bin/python bench/mutation/run.py --report-only   # rewrite REPORT.md from the results
 
 Each module listed in pyproject.toml's ``[[tool.lltd.mutation]]`` is mutated by mutmut 2 (one
 small change at a time: an operator, a constant, a removed call) and its own fast tests are run
 against every mutant; a mutant the tests do not fail on "survived". mutmut edits files in place,
 so all of this happens in a scratch copy of the working tree (git's tracked and untracked files),
-never in the checkout. The report goes to bench/mutation/REPORT.md, with a reason for each
-survivor taken from bench/mutation/reasons.json (keyed "module | old line -> new line").
+never in the checkout. Each module's outcome is kept in bench/mutation/results/; REPORT.md is
+made from all of them, with a reason for each survivor from bench/mutation/reasons.json (keyed
+"module | old line -> new line").
 
 Slow (minutes per module on 2 cores): not part of .ci/run.
 """
@@ -29,7 +31,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-DETECTED = {"ok_killed": "killed", "bad_timeout": "timeout"}
+RESULTS = HERE / "results"
+DETECTED = ("ok_killed", "bad_timeout", "ok_suspicious")
 
 
 def targets() -> list[dict]:
@@ -52,108 +55,109 @@ def scratch_copy(into: Path) -> None:
             archive.extractall(into, filter="tar")
 
 
-def run_module(work: Path, target: dict, mutmut: str) -> None:
-    runner = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
-    runner += ["-p", "no:randomly", *target["tests"]]
-    print(f"== {target['module']}: {shlex.join(target['tests'])}", flush=True)
-    subprocess.run(
-        [mutmut, "run", "--paths-to-mutate", target["module"], "--runner", shlex.join(runner),
-         "--no-progress"],
-        cwd=work, env={**os.environ, "PYTHONPATH": str(work)}, check=False,
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def mutants(work: Path) -> list[tuple[int, str, int, str, str]]:
-    """(mutant id, module, line number, status, line) from mutmut's cache."""
-    with sqlite3.connect(work / ".mutmut-cache") as db:
-        return db.execute(
-            "SELECT Mutant.id, SourceFile.filename, Line.line_number + 1, Mutant.status, Line.line "
-            "FROM Mutant JOIN Line ON Mutant.line = Line.id "
-            "JOIN SourceFile ON Line.sourcefile = SourceFile.id ORDER BY Mutant.id"
-        ).fetchall()
-
-
-def diff_of(work: Path, mutmut: str, mutant: int) -> tuple[str, str]:
+def mutated_line(work: Path, mutmut: str, mutant: int) -> str:
+    """What the mutant's line became ("" when the mutation removes it)."""
     shown = subprocess.run(
         [mutmut, "show", str(mutant)], cwd=work, capture_output=True, text=True, check=False
     ).stdout.splitlines()
-    old = next(
-        (line[1:].strip() for line in shown if line.startswith("-") and not line.startswith("---")),
-        "",
-    )
-    new = next(
-        (line[1:].strip() for line in shown if line.startswith("+") and not line.startswith("+++")),
-        "",
-    )
-    return old, new
+    added = [line[1:].strip() for line in shown if line[:1] == "+" and line[:3] != "+++"]
+    return (added or [""])[0]
 
 
-def report(work: Path, mutmut: str, chosen: list[dict]) -> str:
-    reasons = (
-        json.loads((HERE / "reasons.json").read_text()) if (HERE / "reasons.json").exists() else {}
-    )
-    rows = mutants(work)
+def run_module(target: dict, mutmut: str) -> dict:
+    """Mutate one module in a fresh scratch copy; return its counts and survivors."""
+    runner = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    runner += ["-p", "no:randomly", *target["tests"]]
+    print(f"== {target['module']}: {shlex.join(target['tests'])}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="lltd-mutation-") as scratch:
+        work = Path(scratch)
+        scratch_copy(work)
+        subprocess.run(
+            [mutmut, "run", "--paths-to-mutate", target["module"], "--runner",
+             shlex.join(runner), "--no-progress"],
+            cwd=work, env={**os.environ, "PYTHONPATH": str(work)}, check=False,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        with sqlite3.connect(work / ".mutmut-cache") as db:
+            rows = db.execute(
+                "SELECT Mutant.id, Line.line_number + 1, Mutant.status, Line.line FROM Mutant "
+                "JOIN Line ON Mutant.line = Line.id ORDER BY Mutant.id"
+            ).fetchall()
+        survivors = [
+            {"line": line, "old": text.strip(), "new": mutated_line(work, mutmut, mutant)}
+            for mutant, line, status, text in rows
+            if status not in DETECTED
+        ]
+    statuses = [row[2] for row in rows]
+    return {
+        "module": target["module"],
+        "tests": target["tests"],
+        "mutants": len(rows),
+        "killed": statuses.count("ok_killed") + statuses.count("ok_suspicious"),
+        "timeout": statuses.count("bad_timeout"),
+        "survived": len(survivors),
+        "survivors": survivors,
+    }
+
+
+def result_file(module: str) -> Path:
+    return RESULTS / (module.replace("/", ".") + ".json")
+
+
+def report() -> str:
+    known = HERE / "reasons.json"
+    reasons = json.loads(known.read_text()) if known.exists() else {}
+    results = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("*.json"))]
     lines = [
         "# Mutation testing report",
         "",
-        "Made by `python bench/mutation/run.py` (mutmut 2, each module against its own tests; see",
-        "tests/README.md). *Detected* = killed (a test failed) or timed out (a mutant that hangs",
-        "is caught too).",
+        "Made by `python bench/mutation/run.py` (mutmut 2.5, each module against its own",
+        "fast tests; see [tests/README.md](../../tests/README.md#mutation-testing)).",
+        "*Detected* = killed (a test failed) or timed out (a mutant that hangs is caught too).",
         "",
         "| module | tests run against it | mutants | killed | timeout | survived | detected |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    total = detected_total = 0
-    survivors: list[tuple[str, int, str, str]] = []
-    for target in chosen:
-        mine = [row for row in rows if row[1] == target["module"]]
-        count = {status: sum(row[3] == status for row in mine) for status in
-                 ("ok_killed", "bad_timeout", "bad_survived", "ok_suspicious")}  # fmt: skip
-        detected = count["ok_killed"] + count["bad_timeout"] + count["ok_suspicious"]
-        total += len(mine)
-        detected_total += detected
-        share = f"{100 * detected / len(mine):.1f} %" if mine else "-"
-        tests = " ".join(f"`{t}`" for t in target["tests"])
+    total = detected = 0
+    rows: list[str] = []
+    for result in results:
+        caught = result["killed"] + result["timeout"]
+        total += result["mutants"]
+        detected += caught
+        share = f"{100 * caught / result['mutants']:.1f} %" if result["mutants"] else "-"
+        tests = " ".join(f"`{test}`" for test in result["tests"])
         lines.append(
-            f"| `{target['module']}` | {tests} | {len(mine)} | {count['ok_killed']} | "
-            f"{count['bad_timeout']} | {count['bad_survived']} | {share} |"
+            f"| `{result['module']}` | {tests} | {result['mutants']} | {result['killed']} | "
+            f"{result['timeout']} | {result['survived']} | {share} |"
         )
-        for mutant, module, line, status in mine:
-            if status not in DETECTED and status != "ok_suspicious":
-                old, new = diff_of(work, mutmut, mutant)
-                survivors.append(
-                    (module, line, f"`{old}` → `{new}`", reasons.get(f"{module} | {new}", ""))
-                )
+        for survivor in result["survivors"]:
+            key = f"{result['module']} | {survivor['old']} -> {survivor['new']}"
+            change = f"`{survivor['old']}` → `{survivor['new'] or '(line removed)'}`"
+            rows.append(
+                f"| `{result['module']}` | {survivor['line']} | {change.replace('|', '/')} | "
+                f"{reasons.get(key, '(not yet explained)')} |"
+            )
     if total:
-        lines.append(f"| **all** | | {total} | | | | **{100 * detected_total / total:.1f} %** |")
-    lines += [
-        "",
-        "## Survivors",
-        "",
-        "| module | line | mutation | why it survives |",
-        "| --- | ---: | --- | --- |",
-    ]
-    for module, line, change, reason in survivors:
-        change = change.replace("|", "\\|")
-        lines.append(f"| `{module}` | {line} | {change} | {reason or '(not yet explained)'} |")
+        lines.append(f"| **all** | | {total} | | | | **{100 * detected / total:.1f} %** |")
+    lines += ["", "## Survivors", "", "| module | line | mutation | why it survives |"]
+    lines += ["| --- | ---: | --- | --- |", *rows]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="only these modules (paths as in pyproject)")
-    parser.add_argument("--report", type=Path, default=HERE / "REPORT.md")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite REPORT.md")
     args = parser.parse_args()
-    chosen = [t for t in targets() if not args.modules or t["module"] in args.modules]
     mutmut = str(Path(sys.executable).with_name("mutmut"))
-    with tempfile.TemporaryDirectory(prefix="lltd-mutation-") as scratch:
-        work = Path(scratch)
-        scratch_copy(work)
-        for target in chosen:
-            run_module(work, target, mutmut)
-        text = report(work, mutmut, chosen)
-    args.report.write_text(text)
+    if not args.report_only:
+        RESULTS.mkdir(exist_ok=True)
+        for target in targets():
+            if not args.modules or target["module"] in args.modules:
+                result = run_module(target, mutmut)
+                result_file(target["module"]).write_text(json.dumps(result, indent=1) + "\n")
+    text = report()
+    (HERE / "REPORT.md").write_text(text)
     print(text)
     return 0
 
