@@ -26,6 +26,7 @@ from lltd.evaluate.bpda import DefendedModel, to_pixels, to_uint8
 from lltd.evaluate.defenses import Defense
 
 LOSSES = ("ce", "margin")
+_COPY_BUDGET = 80 * 224 * 224  # pixels (per channel) of all the copies one step differentiates
 
 
 @dataclass
@@ -85,6 +86,11 @@ def pgd(
         raise ValueError(f"loss must be one of {LOSSES}, not {loss!r}")
     adversarial = images.copy()
     broken_at = np.full(len(images), -1, dtype=np.int64)
+    # Fewer images per batch when each step runs many copies of big ones (EOT on ImageNet sizes):
+    # 80 copies of 224 x 224 took 8 GB for EfficientNet-Lite0's backward pass.
+    copies = eot if defense is not None and defense.random else 1
+    pixels = int(np.prod(images.shape[1:3])) or 1
+    batch = max(1, min(batch, _COPY_BUDGET // (copies * pixels)))
     for start in range(0, len(images), batch):
         part = slice(start, start + batch)
         adversarial[part], broken_at[part] = _pgd_batch(
