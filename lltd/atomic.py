@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -136,7 +137,17 @@ def remove_stale_temporaries(folder: Path) -> int:
 
 @functools.cache
 def _umask() -> int:
-    # os.umask can only be read by setting it; read it once per process.
-    current = os.umask(0)
-    os.umask(current)
-    return current
+    """The process umask, read once. Linux shows it in /proc; elsewhere it can only be read by
+    setting it, which is done under a lock (compress runs jobs in threads: a second thread must
+    never see, or create a file under, the transient 0)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        current = os.umask(0)
+        os.umask(current)
+        return current
+
+
+_UMASK_LOCK = threading.Lock()

@@ -125,3 +125,15 @@ def test_lean_entry_imports_neither_typer_nor_the_other_commands(tmp_path, make_
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert "lltd.cwebp_command" in imported and "PIL.WebPImagePlugin" in imported
     assert not imported & {"typer", "click", "lltd.cli.app", "numpy", "rich", "lltd.batch.engine"}
+
+
+def test_output_symlink_is_refused(tmp_path, run_lltd, make_image):
+    """cwebp would follow it; lltd never writes through a link (tests/test_data_safety.py has
+    FIFOs and devices)."""
+    source = make_image(tmp_path / "a.png")
+    link = tmp_path / "link.webp"
+    link.symlink_to(tmp_path / "elsewhere.webp")
+    result = run_lltd("cwebp", "-q", "50", source, "-o", link)
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, "link.webp", "symbolic link")
+    assert not (tmp_path / "elsewhere.webp").exists()

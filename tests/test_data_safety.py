@@ -301,6 +301,7 @@ def test_sigkilled_compress_takes_its_workers_and_a_rerun_clears_temporaries(
     proc = subprocess.Popen(
         [sys.executable, "-m", "lltd", "compress", str(d), "-q", "60", "-j", "2", "-o", str(out)],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "LLTD_POOL": "processes"},  # worker processes, not threads
     )  # fmt: skip
     workers: list[int] = []
     deadline = time.monotonic() + 60

@@ -15,7 +15,7 @@ from test_watch_daemon import Watch, decoded, defended_pixels, png_bytes, wait_u
 def shared_watch(tmp: Path, inp: Path, out: Path, *extra: str) -> Watch:
     return Watch(
         tmp, inp, "-o", out, "--shared", "--claim-timeout", "2", "-j", "1",
-        "--settle", "100", "--on-success", "move", *extra,
+        "--settle", "100", "--on-success", "move", "--stop-timeout", "10", *extra,
     )  # fmt: skip
 
 
@@ -26,6 +26,16 @@ def done_files(inp: Path) -> list[Path]:
 def claimed_files(inp: Path) -> list[Path]:
     claims = inp / ".lltd" / "claims"
     return [p for p in claims.rglob("*") if p.is_file() and p.name != ".alive"]
+
+
+def claims_of(inp: Path, pid: int) -> list[Path]:
+    """The files a daemon holds (its claim folder is HOST-PID)."""
+    return [
+        path
+        for folder in (inp / ".lltd" / "claims").glob(f"*-{pid}")
+        for path in folder.rglob("*")
+        if path.is_file() and path.name != ".alive"
+    ]
 
 
 def check_exactly_once(inp: Path, out: Path, inputs: dict[str, bytes]) -> None:
@@ -43,7 +53,7 @@ def test_shared_daemons_split_a_burst_and_survive_sigkill_and_sigstop(tmp_path: 
     inp, out, staging = tmp_path / "in", tmp_path / "out", tmp_path / "staging"
     for folder in (inp, staging / "sub"):
         folder.mkdir(parents=True)
-    inputs = {f"f{i:03}.png" if i % 4 else f"sub/f{i:03}.png": png_bytes(i, 160) for i in range(48)}
+    inputs = {f"f{i:03}.png" if i % 4 else f"sub/f{i:03}.png": png_bytes(i, 240) for i in range(48)}
     for name, data in inputs.items():
         (staging / name).write_bytes(data)
     daemons = [shared_watch(tmp_path, inp, out) for _ in range(3)]
@@ -54,10 +64,11 @@ def test_shared_daemons_split_a_burst_and_survive_sigkill_and_sigstop(tmp_path: 
         (inp / "sub").mkdir()
         for name in inputs:
             os.rename(staging / name, inp / name)
-        wait_until(lambda: "converted:" in victim.stdout, 60, "the victim to be busy")
+        wait_until(lambda: claims_of(inp, victim.process.pid), 60, "the victim to hold a claim")
         victim.process.send_signal(signal.SIGKILL)  # mid-burst, its claims in flight
         victim.process.wait(10)
-        wait_until(lambda: "converted:" in sleeper.stdout, 60, "the sleeper to be busy")
+        orphaned = bool(claims_of(inp, victim.process.pid))  # unless its worker just finished
+        wait_until(lambda: claims_of(inp, sleeper.process.pid), 60, "the sleeper to hold a claim")
         sleeper.process.send_signal(signal.SIGSTOP)  # alive but silent: taken over by timeout
         try:
             wait_until(lambda: len(done_files(inp)) == len(inputs), 120, "every file done")
@@ -75,7 +86,8 @@ def test_shared_daemons_split_a_burst_and_survive_sigkill_and_sigstop(tmp_path: 
         assert sleeper.stop() == 0
         victim.kill()
     check_exactly_once(inp, out, inputs)
-    assert "took over" in survivor.stderr + sleeper.stderr
+    if orphaned:
+        assert "took over" in survivor.stderr + sleeper.stderr
 
 
 def test_shared_and_exclusive_daemons_exclude_each_other(tmp_path: Path, run_lltd) -> None:
@@ -87,6 +99,12 @@ def test_shared_and_exclusive_daemons_exclude_each_other(tmp_path: Path, run_llt
         second = shared_watch(tmp_path, inp, out)  # another shared daemon is welcome
         try:
             second.wait_ready()
+            (inp / "bad.png").write_bytes(b"not an image")
+            reason = out / "failed" / "bad.png.error.txt"
+            # The input is set aside last, once its .error.txt is final.
+            wait_until((inp / ".lltd" / "failed" / "bad.png").exists, 30, "the failure")
+            # Named as uploaded, not by the claim folder it was processed from.
+            assert reason.read_text().startswith(f"{inp.resolve() / 'bad.png'}: ")
             refused = run_lltd("watch", inp, "-o", out)
             assert refused.returncode == 2
             assert "--shared" in refused.stderr and "Traceback" not in refused.stderr

@@ -15,7 +15,8 @@ from lltd.limits import DEFAULT_MAX_PIXELS
 @app.command(
     "compress",
     help="Convert every PNG/JPEG under DIR to WebP (webp-converter compatible). A WebP that is not "
-    "smaller is not kept: the original goes to OUT/origin/; failures go to OUT/failed/.",
+    "smaller is not kept: the original goes to OUT/origin/; failures go to OUT/failed/. Every "
+    "cwebp option is taken too (-sns 30, -resize 224 0, ...; lltd cwebp -longhelp lists them).",
 )
 def compress_command(
     directory: Annotated[str, typer.Argument(help="Folder of images (default: current).")] = ".",

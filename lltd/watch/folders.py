@@ -14,10 +14,11 @@ import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from lltd.atomic import TEMP_SUFFIX, remove_stale_temporaries
 from lltd.batch.engine import Job
+from lltd.batch.plan import PlannedJob
 from lltd.batch.scan import Task, is_within
 from lltd.errors import UsageError
 from lltd.text import printable
@@ -77,18 +78,19 @@ class Folder:
 
     def output_for(self, path: Path) -> Path:
         """The output name, decided once against every name given to another input: a.png
-        then a.jpg (both a.png in OUT) makes a.jpg's a.jpg.png, never a replacement."""
+        then a.jpg (both a.png in OUT) makes a.jpg's a.jpg.png, never a replacement. The names
+        tried are the job's own (``output_name``, then ``alternate_name``: those the planner
+        gives a batch run); who holds which is the journal's (or, shared, the markers')."""
         relative = path.relative_to(self.root)
-        natural = self.job.output_for(Task(path, relative))
-        if self.names is None:
-            return natural
-        parent = natural.parent.relative_to(self.output)
+        if self.names is None or self.job.in_place:
+            return self.job.output_for(Task(path, relative))
+        posix = PurePosixPath(relative.as_posix())
+        job: PlannedJob = self.job  # type: ignore[assignment]  # every lltd job declares names
 
         def candidates() -> Iterator[str]:
-            yield str(natural.relative_to(self.output))
-            yield str(parent / f"{path.name}{natural.suffix}")
-            for counter in itertools.count(1):
-                yield str(parent / f"{path.name}.{counter}{natural.suffix}")
+            yield job.output_name(posix).as_posix()
+            for attempt in itertools.count():
+                yield job.alternate_name(posix, attempt).as_posix()
 
         chosen = self.names.assign_output(
             str(relative), candidates(), lambda name: os.path.lexists(self.output / name)

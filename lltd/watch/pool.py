@@ -23,6 +23,7 @@ from lltd.errors import LltdError
 from lltd.watch.config import WatchConfig
 from lltd.watch.worker import Processed, WorkItem, dispose, ensure_quarantined, init_worker, process
 
+SHUTDOWN_GRACE = 10.0  # s for the workers to exit once no file is left in flight
 MAX_ATTEMPTS = 3  # a file in flight when a worker dies is retried, then set aside as failed
 
 Key = TypeVar("Key", bound=Hashable)
@@ -154,8 +155,17 @@ class Pool(Generic[Key]):
                     proc.kill()
                     proc.join(5)
             self.on_killed()
-        with contextlib.suppress(Exception):
-            executor.shutdown(wait=True)
+        # The executor's own shutdown joins its workers: bounded, so that a worker stuck for
+        # whatever reason cannot hold the daemon past its stop timeout.
+        closer = threading.Thread(target=_quiet_shutdown, args=(executor,), daemon=True)
+        closer.start()
+        closer.join(SHUTDOWN_GRACE)
+        if closer.is_alive():
+            live = processes + list((getattr(executor, "_processes", None) or {}).values())
+            for proc in live:
+                with contextlib.suppress(Exception):
+                    proc.kill()
+            closer.join(SHUTDOWN_GRACE)
         return len(not_done)
 
     def _finished(self, future: Future[Processed]) -> None:
@@ -211,6 +221,11 @@ class Pool(Generic[Key]):
             self.report(Report("stuck", flight, reason=reason))
             return
         self.report(Report("done", flight, Processed(result, disposed)))
+
+
+def _quiet_shutdown(executor: Any) -> None:
+    with contextlib.suppress(Exception):
+        executor.shutdown(wait=True)
 
 
 def new_executor(jobs: int) -> ProcessPoolExecutor:

@@ -40,6 +40,8 @@ class WorkItem:
     # is reached without following links (see lltd.watch.safedir).
     input_root: Path | None = None
     output_root: Path | None = None
+    # The input as the uploader named it (under --shared, task.source is its claimed copy).
+    display: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def ensure_quarantined(item: WorkItem, result: FileResult) -> FileResult:
     reason_file = copy.with_name(copy.name + ".error.txt")
     if os.path.lexists(copy):
         with contextlib.suppress(OSError):
-            line = f"{printable(item.task.source)}: {printable(reason)}\n"
+            line = f"{printable(item.display or item.task.source)}: {printable(reason)}\n"
             write_bytes_atomic(reason_file, line.encode())
     return result
 
