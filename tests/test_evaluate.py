@@ -20,7 +20,8 @@ pytest.importorskip("foolbox")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from lltd.cli import app  # noqa: E402  (every command registered, not only those imported so far)
+import lltd.cli.evaluate  # noqa: E402, F401  (registers `evaluate` on the app: run alone, nothing else does)
+from lltd.cli.app import app  # noqa: E402
 from lltd.evaluate import reference  # noqa: E402
 from lltd.evaluate.bpda import DefendedModel, to_pixels, to_uint8  # noqa: E402
 from lltd.evaluate.data import load_folder, true_class  # noqa: E402
