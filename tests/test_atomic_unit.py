@@ -92,3 +92,34 @@ def test_remove_stale_temporaries_counts_only_lltds_dot_temporaries(tmp_path: Pa
     assert not any(path.exists() for path in stale)
     assert all(path.exists() for path in kept)
     assert remove_stale_temporaries(tmp_path) == 0
+
+
+def test_check_destination_names_what_it_refuses(tmp_path: Path) -> None:
+    import socket
+
+    from lltd.atomic import UnsafeDestination, check_destination
+
+    check_destination(tmp_path / "missing")  # nothing there: fine
+    (tmp_path / "regular").write_bytes(b"x")
+    check_destination(tmp_path / "regular")  # a regular file may be replaced
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "regular")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sock"))
+    try:
+        cases = {
+            "fifo": "a FIFO",
+            "folder": "a folder",
+            "link": "a symbolic link",
+            "sock": "a socket",
+            "/dev/null": "a character device",
+        }
+        for name, kind in cases.items():
+            with pytest.raises(UnsafeDestination) as refused:
+                check_destination(tmp_path / name)
+            assert str(refused.value) == (
+                f"refusing to write {tmp_path / name}: it exists and is {kind}"
+            )
+    finally:
+        server.close()

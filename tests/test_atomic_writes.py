@@ -52,7 +52,9 @@ def pausing_cwebp(folder: Path) -> Path:
             with open(target, "wb") as out:
                 out.write(data[: len(data) // 2])
                 out.flush()
-                (control / "paused").write_text(str(target))
+                # Published by rename: the test must never read a half-written marker.
+                (control / "paused.tmp").write_text(str(target))
+                (control / "paused.tmp").rename(control / "paused")
                 deadline = time.monotonic() + 300
                 while not (control / "go").exists() and time.monotonic() < deadline:
                     time.sleep(0.01)

@@ -308,7 +308,8 @@ def test_same_seed_same_bytes_other_seed_other_start(tmp_path: Path, tiny: str) 
 
 @pytest.mark.parametrize("attack", ["fgsm", "bim", "pgd", "cw", "deepfool"])
 def test_each_attack_through_the_library(tiny: str, attack: str) -> None:
-    from lltd.attack.attacks import default_epsilon, run_attack
+    from lltd.attack.attacks import run_attack
+    from lltd.attack.catalog import default_epsilon
     from lltd.models import load_pixel_classifier
 
     classifier = load_pixel_classifier(f"{tiny}:build", device="cpu")

@@ -63,6 +63,9 @@ def test_webp_as_large_as_its_original_is_not_kept_one_byte_smaller_is(
     equal = png_padded_to(src / "equal.png", webp_size)
     smaller = png_padded_to(src / "one byte larger original.png", webp_size + 1)
     out = tmp_path / "out"
+    out.mkdir()
+    # A leftover larger than the original is redone; the redo is not smaller either: it goes.
+    (out / "equal.webp").write_bytes(b"left over" * webp_size)
     result = run_lltd("compress", src, "-q", QUALITY, "-o", out, "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stderr
     assert outcomes(tmp_path / "r.json") == {
@@ -83,8 +86,12 @@ def test_replace_never_keeps_a_webp_as_large_as_its_original(
     equal = png_padded_to(src / "equal.png", webp_size)
     png_padded_to(src / "smaller.png", webp_size + 1)
     kept = digest(equal)
-    result = run_lltd("compress", src, "--r", "-q", QUALITY)
+    result = run_lltd("compress", src, "--r", "-q", QUALITY, "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stderr
+    records = {
+        Path(r["input"]).name: r for r in json.loads((tmp_path / "r.json").read_text())["files"]
+    }
+    assert records["equal.png"]["outcome"] == "larger" and records["equal.png"]["output"] is None
     assert digest(equal) == kept and not (src / "equal.webp").exists()
     assert not (src / "smaller.png").exists()
     with Image.open(src / "smaller.webp") as image:

@@ -141,6 +141,9 @@ def test_lltd_torch_import_error_names_the_extra(light_python: Path, tmp_path: P
         ("skimage", "attack", "evaluate"),  # attack --model reference needs scikit-image
         ("distributed.client", "defend", "dask"),
         ("uvicorn", "serve", "serve"),
+        ("prometheus_client", "serve", "serve"),
+        ("prometheus_client", "watch", "metrics"),  # watch --metrics-port
+        ("efficientnet_lite_pytorch", "evaluate", "imagenet"),
         ("PIL", "defend", None),  # a base dependency: a broken install, not a missing extra
     ],
 )

@@ -72,7 +72,7 @@ def test_a_failing_existence_check_records_nothing(journal: Journal) -> None:
 
 
 def test_an_endless_supply_is_required(journal: Journal) -> None:
-    with pytest.raises(RuntimeError, match="no free output name"):
+    with pytest.raises(RuntimeError, match=r"^no free output name$"):
         journal.assign_output("d.png", iter(["d.png"]), lambda name: True)
 
 

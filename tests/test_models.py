@@ -16,9 +16,9 @@ from lltd.errors import LltdError, UsageError  # noqa: E402
 from lltd.models import (  # noqa: E402
     Normalized,
     class_names,
-    input_size,
     load_classifier,
     load_pixel_classifier,
+    model_entry,
     preprocess,
     weights_cache_file,
     weights_enum_member,
@@ -71,7 +71,7 @@ def test_inception_state_dict_with_or_without_aux_head(tmp_path: Path, aux: bool
     loaded = load_classifier("inception_v3", str(path))
     assert same_weights(loaded, net)
     assert (loaded.AuxLogits is not None) == aux
-    assert input_size("inception_v3") == 299 and input_size("resnet50") == 224
+    assert model_entry("inception_v3").size == 299 and model_entry("resnet50").size == 224
 
 
 def test_wrong_or_broken_weights_files_are_one_line_errors(tmp_path: Path) -> None:
@@ -171,3 +171,58 @@ def test_preprocess_is_identity_on_crops_and_centre_crops_others() -> None:
     assert out.shape == (3, 224, 224)
     assert float(out[0].min()) == 1.0 and float(out[2].max()) == 0.0
     assert preprocess(wide, 224, crop_fraction=224 / 256).shape == (3, 224, 224)
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """Every lltd module ``path`` imports, at any depth of the file (function bodies too)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in found if name.startswith(package)}
+
+
+def test_models_and_evaluate_have_no_import_circle() -> None:
+    """Importing ``a.b.c`` runs ``a.b`` first, so a package's __init__ counts as imported too
+    (except from inside that package). Imports inside functions count."""
+    root = Path(__file__).resolve().parents[1]
+    modules = {
+        ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): path
+        for path in (root / "lltd").rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges: set[str] = set()
+        for target in _imports(path, "lltd"):
+            while target and target not in modules:
+                target = target.rpartition(".")[0]  # ``from pkg import function``
+            parts = target.split(".")
+            # A package's own modules run inside its __init__: no edge to their own package.
+            edges |= {
+                ".".join(parts[:i])
+                for i in range(2, len(parts) + 1)
+                if not name.startswith(".".join(parts[:i]) + ".")
+            } - {name}
+        graph[name] = edges & set(modules)
+    wanted = [n for n in graph if n.startswith(("lltd.models", "lltd.evaluate", "lltd.attack"))]
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            current = todo.pop()
+            for nxt in graph.get(current, ()):
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    circles = [name for name in wanted if reaches(name, name)]
+    assert not circles, circles

@@ -260,3 +260,17 @@ def test_links_lead_somewhere() -> None:
     assert len(targets) > 10
     broken = [t for t in targets if not t.startswith("http") and not _leads_somewhere(t)]
     assert not broken, f"README links to nothing: {broken}"
+
+
+def test_architecture_names_only_what_exists() -> None:
+    text = README.read_text(encoding="utf-8").split("## Architecture", 1)[1]
+    block = text.split("```", 2)[1]
+    named = [
+        name
+        for line in block.splitlines()
+        if line.startswith("  ") and not line.startswith("   ")
+        for name in re.findall(r"([\w.]+(?:\.py|/))(?=[ ,])", line.split("  ")[1] + " ")
+    ]
+    assert len(named) > 20, named
+    missing = [name for name in named if not (REPO / "lltd" / name).exists()]
+    assert not missing, f"README's Architecture names what lltd/ no longer has: {missing}"

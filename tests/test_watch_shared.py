@@ -101,7 +101,8 @@ def test_shared_and_exclusive_daemons_exclude_each_other(tmp_path: Path, run_llt
             second.wait_ready()
             (inp / "bad.png").write_bytes(b"not an image")
             reason = out / "failed" / "bad.png.error.txt"
-            wait_until(reason.exists, 30, "the failure")
+            # The input is set aside last, once its .error.txt is final.
+            wait_until((inp / ".lltd" / "failed" / "bad.png").exists, 30, "the failure")
             # Named as uploaded, not by the claim folder it was processed from.
             assert reason.read_text().startswith(f"{inp.resolve() / 'bad.png'}: ")
             refused = run_lltd("watch", inp, "-o", out)

@@ -13,32 +13,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from lltd.attack.catalog import ATTACKS, CW_BINARY_SEARCH_STEPS, check_epsilon, spec
 from lltd.errors import UsageError
 
-ATTACKS = ("deepfool", "fgsm", "bim", "pgd", "cw")
-
-#: The bounded attacks' default L-inf budget: 8/255, the usual ImageNet/CIFAR setting.
-DEFAULT_LINF_EPSILON = 8 / 255
-
-# Defaults per attack. DeepFool: the seed code's settings (top-10 candidates, overshoot 0.02,
-# at most 50 steps). CW: foolbox's default is 9 x 10000 steps, far too slow on a CPU.
-DEFAULT_STEPS = {"deepfool": 50, "fgsm": 1, "bim": 10, "pgd": 40, "cw": 100}
-DEFAULT_CW_BINARY_SEARCH_STEPS = 5
+__all__ = ["ATTACKS", "AttackResult", "make_attack", "run_attack"]
 
 
-def default_epsilon(name: str) -> float | None:
-    """L-inf budget for fgsm/bim/pgd; ``None`` for the minimal-norm attacks (deepfool, cw)."""
-    _check(name)
-    return None if name in ("deepfool", "cw") else DEFAULT_LINF_EPSILON
-
-
-def is_bounded(name: str) -> bool:
-    return default_epsilon(name) is not None
-
-
-def _check(name: str) -> None:
-    if name not in ATTACKS:
-        raise UsageError(f"unknown attack {name!r}; choose one of {', '.join(ATTACKS)}")
+def _foolbox_attack(name: str) -> type:
+    """The foolbox class behind ``name``, checked against the catalog's ``bounded``."""
+    entry = spec(name)
+    cls = getattr(fb.attacks, entry.foolbox)
+    if issubclass(cls, fb.attacks.base.FixedEpsilonAttack) != entry.bounded:
+        raise TypeError(f"catalog says {name} bounded={entry.bounded}; foolbox {cls} disagrees")
+    return cls
 
 
 def make_attack(
@@ -47,27 +34,25 @@ def make_attack(
     steps: int | None = None,
     overshoot: float = 0.02,
     candidates: int = 10,
-    binary_search_steps: int = DEFAULT_CW_BINARY_SEARCH_STEPS,
+    binary_search_steps: int = CW_BINARY_SEARCH_STEPS,
     random_start: bool | None = None,
 ) -> Any:
-    """The foolbox attack ``name`` (see :data:`ATTACKS`); ``steps=None`` takes our default."""
-    _check(name)
-    steps = DEFAULT_STEPS[name] if steps is None else steps
+    """The foolbox attack ``name`` (see :data:`ATTACKS`); ``steps=None`` takes the catalog's."""
+    cls = _foolbox_attack(name)
+    steps = spec(name).steps if steps is None else steps
     if steps < 1:
         raise UsageError(f"--steps must be at least 1, not {steps}")
     if name == "deepfool":
-        return fb.attacks.L2DeepFoolAttack(steps=steps, candidates=candidates, overshoot=overshoot)
+        return cls(steps=steps, candidates=candidates, overshoot=overshoot)
     if name == "fgsm":
         if steps != 1:
             raise UsageError("fgsm is a single-step attack; use bim or pgd for --steps > 1")
-        return fb.attacks.LinfFastGradientAttack(random_start=bool(random_start))
+        return cls(random_start=bool(random_start))
     if name == "bim":
-        return fb.attacks.LinfBasicIterativeAttack(steps=steps, random_start=bool(random_start))
+        return cls(steps=steps, random_start=bool(random_start))
     if name == "pgd":
-        return fb.attacks.LinfPGD(
-            steps=steps, random_start=True if random_start is None else random_start
-        )
-    return fb.attacks.L2CarliniWagnerAttack(binary_search_steps=binary_search_steps, steps=steps)
+        return cls(steps=steps, random_start=True if random_start is None else random_start)
+    return cls(binary_search_steps=binary_search_steps, steps=steps)
 
 
 @dataclass
@@ -133,13 +118,7 @@ def run_attack(
     ``epsilon`` is the L-inf budget of the bounded attacks (default :func:`default_epsilon`)
     and must be ``None`` for deepfool and cw, which look for the smallest L2 perturbation.
     """
-    _check(name)
-    if is_bounded(name):
-        epsilon = default_epsilon(name) if epsilon is None else epsilon
-        if not 0 < epsilon <= 1:
-            raise UsageError(f"--epsilon is an L-inf budget in [0, 1] pixels, not {epsilon}")
-    elif epsilon is not None:
-        raise UsageError(f"{name} is a minimal-perturbation attack and takes no --epsilon")
+    epsilon = check_epsilon(name, epsilon)
     attack = make_attack(name, steps=steps, overshoot=overshoot, candidates=candidates)
     device = next(model.parameters()).device
     x = images.to(device=device, dtype=torch.float32).clamp(0, 1)

@@ -19,7 +19,8 @@ import torch
 
 from lltd.atomic import atomic_output, write_bytes_atomic
 from lltd.attack import labels as labelling
-from lltd.attack.attacks import ATTACKS, default_epsilon, is_bounded, run_attack
+from lltd.attack.attacks import run_attack
+from lltd.attack.catalog import check_epsilon, is_bounded
 from lltd.attack.naming import UniqueNames, adversarial_name
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task, is_within, scan
 from lltd.errors import ImageError, LltdError, UsageError
@@ -39,8 +40,8 @@ class AttackOptions:
     model: str = "inception_v3"
     weights: str | None = "DEFAULT"
     attack: str = "deepfool"
-    epsilon: float | None = None  # None: the attack's default (see attacks.default_epsilon)
-    steps: int | None = None  # None: the attack's default (attacks.DEFAULT_STEPS)
+    epsilon: float | None = None  # None: the attack's default (catalog.default_epsilon)
+    steps: int | None = None  # None: the attack's default (the catalog's steps)
     batch_size: int = 8
     seed: int | None = 0
     device: str = "auto"
@@ -48,14 +49,7 @@ class AttackOptions:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def validate(self) -> None:
-        if self.attack not in ATTACKS:
-            raise UsageError(f"unknown attack {self.attack!r}; choose one of {', '.join(ATTACKS)}")
-        if self.epsilon is not None and not is_bounded(self.attack):
-            raise UsageError(f"{self.attack} finds a minimal perturbation and takes no --epsilon")
-        if self.epsilon is not None and not 0 < self.epsilon <= 1:
-            raise UsageError(
-                f"--epsilon is in [0, 1] pixel units (8/255 = 0.0314), not {self.epsilon}"
-            )
+        check_epsilon(self.attack, self.epsilon)
         if self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, not {self.batch_size}")
         if self.steps is not None and self.steps < 1:
@@ -200,7 +194,7 @@ def attack_folder(
             options.synsets or found,
             strict_synsets=options.synsets is not None,
         )
-    epsilon = options.epsilon if options.epsilon is not None else default_epsilon(options.attack)
+    epsilon = check_epsilon(options.attack, options.epsilon)
     report = AttackReport(
         in_dir, out_dir, options, classifier.name, classifier.device, classifier.size, epsilon
     )

@@ -16,8 +16,7 @@ from lltd.limits import DEFAULT_MAX_PIXELS
 if TYPE_CHECKING:
     from lltd.attack.run import AttackRecord, AttackReport
 
-# Kept here (not imported from lltd.attack.attacks) so that --help needs no torch.
-ATTACK_CHOICES = ("deepfool", "fgsm", "bim", "pgd", "cw")
+from lltd.attack.catalog import ATTACKS, help_text
 
 
 @app.command(
@@ -34,13 +33,13 @@ def attack_command(
         str,
         typer.Option(
             "--model",
-            help="A torchvision classification model (inception_v3, resnet50, ...), "
-            "'reference', or package.module:function for your own.",
+            help="efficientnet-lite0 (offline, the [imagenet] extra), 'reference', a torchvision "
+            "classification model (inception_v3, resnet50, ...), or package.module:function.",
         ),
     ] = "inception_v3",
     weights: opt.Weights = "DEFAULT",
     attack: Annotated[
-        str, typer.Option("--attack", help=f"One of {', '.join(ATTACK_CHOICES)}.")
+        str, typer.Option("--attack", help=f"One of {', '.join(ATTACKS)}.")
     ] = "deepfool",
     epsilon: Annotated[
         float | None,
@@ -51,9 +50,7 @@ def attack_command(
     ] = None,
     steps: Annotated[
         int | None,
-        typer.Option(
-            "--steps", help="Attack iterations (deepfool 50, bim 10, pgd 40, cw 100).", min=1
-        ),
+        typer.Option("--steps", help=f"Attack iterations (default: {help_text()}).", min=1),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.", min=1)] = 8,
     seed: opt.Seed = 0,
@@ -73,8 +70,8 @@ def attack_command(
     quiet: opt.Quiet = False,
 ) -> None:
     try:
-        if attack not in ATTACK_CHOICES:
-            raise UsageError(f"--attack must be one of {', '.join(ATTACK_CHOICES)}, not {attack!r}")
+        if attack not in ATTACKS:
+            raise UsageError(f"--attack must be one of {', '.join(ATTACKS)}, not {attack!r}")
         if not in_dir.exists():
             raise UsageError(f"{in_dir}: no such file or folder")
         from lltd.attack.run import AttackOptions, attack_folder, write_json

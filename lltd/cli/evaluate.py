@@ -9,21 +9,27 @@ from typing import Annotated
 
 import typer
 
+from lltd.attack.catalog import ATTACKS, DEFAULT_EVALUATE_ATTACKS
 from lltd.cli import options as opt
 from lltd.cli.app import app
 from lltd.errors import LltdError, UsageError
 from lltd.limits import DEFAULT_MAX_PIXELS
+from lltd.text import printable
 
-# Kept here (not imported from lltd.evaluate.run) so that --help needs no torch.
-DEFAULT_ATTACKS = "deepfool,fgsm,pgd,cw"
-DEFAULT_DEFENSES = "none,webp,flip,webp+flip,jpeg,bit-depth,median"
+# Kept here (lltd.evaluate.defenses imports numpy) so that --help stays light; a test checks that
+# they are lltd.evaluate.defenses.DEFENSES and DEFAULT_DEFENSES.
+DEFENSE_CHOICES = (
+    "none,webp,flip,webp+flip,jpeg,bit-depth,median,webp-band,flip-random,resize-pad,randomized"
+)
+DEFAULT_DEFENSES = "none,webp,flip,webp+flip,jpeg,bit-depth,median,webp-band,randomized"
 
 
 @app.command(
     "evaluate",
     help="Accuracy of a classifier on clean, attacked and defended images (attacks computed once "
     "against the undefended model, saved as 8-bit images, then every defense applied; "
-    "--adaptive adds BPDA attacks on each defended model). Writes results.json, results.csv, "
+    "--adversarial adds precomputed adversarial images; --adaptive attacks each defended model "
+    "with BPDA-PGD, EOT and Square, with sanity checks). Writes results.json, results.csv, "
     "results.md and PNG plots to REPORT_DIR.",
 )
 def evaluate_command(
@@ -34,8 +40,8 @@ def evaluate_command(
         str,
         typer.Option(
             "--model",
-            help="'reference' (the offline benchmark), a torchvision model name, or "
-            "package.module:function.",
+            help="'reference' (the offline benchmark), efficientnet-lite0 (ImageNet, offline: "
+            "the [imagenet] extra), a torchvision model name, or package.module:function.",
         ),
     ] = "reference",
     weights: opt.Weights = "DEFAULT",
@@ -47,14 +53,20 @@ def evaluate_command(
             "(default for --model reference: its test split).",
         ),
     ] = None,
+    adversarial: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--adversarial",
+            help="A folder of precomputed adversarial images (Adv_<true synset> <name>-... as "
+            "lltd attack writes them), evaluated under every defense; repeatable.",
+        ),
+    ] = None,
     attacks: Annotated[
-        str, typer.Option("--attacks", help="Comma list of deepfool, fgsm, bim, pgd, cw.")
-    ] = DEFAULT_ATTACKS,
+        str, typer.Option("--attacks", help=f"Comma list of {', '.join(ATTACKS)} (or none).")
+    ] = ",".join(DEFAULT_EVALUATE_ATTACKS),
     defenses: Annotated[
         str,
-        typer.Option(
-            "--defenses", help="Comma list of none, webp, flip, webp+flip, jpeg, bit-depth, median."
-        ),
+        typer.Option("--defenses", help=f"Comma list of {DEFENSE_CHOICES.replace(',', ', ')}."),
     ] = DEFAULT_DEFENSES,
     quality: Annotated[
         float, typer.Option("-q", "--quality", help="WebP quality of webp and webp+flip.")
@@ -64,19 +76,47 @@ def evaluate_command(
     median_size: Annotated[
         int, typer.Option("--median-size", help="Median filter size (odd).")
     ] = 3,
+    quality_range: Annotated[
+        str,
+        typer.Option(
+            "--quality-range", help="LOW-HIGH: the per-image WebP quality of webp-band/randomized."
+        ),
+    ] = "40-80",
+    resize_pad: Annotated[
+        float,
+        typer.Option("--resize-pad", help="Largest shrink of resize-pad/randomized (0-0.5)."),
+    ] = 0.15,
     epsilon: Annotated[
         float | None,
         typer.Option("--epsilon", help="L-inf budget of fgsm/bim/pgd in [0, 1] (default 8/255)."),
     ] = None,
     adaptive: Annotated[
-        bool, typer.Option("--adaptive", help="Also attack each defended model (BPDA + PGD).")
+        bool,
+        typer.Option(
+            "--adaptive",
+            help="Also attack each defended model: BPDA-PGD (100 steps, 2 restarts, CE and "
+            "margin losses; EOT for randomised defenses) and Square, with sanity checks.",
+        ),
     ] = False,
+    adaptive_steps: Annotated[
+        int | None, typer.Option("--adaptive-steps", help="BPDA-PGD steps (100).", min=1)
+    ] = None,
+    restarts: Annotated[
+        int | None, typer.Option("--restarts", help="BPDA-PGD runs per loss (2).", min=1)
+    ] = None,
+    eot: Annotated[
+        int | None,
+        typer.Option("--eot", help="EOT draws per step, randomised defenses (8).", min=1),
+    ] = None,
+    square_queries: Annotated[
+        int | None, typer.Option("--square-queries", help="Square attack queries (1000).", min=1)
+    ] = None,
     sweep_quality: Annotated[
         str | None,
         typer.Option(
             "--sweep-quality",
-            help="Comma list of qualities (e.g. 10,20,...,100): accuracy and size vs WebP and "
-            "JPEG quality.",
+            help="Qualities as 10..100:10, 10,20,...,100 or 30,60,90: accuracy and size vs "
+            "WebP and JPEG quality.",
         ),
     ] = None,
     quick: Annotated[
@@ -99,26 +139,36 @@ def evaluate_command(
     try:
         from lltd.evaluate.defenses import DefenseParameters, parse_defenses
         from lltd.evaluate.report import print_table, write_report
-        from lltd.evaluate.run import EvaluateOptions, evaluate_model, parse_list, parse_qualities
+        from lltd.evaluate.run import EvaluateOptions, evaluate_model
+        from lltd.evaluate.sweep import parse_qualities
 
         if threads:
             import torch
 
             torch.set_num_threads(threads)
-        parameters = DefenseParameters(quality, jpeg_quality, bits, median_size)
+        parameters = DefenseParameters(
+            quality, jpeg_quality, bits, median_size, _band(quality_range), resize_pad
+        )
         options = EvaluateOptions(
-            attacks=parse_list(attacks, "--attacks"),
+            attacks=_names(attacks, "--attacks"),
             defenses=parse_defenses(defenses, parameters),
             parameters=parameters,
             epsilon=epsilon,
             adaptive=adaptive,
+            adaptive_steps=adaptive_steps,
+            restarts=restarts,
+            eot=eot,
+            square_queries=square_queries,
             sweep_qualities=parse_qualities(sweep_quality) if sweep_quality else (),
             quick=quick,
             seed=seed,
         )
         options.validate()
         if data is not None and not data.is_dir():
-            raise UsageError(f"--data {data}: not a folder")
+            raise UsageError(f"--data {printable(data)}: not a folder")
+        for folder in adversarial or []:
+            if not folder.is_dir():
+                raise UsageError(f"--adversarial {printable(folder)}: not a folder")
         started = time.monotonic()
 
         def say(message: str) -> None:
@@ -134,6 +184,7 @@ def evaluate_command(
             limit=limit,
             synsets=synsets,
             max_pixels=max_pixels,
+            adversarial_dirs=adversarial or [],
             progress=say,
         )
         written = write_report(report, output_directory, plots=plots)
@@ -144,3 +195,19 @@ def evaluate_command(
         names = ", ".join(path.name for path in written)
         typer.echo(f"lltd: wrote {names} to {output_directory}", err=True)
     sys.stdout.flush()
+
+
+def _names(text: str, what: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise UsageError(f"{what} is empty")
+    return list(dict.fromkeys(items))
+
+
+def _band(text: str) -> tuple[int, int]:
+    from lltd.defense.settings import DefenseSettingsError, parse_quality_range
+
+    try:
+        return parse_quality_range(text)
+    except DefenseSettingsError as exc:
+        raise exc.named({"quality_range": "--quality-range"}) from None

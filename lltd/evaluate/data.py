@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from lltd.attack import labels as labelling
+from lltd.batch.scan import IMAGE_EXTENSIONS, scan
 from lltd.errors import ImageError, UsageError
 from lltd.imageio import open_image
 from lltd.limits import DEFAULT_MAX_PIXELS
 from lltd.models import ClassNames, preprocess, to_8bit
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".ppm", ".gif"}
 
 
 @dataclass
@@ -65,22 +64,24 @@ def load_folder(
     size: int,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     warn: Callable[[str], None] | None = None,
+    option: str = "--data",
 ) -> Dataset:
-    """Every image under ``root`` (recursively, sorted), resized and centre-cropped to ``size``.
+    """Every image under ``root`` that the other commands would take (the one scanner: sorted,
+    no dotfiles, no links out of ``root``), resized and centre-cropped to ``size``.
 
     Unreadable images are skipped with a warning; an image whose class cannot be told is an error.
     """
     if not root.is_dir():
-        raise UsageError(f"--data {root}: not a folder")
+        raise UsageError(f"{option} {root}: not a folder")
     warn = warn or (lambda message: print(message, file=sys.stderr))
-    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = [task.source for task in scan(root, IMAGE_EXTENSIONS)]
     if not paths:
-        raise UsageError(f"--data {root}: no images found")
+        raise UsageError(f"{option} {root}: no images found")
     images: list[np.ndarray] = []
     labels: list[int] = []
     skipped: list[str] = []
     for path in paths:
-        label = true_class(path, root, classes)
+        label = true_class(path, root.resolve(), classes)
         if label is None:
             raise UsageError(
                 f"{path}: cannot tell its true class; name it '<synset> <name>.<ext>' or put it "
@@ -95,5 +96,5 @@ def load_folder(
         images.append(to_8bit(preprocess(image, size)).numpy())
         labels.append(label)
     if not images:
-        raise UsageError(f"--data {root}: none of the images could be read")
+        raise UsageError(f"{option} {root}: none of the images could be read")
     return Dataset(np.stack(images), np.asarray(labels, dtype=np.int64), str(root), skipped)

@@ -35,7 +35,8 @@ from torch import nn
 
 from lltd.atomic import write_bytes_atomic
 from lltd.errors import LltdError
-from lltd.models import Normalized, load_classifier
+from lltd.models.loading import load_classifier
+from lltd.models.pixels import Normalized
 from lltd.paths import cache_dir
 
 #: scikit-image loader name per class, in class-index order (gray photographs become 3 channels).

@@ -37,49 +37,116 @@ def table(report: dict[str, Any], value: str = "accuracy") -> tuple[list[str], l
     return header, body
 
 
-def markdown(report: dict[str, Any]) -> str:
-    header, body = table(report)
-    parameters = report["parameters"]
-    lines = [
-        f"# Top-1 accuracy (%) of {report['model']} on {report['data']} "
-        f"({report['n_images']} images)",
-        "",
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _grid(header: list[str], body: list[list[str]]) -> list[str]:
+    return [
         "| " + " | ".join(header) + " |",
         "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|",
         *("| " + " | ".join(line) + " |" for line in body),
+    ]
+
+
+def sanity_lines(report: dict[str, Any]) -> list[str]:
+    """The report's first lines: whether the adaptive attacks passed their sanity checks."""
+    checks = report.get("sanity") or []
+    if not checks:
+        return ["No adaptive attack was run (`--adaptive`): the worst case below covers only "
+                "attacks that do not know the defense.", ""]  # fmt: skip
+    failed = [check for check in checks if not check["passed"]]
+    if failed:
+        lines = [f"**SANITY CHECKS FAILED ({len(failed)} of {len(checks)})**: the adaptive "
+                 "figures below are not trustworthy until these pass:", ""]  # fmt: skip
+        lines += [f"- FAILED {check['name']}: {check['detail']}" for check in failed]
+        return [*lines, ""]
+    return [
+        f"All {len(checks)} sanity checks of the adaptive attacks passed (listed at the end).",
+        "",
+    ]
+
+
+def headline(report: dict[str, Any]) -> list[str]:
+    """Per defense: clean accuracy and the worst case over every attack, with 95 % intervals."""
+    labels = report["parameters"]["defense_labels"]
+    body = []
+    for defense, entry in report["worst_case"].items():
+        low, high = entry["interval"]
+        body.append(
+            [labels.get(defense, defense), _pct(entry["clean"]),
+             f"**{_pct(entry['accuracy'])}**", f"{_pct(low)}-{_pct(high)}",
+             str(entry["attack"]), str(entry["n"])]
+        )  # fmt: skip
+    header = ["defense", "clean", "worst case", "95 % interval", "worst attack", "n"]
+    return _grid(header, body)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    parameters = report["parameters"]
+    adaptive = report.get("adaptive")
+    lines = [
+        f"# {report['model']} on {report['data']} ({report['n_images']} images)",
+        "",
+        *sanity_lines(report),
+        "## Worst case per defense: top-1 accuracy (%) under the strongest attack run",
+        "",
+        *headline(report),
+        "",
+        "Worst case = the minimum over every attack row below (oblivious, precomputed, and with "
+        "`--adaptive` BPDA-PGD and Square). Intervals: Wilson score, 95 %.",
+        "",
+        "## Top-1 accuracy (%) per attack and defense",
+        "",
+        *_grid(*table(report)),
         "",
         "Rows: the attack (`none` = clean images). Columns: the defense applied before "
         "classification. Oblivious attacks are computed once against the undefended model and "
-        "saved as 8-bit images; "
+        "saved as 8-bit images; `precomputed:` rows are images made elsewhere (`--adversarial`). "
         + (
-            "`pgd-bpda` attacks each defended model end to end (BPDA: the lossy step is the "
-            "identity on the backward pass, the flip is exact), one attack per column."
-            if any(row["attack"] == "pgd-bpda" for row in report["rows"])
-            else "no adaptive attack was run (`--adaptive`)."
+            "`bpda-pgd` attacks each defended model end to end (the real defense forward, its "
+            "differentiable surrogate backward; EOT over the randomised defenses' draws); "
+            "`square` is the gradient-free Square attack run on the images BPDA-PGD left "
+            "standing, so its row is both attacks together."
+            if adaptive
+            else "No adaptive attack was run (`--adaptive`)."
         ),
         "",
-    ]
-    header, body = table(report, "restored")
-    lines += [
         "## Restored (%): of the images the attack fooled, how many the defense brings back",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|",
-        *("| " + " | ".join(line) + " |" for line in body),
+        *_grid(*table(report, "restored")),
         "",
         "## Attacks",
         "",
-        "| attack | against | epsilon (L-inf) | steps | fooled (%) | mean L-inf | mean L2 "
-        "| seconds |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| attack | against | epsilon (L-inf) | steps | fooled (%) | seconds |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for attack in report["attacks"]:
         epsilon = "-" if attack["epsilon"] is None else f"{attack['epsilon']:.4f}"
         lines.append(
             f"| {attack['attack']} | {attack.get('against', 'none')} | {epsilon} | "
-            f"{attack['steps']} | {100 * attack['fooled']:.1f} | {attack['mean_linf']:.4f} | "
-            f"{attack['mean_l2']:.3f} | {attack['seconds']:.1f} |"
+            f"{attack['steps'] if attack['steps'] is not None else '-'} | "
+            f"{100 * attack['fooled']:.1f} | {attack['seconds']:.1f} |"
         )
+    if adaptive:
+        lines += ["", "Adaptive settings: `" + json.dumps(adaptive, sort_keys=True) + "`"]
+        lines += ["", "## Sanity checks", ""]
+        lines += [
+            f"- {'passed' if check['passed'] else 'FAILED'}: {check['name']}: {check['detail']}"
+            for check in report["sanity"]
+        ]
+        for defense, curves in report.get("curves", {}).items():
+            if "epsilon" in curves:
+                points = ", ".join(f"{e * 255:.0f}/255: {_pct(a)}" for e, a in curves["epsilon"])
+                lines += ["", f"Accuracy (%) against epsilon on {defense}: {points}"]
+        steps = [
+            f"{defense}: " + ", ".join(f"{k}: {_pct(a)}" for k, a in curves["steps"])
+            for defense, curves in report.get("curves", {}).items()
+            if "steps" in curves
+        ]
+        if steps:
+            lines += ["", "Accuracy (%) against BPDA-PGD steps:", ""]
+            lines += [f"- {line}" for line in steps]
     lines += ["", "Parameters: `" + json.dumps(parameters, sort_keys=True) + "`", ""]
     return "\n".join(lines)
 
@@ -124,6 +191,8 @@ def print_table(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    for line in sanity_lines(report)[:1]:
+        Console(stderr=True).print(line.replace("**", ""), markup=False, highlight=False)
     header, body = table(report)
     title = f"Top-1 accuracy (%), {report['model']} on {report['data']} ({report['n_images']})"
     shown = Table(title=title)
@@ -132,4 +201,8 @@ def print_table(report: dict[str, Any]) -> None:
         shown.add_column(name, justify="right")
     for line in body:
         shown.add_row(*line)
+    worst = ["worst case", *(_pct(entry["accuracy"]) for entry in report["worst_case"].values())]
+    if len(worst) == len(header):
+        shown.add_section()
+        shown.add_row(*worst)
     Console().print(shown)

@@ -38,14 +38,14 @@ from lltd.watch.discovery import (
 from lltd.watch.folders import Folder, open_folder, recover, remove_stale_status
 from lltd.watch.intake import Intake
 from lltd.watch.log import Log
-
-if TYPE_CHECKING:
-    from lltd.watch.metrics import Metrics
 from lltd.watch.notify import Notifier
 from lltd.watch.pool import Pool, Report, pool_for
 from lltd.watch.settle import Settler, signature
 from lltd.watch.status import Counters, FolderCounts, Publisher
 from lltd.watch.worker import WorkItem, earlier_attempt
+
+if TYPE_CHECKING:
+    from lltd.watch.metrics import Metrics
 
 TICK = 0.05  # main loop period (s): settle checks, status, watchdog
 STATUS_PERIOD = 0.25  # at most one STATUS=/status file write per period while busy
@@ -102,7 +102,7 @@ class Daemon:
                 self.pool.connect()
             self.overflow.install()
             self._start_observers()
-            self._take_over(self.clock())
+            self._take_over()
             for folder in self.folders:
                 self.scanner.scan(folder, folder.root)
             self._start_thread("dispatcher", self._dispatch)
@@ -166,7 +166,7 @@ class Daemon:
             now = self.clock()
             self._promote_settled()
             if self.config.shared and now >= next_claims:
-                self._take_over(now)
+                self._take_over()
                 next_claims = now + min(2.0, self.config.claim_timeout / 4)
             if next_rescan is not None and now >= next_rescan:
                 self._rescan_all()
@@ -237,7 +237,7 @@ class Daemon:
         for folder in self.folders:
             recover(folder)
 
-    def _take_over(self, now: float) -> None:
+    def _take_over(self) -> None:
         """--shared: say we are alive, and queue the claims of daemons that are not."""
         take_over_orphans(self.folders, self.intake, self.log.warning)
 

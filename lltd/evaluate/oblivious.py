@@ -1,0 +1,81 @@
+"""Oblivious attacks (the paper's threat model): computed once against the undefended model,
+saved as 8-bit images, then every defense is applied to those same images."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from lltd.attack.attacks import run_attack
+from lltd.attack.catalog import is_bounded
+from lltd.attack.run import QUANTIZATION_SCALES
+from lltd.evaluate.bpda import to_pixels, to_uint8
+from lltd.evaluate.data import Dataset
+
+_BATCH = 120
+# Small attack batches: DeepFool and CW iterate until the slowest image of a batch is done.
+_ATTACK_BATCH = 48
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
+    """Top-1 classes of N x H x W x 3 uint8 images."""
+    device = next(model.parameters()).device
+    out = [
+        model(to_pixels(images[i : i + _BATCH]).to(device)).argmax(1).cpu().numpy()
+        for i in range(0, len(images), _BATCH)
+    ]
+    return np.concatenate(out)
+
+
+def attack_images(
+    model: nn.Module, data: Dataset, attack: str, epsilon: float | None, steps: int, seed: int
+) -> np.ndarray:
+    """The attack's adversarial images against ``model``, quantised to 8 bits."""
+    out = []
+    for start in range(0, len(data), _ATTACK_BATCH):
+        batch = slice(start, start + _ATTACK_BATCH)
+        result = run_attack(
+            model,
+            to_pixels(data.images[batch]),
+            torch.from_numpy(data.labels[batch]),
+            attack,
+            epsilon,
+            seed + start,
+            steps=steps,
+        )
+        clean = data.images[batch]
+        adversarial = to_uint8(result.adversarial)
+        if not is_bounded(attack):
+            adversarial = _stretch(model, clean, adversarial, data.labels[batch])
+        out.append(adversarial)
+    return np.concatenate(out)
+
+
+def _stretch(
+    model: nn.Module, clean: np.ndarray, adversarial: np.ndarray, labels: np.ndarray
+) -> np.ndarray:
+    """Minimal-norm attacks stop just past the decision boundary, where rounding to 8 bits often
+    undoes them: stretch each perturbation by the first scale that survives rounding, as ``lltd
+    attack`` does before saving (:data:`lltd.attack.run.QUANTIZATION_SCALES`)."""
+    delta = adversarial.astype(np.float32) - clean.astype(np.float32)
+    chosen = adversarial.copy()
+    pending = np.ones(len(clean), dtype=bool)
+    for scale in QUANTIZATION_SCALES:
+        candidate = np.clip(np.round(clean + scale * delta), 0, 255).astype(np.uint8)
+        fooled = pending & (predict(model, candidate) != labels)
+        chosen[fooled] = candidate[fooled]
+        pending &= ~fooled
+        if not pending.any():
+            break
+    return chosen
+
+
+def perturbation(clean: np.ndarray, adversarial: np.ndarray) -> dict[str, float]:
+    delta = (adversarial.astype(np.float32) - clean.astype(np.float32)) / 255
+    flat = delta.reshape(len(delta), -1)
+    return {
+        "mean_linf": float(np.abs(flat).max(axis=1).mean()),
+        "mean_l2": float(np.linalg.norm(flat, axis=1).mean()),
+    }

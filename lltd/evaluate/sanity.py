@@ -1,0 +1,109 @@
+"""Sanity checks of the adaptive evaluation (Carlini et al. 2019, section 5): a report whose
+attacks fail them is not evidence of robustness, and says so at its top.
+
+- Accuracy against the number of PGD steps flattens (the attack has converged).
+- Accuracy against epsilon falls to about 0 at a large epsilon (nothing is unbreakable).
+- BPDA through the identity defense is exactly plain PGD (the BPDA plumbing adds nothing).
+- The gradient-free Square attack, run on what BPDA-PGD left standing, breaks (almost) none of
+  it (no hidden gradient masking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from lltd.evaluate.adaptive import AdaptiveSettings, DefenseAttack, defended_predictions
+from lltd.evaluate.defenses import Defense, Step
+from lltd.evaluate.pgd import pgd
+
+#: epsilon multiples of the epsilon sweep; the largest must leave about nothing standing.
+EPSILON_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+IDENTITY = Defense("identity", "identity (BPDA plumbing)", (Step("identity", lambda im, _: im),))
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+    data: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "detail": self.detail, "data": self.data}
+
+
+def tolerance(n: int) -> float:
+    """What one image or 2 %, whichever is larger, moves the accuracy by."""
+    return max(1 / max(n, 1), 0.02) + 1e-9
+
+
+def steps_check(attack: DefenseAttack, steps: int) -> Check:
+    curve = attack.steps_curve(steps)
+    half = min(curve, key=lambda point: abs(point[0] - steps // 2))[1]
+    last = curve[-1][1]
+    n = len(attack.broken)
+    passed = half - last <= tolerance(n)
+    detail = (
+        f"{attack.defense}: {100 * half:.1f} % after {steps // 2} steps, {100 * last:.1f} % after "
+        f"{steps}" + ("" if passed else " (still falling: more steps needed)")
+    )
+    return Check(f"steps flatten ({attack.defense})", passed, detail, curve)
+
+
+def epsilon_check(
+    model: nn.Module,
+    defense: Defense,
+    images: np.ndarray,
+    labels: np.ndarray,
+    settings: AdaptiveSettings,
+    say: Callable[[str], None],
+) -> Check:
+    """BPDA-PGD (cross-entropy, clean start) at growing epsilon on one defense."""
+    curve: list[tuple[float, float]] = []
+    steps = max(10, settings.steps // 4)
+    eot = settings.eot if defense.random else 1
+    for factor in EPSILON_FACTORS:
+        epsilon = min(1.0, settings.epsilon * factor)
+        result = pgd(model, defense, images, labels, epsilon, steps=steps, eot=eot, seed=1)
+        accuracy = float(
+            (defended_predictions(model, defense, result.adversarial) == labels).mean()
+        )
+        curve.append((epsilon, accuracy))
+        say(f"  epsilon {epsilon:.4f} on {defense.name}: {100 * accuracy:.1f} %")
+    last = curve[-1][1]
+    passed = last <= tolerance(len(labels))
+    detail = f"{defense.name}: {100 * last:.1f} % at epsilon {curve[-1][0]:.3f} ({steps} steps)"
+    return Check(f"epsilon to ~0 ({defense.name})", passed, detail, curve)
+
+
+def identity_check(
+    model: nn.Module, images: np.ndarray, labels: np.ndarray, settings: AdaptiveSettings
+) -> Check:
+    steps = max(10, settings.steps // 4)
+    plain = pgd(model, None, images, labels, settings.epsilon, steps=steps, seed=2)
+    through = pgd(model, IDENTITY, images, labels, settings.epsilon, steps=steps, seed=2)
+    same = int((plain.adversarial == through.adversarial).all(axis=(1, 2, 3)).sum())
+    plain_acc = float((defended_predictions(model, None, plain.adversarial) == labels).mean())
+    bpda_acc = float((defended_predictions(model, None, through.adversarial) == labels).mean())
+    passed = same == len(labels) and plain_acc == bpda_acc
+    detail = (
+        f"{same}/{len(labels)} identical images; accuracy {100 * plain_acc:.1f} % plain, "
+        f"{100 * bpda_acc:.1f} % through BPDA"
+    )
+    return Check("BPDA through identity == plain PGD", passed, detail)
+
+
+def square_check(attack: DefenseAttack) -> Check:
+    """Square ran on the images BPDA-PGD left standing: it should break (almost) none of them."""
+    standing = int((~attack.broken).sum())
+    extra = int((attack.square_broken & ~attack.broken).sum())
+    passed = extra / max(len(attack.broken), 1) <= tolerance(len(attack.broken))
+    detail = f"{attack.defense}: Square broke {extra} of the {standing} images BPDA-PGD left" + (
+        "" if passed else " (the gradient attack is weaker: suspect masked gradients)"
+    )
+    return Check(f"Square does not beat BPDA ({attack.defense})", passed, detail)
