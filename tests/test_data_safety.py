@@ -201,6 +201,8 @@ def test_defend_into_a_parent_folder_never_takes_its_outputs_as_inputs(
 
 @pytest.mark.parametrize("kind", ["FIFO", "character device", "symbolic link"])
 def test_cwebp_refuses_a_special_destination(run_lltd: RunLltd, tmp_path: Path, kind: str):
+    """The issue saw ``-o`` replace /dev/full: a node that is not a regular file is refused and
+    stays exactly as it was."""
     source = img(tmp_path / "in.png", 1)
     target = tmp_path / "out.webp"
     if kind == "FIFO":
@@ -213,12 +215,25 @@ def test_cwebp_refuses_a_special_destination(run_lltd: RunLltd, tmp_path: Path, 
         except PermissionError:
             pytest.skip("cannot make a device node here")
     before = os.lstat(target)
-    result = run_lltd("cwebp", "-q", "60", source, "-o", target)
+    result = run_lltd("cwebp", "-q", "60", source, "-o", target, timeout=60)
     assert result.returncode == 2
     assert_one_line_error(result.stderr, "refusing to write", kind)
     after = os.lstat(target)
     assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
     assert (tmp_path / "in.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_batch_outputs_refuse_special_destinations(run_lltd: RunLltd, tmp_path: Path):
+    """compress/flip/defend never write through nor over a special file at an output name."""
+    d = tmp_path / "d"
+    img(d / "a.png", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "a.webp")
+    result = run_lltd("compress", d, "-q", "60", "-o", out, timeout=60)
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "a.png", "refusing to write", "FIFO")
+    assert (out / "a.webp").is_fifo()
 
 
 @pytest.mark.parametrize("kind", ["fifo", "symlink", "input", "missing-folder"])
