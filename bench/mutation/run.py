@@ -143,6 +143,9 @@ def report() -> str:
         lines.append(f"| **all (run)** | | {total} | | | | | **{100 * detected / total:.1f} %** |")
     lines += ["", "## Survivors", "", "| module | line | mutation | why it survives |"]
     lines += ["| --- | ---: | --- | --- |", *rows]
+    notes = HERE / "NOTES.md"  # how and when the results above were measured
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
 
 
