@@ -25,6 +25,7 @@ SEED_DATA = REPO.parent / "shared" / "seed-data"
 GUARD = Path(__file__).resolve().parent / "guard"
 DELETABLE = (
     tempfile.gettempdir(),
+    "/var/tmp",  # the system tests' guest layers (overlayfs wants short, option-safe paths)
     os.environ.get("LLTD_SYSTEST_CACHE", "/var/cache/lltd-systest"),
 )
 

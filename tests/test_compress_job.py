@@ -102,3 +102,17 @@ def test_planning_alone_never_cleans_the_output_folder(tmp_path: Path, make_imag
     batch = plan_compress(tmp_path / "in", job)
     assert [task.source.name for task in batch.tasks] == ["a.png"]
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+
+
+def test_a_rerun_that_reuses_every_output_leaves_every_original(
+    sample_dir: Path, tmp_path: Path, run_lltd: RunLltd
+) -> None:
+    from conftest import tree_digests
+
+    before = tree_digests(sample_dir)
+    out = tmp_path / "out"
+    assert run_lltd("compress", sample_dir, "-q", "60", "-o", out).returncode == 0
+    again = run_lltd("compress", sample_dir, "-q", "60", "-o", out, "--json", tmp_path / "r.json")
+    assert again.returncode == 0, again.stderr
+    assert "already_converted" in (tmp_path / "r.json").read_text()
+    assert tree_digests(sample_dir) == before  # "already converted" deletes nothing without --r

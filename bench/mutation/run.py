@@ -115,20 +115,22 @@ def report() -> str:
         "fast tests; see [tests/README.md](../../tests/README.md#mutation-testing)).",
         "*Detected* = killed (a test failed) or timed out (a mutant that hangs is caught too).",
         "",
-        "| module | tests run against it | mutants | killed | timeout | survived | detected |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| module | tests run against it | mutants | killed | timeout | survived | not run "
+        "| detected |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     total = detected = 0
     rows: list[str] = []
     for result in results:
         caught = result["killed"] + result["timeout"]
-        total += result["mutants"]
+        run = result["mutants"] - result.get("not_run", 0)  # an interrupted campaign's partial
+        total += run
         detected += caught
-        share = f"{100 * caught / result['mutants']:.1f} %" if result["mutants"] else "-"
+        share = f"{100 * caught / run:.1f} %" if run else "-"
         tests = " ".join(f"`{test}`" for test in result["tests"])
         lines.append(
             f"| `{result['module']}` | {tests} | {result['mutants']} | {result['killed']} | "
-            f"{result['timeout']} | {result['survived']} | {share} |"
+            f"{result['timeout']} | {result['survived']} | {result.get('not_run', 0)} | {share} |"
         )
         for survivor in result["survivors"]:
             key = f"{result['module']} | {survivor['old']} -> {survivor['new']}"
@@ -138,9 +140,12 @@ def report() -> str:
                 f"{reasons.get(key, '(not yet explained)')} |"
             )
     if total:
-        lines.append(f"| **all** | | {total} | | | | **{100 * detected / total:.1f} %** |")
+        lines.append(f"| **all (run)** | | {total} | | | | | **{100 * detected / total:.1f} %** |")
     lines += ["", "## Survivors", "", "| module | line | mutation | why it survives |"]
     lines += ["| --- | ---: | --- | --- |", *rows]
+    notes = HERE / "NOTES.md"  # how and when the results above were measured
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
 
 
