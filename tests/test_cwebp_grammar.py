@@ -124,7 +124,7 @@ def test_lean_entry_imports_neither_typer_nor_the_other_commands(tmp_path, make_
     )
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert "lltd.cwebp_command" in imported and "PIL.WebPImagePlugin" in imported
-    assert not imported & {"typer", "click", "lltd.cli.app", "numpy", "rich", "lltd.batch.engine"}
+    assert not imported & {"typer", "click", "lltd.cli.root", "numpy", "rich", "lltd.batch.engine"}
 
 
 def test_output_symlink_is_refused(tmp_path, run_lltd, make_image):

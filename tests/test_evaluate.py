@@ -21,7 +21,7 @@ pytest.importorskip("foolbox")
 from typer.testing import CliRunner  # noqa: E402
 
 import lltd.cli.evaluate  # noqa: E402, F401  (registers `evaluate` on the app: run alone, nothing else does)
-from lltd.cli.app import app  # noqa: E402
+from lltd.cli.root import app  # noqa: E402
 from lltd.evaluate import reference  # noqa: E402
 from lltd.evaluate.bpda import DefendedModel, to_pixels, to_uint8  # noqa: E402
 from lltd.evaluate.data import load_folder, true_class  # noqa: E402

@@ -88,3 +88,14 @@ def test_unreachable_scheduler_answers_without_dasks_connect_timeout(
     assert result.returncode == 2
     assert_one_line_error(result.stderr, "cannot reach the Dask scheduler at tcp://127.0.0.1:9")
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_app_is_the_typer_app_whatever_was_imported_first() -> None:
+    """``from lltd.cli import app`` is the typer app even after a command module loaded the
+    module that defines it (a submodule named ``app`` used to shadow it)."""
+    import typer
+
+    import lltd.cli.flip  # noqa: F401  (loads lltd.cli.root first)
+    from lltd.cli import app
+
+    assert isinstance(app, typer.Typer)

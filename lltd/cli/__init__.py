@@ -67,7 +67,7 @@ def normalize_argv(argv: list[str]) -> list[str]:
 
 def _app() -> typer.Typer:
     from lltd.cli import attack, compress, cwebp, defend, evaluate, flip, serve, watch  # noqa: F401
-    from lltd.cli.app import app
+    from lltd.cli.root import app
 
     return app
 
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(cwebp_main(raw[1:]))
     app = _app()
-    from lltd.cli.app import missing_extra
+    from lltd.cli.root import missing_extra
 
     args = normalize_argv(raw)
     try:

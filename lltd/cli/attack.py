@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lltd.cli import options as opt
-from lltd.cli.app import app
+from lltd.cli.root import app
 from lltd.errors import LltdError, UsageError
 from lltd.limits import DEFAULT_MAX_PIXELS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from lltd.cli.app import app
+from lltd.cli.root import app
 
 
 @app.command(

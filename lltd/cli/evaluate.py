@@ -11,7 +11,7 @@ import typer
 
 from lltd.attack.catalog import ATTACKS, DEFAULT_EVALUATE_ATTACKS
 from lltd.cli import options as opt
-from lltd.cli.app import app
+from lltd.cli.root import app
 from lltd.errors import LltdError, UsageError
 from lltd.limits import DEFAULT_MAX_PIXELS
 from lltd.text import printable

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from lltd.cli import options as opt
-from lltd.cli.app import app
+from lltd.cli.root import app
 from lltd.limits import DEFAULT_MAX_PIXELS
 
 
