@@ -340,6 +340,11 @@ def test_true_class_from_synset_names_or_folders(tmp_path: Path) -> None:
     Image.new("RGB", (8, 8)).save(tmp_path / "cat" / "a.png")
     with pytest.raises(Exception, match="cannot tell its true class"):
         load_folder(tmp_path, classes, 64)
+    # Named by a synset the class list does not know (no --synsets): the error says what to pass.
+    (tmp_path / "cat" / "a.png").unlink()
+    Image.new("RGB", (8, 8)).save(tmp_path / "n09999999 zebra.png")
+    with pytest.raises(Exception, match=r"synset n09999999 .*pass --synsets FILE"):
+        load_folder(tmp_path, classes, 64)
 
 
 @pytest.mark.timeout(180)

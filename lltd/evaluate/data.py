@@ -16,6 +16,7 @@ from lltd.errors import ImageError, UsageError
 from lltd.imageio import open_image
 from lltd.limits import DEFAULT_MAX_PIXELS
 from lltd.models import ClassNames, preprocess, to_8bit
+from lltd.text import printable
 
 
 @dataclass
@@ -58,6 +59,20 @@ def true_class(path: Path, root: Path, classes: ClassNames) -> int | None:
     return index
 
 
+def _unknown_class_reason(path: Path) -> str:
+    hint = labelling.label_hint(path)
+    if hint is not None:  # named by synset, but this model's class list does not know it
+        return (
+            f"its synset {hint.synset} (from its {hint.source}) is not in the model's class "
+            "names; pass --synsets FILE (ImageNet's synset_words.txt, one 'nXXXXXXXX name' per "
+            "line, in the model's class order)"
+        )
+    return (
+        "cannot tell its true class; name it '<synset> <name>.<ext>' or put it in a folder "
+        "named after its class (a synset, a class name or an index)"
+    )
+
+
 def load_folder(
     root: Path,
     classes: ClassNames,
@@ -83,10 +98,7 @@ def load_folder(
     for path in paths:
         label = true_class(path, root.resolve(), classes)
         if label is None:
-            raise UsageError(
-                f"{path}: cannot tell its true class; name it '<synset> <name>.<ext>' or put it "
-                f"in a folder named after its class (a synset, a class name or an index)"
-            )
+            raise UsageError(f"{printable(path)}: {_unknown_class_reason(path)}")
         try:
             image = open_image(path, max_pixels)
         except ImageError as exc:
