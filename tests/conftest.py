@@ -168,3 +168,21 @@ def reference_model(reference_cache: Path):
     from lltd.evaluate import reference
 
     return reference.load_reference_model(train_if_missing=False)
+
+
+def systemd_exposure(unit: str) -> str:
+    """``systemd-analyze security --offline=true UNIT`` (a path relative to the checkout): the
+    overall exposure figure it prints, e.g. ``"2.2"``."""
+    import re
+
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", unit],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    measured = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert measured, result.stdout[-2000:] + result.stderr[-2000:]
+    return measured[1]

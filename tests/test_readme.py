@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE_DATA
+from conftest import REPO, SAMPLE_DATA, systemd_exposure
 
 README = REPO / "README.md"
 PLACEHOLDER_FOLDERS = ("photos", "uploads", "adversarial", "in")
@@ -220,17 +220,8 @@ def test_the_readme_states_systemd_analyze_figures() -> None:
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
 @pytest.mark.parametrize(("unit", "claimed"), SECURITY_CLAIMS)
 def test_systemd_analyze_security_figure_is_measured(unit: str, claimed: str) -> None:
-    result = subprocess.run(
-        ["systemd-analyze", "security", "--offline=true", unit],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    measured = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
-    assert measured, result.stdout[-2000:] + result.stderr[-2000:]
-    assert claimed == measured[1], f"the README says {unit} rates {claimed}; measured {measured[1]}"
+    measured = systemd_exposure(unit)
+    assert claimed == measured, f"the README says {unit} rates {claimed}; measured {measured}"
 
 
 def _anchor(heading: str) -> str:
