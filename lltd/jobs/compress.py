@@ -14,8 +14,9 @@ from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import COMPRESS_EXTENSIONS, Task
 from lltd.codecs import EncodeOptions, get_codec
 from lltd.errors import CodecError, ImageError
-from lltd.imageio import DEFAULT_MAX_PIXELS, has_transparency, open_image
+from lltd.imageio import DEFAULT_MAX_PIXELS, open_image
 from lltd.jobs.common import Declared, stamper
+from lltd.transparency import has_transparency
 
 ORIGIN, TRANSPARENCY = "origin", "transparency"
 
