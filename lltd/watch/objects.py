@@ -18,6 +18,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from lltd.batch.engine import default_jobs
 from lltd.batch.outcome import FileResult, Outcome
@@ -29,6 +30,9 @@ from lltd.watch.handler import is_partial_name
 from lltd.watch.log import Log
 from lltd.watch.notify import Notifier
 from lltd.watch.status import Counters, FolderCounts, Publisher
+
+if TYPE_CHECKING:
+    from lltd.watch.metrics import Metrics
 
 DONE_PREFIX = ".lltd/done"
 POLL_MIN = 0.2  # s: the listing is the only signal, but an object store bills each one
@@ -81,6 +85,7 @@ class ObjectWatcher:
         self.remote = RemoteJob(job, self.source, self.destination)
         self.job = job
         pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="lltd-object")
+        metrics = self._serve_metrics()
         self.counters.state = "running"
         self.log.info(
             f"watching {printable(self.source.location)} (polling every {self.poll:g} s) "
@@ -102,12 +107,27 @@ class ObjectWatcher:
             self.counters.state = "stopping"
             self.notifier.stopping(self.counters.line())
             pool.shutdown(wait=True, cancel_futures=True)
+            if metrics is not None:
+                metrics.close()
             self.counters.state = "stopped"
             self.counters.set_gauges(0, 0, 0)
             self.publisher.publish(time.monotonic(), force=True)
             self.log.info(f"stopped: {self.counters.line()}")
             self.notifier.close()
         return 0
+
+    def _serve_metrics(self) -> Metrics | None:
+        """``--metrics-port`` as for a local folder (every counter but the close-to-output
+        latency: an object's upload has no close to measure from)."""
+        if self.config.metrics_port is None:
+            return None
+        from lltd.watch.metrics import start_metrics
+
+        metrics = start_metrics(
+            str(self.config.metrics_port), self.counters, self.jobs, self._in_flight.__len__
+        )
+        self.log.info(f"serving Prometheus metrics on {metrics.url}")
+        return metrics
 
     def _accepts(self, name: str) -> bool:
         parts = PurePosixPath(name).parts
