@@ -105,6 +105,8 @@ def test_the_status_file_keeps_the_last_error(tmp_path: Path) -> None:
         drop(inp / "broken.png", b"\x89PNG\r\n\x1a\n not really a PNG")
         wait_for(lambda: status_of(status).get("failed") == 1, "the failure in the status file")
         error = status_of(status)["last_error"]
+        # It names the file (as uploaded) and the reason.
+        assert error.startswith(f"{inp.resolve() / 'broken.png'}: "), error
         assert "not an image" in error, error
         before = status_of(status)["processed"]
         drop(inp / "fine.png", png(3))

@@ -100,7 +100,7 @@ class ObjectWatcher:
                 except OSError as exc:  # a passing network error: the next poll tries again
                     self.log.warning(f"cannot list {printable(self.source.location)}: {exc}")
                 self.counters.rescans += 1
-                self.counters.set_gauges(0, len(self._seen), len(self._in_flight))
+                self.counters.set_gauges(0, 0, len(self._seen), len(self._in_flight))
                 self.publisher.publish(time.monotonic())
                 self._stop.wait(self.poll)
         finally:
@@ -110,7 +110,7 @@ class ObjectWatcher:
             if metrics is not None:
                 metrics.close()
             self.counters.state = "stopped"
-            self.counters.set_gauges(0, 0, 0)
+            self.counters.set_gauges(0, 0, 0, 0)
             self.publisher.publish(time.monotonic(), force=True)
             self.log.info(f"stopped: {self.counters.line()}")
             self.notifier.close()
@@ -169,7 +169,7 @@ class ObjectWatcher:
                 self.log.warning(f"{printable(name)} changed while processed: again")
                 return result
             self._dispose(name, result)
-            self._account(result)
+            self._account(name, result)
             return result
         except Exception as exc:  # one file's trouble (the network, say) must not stop us
             self.log.error(
@@ -192,9 +192,10 @@ class ObjectWatcher:
         fs = self.source.fs
         fs.mv(self.source.path(name), self.source.path(f"{prefix}/{name}"))
 
-    def _account(self, result: FileResult) -> None:
+    def _account(self, name: str, result: FileResult) -> None:
         failed = result.outcome is Outcome.FAILED
-        self.counters.count(0, failed, result.error, result.outcome.value)
+        source = self.source.url(name)
+        self.counters.count(0, failed, result.error, result.outcome.value, source=source)
         if failed:
             where = f" (set aside in {printable(result.output)})" if result.output else ""
             self.log.error(
