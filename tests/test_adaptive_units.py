@@ -244,3 +244,23 @@ def test_nothing_is_attacked_when_everything_is_already_wrong(spy) -> None:
     assert spy["pgd"] == [] and spy["square"] == [] and attack.runs == []
     assert attack.broken.all() and attack.broken_at.tolist() == [0, 0, 0]
     assert attack.accuracy(BPDA) == 0.0 and attack.accuracy(SQUARE) == 0.0
+
+
+def test_the_first_step_any_run_broke_an_image_at_is_kept(monkeypatch) -> None:
+    """A randomised defense's own evaluation draw can disagree with every EOT draw the attack
+    checked, so an image PGD reported broken (at step 3) may still stand and be attacked again:
+    later runs' steps (5; none; none) must not replace the earliest. PGD's results are scripted
+    here, since real ones cannot be made to disagree on demand."""
+    from lltd.evaluate.pgd import PgdResult
+
+    steps = iter([3, 5, -1, -1])
+
+    def scripted(model, defense, images, labels, epsilon, **kw):
+        return PgdResult(images.copy(), np.array([next(steps)] * len(images)))
+
+    monkeypatch.setattr(adaptive, "pgd", scripted)
+    settings = AdaptiveSettings(EPS, steps=6)
+    flip = make_defense("flip", DefenseParameters())
+    attack = attack_defense(Brightness(), flip, grey([250]), LABELS[:1], settings, square=False)
+    assert attack.broken.tolist() == [False] and len(attack.runs) == 4
+    assert attack.broken_at.tolist() == [3]
