@@ -31,7 +31,7 @@ class DefendJob(Declared):
     settings: DefenseSettings = field(default_factory=DefenseSettings)
     format: str = "png"
     force: bool = False
-    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # pragma: no mutate (annotation only)
     #: On by default: the defended PNG carries no EXIF, so an unapplied orientation would be lost
     #: and the classifier would see the picture on its side (see the README's defend section).
     auto_orient: bool = True
