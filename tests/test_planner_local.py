@@ -14,7 +14,8 @@ import pytest
 
 from lltd.batch.marks import Source, stamp
 from lltd.batch.outcome import Outcome
-from lltd.batch.plan import check_roots, plan_local
+from lltd.batch.plan import Planner, check_roots, local_tree, plan_local, plan_names
+from lltd.batch.scan import Task
 from lltd.codecs import EncodeOptions
 from lltd.errors import UsageError
 from lltd.jobs.compress import CompressJob
@@ -172,3 +173,24 @@ def test_output_equal_to_input_is_refused_naming_the_folder(tmp_path: Path) -> N
     assert str(caught.value).endswith("choose another -o")
     check_roots(compress_to(None, replace=True), tmp_path, tmp_path)  # in place: that is the point
     check_roots(compress_to(tmp_path / "o"), tmp_path, tmp_path / "o")
+
+
+def test_an_input_gone_since_the_listing_is_settled_with_the_reason(tmp_path: Path) -> None:
+    """Between the listing and the planning a file can go (another process): it is reported."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    job = compress_to(out)
+    planner = Planner(job, local_tree(job, src, out))
+    run = plan_names(
+        planner,
+        ["gone.png"],
+        make_task=lambda name, output: Task(src / name, Path(name), out / output),
+        input_path=lambda name: src / name,
+        skip=None,
+        command="compress",
+        report_extra={},
+        job=job,
+    )
+    assert run.tasks == []
+    [gone] = run.presettled
+    assert (gone.outcome, gone.error) == (Outcome.FAILED, "cannot read: No such file or directory")
+    assert (gone.input, gone.bytes_before) == (str(src / "gone.png"), 0)
