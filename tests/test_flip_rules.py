@@ -6,10 +6,16 @@ CLI on real folders.
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+import struct
+import zlib
+from pathlib import Path, PurePosixPath
 
+import numpy as np
 import pytest
+from PIL import Image, ImageCms
 
+from lltd.batch.outcome import FileResult, Outcome
+from lltd.batch.scan import Task
 from lltd.jobs.flip import FlipJob
 
 
@@ -64,3 +70,62 @@ def test_names_keep_the_suffix_and_the_format() -> None:
     }
     assert FlipJob().direction == "horizontal" and FlipJob().format == "same"
     assert FlipJob().output_dir is None and not FlipJob().force and not FlipJob().auto_orient
+
+
+def png_16bit(path: Path, colour: int, channels: int, size: tuple[int, int] = (4, 3)) -> Path:
+    """A real 16-bit PNG (Pillow cannot write 16-bit colour ones): ``colour`` 2 RGB, 6 RGBA, 0
+    grey."""
+    width, height = size
+    row = b"\0" + bytes(range(2 * channels * width))  # filter byte, then the samples
+    raw = zlib.compress(row * height)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def flip_one(tmp_path: Path, source: Path, job: FlipJob | None = None) -> tuple[FileResult, Path]:
+    out = tmp_path / "out" / f"{source.stem}_f.png"
+    result = (job or FlipJob(output_dir=tmp_path / "out"))(Task(source, Path(source.name), out))
+    return result, out
+
+
+@pytest.mark.parametrize(("colour", "channels"), [(2, 3), (6, 4)], ids=["RGB", "RGBA"])
+def test_a_16_bit_colour_png_is_refused_not_flipped_at_8_bits(tmp_path, colour, channels) -> None:
+    source = png_16bit(tmp_path / "deep.png", colour, channels)
+    result, out = flip_one(tmp_path, source)
+    assert result.outcome is Outcome.FAILED and not out.exists()
+    assert result.error == (
+        "16-bit colour PNG: Pillow can only read it as 8 bits per channel; not flipped "
+        "(the original is kept)"
+    )
+
+
+def test_16_bit_grey_and_8_bit_colour_pngs_are_flipped(tmp_path: Path, make_image) -> None:
+    grey = png_16bit(tmp_path / "grey.png", 0, 1)
+    result, out = flip_one(tmp_path, grey)
+    assert result.outcome is Outcome.CONVERTED
+    with Image.open(out) as flipped, Image.open(grey) as original:
+        assert flipped.mode == original.mode
+        assert np.array_equal(np.asarray(flipped), np.asarray(original)[:, ::-1])
+    colour = make_image(tmp_path / "rgb.png", size=(5, 4))
+    assert flip_one(tmp_path, colour)[0].outcome is Outcome.CONVERTED
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_the_colour_profile_travels_with_the_flip(tmp_path: Path, fmt: str) -> None:
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    source = tmp_path / f"p.{fmt.lower()}"
+    Image.new("RGB", (6, 4), (200, 30, 30)).save(source, format=fmt, icc_profile=profile)
+    out = tmp_path / "out" / f"p_f.{fmt.lower()}"
+    result = FlipJob(output_dir=tmp_path / "out")(Task(source, Path(source.name), out))
+    assert result.outcome is Outcome.CONVERTED
+    with Image.open(out) as flipped:
+        assert flipped.format == fmt and flipped.info.get("icc_profile") == profile
