@@ -149,9 +149,10 @@ def test_skipped_names_and_unreadable_inputs_are_settled_without_a_job(tmp_path:
     src, out = tmp_path / "in", tmp_path / "out"
     write(src / "a.png", b"12345")
     write(src / "skip me.png", b"1234567")
+    write(src / "zz after.png")
     os.mkfifo(src / "pipe.png")
     run = plan_local(src, compress_to(out), ignore_filename_match="skip")
-    assert names(run) == {"a.png": "a.webp"}
+    assert names(run) == {"a.png": "a.webp", "zz after.png": "zz after.webp"}
     settled = {Path(r.input).name: r for r in run.presettled}
     assert set(settled) == {"skip me.png", "pipe.png"}
     skipped, pipe = settled["skip me.png"], settled["pipe.png"]
@@ -194,3 +195,25 @@ def test_an_input_gone_since_the_listing_is_settled_with_the_reason(tmp_path: Pa
     [gone] = run.presettled
     assert (gone.outcome, gone.error) == (Outcome.FAILED, "cannot read: No such file or directory")
     assert (gone.input, gone.bytes_before) == (str(src / "gone.png"), 0)
+
+
+def test_a_dry_run_of_clean_with_the_output_inside_the_input_assumes_it_empty(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "in"
+    write(src / "a.png")
+    write(src / "out" / "a.webp", b"someone's, in a folder inside the input")
+    job = compress_to(src / "out")
+    assert names(plan_local(src, job)) == {"a.png": "a.png.webp"}
+    assert names(plan_local(src, job, assume_empty=True)) == {"a.png": "a.webp"}
+
+
+def test_flip_skips_an_earlier_flip_found_beside_its_original_on_disk(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    write(src / "x.png")
+    write(src / "x_f.png", b"a flip from before flips carried a record")
+    write(src / "lone_f.png")
+    assert set(names(plan_local(src, FlipJob(output_dir=tmp_path / "out")))) == {
+        "x.png",
+        "lone_f.png",
+    }
