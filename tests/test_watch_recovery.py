@@ -188,3 +188,52 @@ def test_move_mode_never_skips_a_file_it_did_before(drop) -> None:
     path = folder.root / "a.png"
     folder.journal.record(folder.journal_key(path, (1, 2)), "converted", "a.png")
     assert not folder.seen(path, (1, 2))  # moved out after success: a re-drop is new work
+
+
+def test_an_output_folder_inside_in_is_created_with_its_parents_and_never_taken_for_input(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "in").mkdir()
+    fc = FolderConfig(input=tmp_path / "in", output=tmp_path / "in" / "deep" / "out")
+    folder = open_folder(0, fc)
+    try:
+        assert folder.output.is_dir()
+        assert (folder.state_dir / "lock").is_file()  # the lock, inside the state folder
+        assert not folder.filter.accepts(folder.output / "made.png")
+        assert folder.filter.accepts(folder.root / "deep" / "dropped.png")
+    finally:
+        folder.close()
+    outside = open_folder(0, FolderConfig(input=tmp_path / "in", output=tmp_path / "o"))
+    try:
+        assert outside.filter.exclude == ()
+    finally:
+        outside.close()
+
+
+def test_the_errors_of_opening_name_the_folder_and_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as caught:
+        open_folder(0, FolderConfig(input=tmp_path / "nowhere", output=tmp_path / "out"))
+    assert str(caught.value) == (
+        f"input folder {tmp_path / 'nowhere'} does not exist or is not a folder"
+    )
+    (tmp_path / "in").mkdir()
+    (tmp_path / "a file").write_text("x")
+    with pytest.raises(UsageError) as caught:
+        open_folder(0, FolderConfig(input=tmp_path / "in", output=tmp_path / "a file" / "out"))
+    assert str(caught.value) == f"cannot create {tmp_path / 'a file' / 'out'}: Not a directory"
+    (tmp_path / "in" / STATE_DIR).write_text("a file where the state folder goes")
+    with pytest.raises(UsageError) as caught:
+        open_folder(0, FolderConfig(input=tmp_path / "in", output=tmp_path / "out"))
+    assert str(caught.value) == f"{tmp_path / 'in' / '.lltd'} is a link or not a folder: refused"
+
+
+def test_a_shared_folder_gives_claims_up_after_the_documented_30_s(drop) -> None:
+    folder = drop(shared=True)
+    assert folder.journal is None and folder.names is not None
+    fc = FolderConfig(input=folder.root, output=folder.output)
+    folder.close()
+    default = open_folder(0, fc, shared=True)
+    try:
+        assert default.claims is not None and default.claims.timeout == 30.0
+    finally:
+        default.close()
