@@ -76,13 +76,14 @@ def test_a_shared_folder_recovers_only_temporaries_older_than_any_live_writer(dr
     folder = drop(shared=True)
     assert folder.claims is not None
     old = plant(folder.output / ".old.png.1.lltd-tmp", age=SHARED_TEMP_AGE + 120)
+    older = plant(folder.output / "sub" / ".o.png.9.lltd-tmp", age=3 * SHARED_TEMP_AGE)
     old_state = plant(folder.state_dir / "x" / ".s.json.1.lltd-tmp", age=SHARED_TEMP_AGE + 120)
     # Another daemon's write in progress (or one a little younger than the limit) is left.
     live = plant(folder.output / ".live.png.2.lltd-tmp")
     young = plant(folder.output / ".young.png.3.lltd-tmp", age=SHARED_TEMP_AGE - 120)
     lookalike = plant(folder.output / "old.png.lltd-tmp", age=SHARED_TEMP_AGE + 120)
-    assert recover(folder) == 2
-    assert not old.exists() and not old_state.exists()
+    assert recover(folder) == 3
+    assert not old.exists() and not older.exists() and not old_state.exists()
     assert live.exists() and young.exists() and lookalike.exists()
     assert SHARED_TEMP_AGE == 3600.0  # an hour: the README's figure
 
@@ -152,8 +153,9 @@ def test_a_link_planted_as_the_journal_is_refused(tmp_path: Path, suffix: str) -
     target.write_bytes(b"precious")
     (state / f"journal.sqlite{suffix}").symlink_to(target)
     fc = FolderConfig(input=tmp_path / "in", output=tmp_path / "out")
-    with pytest.raises(UsageError, match=rf"journal\.sqlite{suffix} is a link: refused"):
+    with pytest.raises(UsageError) as caught:
         open_folder(0, fc)
+    assert str(caught.value) == f"{state / ('journal.sqlite' + suffix)} is a link: refused"
     assert target.read_bytes() == b"precious"
 
 
@@ -237,3 +239,12 @@ def test_a_shared_folder_gives_claims_up_after_the_documented_30_s(drop) -> None
         assert default.claims is not None and default.claims.timeout == 30.0
     finally:
         default.close()
+
+
+def test_a_journal_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    state = tmp_path / "in" / STATE_DIR
+    state.mkdir(parents=True)
+    (state / "journal.sqlite").write_bytes(b"not a database, but sixteen bytes or more of it" * 40)
+    with pytest.raises(UsageError) as caught:
+        open_folder(0, FolderConfig(input=tmp_path / "in", output=tmp_path / "out"))
+    assert str(caught.value) == f"cannot open {state / 'journal.sqlite'}: file is not a database"
