@@ -264,3 +264,16 @@ def test_the_first_step_any_run_broke_an_image_at_is_kept(monkeypatch) -> None:
     attack = attack_defense(Brightness(), flip, grey([250]), LABELS[:1], settings, square=False)
     assert attack.broken.tolist() == [False] and len(attack.runs) == 4
     assert attack.broken_at.tolist() == [3]
+
+
+def test_predictions_record_no_gradients() -> None:
+    """The deployed system's answers only: no autograd graph is kept for them (memory)."""
+    seen: list[bool] = []
+
+    class Watching(LeftHeavy):
+        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+            seen.append(torch.is_grad_enabled())
+            return super().forward(pixels)
+
+    defended_predictions(Watching(), make_defense("flip", DefenseParameters()), sided(3))
+    assert seen == [False]
