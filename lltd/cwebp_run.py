@@ -8,23 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from lltd.destination import TEMP_SUFFIX, UnsafeDestination, check_destination
-
-
-def _temporary(output: str) -> str | None:
-    """A new empty dotfile beside ``output`` (as ``tempfile.mkstemp``: O_EXCL, mode 0600), or
-    None when the folder cannot take one (the full path then words the error)."""
-    folder, name = os.path.split(output)
-    for _ in range(16):
-        temp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}")
-        try:
-            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-        except FileExistsError:
-            continue
-        except OSError:
-            return None
-        return temp
-    return None
+from lltd.destination import UnsafeDestination, check_destination, new_temporary
 
 
 def _spawn(argv: list[str], to_stdout: bool, capture: bool) -> tuple[int, bytes]:
@@ -81,9 +65,10 @@ def run_cwebp(
             check_destination(output)
         except UnsafeDestination:
             return None
-        temp = _temporary(output)
-        if temp is None:
-            return None
+        try:
+            temp = new_temporary(output)
+        except OSError:
+            return None  # no folder, no permission: the full path words it
     # "--" ends cwebp's options: a file named "-x.png" is read as a file.
     argv = [binary, *options, "-o", temp or "-", "--", source]
     try:
