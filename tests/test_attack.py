@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import guarded_pythonpath
 
 from lltd.attack.labels import label_hint
 from lltd.attack.naming import MAX_NAME_BYTES, UniqueNames, adversarial_name
@@ -76,7 +76,7 @@ def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     folder.mkdir()
     (folder / "lltd_tiny_net.py").write_text(TINY_SOURCE)
     monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), *sys.path]))
+    monkeypatch.setenv("PYTHONPATH", guarded_pythonpath(folder, *sys.path))
     yield "lltd_tiny_net"
     sys.modules.pop("lltd_tiny_net", None)
 
