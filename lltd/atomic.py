@@ -25,7 +25,7 @@ class AtomicTarget:
     def __init__(self, destination: Path) -> None:
         self.destination = destination
         self.path = Path(new_temporary(destination))
-        self.discarded = False
+        self.discarded = False  # pragma: no mutate (only its truth is read: None would do)
 
     def discard(self) -> None:
         """Do not publish: the temporary file is removed and ``destination`` is left untouched."""
@@ -93,7 +93,7 @@ def remove_stale_temporaries(folder: Path) -> int:
     return removed
 
 
-@functools.cache
+@functools.cache  # pragma: no mutate (a cache of a value that never changes)
 def _umask() -> int:
     """The process umask, read once. Linux shows it in /proc; elsewhere it can only be read by
     setting it, which is done under a lock (compress runs jobs in threads: a second thread must

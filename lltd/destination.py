@@ -33,7 +33,8 @@ def check_destination(destination: str | os.PathLike[str]) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISREG(mode):
-        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        # The default is for systems with other file types (Solaris doors): none on Linux.
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")  # pragma: no mutate
         raise UnsafeDestination(
             f"refusing to write {printable(destination)}: it exists and is {kind}"
         )

@@ -14,14 +14,15 @@ cd "$(dirname "$0")/.."
 
 runs=3
 burners=$(nproc)
-while getopts "n:b:h" opt; do
-  case $opt in
-    n) runs=$OPTARG ;;
-    b) burners=$OPTARG ;;
-    *) sed -n '2,11p' "$0" >&2; exit 2 ;;
+# Only -n and -b, and only first: every other argument is pytest's (-m, -k, -x, ...).
+while [ $# -ge 2 ] && { [ "$1" = -n ] || [ "$1" = -b ]; }; do
+  case $1 in
+    -n) runs=$2 ;;
+    -b) burners=$2 ;;
   esac
+  shift 2
 done
-shift $((OPTIND - 1))
+case ${1:-} in -h | --help) sed -n '2,11p' "$0"; exit 0 ;; esac
 python=${PYTHON:-.venv/bin/python}
 
 if ! "$python" -c 'import pytest_randomly' 2>/dev/null; then
