@@ -21,6 +21,9 @@ class Task:
     source: Path
     relative: Path
     output: Path | None = None
+    # The input as its owner named it, where ``source`` is a copy (the watch daemon's claim):
+    # what the failure's .error.txt names.
+    display: Path | None = None
 
 
 def is_within(path: Path, folder: Path) -> bool:

@@ -67,7 +67,7 @@ def quarantine(
     if with_reason_file:
         with contextlib.suppress(OSError):
             reason_file = destination.with_name(destination.name + ".error.txt")
-            line = f"{printable(task.source)}: {printable(reason)}\n"
+            line = f"{printable(task.display or task.source)}: {printable(reason)}\n"
             write_bytes_atomic(reason_file, line.encode())
     return FileResult(
         str(task.source), output, Outcome.FAILED, bytes_before=file_size(task.source), error=reason
