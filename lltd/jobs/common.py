@@ -96,7 +96,8 @@ class Declared:
         raise NotImplementedError
 
     def output_for(self, task: Task) -> Path:
-        """The output of a task nobody planned (the watch daemon's first-come name)."""
+        """The output of a task nobody planned (a library caller's ``job(Task(src, rel))``): the
+        job's own name, unchecked; every lltd host has the planner name it instead."""
         name = self.output_name(PurePosixPath(task.relative.as_posix()))
         if self.in_place or self.output_dir is None:
             return task.source.parent / name.name

@@ -237,7 +237,3 @@ class LazyListing(Mapping[str, "FileInfo"]):
 
     def __len__(self) -> int:
         return len(self.items_)
-
-
-def is_object_folder(folder: FolderConfig) -> bool:
-    return isinstance(folder.input, str) or isinstance(folder.output, str)
