@@ -175,7 +175,7 @@ class ObjectWatcher:
         try:
             relative = Path(name)
             result = self.remote(Task(REMOTE_IN / relative, relative, REMOTE_OUT / output))
-            current = self.source.info(name)
+            current = self.source.info(name, fresh=True)
             if current is None or (current.size, current.mtime) != state:
                 self.log.warning(f"{printable(name)} changed while processed: again")
                 return result
