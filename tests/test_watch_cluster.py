@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_watch_daemon import Watch, png_bytes, wait_until
+from test_watch_daemon import Watch, png_bytes
 from test_watch_shared import check_exactly_once, done_files
+from waiting import wait_until
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.dask

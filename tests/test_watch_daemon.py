@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from waiting import wait_until
 
 from lltd.transforms import defend_image
 
@@ -48,14 +49,6 @@ def write_old(path: Path, data: bytes) -> None:
     path.write_bytes(data)
     past = time.time() - 60
     os.utime(path, (past, past))
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class NotifySocket:

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_watch_daemon import Watch, png_bytes, wait_until
+from test_watch_daemon import Watch, png_bytes
+from waiting import wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
 

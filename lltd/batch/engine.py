@@ -8,20 +8,20 @@ knows nothing of processes, progress bars or clusters. A runner yields results a
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import multiprocessing
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lltd.batch.outcome import FileResult, Outcome, Totals
 from lltd.batch.scan import Task
 from lltd.errors import LltdError, UsageError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 Job = Callable[[Task], FileResult]
 
@@ -65,6 +65,8 @@ def die_with_parent(parent: int) -> None:
     folder lock) while the user reruns; the kernel kills it when the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops us
     if sys.platform.startswith("linux"):
+        import ctypes
+
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the line above took effect
@@ -112,6 +114,9 @@ class ProcessRunner:
     """
 
     def __init__(self, jobs: int, start_method: str | None = None) -> None:
+        # Imported here: a serial or threaded run (compress's default) need not pay for them.
+        import multiprocessing
+
         self.jobs = max(1, jobs)
         methods = multiprocessing.get_all_start_methods()
         self.start_method = start_method or ("fork" if "fork" in methods else methods[0])
@@ -124,6 +129,9 @@ class ProcessRunner:
             return
         # About 8 chunks per worker balances uneven files; 32 caps the latency of progress.
         size = max(1, min(32, len(indexed) // (workers * 8)))
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
         context = multiprocessing.get_context(self.start_method)
         pool = ProcessPoolExecutor(
             max_workers=workers,

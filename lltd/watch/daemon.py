@@ -69,7 +69,8 @@ class Daemon:
         self.settler: Settler[Key] = Settler(self.settle_s, clock=clock)
         self.folders: list[Folder] = []
         self.counters = Counters(
-            folders=[FolderCounts(str(f.input), str(f.output)) for f in config.folders]
+            folders=[FolderCounts(str(f.input), str(f.output)) for f in config.folders],
+            queue_size=self.intake.capacity,
         )
         self.pool: Pool[Key] = pool_for(
             config, self.jobs, self._report, clock, on_killed=self._clear_temporaries
@@ -298,7 +299,7 @@ class Daemon:
         elif report.kind == "stuck":
             # Counted as failed and left where it is, still claimed so that rescans do not redo
             # it in a loop; the next start tries again.
-            self.counters.count(key[0], True, report.reason)
+            self.counters.count(key[0], True, report.reason, source=key[1])
             self.log.error(
                 f"failed: {printable(flight.item.task.source)}: "
                 f"{printable(report.reason)}; left in place"
@@ -322,7 +323,7 @@ class Daemon:
             folder.journal.record(
                 folder.journal_key(item.task.source, sig), result.outcome.value, result.output
             )
-        self.counters.count(folder.index, failed, result.error, result.outcome.value)
+        self.counters.count(folder.index, failed, result.error, result.outcome.value, source=key[1])
         if self.metrics is not None:
             self.metrics.observe_latency(time.time() - sig[1] / 1e9)  # mtime: the last write
         if failed:
@@ -336,7 +337,7 @@ class Daemon:
     # -- status ------------------------------------------------------------------------------
 
     def _refresh_counts(self) -> None:
-        self.counters.set_gauges(self.intake.queued(), len(self.settler), len(self.pool))
+        self.counters.set_gauges(*self.intake.split(), len(self.settler), len(self.pool))
 
     def _publish_status(self, now: float, *, force: bool = False) -> None:
         self._refresh_counts()

@@ -1,8 +1,10 @@
 """The files known to the daemon, from discovery to disposal: each at most once at a time.
 
-Files found by scans (the backlog at start-up, rescans) go before files that arrive while the
-daemon runs. Arrivals wait in a bounded queue: when it is full, whoever offers blocks
-(backpressure on the observer), while the files themselves wait safely on disk.
+Files found by scans (the backlog at start-up, rescans, claims taken over) go before files that
+arrive while the daemon runs. Only arrivals are bounded (``--queue-size``): when that queue is
+full, whoever offers blocks (backpressure on the observer; settled files stay settling), while
+the files themselves wait safely on disk. A scan's files are not bounded: each is one path of a
+listing of what is already on disk, and holding them back would only mean listing them again.
 """
 
 from __future__ import annotations
@@ -75,6 +77,11 @@ class Intake(Generic[Item]):
     def queued(self) -> int:
         with self._cond:
             return len(self._backlog) + len(self._live)
+
+    def split(self) -> tuple[int, int]:
+        """(found by scans, arrivals) waiting: the second never exceeds ``capacity``."""
+        with self._cond:
+            return len(self._backlog), len(self._live)
 
     def known(self) -> int:
         with self._cond:

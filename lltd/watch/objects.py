@@ -40,6 +40,7 @@ from lltd.watch.status import Counters, FolderCounts, Publisher
 
 if TYPE_CHECKING:
     from lltd.cluster.storage import FileInfo, Storage
+    from lltd.watch.metrics import Metrics
 
 DONE_PREFIX = ".lltd/done"
 POLL_MIN = 0.2  # s: the listing is the only signal, but an object store bills each one
@@ -94,6 +95,7 @@ class ObjectWatcher:
         self.remote = RemoteJob(job, self.source, self.destination)
         self.job = job
         pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="lltd-object")
+        metrics = self._serve_metrics()
         self.counters.state = "running"
         self.log.info(
             f"watching {printable(self.source.location)} (polling every {self.poll:g} s) "
@@ -108,19 +110,34 @@ class ObjectWatcher:
                 except OSError as exc:  # a passing network error: the next poll tries again
                     self.log.warning(f"cannot list {printable(self.source.location)}: {exc}")
                 self.counters.rescans += 1
-                self.counters.set_gauges(0, len(self._seen), len(self._in_flight))
+                self.counters.set_gauges(0, 0, len(self._seen), len(self._in_flight))
                 self.publisher.publish(time.monotonic())
                 self._stop.wait(self.poll)
         finally:
             self.counters.state = "stopping"
             self.notifier.stopping(self.counters.line())
             pool.shutdown(wait=True, cancel_futures=True)
+            if metrics is not None:
+                metrics.close()
             self.counters.state = "stopped"
-            self.counters.set_gauges(0, 0, 0)
+            self.counters.set_gauges(0, 0, 0, 0)
             self.publisher.publish(time.monotonic(), force=True)
             self.log.info(f"stopped: {self.counters.line()}")
             self.notifier.close()
         return 0
+
+    def _serve_metrics(self) -> Metrics | None:
+        """``--metrics-port`` as for a local folder (every counter but the close-to-output
+        latency: an object's upload has no close to measure from)."""
+        if self.config.metrics_port is None:
+            return None
+        from lltd.watch.metrics import start_metrics
+
+        metrics = start_metrics(
+            str(self.config.metrics_port), self.counters, self.jobs, self._in_flight.__len__
+        )
+        self.log.info(f"serving Prometheus metrics on {metrics.url}")
+        return metrics
 
     def _accepts(self, name: str, planner: Planner, listing: dict[str, FileInfo]) -> bool:
         parts = PurePosixPath(name).parts
@@ -180,7 +197,7 @@ class ObjectWatcher:
                 self.log.warning(f"{printable(name)} changed while processed: again")
                 return result
             self._dispose(name, result)
-            self._account(result)
+            self._account(name, result)
             return result
         except Exception as exc:  # one file's trouble (the network, say) must not stop us
             self.log.error(
@@ -204,9 +221,10 @@ class ObjectWatcher:
         fs = self.source.fs
         fs.mv(self.source.path(name), self.source.path(f"{prefix}/{name}"))
 
-    def _account(self, result: FileResult) -> None:
+    def _account(self, name: str, result: FileResult) -> None:
         failed = result.outcome is Outcome.FAILED
-        self.counters.count(0, failed, result.error, result.outcome.value)
+        source = self.source.url(name)
+        self.counters.count(0, failed, result.error, result.outcome.value, source=source)
         if failed:
             where = f" (set aside in {printable(result.output)})" if result.output else ""
             self.log.error(
