@@ -8,6 +8,11 @@ from __future__ import annotations
 import os
 import sys
 
+try:  # the C module: ``signal`` itself imports enum, a few ms per call
+    from _signal import SIGPIPE, SIGXFSZ
+except ImportError:  # pragma: no cover (not CPython)
+    from signal import SIGPIPE, SIGXFSZ
+
 from lltd.destination import UnsafeDestination, check_destination, new_temporary
 
 
@@ -24,7 +29,11 @@ def _spawn(argv: list[str], to_stdout: bool, capture: bool) -> tuple[int, bytes]
     elif not to_stdout:
         actions.append((os.POSIX_SPAWN_DUP2, 2, 1))
     try:
-        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+        # Python ignores SIGPIPE; cwebp must not inherit that (as subprocess's restore_signals):
+        # `lltd cwebp ... -o - | head` then ends cwebp as it would end cwebp run directly.
+        pid = os.posix_spawn(
+            argv[0], argv, os.environ, file_actions=actions, setsigdef=(SIGPIPE, SIGXFSZ)
+        )
     except BaseException:
         if capture:
             os.close(reader)
@@ -81,6 +90,8 @@ def run_cwebp(
     finally:
         if temp is not None and os.path.lexists(temp):
             os.unlink(temp)
+    if code == -SIGPIPE and temp is None:
+        return 128 + SIGPIPE  # the reader of -o - left: quiet, as cwebp itself, and its status
     if code != 0:
         from lltd.codecs.cwebp_locate import failure_reason
         from lltd.text import printable
