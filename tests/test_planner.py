@@ -98,11 +98,15 @@ def test_an_unrelated_same_named_output_is_left_alone():
 
 
 def test_streaming_assignment_decides_against_what_was_assigned(tmp_path: Path):
-    """The per-file API a daemon uses: one input at a time."""
+    """The per-file API a daemon uses: one input at a time, against what it gave before and what
+    the files' records say once they are written."""
     out = tmp_path / "out"
+    out.mkdir()
     job = CompressJob(output_dir=out, options=EncodeOptions(quality=60))
     planner = Planner.for_folder(job, tmp_path / "in")
     assert planner.assign("a.png") == "a.webp"
-    assert planner.assign("a.jpg") == "a.jpg.webp"  # a.webp is claimed while a.png is in flight
-    planner.release("a.webp")
-    assert planner.assign("a.jpg") == "a.webp"  # nothing on disk holds it
+    assert planner.assign("a.jpg") == "a.jpg.webp"  # a.webp is held while a.png is in flight
+    assert planner.assign("a.png") == "a.webp"  # asked again (a retry): the same name
+    (out / "a.webp").write_bytes(b"someone else's")
+    fresh = Planner.for_folder(job, tmp_path / "in")  # nothing held: the file decides
+    assert fresh.assign("a.png") == "a.webp"  # unrecorded, in our own -o folder: a leftover
