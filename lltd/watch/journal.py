@@ -71,9 +71,16 @@ class Journal:
     def claim(self, name: str, input: str) -> str:
         """Recorded before the output is written; the primary key decides a race."""
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO outputs VALUES (?, ?)", (name, input))
-            row = self._db.execute("SELECT input FROM outputs WHERE output=?", (name,)).fetchone()
-        return str(row[0])
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT OR IGNORE INTO outputs VALUES (?, ?)", (name, input))
+                row = self._db.execute("SELECT input FROM outputs WHERE output=?", (name,))
+                holder = str(row.fetchone()[0])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return holder
 
     def count(self) -> int:
         with self._lock:
