@@ -213,14 +213,14 @@ def test_intake_knows_each_item_once_puts_backlog_first_and_blocks_when_full() -
     intake.claim("x")
     intake.claim("y")
     intake.put_live("x")
-    waiter = threading.Thread(target=lambda: blocked.append(intake.put_live("y", timeout=5)))
+    waiter = threading.Thread(target=lambda: blocked.append(intake.put_live("y", timeout=120)))
     waiter.start()
     # Not synchronisation: had put_live not blocked, the thread would have ended (a busy machine
     # makes this check weaker, never wrong); the offer then succeeds only once room is made.
     time.sleep(0.1)
     assert waiter.is_alive()  # backpressure: the offer waits for room
     assert intake.take(0.1) == "live1"
-    waiter.join(2)
+    waiter.join(120)
     assert blocked == [True]
     assert sorted(intake.close()) == ["x", "y"]
     assert intake.take(0.01) is None
