@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,6 +64,26 @@ def pytest_configure(config: pytest.Config) -> None:
     if not getattr(sys, "_lltd_guard_hook", False):  # audit hooks cannot be removed: add once
         sys.addaudithook(_check_guarded)
         sys._lltd_guard_hook = True  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tool_caches_in_the_session_folder(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Tools' own caches and scratch folders (dask workers' scratch space, torch's compile cache,
+    pip's wheel cache, matplotlib's config) go into the session's temporary folder: a test
+    writes nothing to $HOME, nor to the system's temporary folder outside pytest's."""
+    root = tmp_path_factory.mktemp("tool-caches")
+    names = ("DASK_TEMPORARY_DIRECTORY", "TORCHINDUCTOR_CACHE_DIR", "PIP_CACHE_DIR", "MPLCONFIGDIR")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in names:
+            if name not in os.environ:
+                patch.setenv(name, str(root / name.lower()))
+        if "dask" in sys.modules:  # dask read its environment when it was imported
+            import dask
+
+            dask.config.refresh()
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -109,7 +109,7 @@ def test_the_folder_is_opened_locked_and_closed_once(drop, tmp_path: Path) -> No
     assert folder.root == (tmp_path / "in").resolve()
     assert folder.output == (tmp_path / "out").resolve() and folder.output.is_dir()
     assert folder.state_dir == folder.root / STATE_DIR and folder.state_dir.is_dir()
-    assert folder.journal is not None and folder.names is folder.journal
+    assert folder.journal is not None and folder.planner.names is folder.journal
     assert folder.claims is None and not folder.keeps
     assert folder.still_there()
     with pytest.raises(UsageError):

@@ -47,10 +47,16 @@ def run_one(job: Job, task: Task) -> FileResult:
         reason = f"internal error: {type(exc).__name__}: {exc}"
     except Exception as exc:  # the batch must go on whatever one file does
         reason = f"internal error: {type(exc).__name__}: {exc}"
-    fail = getattr(job, "fail", None)  # the job's own quarantine policy: one variant, here too
-    if callable(fail):
+    return fail(job, task, reason)
+
+
+def fail(job: Job, task: Task, reason: str) -> FileResult:
+    """``task`` failed for ``reason`` outside the job's own code (an exception, a worker that
+    kept dying on it): the job's own quarantine policy sets it aside, one variant everywhere."""
+    policy = getattr(job, "fail", None)
+    if callable(policy):
         with contextlib.suppress(Exception):
-            return fail(task, reason, getattr(job, "command", ""))  # type: ignore[no-any-return]
+            return policy(task, reason, getattr(job, "command", ""))  # type: ignore[no-any-return]
     return FileResult(str(task.source), None, Outcome.FAILED, error=reason)
 
 
