@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-from timing import OUT, cwebp_binary, machine_note, table
+from timing import OUT, children_cpu, compile_lltd, cwebp_binary, machine_note, table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,20 +55,20 @@ def console_script() -> Path:
 
 
 def wheel_venv() -> Path:
-    """A fresh venv with a wheel of this tree installed (``--no-deps``): the console script a
-    plain ``pip install lltd`` writes, with no editable finder. Built once, offline."""
+    """A venv with a wheel of this tree installed (``--no-deps``): the console script a plain
+    ``pip install lltd`` writes, with no editable finder. The venv is made once; the wheel is
+    rebuilt and reinstalled on every run, so it is this tree's code. Offline."""
     venv = OUT / "wheel-venv"
-    script = venv / "bin" / "lltd"
-    if script.exists():
-        return venv
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     wheels = OUT / "wheel"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    shutil.rmtree(wheels, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "--no-build-isolation", "-w", str(wheels), str(ROOT)], check=True)  # fmt: skip
-    wheel = max(wheels.glob("lltd-*.whl"), key=lambda p: p.stat().st_mtime)
+    (wheel,) = wheels.glob("lltd-*.whl")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
-                    "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel)],
-                   check=True)  # fmt: skip
+                    "install", "--quiet", "--no-deps", "--force-reinstall", "--compile",
+                    str(wheel)], check=True)  # fmt: skip
     here = Path(sysconfig.get_paths()["purelib"])
     (there,) = (venv / "lib").glob("python*/site-packages")
     (there / "dev-venv-packages.pth").write_text(f"{here}\n")  # Pillow, typer: a path only
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--wheel", action="store_true", help="also from a plain (wheel) install")
     args = parser.parse_args()
+    compile_lltd()
     source = ROOT / "sample_data" / "astronaut.png"  # a 299x299 RGB PNG
     out = OUT / "cwebp-call"
     out.mkdir(parents=True, exist_ok=True)
@@ -111,25 +113,30 @@ def main() -> None:
     runs = variants(source, out, args.wheel)
     plain_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     times: dict[str, list[float]] = {name: [] for name in runs}
+    cpus: dict[str, list[float]] = {name: [] for name in runs}  # user + sys, the whole tree
     for round_index in range(args.rounds + 2):  # two warm-up rounds (page cache, .pyc)
         for name, argv in runs.items():
             (out / "out.webp").unlink(missing_ok=True)
-            start = time.perf_counter()
+            cpu0, start = children_cpu(), time.perf_counter()
             # The wheel's own copy of lltd, not this tree's through PYTHONPATH.
             run_env = plain_env if name.startswith("wheel:") else env
             subprocess.run(argv, env=run_env, check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)  # fmt: skip
             if round_index >= 2:
                 times[name].append(time.perf_counter() - start)
-    cwebp = times["cwebp"]
+                cpus[name].append(children_cpu() - cpu0)
+    cwebp, cwebp_cpu = times["cwebp"], statistics.median(cpus["cwebp"])
     rows = []
     for name, samples in times.items():
         ratios = [t / c for t, c in zip(samples, cwebp, strict=True)]
+        cpu = statistics.median(cpus[name])
         rows.append([name, statistics.median(samples) * 1e3, min(samples) * 1e3,
-                     statistics.median(ratios)])  # fmt: skip
+                     statistics.median(ratios), cpu * 1e3, cpu / cwebp_cpu])  # fmt: skip
     print(f"# bench_cwebp_call\n\n{machine_note()}; {args.rounds} paired rounds; input "
           f"{source.name} (299x299 PNG, {source.stat().st_size} bytes)\n")  # fmt: skip
-    print(table(["variant", "median ms", "best ms", "x cwebp (median of pairs)"], rows))
+    headers = ["variant", "median ms", "best ms", "x cwebp (median of pairs)", "CPU ms (median)",
+               "CPU x cwebp"]  # fmt: skip
+    print(table(headers, rows))
     print()
     for name in times:
         if name.startswith(("lltd cwebp", "wheel: lltd")):

@@ -8,23 +8,12 @@ from __future__ import annotations
 import os
 import sys
 
-from lltd.destination import TEMP_SUFFIX, UnsafeDestination, check_destination
+try:  # the C module: ``signal`` itself imports enum, a few ms per call
+    from _signal import SIGPIPE, SIGXFSZ
+except ImportError:  # pragma: no cover (not CPython)
+    from signal import SIGPIPE, SIGXFSZ
 
-
-def _temporary(output: str) -> str | None:
-    """A new empty dotfile beside ``output`` (as ``tempfile.mkstemp``: O_EXCL, mode 0600), or
-    None when the folder cannot take one (the full path then words the error)."""
-    folder, name = os.path.split(output)
-    for _ in range(16):
-        temp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}")
-        try:
-            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-        except FileExistsError:
-            continue
-        except OSError:
-            return None
-        return temp
-    return None
+from lltd.destination import UnsafeDestination, check_destination, new_temporary
 
 
 def _spawn(argv: list[str], to_stdout: bool, capture: bool) -> tuple[int, bytes]:
@@ -40,7 +29,11 @@ def _spawn(argv: list[str], to_stdout: bool, capture: bool) -> tuple[int, bytes]
     elif not to_stdout:
         actions.append((os.POSIX_SPAWN_DUP2, 2, 1))
     try:
-        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+        # Python ignores SIGPIPE; cwebp must not inherit that (as subprocess's restore_signals):
+        # `lltd cwebp ... -o - | head` then ends cwebp as it would end cwebp run directly.
+        pid = os.posix_spawn(
+            argv[0], argv, os.environ, file_actions=actions, setsigdef=(SIGPIPE, SIGXFSZ)
+        )
     except BaseException:
         if capture:
             os.close(reader)
@@ -81,9 +74,10 @@ def run_cwebp(
             check_destination(output)
         except UnsafeDestination:
             return None
-        temp = _temporary(output)
-        if temp is None:
-            return None
+        try:
+            temp = new_temporary(output)
+        except OSError:
+            return None  # no folder, no permission: the full path words it
     # "--" ends cwebp's options: a file named "-x.png" is read as a file.
     argv = [binary, *options, "-o", temp or "-", "--", source]
     try:
@@ -96,6 +90,8 @@ def run_cwebp(
     finally:
         if temp is not None and os.path.lexists(temp):
             os.unlink(temp)
+    if code == -SIGPIPE and temp is None:
+        return 128 + SIGPIPE  # the reader of -o - left: quiet, as cwebp itself, and its status
     if code != 0:
         from lltd.codecs.cwebp_locate import failure_reason
         from lltd.text import printable

@@ -6,6 +6,7 @@ which the lean path leaves to it."""
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -216,3 +217,17 @@ def test_the_binary_found_is_the_one_run(run_lltd, make_image, tmp_path):
     assert ran[ran.index("-o") + 1].endswith(".lltd-tmp")  # a temporary, then renamed
     cwebp("-quiet", "-q", "60", source, "-o", tmp_path / "direct.webp")
     assert (tmp_path / "o.webp").read_bytes() == (tmp_path / "direct.webp").read_bytes()
+
+
+def test_a_reader_that_leaves_ends_cwebp_as_it_ends_cwebp_itself(make_image, tmp_path):
+    """``lltd cwebp ... -o - | head``: Python ignores SIGPIPE, and cwebp must not inherit that;
+    the status is cwebp's own (141: killed by SIGPIPE), with no error line."""
+    source = make_image(tmp_path / "a.png", "RGB", size=(300, 200))
+    statuses = []
+    for argv in ([sys.executable, "-m", "lltd", "cwebp"], [CWEBP, "-quiet"]):
+        command = shlex.join([*argv, "-q", "90", str(source), "-o", "-"])
+        script = f"{command} | (exec 0<&-; sleep 1); echo ${{PIPESTATUS[0]}}"
+        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+        statuses.append(result.stdout.strip())
+        assert "lltd: error" not in result.stderr
+    assert statuses == ["141", "141"]

@@ -33,7 +33,7 @@ class Cluster:
             "--no-dashboard", "--scheduler-file", str(self.file),
         )  # fmt: skip
         wait_until(self.file.exists, 60, "the scheduler file")
-        wait_until(lambda: self.file.read_text().strip().endswith("}"), 10, "its contents")
+        wait_until(lambda: self.file.read_text().strip().endswith("}"), 60, "its contents")
         self.address = json.loads(self.file.read_text())["address"]
         self.workers: list[subprocess.Popen[bytes]] = []
 

@@ -240,7 +240,7 @@ def test_backlog_first_then_arrivals_partial_names_links_and_notify(
             5,
             "STATUS= with the counters",
         )
-        wait_until(lambda: json.loads(status.read_text())["processed"] == 10, 5, "status file")
+        wait_until(lambda: json.loads(status.read_text())["processed"] == 10, 60, "status file")
     finally:
         code = watch.stop()
     assert code == 0, watch.stderr
@@ -343,7 +343,7 @@ def test_a_second_daemon_on_the_same_folder_is_refused(
     first = Watch(tmp_path, inp, "-o", out, "-j", "1", "--status-file", status)
     try:
         first.wait_ready()
-        wait_until(status.exists, 5, "the status file")
+        wait_until(status.exists, 60, "the status file")
         second = subprocess.run(
             [
                 sys.executable,

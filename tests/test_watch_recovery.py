@@ -110,7 +110,7 @@ def test_the_folder_is_opened_locked_and_closed_once(drop, tmp_path: Path) -> No
     assert folder.root == (tmp_path / "in").resolve()
     assert folder.output == (tmp_path / "out").resolve() and folder.output.is_dir()
     assert folder.state_dir == folder.root / ".lltd" and folder.state_dir.is_dir()  # the README's
-    assert folder.journal is not None and folder.names is folder.journal
+    assert folder.journal is not None and folder.planner.names is folder.journal
     assert folder.claims is None and not folder.keeps
     assert folder.still_there()
     with pytest.raises(UsageError):
@@ -231,7 +231,7 @@ def test_the_errors_of_opening_name_the_folder_and_the_reason(tmp_path: Path) ->
 
 def test_a_shared_folder_gives_claims_up_after_the_documented_30_s(drop) -> None:
     folder = drop(shared=True)
-    assert folder.journal is None and folder.names is not None
+    assert folder.journal is None and folder.planner.names is not None
     fc = FolderConfig(input=folder.root, output=folder.output)
     folder.close()
     default = open_folder(0, fc, shared=True)

@@ -163,3 +163,34 @@ def test_batch_commands_on_s3_urls_match_a_local_run(
     again = run_lltd(command, "s3://batch/in", "-o", "s3://batch/out", *args, env=s3.env)
     assert again.returncode == 0, again.stderr
     assert objects(fs, "batch/out") == expected  # a second run changes nothing
+
+
+def test_watch_names_colliding_uploads_through_the_planner(tmp_path: Path, s3: S3Server) -> None:
+    """a.png then a.jpg (both a.png in OUT): the second gets a.jpg.png, never a replacement,
+    also after a restart, when only the provenance records in the bucket say who holds a.png."""
+    fs = s3.fs()
+    fs.mkdir("names")
+    fs.pipe_file("names/in/.keep", b"")
+    env = {**os.environ, **s3.env}
+    uploads = {"a.png": png_bytes(1), "a.jpg": png_bytes(2), "a.jpeg": png_bytes(3)}
+
+    def run(names: list[str]) -> None:
+        watch = Watch(tmp_path, "s3://names/in", "-o", "s3://names/out", "--settle", "300", env=env)
+        try:
+            watch.wait_ready()
+            for name in names:
+                fs.pipe_file(f"names/in/{name}", uploads[name])
+                wait_until(
+                    lambda name=name: f".lltd/done/{name}" in objects(fs, "names/in"),
+                    60,
+                    f"{name} done",
+                )
+        finally:
+            assert watch.stop() == 0, watch.stderr
+
+    run(["a.png", "a.jpg"])
+    run(["a.jpeg"])  # a new daemon: nothing in memory
+    out = objects(fs, "names/out")
+    assert sorted(out) == ["a.jpeg.png", "a.jpg.png", "a.png"]
+    for name, output in (("a.png", "a.png"), ("a.jpg", "a.jpg.png"), ("a.jpeg", "a.jpeg.png")):
+        assert np.array_equal(decode(out[output]), defended_pixels(uploads[name])), name

@@ -29,9 +29,8 @@ def __getattr__(name: str) -> object:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'lltd.codecs' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+    # __import__, not importlib.import_module: only the former shows in -X importtime.
+    return getattr(__import__(module, fromlist=[name]), name)
 
 
 __all__ = [

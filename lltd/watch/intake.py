@@ -34,10 +34,6 @@ class Intake(Generic[Item]):
             self._known.add(item)
             return True
 
-    def is_known(self, item: Item) -> bool:
-        with self._cond:
-            return item in self._known
-
     def release(self, item: Item) -> None:
         """``item`` is finished (or dropped): a later event or scan may bring it back."""
         with self._cond:

@@ -9,19 +9,26 @@ job there and publishes what it wrote (``OUT/failed/`` and its ``.error.txt`` in
 the same rules as a local run. Only after that is the input disposed of: moved to
 ``IN/.lltd/done/`` or deleted. A crash in between means the file is done again and its output
 replaced by an identical one. One daemon per object-storage folder: there is no lock to take.
+
+Inputs and output names come from the one planner, fed each poll's listing (as ``plan_remote``
+is): ``a.png`` then ``a.jpg`` gives ``a.webp`` and ``a.jpg.webp``. Names in flight are held in
+memory; once a file is done, the provenance record published beside its output holds it.
 """
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from lltd.batch.engine import default_jobs
 from lltd.batch.outcome import FileResult, Outcome
+from lltd.batch.plan import PlanNames, Planner
 from lltd.batch.scan import Task
 from lltd.errors import UsageError
 from lltd.text import printable
@@ -32,6 +39,7 @@ from lltd.watch.notify import Notifier
 from lltd.watch.status import Counters, FolderCounts, Publisher
 
 if TYPE_CHECKING:
+    from lltd.cluster.storage import FileInfo, Storage
     from lltd.watch.metrics import Metrics
 
 DONE_PREFIX = ".lltd/done"
@@ -65,6 +73,8 @@ class ObjectWatcher:
         self._seen: dict[str, tuple[int, float | None]] = {}
         self._in_flight: dict[str, Future[FileResult]] = {}
         self._lock = threading.Lock()
+        self.names = PlanNames()  # output names of files in flight
+        self._finished: list[str] = []  # their names, to let go before the next listing
 
     def stop(self) -> None:
         self._stop.set()
@@ -81,7 +91,7 @@ class ObjectWatcher:
         self.destination = Storage.of(str(self.folder.output))
         if not self.source.is_dir():
             raise UsageError(f"input folder {printable(self.source.location)} does not exist")
-        job, self.extensions = make_job(self.folder, REMOTE_OUT)
+        job = make_job(self.folder, REMOTE_OUT)
         self.remote = RemoteJob(job, self.source, self.destination)
         self.job = job
         pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="lltd-object")
@@ -129,20 +139,35 @@ class ObjectWatcher:
         self.log.info(f"serving Prometheus metrics on {metrics.url}")
         return metrics
 
-    def _accepts(self, name: str) -> bool:
+    def _accepts(self, name: str, planner: Planner, listing: dict[str, FileInfo]) -> bool:
         parts = PurePosixPath(name).parts
         if any(part.startswith(".") for part in parts[:-1]) or is_partial_name(parts[-1]):
             return False
         inside = self.destination.relative_to(self.source)
         if inside and (name == inside or name.startswith(inside + "/")):
             return False
-        return PurePosixPath(name).suffix.lower() in self.extensions
+        return planner.is_input(name, lambda path: path.as_posix() in listing)
+
+    def _planner(self, listing: dict[str, FileInfo]) -> Planner:
+        from lltd.cluster.remote import storage_tree
+
+        with self._lock:
+            done, self._finished = self._finished, []
+        for output in done:  # published with its record, which holds the name from now on
+            self.names.held.pop(output, None)
+        if self.destination == self.source:
+            written: Mapping[str, FileInfo] = listing
+        else:
+            written = LazyListing(self.destination)  # listed only when a name is wanted
+        tree = storage_tree(self.source, self.destination, listing, written)
+        return Planner(self.job, tree, names=self.names)  # type: ignore[arg-type]
 
     def _poll(self, pool: ThreadPoolExecutor) -> None:
         listing = self.source.listing()
+        planner = self._planner(listing)
         seen: dict[str, tuple[int, float | None]] = {}
         for name, info in sorted(listing.items()):
-            if not self._accepts(name):
+            if not self._accepts(name, planner, listing):
                 continue
             state = (info.size, info.mtime)
             with self._lock:
@@ -150,21 +175,24 @@ class ObjectWatcher:
             if busy:
                 continue
             if self._seen.get(name) == state and info.size > 0:
+                try:
+                    output = planner.assign(name)
+                except UsageError as exc:
+                    self.log.error(f"{printable(self.source.url(name))}: {exc}; left in place")
+                    continue
                 with self._lock:
-                    self._in_flight[name] = pool.submit(self._process, name, state)
+                    self._in_flight[name] = pool.submit(self._process, name, state, output)
             else:
                 seen[name] = state  # new or changed: complete once a later listing agrees
         self._seen = seen
 
-    def _process(self, name: str, state: tuple[int, float | None]) -> FileResult:
-        from lltd.cluster.remote import REMOTE_IN
+    def _process(self, name: str, state: tuple[int, float | None], output: str) -> FileResult:
+        from lltd.cluster.remote import REMOTE_IN, REMOTE_OUT
 
         try:
             relative = Path(name)
-            task = Task(REMOTE_IN / relative, relative)
-            task = Task(task.source, relative, self.job.output_for(task))
-            result = self.remote(task)
-            current = self.source.info(name)
+            result = self.remote(Task(REMOTE_IN / relative, relative, REMOTE_OUT / output))
+            current = self.source.info(name, fresh=True)
             if current is None or (current.size, current.mtime) != state:
                 self.log.warning(f"{printable(name)} changed while processed: again")
                 return result
@@ -180,6 +208,7 @@ class ObjectWatcher:
         finally:
             with self._lock:
                 self._in_flight.pop(name, None)
+                self._finished.append(output)
 
     def _dispose(self, name: str, result: FileResult) -> None:
         failed = result.outcome is Outcome.FAILED
@@ -208,5 +237,21 @@ class ObjectWatcher:
             )
 
 
-def is_object_folder(folder: FolderConfig) -> bool:
-    return isinstance(folder.input, str) or isinstance(folder.output, str)
+class LazyListing(Mapping[str, "FileInfo"]):
+    """A storage's listing, taken on first use."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    @functools.cached_property
+    def items_(self) -> dict[str, FileInfo]:
+        return self.storage.listing_if_any()
+
+    def __getitem__(self, name: str) -> FileInfo:
+        return self.items_[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.items_)
+
+    def __len__(self) -> int:
+        return len(self.items_)
