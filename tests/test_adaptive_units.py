@@ -8,6 +8,8 @@ trained reference model (minutes); these run in seconds, once per mutant.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -277,3 +279,23 @@ def test_predictions_record_no_gradients() -> None:
 
     defended_predictions(Watching(), make_defense("flip", DefenseParameters()), sided(3))
     assert seen == [False]
+
+
+def test_square_breaks_what_pgd_left_and_the_times_add_up(monkeypatch) -> None:
+    """PGD scripted to break nothing: what Square then breaks counts in its row only."""
+    from lltd.evaluate.pgd import PgdResult
+
+    def nothing(model, defense, images, labels, epsilon, **kw):
+        return PgdResult(images.copy(), np.full(len(images), -1))
+
+    monkeypatch.setattr(adaptive, "pgd", nothing)
+    settings = AdaptiveSettings(EPS, steps=4, restarts=1, square_queries=200)
+    flip = make_defense("flip", DefenseParameters())
+    before = time.monotonic()
+    attack = attack_defense(Brightness(), flip, grey([130, 250]), LABELS[:2], settings)
+    took = time.monotonic() - before
+    assert attack.broken.tolist() == [False, False]
+    assert attack.square_broken.tolist() == [True, False]  # 130 is within reach, 250 is not
+    assert attack.accuracy(BPDA) == 1.0 and attack.accuracy(SQUARE) == 0.5
+    assert 0 <= attack.seconds <= took
+    assert all(0 <= run["seconds"] <= attack.seconds + 0.01 for run in attack.runs)
