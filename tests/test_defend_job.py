@@ -68,3 +68,37 @@ def test_lossless_webp_holds_the_same_pixels_as_the_png(tmp_path: Path) -> None:
     job(Task(source, Path("phone.jpg"), webp))
     with Image.open(png) as a, Image.open(webp) as b:
         assert b.format == "WEBP" and np.array_equal(np.asarray(a), np.asarray(b.convert(a.mode)))
+
+
+def test_a_seeded_randomised_defense_draws_by_the_files_name(tmp_path: Path) -> None:
+    """The same file name gets the same draw in any run, worker or host (and in ``lltd watch``);
+    another name gets its own."""
+    source = sideways(tmp_path / "in" / "phone.jpg")
+    settings = DefenseSettings(quality_range=(10, 90), flip="random", seed=3)
+    job = DefendJob(output_dir=tmp_path, settings=settings)
+    outputs = []
+    for out in (tmp_path / "a.png", tmp_path / "b.png"):
+        job(Task(source, Path("phone.jpg"), out))
+        outputs.append(np.asarray(Image.open(out)))
+    assert np.array_equal(outputs[0], outputs[1])
+    with Image.open(source) as original:
+        upright = original.transpose(Image.Transpose.ROTATE_270)
+        expected = apply(upright, settings, settings.draw_for("phone.jpg"))
+    assert np.array_equal(outputs[0], np.asarray(expected))
+
+
+def test_lossless_webp_keeps_the_colour_under_transparent_pixels(tmp_path: Path) -> None:
+    pixels = np.random.default_rng(5).integers(0, 256, (24, 32, 4), dtype=np.uint8)
+    pixels[::3, :, 3] = 0  # transparent rows whose colours are still there
+    source = tmp_path / "in" / "alpha.png"
+    source.parent.mkdir(parents=True)
+    Image.fromarray(pixels, "RGBA").save(source)
+    settings = DefenseSettings(quality=None)  # the flip alone: exact pixels to compare
+    png, webp = tmp_path / "a.png", tmp_path / "a.webp"
+    DefendJob(output_dir=tmp_path, settings=settings)(Task(source, Path("alpha.png"), png))
+    DefendJob(output_dir=tmp_path, settings=settings, format="webp")(
+        Task(source, Path("alpha.png"), webp)
+    )
+    with Image.open(png) as a, Image.open(webp) as b:
+        assert a.mode == "RGBA" and np.array_equal(np.asarray(a), np.asarray(b.convert("RGBA")))
+        assert np.array_equal(np.asarray(a), pixels[:, ::-1])
