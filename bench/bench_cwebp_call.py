@@ -30,7 +30,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-from timing import OUT, compile_lltd, cwebp_binary, machine_note, table
+from timing import OUT, children_cpu, compile_lltd, cwebp_binary, machine_note, table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,25 +113,30 @@ def main() -> None:
     runs = variants(source, out, args.wheel)
     plain_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     times: dict[str, list[float]] = {name: [] for name in runs}
+    cpus: dict[str, list[float]] = {name: [] for name in runs}  # user + sys, the whole tree
     for round_index in range(args.rounds + 2):  # two warm-up rounds (page cache, .pyc)
         for name, argv in runs.items():
             (out / "out.webp").unlink(missing_ok=True)
-            start = time.perf_counter()
+            cpu0, start = children_cpu(), time.perf_counter()
             # The wheel's own copy of lltd, not this tree's through PYTHONPATH.
             run_env = plain_env if name.startswith("wheel:") else env
             subprocess.run(argv, env=run_env, check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)  # fmt: skip
             if round_index >= 2:
                 times[name].append(time.perf_counter() - start)
-    cwebp = times["cwebp"]
+                cpus[name].append(children_cpu() - cpu0)
+    cwebp, cwebp_cpu = times["cwebp"], statistics.median(cpus["cwebp"])
     rows = []
     for name, samples in times.items():
         ratios = [t / c for t, c in zip(samples, cwebp, strict=True)]
+        cpu = statistics.median(cpus[name])
         rows.append([name, statistics.median(samples) * 1e3, min(samples) * 1e3,
-                     statistics.median(ratios)])  # fmt: skip
+                     statistics.median(ratios), cpu * 1e3, cpu / cwebp_cpu])  # fmt: skip
     print(f"# bench_cwebp_call\n\n{machine_note()}; {args.rounds} paired rounds; input "
           f"{source.name} (299x299 PNG, {source.stat().st_size} bytes)\n")  # fmt: skip
-    print(table(["variant", "median ms", "best ms", "x cwebp (median of pairs)"], rows))
+    headers = ["variant", "median ms", "best ms", "x cwebp (median of pairs)", "CPU ms (median)",
+               "CPU x cwebp"]  # fmt: skip
+    print(table(headers, rows))
     print()
     for name in times:
         if name.startswith(("lltd cwebp", "wheel: lltd")):

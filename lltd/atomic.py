@@ -10,13 +10,14 @@ import contextlib
 import functools
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 # Re-exported: the batch engine, the daemon and the tests import them from here.
-from lltd.destination import TEMP_SUFFIX, UnsafeDestination, check_destination, new_temporary
+from lltd.destination import TEMP_SUFFIX, UnsafeDestination, check_destination
 
 
 class AtomicTarget:
@@ -24,7 +25,11 @@ class AtomicTarget:
 
     def __init__(self, destination: Path) -> None:
         self.destination = destination
-        self.path = Path(new_temporary(destination))
+        fd, name = tempfile.mkstemp(
+            prefix=f".{destination.name}.", suffix=TEMP_SUFFIX, dir=destination.parent
+        )
+        os.close(fd)
+        self.path = Path(name)
         self.discarded = False  # pragma: no mutate (only its truth is read: None would do)
 
     def discard(self) -> None:

@@ -42,8 +42,8 @@ def check_destination(destination: str | os.PathLike[str]) -> None:
 
 def new_temporary(destination: str | os.PathLike[str]) -> str:
     """Create an empty dotfile beside ``destination`` (``.NAME.RANDOM.lltd-tmp``, mode 0600,
-    O_EXCL as ``tempfile.mkstemp``) and return its path. mkstemp itself cost 0.4 ms a file in a
-    batch of small images (a Random instance, abspath, retries through Python code)."""
+    O_EXCL, as ``tempfile.mkstemp`` makes them for :mod:`lltd.atomic`) and return its path. For
+    the lean path of ``lltd cwebp``: tempfile imports random and its hashing, a few ms a call."""
     folder, name = os.path.split(os.fspath(destination))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
     for _ in range(100):
