@@ -32,6 +32,7 @@ from timing import (
     Series,
     Variant,
     children_cpu,
+    compile_lltd,
     cores,
     cwebp_binary,
     fresh_dir,
@@ -186,6 +187,7 @@ def main() -> None:
     args = parser.parse_args()
     only = set(args.only or ("small", "large"))
 
+    compile_lltd()
     corpus = build_corpus(args.images)
     n_cores = args.jobs
     print(f"# bench_compress\n\n{machine_note()}; -j {n_cores}; {args.rounds} rounds "

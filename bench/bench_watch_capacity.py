@@ -59,7 +59,7 @@ def cpu_per_file(files: list[Path], work: Path) -> float:
     inp, out = work / "in", work / "out"
     inp.mkdir(parents=True)
     (inp / ".lltd").mkdir()
-    job, _ = make_job(FolderConfig(inp, out), out)
+    job = make_job(FolderConfig(inp, out), out)
     times = []
     for path in files:
         source = inp / path.name

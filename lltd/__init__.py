@@ -8,8 +8,8 @@ Importing ``lltd`` imports neither torch nor, until an image function is used, P
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+# Not typing.TYPE_CHECKING: importing typing costs ``lltd cwebp`` a few ms per file.
+TYPE_CHECKING = False
 __all__ = [
     "Defend",
     "DefenseSettings",
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from lltd.transforms import Defend, Flip, WebPRoundTrip, defend, flip, webp_roundtrip
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # Lazy: the command line imports lltd.* modules and must not pay for Pillow at start-up.
     if name == "__version__":  # from the package metadata, one source: pyproject.toml
         from lltd.version import version

@@ -10,51 +10,14 @@ import contextlib
 import functools
 import os
 import shutil
-import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from lltd.errors import LltdError
-from lltd.text import printable
-
-#: Suffix of every temporary file lltd writes (always a dotfile beside its destination).
-TEMP_SUFFIX = ".lltd-tmp"
-
-
-class UnsafeDestination(LltdError):
-    """The destination exists and is not a regular file (a FIFO, device, socket, link, folder)."""
-
-
-def check_destination(destination: Path) -> None:
-    """Refuse to replace anything but a regular file (or nothing).
-
-    ``lstat``: a link is judged itself, never its target. The check runs again just before the
-    rename; what remains is the window between that ``lstat`` and ``rename``, in which only
-    someone who may already write the folder could swap the node (the rename then replaces
-    their node, and writes through nothing).
-    """
-    try:
-        mode = os.lstat(destination).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISREG(mode):
-        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
-        raise UnsafeDestination(
-            f"refusing to write {printable(destination)}: it exists and is {kind}"
-        )
-
-
-_KINDS = {
-    stat.S_IFIFO: "a FIFO",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFLNK: "a symbolic link",
-    stat.S_IFDIR: "a folder",
-}
+# Re-exported: the batch engine, the daemon and the tests import them from here.
+from lltd.destination import TEMP_SUFFIX, UnsafeDestination, check_destination
 
 
 class AtomicTarget:
@@ -67,7 +30,7 @@ class AtomicTarget:
         )
         os.close(fd)
         self.path = Path(name)
-        self.discarded = False
+        self.discarded = False  # pragma: no mutate (only its truth is read: None would do)
 
     def discard(self) -> None:
         """Do not publish: the temporary file is removed and ``destination`` is left untouched."""
@@ -135,7 +98,7 @@ def remove_stale_temporaries(folder: Path) -> int:
     return removed
 
 
-@functools.cache
+@functools.cache  # pragma: no mutate (a cache of a value that never changes)
 def _umask() -> int:
     """The process umask, read once. Linux shows it in /proc; elsewhere it can only be read by
     setting it, which is done under a lock (compress runs jobs in threads: a second thread must
@@ -151,3 +114,15 @@ def _umask() -> int:
 
 
 _UMASK_LOCK = threading.Lock()
+
+__all__ = [
+    "TEMP_SUFFIX",
+    "AtomicTarget",
+    "UnsafeDestination",
+    "atomic_output",
+    "check_destination",
+    "copy_atomic",
+    "remove_stale_temporaries",
+    "write_atomic",
+    "write_bytes_atomic",
+]

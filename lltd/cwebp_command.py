@@ -1,8 +1,9 @@
 """``lltd cwebp``: one file, with cwebp's own grammar, so scripts that call cwebp can call lltd.
 
 Shell jobs call the encoder once per file, so this path is kept lean: :func:`lltd.cli.main`
-dispatches it before typer and the other commands are imported; it imports the option table,
-Pillow's image core with the PNG/JPEG readers and the WebP plugin, and nothing else of size.
+first tries :mod:`lltd.cwebp_spawn` (cwebp itself, no Pillow), then comes here, before typer and
+the other commands are imported; this path imports the option table, Pillow's image core with
+the PNG/JPEG readers and the WebP plugin, and nothing else of size.
 """
 
 from __future__ import annotations
@@ -10,57 +11,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from lltd.cwebp_spawn import Own, split_own
 from lltd.errors import CodecError, ImageError, LltdError, UsageError
-from lltd.limits import DEFAULT_MAX_PIXELS
 from lltd.text import one_line, printable
 
 USAGE = (
-    "usage: lltd cwebp [--backend pillow|cwebp] [--cwebp PATH] [--max-pixels N] [--auto-orient]\n"
+    "usage: lltd cwebp [--backend cwebp|pillow] [--cwebp PATH] [--max-pixels N] [--auto-orient]\n"
     "                  [cwebp options] INPUT [-o OUTPUT.webp | -o -]\n"
+    "--backend: cwebp (the default where a cwebp binary is found) or pillow\n"
 )
-
-
-class _Own:
-    """lltd's own options, which go before cwebp's."""
-
-    def __init__(self) -> None:
-        self.backend = "pillow"
-        self.cwebp: str | None = None
-        self.max_pixels = DEFAULT_MAX_PIXELS
-        self.auto_orient = False
-
-
-_OWN_VALUED = ("--backend", "--cwebp", "--max-pixels")
-
-
-def _split_own(argv: list[str]) -> tuple[_Own, list[str]]:
-    own, rest = _Own(), list(argv)
-    while rest:
-        head = rest[0]
-        name, _, inline = head.partition("=")
-        if head == "--auto-orient":
-            own.auto_orient, rest = True, rest[1:]
-            continue
-        if name not in _OWN_VALUED:
-            break
-        if not inline:
-            if len(rest) < 2:
-                raise UsageError(f"{name} needs a value")
-            inline, rest = rest[1], rest[2:]
-        else:
-            rest = rest[1:]
-        if name == "--backend":
-            if inline not in ("pillow", "cwebp"):
-                raise UsageError(f"--backend must be one of pillow, cwebp, got {inline!r}")
-            own.backend = inline
-        elif name == "--cwebp":
-            own.cwebp = inline
-        else:
-            try:
-                own.max_pixels = int(inline)
-            except ValueError:
-                raise UsageError(f"--max-pixels takes an integer, got {inline!r}") from None
-    return own, rest
 
 
 def help_text(long: bool) -> str:
@@ -87,10 +46,12 @@ def run(argv: list[str]) -> int:
     if not argv or argv[0] in ("--help",):
         sys.stdout.write(help_text(long=bool(argv)))
         return 0 if argv else 2
-    own, rest = _split_own(argv)
+    own, rest = split_own(argv)
     from lltd.codecs.grammar import parse_cwebp_args
 
     call = parse_cwebp_args(rest)
+    if own.backend is None:
+        own.backend = _default_backend(own)
     if call.info is not None:
         return _info(call.info, own)
     assert call.source is not None
@@ -112,16 +73,28 @@ def run(argv: list[str]) -> int:
     return 0
 
 
+def _default_backend(own: Own) -> str:
+    """cwebp's grammar, so cwebp's encoder where there is one: byte-identical output, every
+    option honoured. Pillow where no cwebp binary is found, and for ``--auto-orient``: the
+    cwebp backend would get the turned pixels as a PNG, without the EXIF that ``-metadata exif``
+    keeps."""
+    if own.auto_orient:
+        return "pillow"
+    from lltd.codecs.cwebp import cwebp_available
+
+    return "cwebp" if cwebp_available(own.cwebp) else "pillow"
+
+
 _PILLOW_PRINTS = frozenset({"-v", "-short", "-progress"})
 
 
-def _codec(own: _Own):  # type: ignore[no-untyped-def]
+def _codec(own: Own):  # type: ignore[no-untyped-def]
     from lltd.codecs import get_codec
 
     return get_codec(own.backend, own.cwebp)
 
 
-def _info(which: str, own: _Own) -> int:
+def _info(which: str, own: Own) -> int:
     if which == "-version":
         if own.backend == "cwebp":
             print(_codec(own).version())
@@ -134,7 +107,7 @@ def _info(which: str, own: _Own) -> int:
     return 0
 
 
-def _encode(call, own: _Own, codec) -> None:  # type: ignore[no-untyped-def]
+def _encode(call, own: Own, codec) -> None:  # type: ignore[no-untyped-def]
     from lltd.atomic import atomic_output
 
     source: Path = call.source
@@ -164,7 +137,7 @@ def _encode(call, own: _Own, codec) -> None:  # type: ignore[no-untyped-def]
         _encode_to(call, own, codec, image, target.path)
 
 
-def _encode_to(call, own: _Own, codec, image, target: Path) -> None:  # type: ignore[no-untyped-def]
+def _encode_to(call, own: Own, codec, image, target: Path) -> None:  # type: ignore[no-untyped-def]
     if own.backend == "cwebp":
         printing = [token for tokens in call.printing for token in tokens]
         extra = ["-quiet"] if call.quiet or not printing else printing
@@ -175,7 +148,7 @@ def _encode_to(call, own: _Own, codec, image, target: Path) -> None:  # type: ig
         codec.encode_file(call.source, target, call.options, image)
 
 
-def _encode_bytes(call, own: _Own, codec, image) -> bytes:  # type: ignore[no-untyped-def]
+def _encode_bytes(call, own: Own, codec, image) -> bytes:  # type: ignore[no-untyped-def]
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="lltd-cwebp-") as scratch:

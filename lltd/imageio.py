@@ -10,6 +10,7 @@ from PIL import Image, UnidentifiedImageError
 
 from lltd.errors import ImageError
 from lltd.limits import DEFAULT_MAX_PIXELS
+from lltd.transparency import has_transparency
 
 # Modes libwebp can take directly (through Pillow) without losing information.
 _DIRECT_MODES = {"RGB", "RGBA"}
@@ -93,17 +94,6 @@ def apply_orientation(image: Image.Image) -> Image.Image:
     image.load()
     turned = ImageOps.exif_transpose(image)
     return turned if turned is not None else image
-
-
-def has_transparency(image: Image.Image) -> bool:
-    """True when any pixel has alpha < 255 (a fully opaque RGBA image is not transparent)."""
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        return image.getchannel("A").getextrema()[0] < 255
-    if image.mode == "P" and "transparency" in image.info:
-        return image.convert("RGBA").getchannel("A").getextrema()[0] < 255
-    if image.mode in ("RGB", "L") and "transparency" in image.info:
-        return image.convert("RGBA").getchannel("A").getextrema()[0] < 255
-    return False
 
 
 def to_8bit_rgb(image: Image.Image) -> Image.Image:

@@ -2,7 +2,8 @@
 and as small callables that compose like torchvision transforms.
 
 Thin names over the one kernel (:mod:`lltd.defense.kernel`); the settings are one value,
-:class:`lltd.defense.DefenseSettings`.
+:class:`lltd.defense.DefenseSettings`. :func:`defend` is the front end that dispatches on the
+input's type (tensors to :mod:`lltd.torch`, imported only then).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Literal, TypeVar
 
 from PIL import Image
 
-from lltd.defense.kernel import apply, defend, flip, resolve, webp_roundtrip
+from lltd.defense.kernel import apply, apply_array, flip, resolve, webp_roundtrip
 from lltd.defense.settings import DIRECTIONS, ORDERS, DefenseSettings
 
 Direction = Literal["horizontal", "vertical"]
@@ -32,6 +33,39 @@ __all__ = [
     "flip",
     "webp_roundtrip",
 ]
+
+
+def is_tensor(value: object) -> bool:
+    # Checked by name so that NumPy and PIL callers never import torch.
+    return any(c.__module__ == "torch" and c.__name__ == "Tensor" for c in type(value).__mro__)
+
+
+def defend(
+    image: T,
+    settings: DefenseSettings | None = None,
+    *,
+    key: str | None = None,
+    rng: random.Random | None = None,
+    **changes: Any,
+) -> T:
+    """The defense on a PIL image, an HxW / HxWxC uint8 array, or a CHW / NCHW tensor (uint8, or
+    float in [0, 1]); the same type, shape and (for tensors) dtype and device back.
+
+    ``settings`` is a :class:`DefenseSettings`; keywords change single fields
+    (``defend(x, quality=50, flip="vertical")``). Randomised steps draw from ``rng`` when given,
+    else from ``settings.rng(key)``: with a ``seed`` the same image and ``key`` always get the
+    same draw (``lltd defend`` uses the file's relative path as the key).
+    """
+    settings = resolve(settings, changes)
+    if is_tensor(image):
+        from lltd.torch import defend_tensor
+
+        source = rng or settings.rng(key)
+        return defend_tensor(image, settings, source)  # type: ignore[arg-type, return-value]
+    draw = settings.draw(rng) if rng is not None else settings.draw_for(key)
+    if isinstance(image, Image.Image):
+        return apply(image, settings, draw)  # type: ignore[return-value]
+    return apply_array(image, settings, draw)  # type: ignore[arg-type, return-value]
 
 
 def defend_image(

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,10 +30,60 @@ DELETABLE = (
 )
 
 
+def guarded_pythonpath(*paths: str | os.PathLike[str]) -> str:
+    """A ``PYTHONPATH`` for a subprocess that replaces the suite's: the guard first, then
+    ``paths``. Every process a test starts must keep the guard (see :func:`_check_guarded`)."""
+    return os.pathsep.join(dict.fromkeys([str(GUARD), *map(str, paths)]))
+
+
+def _check_guarded(event: str, args: tuple) -> None:
+    """An audit hook on every process the suite starts: one whose environment comes from the
+    suite's (it names the deletable folders) but whose ``PYTHONPATH`` dropped the guard would run
+    lltd unguarded, so it is refused before it starts. (Environments built from nothing, as the
+    system tests' guest commands use, run nothing of this checkout on the host.)"""
+    if event != "subprocess.Popen":
+        return
+    env = args[3] if args[3] is not None else os.environ
+    try:
+        derived = "LLTD_TEST_DELETABLE" in env
+        pythonpath = env.get("PYTHONPATH") or ""
+    except TypeError:  # a bytes-keyed environment
+        return
+    if derived and str(GUARD) not in str(pythonpath).split(os.pathsep):
+        raise RuntimeError(
+            f"a test started {args[1]!r} without the deletion guard on PYTHONPATH "
+            "(build it with conftest.guarded_pythonpath)"
+        )
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    paths = [str(GUARD), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    os.environ["PYTHONPATH"] = guarded_pythonpath(
+        *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))
+    )
     os.environ["LLTD_TEST_DELETABLE"] = os.pathsep.join(DELETABLE)
+    if not getattr(sys, "_lltd_guard_hook", False):  # audit hooks cannot be removed: add once
+        sys.addaudithook(_check_guarded)
+        sys._lltd_guard_hook = True  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tool_caches_in_the_session_folder(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Tools' own caches and scratch folders (dask workers' scratch space, torch's compile cache,
+    pip's wheel cache, matplotlib's config) go into the session's temporary folder: a test
+    writes nothing to $HOME, nor to the system's temporary folder outside pytest's."""
+    root = tmp_path_factory.mktemp("tool-caches")
+    names = ("DASK_TEMPORARY_DIRECTORY", "TORCHINDUCTOR_CACHE_DIR", "PIP_CACHE_DIR", "MPLCONFIGDIR")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in names:
+            if name not in os.environ:
+                patch.setenv(name, str(root / name.lower()))
+        if "dask" in sys.modules:  # dask read its environment when it was imported
+            import dask
+
+            dask.config.refresh()
+        yield
 
 
 @pytest.fixture(autouse=True)

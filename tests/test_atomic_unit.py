@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lltd import atomic
 from lltd.atomic import (
     TEMP_SUFFIX,
     atomic_output,
@@ -123,3 +124,32 @@ def test_check_destination_names_what_it_refuses(tmp_path: Path) -> None:
             )
     finally:
         server.close()
+
+
+def test_the_umask_is_read_from_proc_without_ever_setting_it(monkeypatch) -> None:
+    """Setting the umask to read it would expose a transient 0 to compress's other threads (a file
+    they create in that instant would be world-writable), so on Linux it is only read."""
+    old = os.umask(0o027)
+    try:
+
+        def refuse(mask: int) -> int:
+            raise AssertionError("os.umask called: the umask was set, not read")
+
+        monkeypatch.setattr(os, "umask", refuse)
+        assert atomic._umask.__wrapped__() == 0o027
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+
+
+def test_without_proc_the_umask_is_read_by_setting_and_restoring_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    old = os.umask(0o027)
+    try:
+        monkeypatch.setattr(atomic, "Path", lambda _: tmp_path / "no /proc here")
+        assert atomic._umask.__wrapped__() == 0o027
+        assert os.umask(0o027) == 0o027  # left as it was
+    finally:
+        monkeypatch.undo()
+        os.umask(old)

@@ -13,24 +13,14 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import RunLltd, digest
 from PIL import Image
+from waiting import wait_for
 
 TEMP = "*.lltd-tmp"
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 120) -> None:
-    """Wait for an event (a file, a line) rather than for a guessed time; generous on busy CI."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def pausing_cwebp(folder: Path) -> Path:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import guarded_pythonpath
 
 from lltd.attack.labels import label_hint
 from lltd.attack.naming import MAX_NAME_BYTES, UniqueNames, adversarial_name
@@ -22,6 +22,7 @@ pytest.importorskip("foolbox")
 from PIL import Image  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
+from lltd.attack.run import QUANTIZATION_SCALES  # noqa: E402
 from lltd.cli import app  # noqa: E402
 from lltd.models import ClassNames, read_synset_words  # noqa: E402
 
@@ -76,7 +77,7 @@ def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     folder.mkdir()
     (folder / "lltd_tiny_net.py").write_text(TINY_SOURCE)
     monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), *sys.path]))
+    monkeypatch.setenv("PYTHONPATH", guarded_pythonpath(folder, *sys.path))
     yield "lltd_tiny_net"
     sys.modules.pop("lltd_tiny_net", None)
 
@@ -473,3 +474,59 @@ def test_reference_model_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             with Image.open(tmp_path / "out" / row["output"]) as image:
                 assert image.size == (64, 64)
     assert any(row["status"] == "ok" for row in rows)
+
+
+# -- --batch-size, --threads, perturbation_scale (README promises) ------------------------------
+
+
+def five_images(folder: Path) -> Path:
+    for seed in range(5):
+        save(folder / f"img{seed}.png", random_image(seed))
+    return folder
+
+
+def test_batch_size_changes_only_the_batching(tmp_path: Path, tiny: str) -> None:
+    inputs = five_images(tmp_path / "in")
+    produced = {}
+    for batch in ("2", "8"):  # 2: three batches, the last one partial
+        out = tmp_path / f"batch{batch}"
+        code, _, stderr = run(inputs, "-o", out, "--model", f"{tiny}:build", "--attack", "fgsm",
+                              "--batch-size", batch, "--json", tmp_path / f"{batch}.json",
+                              "--quiet")  # fmt: skip
+        assert code == 0, stderr
+        report = json.loads((tmp_path / f"{batch}.json").read_text())
+        assert report["options"]["batch_size"] == int(batch)
+        assert report["summary"]["images"] == 5
+        produced[batch] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert produced["2"] == produced["8"]
+
+
+def test_threads_sets_the_torch_threads(tmp_path: Path, tiny: str) -> None:
+    inputs = five_images(tmp_path / "in")
+    assert torch.get_num_threads() == 1  # the autouse fixture of test_attack
+    code, _, stderr = run(inputs, "-o", tmp_path / "out", "--model", f"{tiny}:build",
+                          "--attack", "fgsm", "--threads", "2", "--quiet")  # fmt: skip
+    assert code == 0, stderr
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("attack", ["deepfool", "fgsm"])
+def test_perturbation_scale_is_recorded_for_minimal_norm_attacks(
+    tmp_path: Path, tiny: str, attack: str
+) -> None:
+    inputs = five_images(tmp_path / "in")
+    code, _, stderr = run(inputs, "-o", tmp_path / "out", "--model", f"{tiny}:build",
+                          "--attack", attack, "--quiet")  # fmt: skip
+    assert code in (0, 1), stderr
+    rows = [r for r in read_manifest(tmp_path / "out" / "manifest.csv") if r["status"] == "ok"]
+    assert rows, "no image was attacked"
+    for row in rows:
+        scale = float(row["perturbation_scale"])
+        if attack == "fgsm":  # bounded: never stretched beyond its epsilon
+            assert scale == 1.0, row
+        else:
+            assert scale in QUANTIZATION_SCALES, row
+            if row["saved_still_adversarial"] == "true" and scale > 1:
+                # Stretched only because the smaller scales did not survive rounding: the
+                # record says so by being adversarial at this scale.
+                assert row["saved_class"] != row["true_class"], row

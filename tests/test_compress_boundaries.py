@@ -48,12 +48,17 @@ def png_padded_to(path: Path, size: int) -> Path:
     return path
 
 
-@pytest.fixture
-def webp_size() -> int:
+def noise_webp_size() -> int:
+    """The size of the WebP of :func:`png_padded_to`'s pixels."""
     pixels = np.random.default_rng(7).integers(0, 2, (64, 64)).astype(bool)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return webp_size_of(buffer.getvalue())
+
+
+@pytest.fixture
+def webp_size() -> int:
+    return noise_webp_size()
 
 
 def test_webp_as_large_as_its_original_is_not_kept_one_byte_smaller_is(

@@ -23,7 +23,9 @@ def test_lltd_cwebp_single_file_matches_cwebp(sample_dir, run_lltd, tmp_path):
     subprocess.run([CWEBP, *args, str(source), "-o", str(theirs)], check=True, capture_output=True)
     assert ours.read_bytes() == theirs.read_bytes()
     pillow = tmp_path / "pillow.webp"
-    assert run_lltd("cwebp", "-q", "42", source, "-o", pillow).returncode == 0
+    assert (
+        run_lltd("cwebp", "--backend", "pillow", "-q", "42", source, "-o", pillow).returncode == 0
+    )
     assert Image.open(pillow).size == Image.open(source).size
 
 
@@ -35,7 +37,7 @@ def test_lltd_cwebp_refuses_unknown_options_and_bad_files(tmp_path, run_lltd, ma
     # An option the pillow backend cannot honour is a usage error (exit 2), as in compress.
     for flag in ("-af", "-preset"):
         args = [flag, "photo"] if flag == "-preset" else [flag]
-        result = run_lltd("cwebp", *args, source, "-o", tmp_path / "o.webp")
+        result = run_lltd("cwebp", "--backend", "pillow", *args, source, "-o", tmp_path / "o.webp")
         assert result.returncode == 2, flag
         assert_one_line_error(result.stderr, "pillow backend cannot honour", flag)
     (tmp_path / "bad.png").write_text("nope")
@@ -113,18 +115,27 @@ def test_input_named_like_an_option(tmp_path, run_lltd, make_image, backend):
     assert Image.open(tmp_path / "out.webp").size == (48, 40)
 
 
-def test_lean_entry_imports_neither_typer_nor_the_other_commands(tmp_path, make_image):
+@pytest.mark.parametrize("backend", [[], ["--backend", "pillow"]])
+def test_lean_entry_imports_neither_typer_nor_the_other_commands(tmp_path, make_image, backend):
     source = make_image(tmp_path / "a.png")
-    argv = [sys.executable, "-X", "importtime", "-m", "lltd", "cwebp", "-q", "50"]
+    argv = [sys.executable, "-X", "importtime", "-m", "lltd", "cwebp", *backend, "-q", "50"]
     result = subprocess.run(
         [*argv, str(source), "-o", str(tmp_path / "a.webp")],
         capture_output=True,
         text=True,
         check=True,
     )
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
-    assert "lltd.cwebp_command" in imported and "PIL.WebPImagePlugin" in imported
+    order = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()]
+    imported = set(order)
     assert not imported & {"typer", "click", "lltd.cli.root", "numpy", "rich", "lltd.batch.engine"}
+    # What lltd imported: after site (which, in an editable install, imports pathlib itself).
+    lltds = set(order[order.index("site") + 1 :])
+    if backend or CWEBP is None:
+        assert "lltd.cwebp_command" in imported and "PIL.WebPImagePlugin" in imported
+    else:  # cwebp spawned: not even Pillow, pathlib, subprocess or the full command
+        assert "lltd.cwebp_run" in imported
+        assert "lltd.codecs.cwebp_options" in lltds
+        assert not lltds & {"PIL", "pathlib", "subprocess", "tempfile", "lltd.cwebp_command"}
 
 
 def test_output_symlink_is_refused(tmp_path, run_lltd, make_image):

@@ -9,12 +9,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import SAMPLE_DATA, RunLltd
+from waiting import wait_for
 
 import lltd
 from lltd.defense import DefenseSettings
@@ -72,13 +72,14 @@ def run_watch(
         cwd=tmp_path,
         env={**os.environ, "LLTD_CACHE_DIR": str(tmp_path / ".cache")},
     )
+
+    def written() -> bool:
+        assert process.poll() is None, (tmp_path / "watch.log").read_text()
+        # Outputs appear by rename: each one is complete once it exists.
+        return out.is_dir() and len(outputs(out)) >= expected
+
     try:
-        deadline = time.monotonic() + 120
-        while len(outputs(out)) < expected if out.is_dir() else True:
-            assert process.poll() is None, (tmp_path / "watch.log").read_text()
-            assert time.monotonic() < deadline, "lltd watch wrote too few outputs"
-            time.sleep(0.1)
-        time.sleep(0.2)  # outputs appear by rename: complete once they exist
+        wait_for(written, f"lltd watch to write {expected} outputs")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)

@@ -400,3 +400,18 @@ def test_adaptive_attack_is_run_against_the_defended_model(quick_report: Path) -
     assert adaptive <= oblivious, (adaptive, oblivious)
     assert adaptive <= accuracy[("pgd", "none")] + 0.15, (adaptive, accuracy[("pgd", "none")])
     assert oblivious - adaptive >= 0.15, (adaptive, oblivious)  # the flip fools oblivious PGD
+
+
+@pytest.mark.timeout(1500)  # its first use runs the shared quick report (adaptive included)
+def test_sweep_csv_holds_the_sweep_of_the_report(quick_report: Path) -> None:
+    report = json.loads((quick_report / "results.json").read_text())
+    with (quick_report / "sweep.csv").open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert list(table[0]) == ["codec", "quality", "attack", "accuracy", "mean_bytes", "n"]
+    assert len(table) == len(report["sweep"]) == 2 * len(SWEEP) * (1 + len(QUICK_ATTACKS))
+    for row, entry in zip(table, report["sweep"], strict=True):
+        assert (row["codec"], int(row["quality"]), row["attack"]) == (
+            entry["codec"], entry["quality"], entry["attack"],
+        )  # fmt: skip
+        assert float(row["accuracy"]) == entry["accuracy"] and int(row["n"]) == QUICK_LIMIT
+        assert float(row["mean_bytes"]) == pytest.approx(entry["mean_bytes"])

@@ -19,7 +19,7 @@ from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE_DATA
+from conftest import REPO, SAMPLE_DATA, guarded_pythonpath
 from packaging.requirements import Requirement
 
 BASE_DEPENDENCIES = ("Pillow", "typer", "watchdog", "webptools")
@@ -72,7 +72,11 @@ def run_light(python: Path, cwd: Path, *args: str) -> subprocess.CompletedProces
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "VIRT"))
     }
-    env |= {"PYTHONPATH": str(REPO), "LLTD_CACHE_DIR": str(cwd / ".cache"), "LLTD_SCHEDULER": ""}
+    env |= {
+        "PYTHONPATH": guarded_pythonpath(REPO),
+        "LLTD_CACHE_DIR": str(cwd / ".cache"),
+        "LLTD_SCHEDULER": "",
+    }
     return subprocess.run(
         [python, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE_DATA, systemd_exposure
+from conftest import REPO, SAMPLE_DATA, guarded_pythonpath, systemd_exposure
 
 README = REPO / "README.md"
 PLACEHOLDER_FOLDERS = ("photos", "uploads", "adversarial", "in")
@@ -98,7 +98,7 @@ def _environment(work: Path, bin_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("LLTD_SCHEDULER", "PYTHONPATH")}
     env |= {
         "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": guarded_pythonpath(REPO),
         "LLTD_CACHE_DIR": str(work / ".lltd-cache"),
         "TORCH_HOME": str(work / ".torch"),  # never reach out for weights
     }
@@ -184,7 +184,7 @@ def test_watch_settings_match_the_readme_and_the_options() -> None:
         [sys.executable, "-m", "lltd", "watch", "--help"],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+        env={**os.environ, "PYTHONPATH": guarded_pythonpath(REPO), "COLUMNS": "200"},
         check=True,
     ).stdout
     options = set(re.findall(r"(?<![\w-])--([a-z][a-z-]+)", shown))

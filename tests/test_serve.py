@@ -6,7 +6,6 @@ import io
 import re
 import signal
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from conftest import IMPORT_TIMES, RunLltd, heavy_imports
 from PIL import Image
 from serve_helpers import file_pixels, json_error, png_pixels, running, start_server, stop
 from test_extras import light_python, run_light  # noqa: F401 (the real light venv)
+from waiting import wait_for
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
@@ -174,6 +174,15 @@ def test_bad_input_gets_one_line_json_errors_and_the_worker_lives(tmp_path: Path
         assert status == 200
 
 
+def refused(port: int) -> bool:
+    """True once nothing listens on the port any more."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=10).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
 def raw_connection(port: int) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=30)
 
@@ -234,11 +243,8 @@ def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
             )
             held.append(sock)
         # The server has admitted both once readiness says the queue is full.
-        for _ in range(200):
-            status, headers, body = server.request("GET", "/readyz")
-            if status == 503:
-                break
-            time.sleep(0.05)
+        wait_for(lambda: server.request("GET", "/readyz")[0] == 503, "readiness to say full")
+        status, headers, body = server.request("GET", "/readyz")
         assert status == 503 and "queue is full" in json_error(body)["error"]
         status, headers, body = server.defend(data)
         assert status == 503
@@ -264,20 +270,20 @@ def test_too_many_connections_get_503_json_and_service_returns(tmp_path: Path) -
     with running("--max-connections", "8", "--read-timeout", "60") as server:
         idle = [raw_connection(server.port) for _ in range(8)]
         try:
-            for _ in range(200):  # until the server has accepted them all
-                status, headers, body = server.request("GET", "/healthz")
-                if status == 503:
-                    break
-                time.sleep(0.05)
-            assert status == 503 and headers["retry-after"] == "1"
+            answers = []
+
+            def limited() -> bool:  # once the server has accepted them all
+                answers.append(server.request("GET", "/healthz"))
+                return answers[-1][0] == 503
+
+            wait_for(limited, "the connection limit")
+            _, headers, body = answers[-1]
+            assert headers["retry-after"] == "1"
             assert "too many connections" in json_error(body)["error"]
         finally:
             for sock in idle:
                 sock.close()
-        for _ in range(200):
-            if server.request("GET", "/healthz")[0] == 200:
-                break
-            time.sleep(0.05)
+        wait_for(lambda: server.request("GET", "/healthz")[0] == 200, "the service to return")
         assert server.defend(png_bytes())[0] == 200
 
 
@@ -380,13 +386,14 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
             b"POST /v1/defend HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
             b"Content-Length: %d\r\n\r\n" % len(data) + data[:10]
         )
-        for _ in range(200):  # until the request is admitted
-            _, _, metrics = server.request("GET", "/metrics")
-            if b"lltd_serve_in_flight_requests 2.0" in metrics:
-                break
-            time.sleep(0.05)
+        wait_for(  # the request is admitted
+            lambda: b"lltd_serve_in_flight_requests 2.0" in server.request("GET", "/metrics")[2],
+            "the held request to be in flight",
+        )
         server.process.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        # Shutting down, it stops listening first: the SIGTERM has been handled once a new
+        # connection is refused, and the process must still be there for the request in flight.
+        wait_for(lambda: refused(server.port), "the listening socket to close after SIGTERM")
         assert server.process.poll() is None  # still finishing the request in flight
         sock.sendall(data[10:])
         status, _, body = read_answer(sock)

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_watch_daemon import Watch, png_bytes, wait_until
+from test_watch_daemon import Watch, png_bytes
 from test_watch_shared import check_exactly_once, done_files
+from waiting import wait_until
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.dask
@@ -32,7 +33,7 @@ class Cluster:
             "--no-dashboard", "--scheduler-file", str(self.file),
         )  # fmt: skip
         wait_until(self.file.exists, 60, "the scheduler file")
-        wait_until(lambda: self.file.read_text().strip().endswith("}"), 10, "its contents")
+        wait_until(lambda: self.file.read_text().strip().endswith("}"), 60, "its contents")
         self.address = json.loads(self.file.read_text())["address"]
         self.workers: list[subprocess.Popen[bytes]] = []
 

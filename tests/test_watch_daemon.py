@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from waiting import wait_until
 
 from lltd.transforms import defend_image
 
@@ -48,14 +49,6 @@ def write_old(path: Path, data: bytes) -> None:
     path.write_bytes(data)
     past = time.time() - 60
     os.utime(path, (past, past))
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class NotifySocket:
@@ -247,7 +240,7 @@ def test_backlog_first_then_arrivals_partial_names_links_and_notify(
             5,
             "STATUS= with the counters",
         )
-        wait_until(lambda: json.loads(status.read_text())["processed"] == 10, 5, "status file")
+        wait_until(lambda: json.loads(status.read_text())["processed"] == 10, 60, "status file")
     finally:
         code = watch.stop()
     assert code == 0, watch.stderr
@@ -350,7 +343,7 @@ def test_a_second_daemon_on_the_same_folder_is_refused(
     first = Watch(tmp_path, inp, "-o", out, "-j", "1", "--status-file", status)
     try:
         first.wait_ready()
-        wait_until(status.exists, 5, "the status file")
+        wait_until(status.exists, 60, "the status file")
         second = subprocess.run(
             [
                 sys.executable,

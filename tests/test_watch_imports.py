@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import IMPORT_TIMES, heavy_imports
-from test_watch_daemon import Watch, png_bytes, wait_until, write_old
+from test_watch_daemon import Watch, png_bytes, write_old
+from waiting import wait_until
 
 
 def test_a_real_watch_run_imports_nothing_heavy(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_watch_daemon import Watch, png_bytes, wait_until
+from test_watch_daemon import Watch, png_bytes
+from waiting import wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
 
@@ -57,7 +58,7 @@ def test_overflow_rescans_at_once(tmp_path: Path) -> None:
             60,
             f"all {count} files done after the overflow",
         )
-        wait_until(lambda: json.loads(status.read_text())["overflows"] >= 1, 10, "the count")
+        wait_until(lambda: json.loads(status.read_text())["overflows"] >= 1, 60, "the count")
     finally:
         assert watch.stop() == 0
     assert sorted(p.name for p in out.glob("*.png")) == sorted(f"f{i}.png" for i in range(count))

@@ -11,23 +11,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from waiting import TIMEOUT, wait_for
 
 SAMPLE_PHOTO = Path(__file__).resolve().parents[1] / "sample_data" / "astronaut.png"
-TIMEOUT = 120  # generous: the machine may be busy; a passing test never waits this long
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def png(seed: int, size: int = 40) -> bytes:
@@ -113,6 +105,8 @@ def test_the_status_file_keeps_the_last_error(tmp_path: Path) -> None:
         drop(inp / "broken.png", b"\x89PNG\r\n\x1a\n not really a PNG")
         wait_for(lambda: status_of(status).get("failed") == 1, "the failure in the status file")
         error = status_of(status)["last_error"]
+        # It names the file (as uploaded) and the reason.
+        assert error.startswith(f"{inp.resolve() / 'broken.png'}: "), error
         assert "not an image" in error, error
         before = status_of(status)["processed"]
         drop(inp / "fine.png", png(3))

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from test_watch_daemon import Watch, defended_pixels, png_bytes, wait_until
+from test_watch_daemon import Watch, defended_pixels, png_bytes
+from test_watch_metrics import scrape
+from waiting import wait_until
 
 pytest.importorskip("moto")
 s3fs = pytest.importorskip("s3fs")
@@ -100,8 +102,9 @@ def test_watch_polls_an_s3_bucket_exactly_once(tmp_path: Path, s3: S3Server) -> 
     fs.pipe_file("drop/in/.keep", b"")  # the prefix exists before the first upload
     env = {**os.environ, **s3.env}
     watch = Watch(
-        tmp_path, "s3://drop/in", "-o", "s3://drop/out", "-j", "2", "--settle", "300", env=env
-    )
+        tmp_path, "s3://drop/in", "-o", "s3://drop/out", "-j", "2", "--settle", "300",
+        "--metrics-port", "127.0.0.1:0", env=env,
+    )  # fmt: skip
     inputs = {"a.png": png_bytes(1), "sub/b.png": png_bytes(2), "c.jpg": png_bytes(3)}
     try:
         watch.wait_ready()
@@ -117,7 +120,11 @@ def test_watch_polls_an_s3_bucket_exactly_once(tmp_path: Path, s3: S3Server) -> 
             )
 
         wait_until(done, 60, "every upload done")
-        time.sleep(1)  # more polls: nothing is done twice
+        # Three more polls (the rescans counter, read at scrape time): nothing is done twice.
+        url = re.search(r"serving Prometheus metrics on (http://\S+)", watch.stdout)
+        assert url, watch.stdout
+        polls = scrape(url[1])["lltd_watch_rescans_total"]
+        wait_until(lambda: scrape(url[1])["lltd_watch_rescans_total"] >= polls + 3, 60, "3 polls")
     finally:
         assert watch.stop() == 0, watch.stderr
     out = objects(fs, "drop/out")
@@ -156,3 +163,34 @@ def test_batch_commands_on_s3_urls_match_a_local_run(
     again = run_lltd(command, "s3://batch/in", "-o", "s3://batch/out", *args, env=s3.env)
     assert again.returncode == 0, again.stderr
     assert objects(fs, "batch/out") == expected  # a second run changes nothing
+
+
+def test_watch_names_colliding_uploads_through_the_planner(tmp_path: Path, s3: S3Server) -> None:
+    """a.png then a.jpg (both a.png in OUT): the second gets a.jpg.png, never a replacement,
+    also after a restart, when only the provenance records in the bucket say who holds a.png."""
+    fs = s3.fs()
+    fs.mkdir("names")
+    fs.pipe_file("names/in/.keep", b"")
+    env = {**os.environ, **s3.env}
+    uploads = {"a.png": png_bytes(1), "a.jpg": png_bytes(2), "a.jpeg": png_bytes(3)}
+
+    def run(names: list[str]) -> None:
+        watch = Watch(tmp_path, "s3://names/in", "-o", "s3://names/out", "--settle", "300", env=env)
+        try:
+            watch.wait_ready()
+            for name in names:
+                fs.pipe_file(f"names/in/{name}", uploads[name])
+                wait_until(
+                    lambda name=name: f".lltd/done/{name}" in objects(fs, "names/in"),
+                    60,
+                    f"{name} done",
+                )
+        finally:
+            assert watch.stop() == 0, watch.stderr
+
+    run(["a.png", "a.jpg"])
+    run(["a.jpeg"])  # a new daemon: nothing in memory
+    out = objects(fs, "names/out")
+    assert sorted(out) == ["a.jpeg.png", "a.jpg.png", "a.png"]
+    for name, output in (("a.png", "a.png"), ("a.jpg", "a.jpg.png"), ("a.jpeg", "a.jpeg.png")):
+        assert np.array_equal(decode(out[output]), defended_pixels(uploads[name])), name

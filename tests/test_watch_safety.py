@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_watch_daemon import Watch, decoded, defended_pixels, png_bytes, wait_until, write_old
+from test_watch_daemon import Watch, decoded, defended_pixels, png_bytes, write_old
+from waiting import wait_until
 
 
 def jpeg_bytes(seed: int, size: int = 32) -> bytes:
@@ -190,7 +191,8 @@ def test_quiet_rule_takes_an_upload_that_reopens_per_chunk_once(
     """Item 16: with --settle-rule quiet the file is taken once, whole, after its last chunk."""
     inp, out = folders
     data = png_bytes(9, size=96)
-    watch = Watch(tmp_path, inp, "-o", out, "-j", "1", "--settle", "800", "--settle-rule", "quiet")
+    # A settle period 10 times the pause between chunks: a busy machine may stall the writer.
+    watch = Watch(tmp_path, inp, "-o", out, "-j", "1", "--settle", "3000", "--settle-rule", "quiet")
     try:
         watch.wait_ready()
         chunked_upload(inp / "up.png", data, chunks=4, pause=0.3)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_watch_daemon import Watch, decoded, defended_pixels, png_bytes, wait_until
+from test_watch_daemon import Watch, decoded, defended_pixels, png_bytes
+from waiting import wait_until
 
 
 def shared_watch(tmp: Path, inp: Path, out: Path, *extra: str) -> Watch:

@@ -21,11 +21,13 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sqlite3
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import tomllib
 from pathlib import Path
 
@@ -64,6 +66,61 @@ def mutated_line(work: Path, mutmut: str, mutant: int) -> str:
     return (added or [""])[0]
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _is_working(pid: int) -> bool:
+    """mutmut has a child other than multiprocessing's resource tracker (its worker, or the
+    baseline's pytest)."""
+    for child in _children(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" not in command:
+            return True
+    return False
+
+
+def supervise(argv: list[str], work: Path, stall: float = 60.0, attempts: int = 6) -> int:
+    """Run mutmut to the end; return how often it had to be restarted.
+
+    mutmut 2's worker process can die (on this shared machine it did, with no trace) and the
+    main process then waits for it forever. mutmut keeps every result in its cache, so a rerun
+    resumes with the mutants not yet tested: when mutmut has had no worker for ``stall`` s, its
+    process group is killed and it is started again."""
+    env = {**os.environ, "PYTHONPATH": str(work)}
+    for attempt in range(attempts):
+        process = subprocess.Popen(
+            argv, cwd=work, env=env, stdout=subprocess.DEVNULL, start_new_session=True
+        )
+        idle_since: float | None = None
+        while process.poll() is None:
+            time.sleep(5)
+            if _is_working(process.pid):
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > stall:
+                print("   mutmut stalled (its worker is gone): restarting", flush=True)
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                break
+        else:
+            return attempt
+    return attempts
+
+
 def run_module(target: dict, mutmut: str) -> dict:
     """Mutate one module in a fresh scratch copy; return its counts and survivors."""
     runner = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
@@ -72,11 +129,10 @@ def run_module(target: dict, mutmut: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="lltd-mutation-") as scratch:
         work = Path(scratch)
         scratch_copy(work)
-        subprocess.run(
+        restarts = supervise(
             [mutmut, "run", "--paths-to-mutate", target["module"], "--runner",
              shlex.join(runner), "--no-progress"],
-            cwd=work, env={**os.environ, "PYTHONPATH": str(work)}, check=False,
-            stdout=subprocess.DEVNULL,
+            work,
         )  # fmt: skip
         with sqlite3.connect(work / ".mutmut-cache") as db:
             rows = db.execute(
@@ -92,6 +148,7 @@ def run_module(target: dict, mutmut: str) -> dict:
     return {
         "module": target["module"],
         "tests": target["tests"],
+        "restarts": restarts,
         "mutants": len(rows),
         "killed": statuses.count("ok_killed") + statuses.count("ok_suspicious"),
         "timeout": statuses.count("bad_timeout"),

@@ -354,9 +354,3 @@ def _write_text(path: Path, text: str) -> None:
         write_bytes_atomic(path, text.encode("utf-8"))
     except OSError as exc:
         raise LltdError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-
-def read_manifest_csv(path: Path) -> list[dict[str, str]]:
-    """The rows of a ``manifest.csv`` as dicts of strings (for ``lltd evaluate`` and tests)."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))

@@ -8,20 +8,20 @@ knows nothing of processes, progress bars or clusters. A runner yields results a
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import multiprocessing
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lltd.batch.outcome import FileResult, Outcome, Totals
 from lltd.batch.scan import Task
 from lltd.errors import LltdError, UsageError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 Job = Callable[[Task], FileResult]
 
@@ -47,10 +47,16 @@ def run_one(job: Job, task: Task) -> FileResult:
         reason = f"internal error: {type(exc).__name__}: {exc}"
     except Exception as exc:  # the batch must go on whatever one file does
         reason = f"internal error: {type(exc).__name__}: {exc}"
-    fail = getattr(job, "fail", None)  # the job's own quarantine policy: one variant, here too
-    if callable(fail):
+    return fail(job, task, reason)
+
+
+def fail(job: Job, task: Task, reason: str) -> FileResult:
+    """``task`` failed for ``reason`` outside the job's own code (an exception, a worker that
+    kept dying on it): the job's own quarantine policy sets it aside, one variant everywhere."""
+    policy = getattr(job, "fail", None)
+    if callable(policy):
         with contextlib.suppress(Exception):
-            return fail(task, reason, getattr(job, "command", ""))  # type: ignore[no-any-return]
+            return policy(task, reason, getattr(job, "command", ""))  # type: ignore[no-any-return]
     return FileResult(str(task.source), None, Outcome.FAILED, error=reason)
 
 
@@ -59,6 +65,8 @@ def die_with_parent(parent: int) -> None:
     folder lock) while the user reruns; the kernel kills it when the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops us
     if sys.platform.startswith("linux"):
+        import ctypes
+
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the line above took effect
@@ -106,6 +114,9 @@ class ProcessRunner:
     """
 
     def __init__(self, jobs: int, start_method: str | None = None) -> None:
+        # Imported here: a serial or threaded run (compress's default) need not pay for them.
+        import multiprocessing
+
         self.jobs = max(1, jobs)
         methods = multiprocessing.get_all_start_methods()
         self.start_method = start_method or ("fork" if "fork" in methods else methods[0])
@@ -118,6 +129,9 @@ class ProcessRunner:
             return
         # About 8 chunks per worker balances uneven files; 32 caps the latency of progress.
         size = max(1, min(32, len(indexed) // (workers * 8)))
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
         context = multiprocessing.get_context(self.start_method)
         pool = ProcessPoolExecutor(
             max_workers=workers,

@@ -18,6 +18,10 @@ Jobs only *declare* their inputs (:class:`PlannedJob`); the rules live here, onc
   unrecorded leftover in a folder of the tool's own (``-o``) outside the input tree. Under
   ``--r`` an output whose original has since changed is the only copy of that earlier picture,
   and is kept.
+* **Who holds a name** is kept by a :class:`NameRecord`: a plan's own in memory
+  (:class:`PlanNames`), or, for the watch daemon, its journal or its shared-folder markers, which
+  outlive a restart and hold names a file's record cannot (NFSv3 keeps no xattrs). A name held
+  by this input is its own, whatever its file says; a name held by another is never given.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from lltd.batch.marks import Mark, read_mark, same_source
 from lltd.batch.outcome import FileResult, Outcome
@@ -84,6 +88,37 @@ class OutputTree:
     same_source: Callable[[Mark, str], bool]  # the record names this input, unchanged
 
 
+class NameRecord(Protocol):
+    """Where the names a planner gives are kept: it stores, the planner decides."""
+
+    #: It holds every name the tool gave in the output folder (the watch daemon's journal and
+    #: markers): a file it does not list is no leftover of ours, and is never replaced.
+    complete: ClassVar[bool]
+
+    def holder(self, name: str) -> str | None:
+        """The input ``name`` was given to, if any."""
+        ...
+
+    def claim(self, name: str, input: str) -> str:
+        """Give ``name`` to ``input`` unless someone holds it; return who holds it now. Atomic:
+        of two claimants (threads, processes, daemons) exactly one gets it."""
+        ...
+
+
+@dataclass
+class PlanNames:
+    """The names one plan gave so far, in memory."""
+
+    held: dict[str, str] = field(default_factory=dict)
+    complete: ClassVar[bool] = False
+
+    def holder(self, name: str) -> str | None:
+        return self.held.get(name)
+
+    def claim(self, name: str, input: str) -> str:
+        return self.held.setdefault(name, input)
+
+
 @dataclass
 class Planner:
     """Names outputs for one job; keeps what it assigned so later inputs never collide."""
@@ -91,15 +126,18 @@ class Planner:
     job: PlannedJob
     tree: OutputTree
     inputs: set[str] = field(default_factory=set)  # input-relative names of this plan's inputs
-    claimed: set[str] = field(default_factory=set)
+    names: NameRecord = field(default_factory=PlanNames)
 
     @classmethod
-    def for_folder(cls, job: PlannedJob, input_root: Path) -> Planner:
+    def for_folder(
+        cls, job: PlannedJob, input_root: Path, names: NameRecord | None = None
+    ) -> Planner:
         """A planner over a local folder, for a host that sees one file at a time (the watch
-        daemon): ``is_input`` filters, ``assign`` names (against what exists and what it assigned
-        before), ``release`` forgets a name once its file is done."""
+        daemon): ``is_input`` filters, ``assign`` names (against what exists and what ``names``
+        says was given before, also by an earlier run or another daemon)."""
         root = input_root.resolve()
-        return cls(job, local_tree(job, root, job.output_root(root).absolute().resolve()))
+        tree = local_tree(job, root, job.output_root(root).absolute().resolve())
+        return cls(job, tree, names=names if names is not None else PlanNames())
 
     def is_input(self, relative: str, exists: Callable[[PurePosixPath], bool]) -> bool:
         """The job takes this listed file (extension, the job's rule, not its own output)."""
@@ -124,18 +162,16 @@ class Planner:
         )
         for candidate in candidates:
             name = candidate.as_posix()
-            if self._free_for(name, relative):
-                self.claimed.add(name)
+            holder = self.names.holder(name)
+            if holder == relative:
+                return name  # given to this input before: a retry, a re-drop, a restart
+            # claim() answers another holder when a thread, process or daemon took it since.
+            free = holder is None and self._free_for(name, relative)
+            if free and self.names.claim(name, relative) == relative:
                 return name
         raise UsageError(f"no free output name for {printable(relative)}")
 
-    def release(self, name: str) -> None:
-        """The daemon is done with ``name``: from now on its record decides, as for any file."""
-        self.claimed.discard(name)
-
     def _free_for(self, name: str, relative: str) -> bool:
-        if name in self.claimed:
-            return False
         inside = self.tree.as_input(name)
         if inside is not None and inside in self.inputs and inside != relative:
             return False  # never write onto an input
@@ -144,8 +180,9 @@ class Planner:
         mark = self.tree.mark(name)
         if mark is None:
             # Unrecorded: someone else's file, unless it sits in a folder of our own (a leftover
-            # of an interrupted or older run, which webp-converter also redid).
-            return inside is None and not self.job.in_place
+            # of an interrupted or older run, which webp-converter also redid) and no complete
+            # name record says that we never gave it.
+            return inside is None and not self.job.in_place and not self.names.complete
         if mark.command != self.job.command or mark.source.name != relative:
             return False  # the output of another input (or another command): never replaced
         # Under --r an output whose original has changed since is the only copy of that picture.

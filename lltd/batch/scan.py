@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,9 @@ class Task:
     source: Path
     relative: Path
     output: Path | None = None
+    # The input as its owner named it, where ``source`` is a copy (the watch daemon's claim):
+    # what the failure's .error.txt names.
+    display: Path | None = None
 
 
 def is_within(path: Path, folder: Path) -> bool:
@@ -64,17 +67,3 @@ def scan(
                 continue
             tasks.append(Task(source=path, relative=path.relative_to(root)))
     return tasks
-
-
-def assign_outputs(tasks: list[Task], output_for: Callable[[Task], Path]) -> list[Task]:
-    """Give each task ``output_for(task)``; when two inputs map to one output (``a.png`` and
-    ``a.jpg`` both to ``a.webp``), the later ones keep their extension (``a.jpg.webp``)."""
-    taken: set[Path] = set()
-    assigned: list[Task] = []
-    for task in tasks:
-        output = output_for(task)
-        if output in taken:
-            output = output.with_name(f"{task.source.name}{output.suffix}")
-        taken.add(output)
-        assigned.append(Task(task.source, task.relative, output))
-    return assigned

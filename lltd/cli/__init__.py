@@ -8,18 +8,12 @@ shell loops) before typer and the commands are loaded.
 
 from __future__ import annotations
 
-import re
 import sys
-from typing import TYPE_CHECKING, Any
 
-from lltd.errors import LltdError
-from lltd.text import one_line
-
+# Not typing.TYPE_CHECKING: importing typing costs ``lltd cwebp`` a few ms per file.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import typer
-
-# webp-converter accepted ``-q=60``; click would read that as the value "=60".
-_SHORT_WITH_EQUALS = re.compile(r"^(-[a-zA-Z])=(.*)$")
 
 
 def _shield_cwebp_grammar(argv: list[str]) -> list[str]:
@@ -55,24 +49,38 @@ def normalize_argv(argv: list[str]) -> list[str]:
     """Split ``-q=60`` into ``-q 60`` (arguments after ``--`` are left alone)."""
     if argv[:1] == ["cwebp"]:
         return _shield_cwebp_grammar(argv)
+    import re
+
+    # webp-converter accepted ``-q=60``; click would read that as the value "=60".
+    short_with_equals = re.compile(r"^(-[a-zA-Z])=(.*)$")
     out: list[str] = []
     for index, arg in enumerate(argv):
         if arg == "--":
             out += argv[index:]
             break
-        match = _SHORT_WITH_EQUALS.match(arg)
+        match = short_with_equals.match(arg)
         out.extend(match.groups() if match else (arg,))
     return _route_cwebp_options(out) if argv[:1] == ["compress"] else out
 
 
-def _app() -> typer.Typer:
-    from lltd.cli import attack, compress, cwebp, defend, evaluate, flip, serve, watch  # noqa: F401
+#: Each command's module, named as the command.
+COMMANDS = ("attack", "compress", "cwebp", "defend", "evaluate", "flip", "serve", "watch")
+
+
+def _app(only: str | None = None) -> typer.Typer:
+    """The typer app with every command, or with ``only`` that one: typer builds every
+    registered command's parameters on each call (about 0.1 s of CPU for all eight), which a
+    ``compress`` run over a folder of small images pays as part of its start-up."""
+    for name in (only,) if only in COMMANDS else COMMANDS:
+        # __import__, not importlib.import_module: only the former shows in -X importtime
+        # (PYTHONPROFILEIMPORTTIME), which the heavy-import tests read.
+        __import__(f"lltd.cli.{name}")
     from lltd.cli.root import app
 
     return app
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name == "app":  # ``from lltd.cli import app``: the typer app with every command
         return _app()
     raise AttributeError(f"module 'lltd.cli' has no attribute {name!r}")
@@ -81,11 +89,20 @@ def __getattr__(name: str) -> Any:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors (LltdError) become one line on stderr and exit status 2."""
     raw = list(sys.argv[1:] if argv is None else argv)
-    if raw[:1] == ["cwebp"]:  # the lean path: no typer, no other command
-        from lltd.cwebp_command import main as cwebp_main
+    if raw[:1] == ["cwebp"]:  # the lean path: cwebp spawned, else no typer, no other command
+        from lltd.cwebp_spawn import main as spawn_main
 
-        sys.exit(cwebp_main(raw[1:]))
-    app = _app()
+        status = spawn_main(raw[1:])
+        if status is None:
+            from lltd.cwebp_command import main as cwebp_main
+
+            status = cwebp_main(raw[1:])
+        sys.exit(status)
+    from lltd.errors import LltdError
+    from lltd.text import one_line
+
+    # The command comes first (lltd's own options, --help and --version, stand alone).
+    app = _app(raw[0] if raw else None)
     from lltd.cli.root import missing_extra
 
     args = normalize_argv(raw)

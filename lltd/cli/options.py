@@ -144,13 +144,6 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def check_backend(backend: str) -> None:
-    from lltd.codecs import BACKENDS
-
-    if backend not in BACKENDS:
-        raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-
-
 def existing_directory(path: Path, what: str = "input directory") -> Path:
     if not path.exists():
         raise UsageError(f"{what} {path} does not exist")

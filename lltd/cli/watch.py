@@ -132,7 +132,11 @@ def watch_command(
     ] = None,
     queue_size: Annotated[
         int | None,
-        typer.Option("--queue-size", min=1, help="Complete files waiting for a worker (256)."),
+        typer.Option(
+            "--queue-size",
+            min=1,
+            help="Arrivals waiting for a worker (256); a scanned backlog is not bounded.",
+        ),
     ] = None,
     rescan: Annotated[
         float | None,

@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,11 +223,11 @@ def _clean(destination: Storage, source: Storage) -> None:
     destination.remove_tree()
 
 
-def _storage_tree(
+def storage_tree(
     source: Storage,
     destination: Storage,
-    listing: dict[str, FileInfo],
-    written: dict[str, FileInfo],
+    listing: Mapping[str, FileInfo],
+    written: Mapping[str, FileInfo],
 ) -> OutputTree:
     """The planner's view of a storage pair, answered from one listing of each."""
     inside = destination.relative_to(source)  # where outputs sit in the input tree, if they do
@@ -237,7 +237,7 @@ def _storage_tree(
             return None
         return f"{inside}/{name}" if inside else name
 
-    def mark_in(storage: Storage, names: dict[str, FileInfo]) -> Callable[[str], Mark | None]:
+    def mark_in(storage: Storage, names: Mapping[str, FileInfo]) -> Callable[[str], Mark | None]:
         def mark(name: str) -> Mark | None:
             if name not in names or (not storage.is_local and f"{MARKS}/{name}" not in names):
                 return None
@@ -282,7 +282,7 @@ def plan_remote(
     listing = source.listing()
     written = listing if destination == source else destination.listing_if_any()
     inside = None if planned.in_place else destination.relative_to(source)
-    planner = Planner(planned, _storage_tree(source, destination, listing, written))
+    planner = Planner(planned, storage_tree(source, destination, listing, written))
     names = sorted(
         (
             name

@@ -169,7 +169,11 @@ class Storage:
         mtime_ns = int(info.mtime * 1e9) if info.mtime is not None else 0
         return Source(relative, len(data), mtime_ns, hashlib.sha256(data).hexdigest())
 
-    def info(self, relative: str) -> FileInfo | None:
+    def info(self, relative: str, *, fresh: bool = False) -> FileInfo | None:
+        """``fresh``: ask the store, not a listing cached by an earlier call (s3fs answers from
+        its parent folder's listing, which may predate the file)."""
+        if fresh:
+            self.fs.invalidate_cache(self.path(relative))
         try:
             details = self.fs.info(self.path(relative))
         except FileNotFoundError:

@@ -3,46 +3,34 @@
 A codec has ``name``, ``check(options)`` (raise :class:`~lltd.errors.CodecError` if it cannot honour
 an option), ``encode(image, options) -> bytes`` and ``encode_file(source, target, options, image)``,
 which writes the WebP for ``source`` (already opened as ``image``) to ``target``.
+
+Importing this package imports nothing: the lean path of ``lltd cwebp`` reads the option table
+(:mod:`lltd.codecs.cwebp_options`) and must not pay for Pillow; the names below load on first use.
 """
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-from typing import Protocol
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lltd.codecs.options import EncodeOptions, parse_metadata, webp_converter_options
+    from lltd.codecs.registry import BACKENDS, Codec, get_codec
 
-from PIL import Image
-
-from lltd.codecs.options import EncodeOptions, parse_metadata, webp_converter_options
-from lltd.errors import UsageError
-
-BACKENDS = ("pillow", "cwebp")
-
-
-class Codec(Protocol):
-    name: str
-
-    def check(self, options: EncodeOptions) -> None: ...
-
-    def encode(self, image: Image.Image, options: EncodeOptions) -> bytes: ...
-
-    def encode_file(
-        self, source: Path, target: Path, options: EncodeOptions, image: Image.Image
-    ) -> None: ...
+_WHERE = {
+    "EncodeOptions": "lltd.codecs.options",
+    "parse_metadata": "lltd.codecs.options",
+    "webp_converter_options": "lltd.codecs.options",
+    "BACKENDS": "lltd.codecs.registry",
+    "Codec": "lltd.codecs.registry",
+    "get_codec": "lltd.codecs.registry",
+}
 
 
-@functools.cache
-def get_codec(backend: str = "pillow", cwebp: str | None = None) -> Codec:
-    """The codec for ``backend``; cached so a worker process locates cwebp once."""
-    if backend == "pillow":
-        from lltd.codecs.pillow import PillowCodec
-
-        return PillowCodec()
-    if backend == "cwebp":
-        from lltd.codecs.cwebp import CwebpCodec
-
-        return CwebpCodec(cwebp)
-    raise UsageError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lltd.codecs' has no attribute {name!r}")
+    # __import__, not importlib.import_module: only the former shows in -X importtime.
+    return getattr(__import__(module, fromlist=[name]), name)
 
 
 __all__ = [

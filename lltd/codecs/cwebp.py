@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from lltd.codecs.cwebp_locate import cwebp_on_path, explicit_cwebp, failure_reason
 from lltd.codecs.options import EncodeOptions
 from lltd.errors import CodecError, UsageError
 from lltd.paths import cache_dir
@@ -68,15 +69,9 @@ def cwebp_argv(options: EncodeOptions) -> list[str]:
 
 def find_cwebp(explicit: str | os.PathLike[str] | None = None) -> Path:
     """Find cwebp: ``explicit``, ``$LLTD_CWEBP``, ``cwebp`` on PATH, then webptools' bundled one."""
-    for candidate, origin in ((explicit, "--cwebp"), (os.environ.get("LLTD_CWEBP"), "LLTD_CWEBP")):
-        if candidate:
-            path = Path(candidate)
-            if not (path.is_file() and os.access(path, os.X_OK)):
-                raise UsageError(f"{origin}: {path} is not an executable file")
-            return path
-    on_path = shutil.which("cwebp")
-    if on_path:
-        return Path(on_path)
+    found = explicit_cwebp(explicit) or cwebp_on_path()
+    if found:
+        return Path(found)
     bundled = _bundled_cwebp()
     if bundled is None:
         raise UsageError(
@@ -84,6 +79,11 @@ def find_cwebp(explicit: str | os.PathLike[str] | None = None) -> Path:
             "set LLTD_CWEBP, or pass --cwebp PATH"
         )
     return bundled
+
+
+def cwebp_available(explicit: str | os.PathLike[str] | None = None) -> bool:
+    """Whether :func:`find_cwebp` finds a binary (a bad ``explicit`` is still an error)."""
+    return bool(explicit_cwebp(explicit) or cwebp_on_path() or _bundled_cwebp())
 
 
 def _bundled_cwebp() -> Path | None:
@@ -154,10 +154,7 @@ class CwebpCodec:
             check=False,
         )
         if result.returncode != 0:
-            lines = [line.strip() for line in (result.stderr or "").splitlines() if line.strip()]
-            errors = [line for line in lines if "error" in line.lower()] or lines
-            # cwebp's last error line is the specific one ("Cannot read input picture file ...").
-            reason = errors[-1] if errors else f"exit status {result.returncode}"
+            reason = failure_reason(result.stderr or "", result.returncode)
             raise CodecError(f"cwebp failed: {reason}")
 
     def encode_file(

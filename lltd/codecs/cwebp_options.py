@@ -8,8 +8,6 @@ table generated into the README (``scripts/cwebp_option_table.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 # What a backend does with an option.
 HONOURED = "honoured"
 NO_EFFECT = "accepted, no effect on the output"
@@ -24,20 +22,34 @@ INFO = "info"  # prints something and exits (-h, -version)
 INPUT = "input"  # changes how the input is read (-s: raw YUV)
 
 
-@dataclass(frozen=True)
 class CwebpOption:
-    """One cwebp option: its name(s), its arguments (metavars), its meaning and lltd's support."""
+    """One cwebp option: its name(s), its arguments (metavars), its meaning and lltd's support.
 
-    name: str
-    args: tuple[str, ...]
-    kind: str
-    meaning: str
-    pillow: str
-    batch: bool  # accepted by compress/defend (a batch of many files)
-    aliases: tuple[str, ...] = ()
-    note: str = ""
-    #: Inclusive range of an int/float argument, or the choices of a string argument.
-    limits: tuple[float, float] | tuple[str, ...] | None = None
+    A plain class, not a dataclass: this table is read on the lean path of ``lltd cwebp``, and
+    importing ``dataclasses`` (it imports ``inspect``) would cost more than the table itself.
+    """
+
+    __slots__ = ("aliases", "args", "batch", "kind", "limits", "meaning", "name", "note", "pillow")
+
+    def __init__(
+        self,
+        name: str,
+        args: tuple[str, ...],
+        kind: str,
+        meaning: str,
+        pillow: str,
+        batch: bool,  # accepted by compress/defend (a batch of many files)
+        aliases: tuple[str, ...] = (),
+        note: str = "",
+        #: Inclusive range of an int/float argument, or the choices of a string argument.
+        limits: tuple[float, float] | tuple[str, ...] | None = None,
+    ) -> None:
+        self.name, self.args, self.kind, self.meaning = name, args, kind, meaning
+        self.pillow, self.batch, self.aliases, self.note = pillow, batch, aliases, note
+        self.limits = limits
+
+    def __repr__(self) -> str:
+        return f"CwebpOption({self.name!r})"
 
     @property
     def names(self) -> tuple[str, ...]:

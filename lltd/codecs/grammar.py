@@ -4,7 +4,6 @@ for the cwebp options ``compress`` takes beyond webp-converter's. Driven by the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,8 @@ from lltd.codecs.cwebp_options import (
     TUNING,
     CwebpOption,
 )
-from lltd.codecs.options import EncodeOptions, parse_metadata
+from lltd.codecs.cwebp_values import check_values, parse_metadata, take_values
+from lltd.codecs.options import EncodeOptions
 from lltd.errors import UsageError
 
 # EncodeOptions field of each core option.
@@ -59,52 +59,8 @@ class _Collected:
     quality_or_method: bool = False  # cwebp: -q or -m anywhere switches -z off
 
 
-def _number(spec: CwebpOption, raw: str, kind: type) -> float:
-    try:
-        value = int(raw, 16) if spec.args == ("hex",) else kind(raw)
-    except ValueError:
-        what = {int: "an integer", float: "a float"}[kind]
-        if spec.args == ("hex",):
-            what = "a hexadecimal colour like 0xc0e0d0"
-        raise UsageError(f"{spec.name} takes {what}, got {raw!r}") from None
-    limits = spec.limits
-    if limits is not None and isinstance(limits[0], (int, float)):
-        lo, hi = limits
-        if not lo <= value <= hi:  # type: ignore[operator]
-            raise UsageError(f"{spec.name} must be between {lo:g} and {hi:g}, got {raw}")
-    return value
-
-
-def _values(spec: CwebpOption, args: Iterator[str]) -> list[str]:
-    raw: list[str] = []
-    for _ in spec.args:
-        try:
-            raw.append(next(args))
-        except StopIteration:
-            needs = f"{len(spec.args)} value(s): {' '.join(spec.args)}"
-            raise UsageError(f"{spec.name} needs {needs}") from None
-    return raw
-
-
-def _check_values(spec: CwebpOption, raw: list[str]) -> list[object]:
-    """Typed values of ``raw``; choices and ranges as cwebp (or libwebp's config check) has them."""
-    kind = spec.args[0] if spec.args else ""
-    if kind == "string" and spec.name != "-metadata":
-        assert spec.limits is not None
-        if raw[0] not in spec.limits:
-            raise UsageError(
-                f"unknown {spec.name} {raw[0]!r}; choose from {', '.join(map(str, spec.limits))}"
-            )
-        return raw
-    if kind in ("string", "file.pgm"):
-        return raw
-    if kind == "float":
-        return [_number(spec, value, float) for value in raw]
-    return [_number(spec, value, int) for value in raw]
-
-
 def _collect(spec: CwebpOption, raw: list[str], out: _Collected) -> None:
-    values = _check_values(spec, raw)
+    values = check_values(spec, raw)
     name = spec.name
     if spec.kind == CORE:
         out.quality_or_method |= name in ("-q", "-m")
@@ -127,8 +83,6 @@ def _collect(spec: CwebpOption, raw: list[str], out: _Collected) -> None:
         elif name == "-z":
             out.fields["lossless_preset"] = values[0]
     elif spec.kind == TUNING:
-        if name == "-qrange" and values[0] > values[1]:  # type: ignore[operator]
-            raise UsageError(f"-qrange: min {raw[0]} is above max {raw[1]}")
         out.tuning.append((name, *raw))
     elif spec.kind == OUTPUT:
         if name == "-quiet":
@@ -167,7 +121,7 @@ def parse_cwebp_args(argv: list[str]) -> CwebpCall:
                 raise UsageError("-o needs a value: the output file, or - for stdout") from None
         elif arg in BY_NAME:
             spec = BY_NAME[arg]
-            _collect(spec, _values(spec, args), out)
+            _collect(spec, take_values(spec, args), out)
         elif arg.startswith("-") and arg != "-":
             raise UsageError(f"{arg} is not a cwebp option (see lltd cwebp -longhelp)")
         else:
@@ -200,7 +154,7 @@ def parse_batch_options(tokens: list[str], base: EncodeOptions) -> EncodeOptions
             raise UsageError(f"{arg} is not a cwebp option")
         if not spec.batch:
             raise UsageError(f"cwebp option {arg} applies to one file; use lltd cwebp")
-        _collect(spec, _values(spec, args), out)
+        _collect(spec, take_values(spec, args), out)
     return _options(base, out)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from lltd.codecs.cwebp_options import BY_NAME, REFUSED
+from lltd.codecs.cwebp_values import check_metadata, parse_metadata
 from lltd.errors import UsageError
 
 PRESETS = ("default", "photo", "picture", "drawing", "icon", "text")
-METADATA_KINDS = ("all", "none", "exif", "icc", "xmp")
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,7 @@ class EncodeOptions:
             raise UsageError(f"-alpha_q must be between 0 and 100, got {self.alpha_q}")
         if self.preset is not None and self.preset not in PRESETS:
             raise UsageError(f"unknown -preset {self.preset!r}; choose from {', '.join(PRESETS)}")
-        for kind in self.metadata:
-            if kind not in METADATA_KINDS:
-                raise UsageError(
-                    f"unknown -metadata {kind!r}; choose from {', '.join(METADATA_KINDS)}"
-                )
+        check_metadata(self.metadata)
 
     def cwebp_only(self) -> str | None:
         """The first option set here that only the cwebp backend can honour, or None."""
@@ -75,8 +71,7 @@ class EncodeOptions:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def parse_metadata(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip()) or ("none",)
+__all__ = ["EncodeOptions", "parse_metadata", "webp_converter_options"]
 
 
 def webp_converter_options(quality: int, **extra: object) -> EncodeOptions:

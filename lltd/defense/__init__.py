@@ -1,5 +1,5 @@
 """The defense: one value (:class:`DefenseSettings`, light) and one kernel (:mod:`.kernel`, which
-imports Pillow and, for arrays, NumPy); see :func:`lltd.defense.kernel.defend`."""
+imports Pillow and, for arrays, NumPy); the front end is :func:`lltd.transforms.defend`."""
 
 from __future__ import annotations
 

@@ -3,15 +3,16 @@
 does for its transforms.
 
 :func:`apply` works on PIL images, :func:`apply_array` on H x W (x C) uint8 arrays (the gray-channel
-fix lives there, once), and :func:`defend` dispatches PIL / NumPy / torch tensors. The WebP step
-goes through the codec layer, so ``backend="cwebp"`` means the same everywhere.
+fix lives there, once); :func:`lltd.transforms.defend`, one layer up, dispatches PIL / NumPy /
+torch tensors to them (and to :mod:`lltd.torch`, which builds on this module: the kernel imports
+nothing above it). The WebP step goes through the codec layer, so ``backend="cwebp"`` means the
+same everywhere.
 """
 
 from __future__ import annotations
 
 import io
-import random
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
@@ -22,7 +23,6 @@ from lltd.imageio import to_8bit_rgb
 if TYPE_CHECKING:
     import numpy as np
 
-T = TypeVar("T")
 
 _TRANSPOSE = {
     "horizontal": Image.Transpose.FLIP_LEFT_RIGHT,
@@ -155,36 +155,3 @@ def resolve(settings: DefenseSettings | None, changes: dict[str, Any]) -> Defens
     if not isinstance(base, DefenseSettings):
         raise TypeError(f"settings must be a DefenseSettings, got {type(base).__name__}")
     return base.with_(**changes) if changes else base
-
-
-def is_tensor(value: object) -> bool:
-    # Checked by name so that NumPy and PIL callers never import torch.
-    return any(c.__module__ == "torch" and c.__name__ == "Tensor" for c in type(value).__mro__)
-
-
-def defend(
-    image: T,
-    settings: DefenseSettings | None = None,
-    *,
-    key: str | None = None,
-    rng: random.Random | None = None,
-    **changes: Any,
-) -> T:
-    """The defense on a PIL image, an HxW / HxWxC uint8 array, or a CHW / NCHW tensor (uint8, or
-    float in [0, 1]); the same type, shape and (for tensors) dtype and device back.
-
-    ``settings`` is a :class:`DefenseSettings`; keywords change single fields
-    (``defend(x, quality=50, flip="vertical")``). Randomised steps draw from ``rng`` when given,
-    else from ``settings.rng(key)``: with a ``seed`` the same image and ``key`` always get the
-    same draw (``lltd defend`` uses the file's relative path as the key).
-    """
-    settings = resolve(settings, changes)
-    if is_tensor(image):
-        from lltd.torch import defend_tensor
-
-        source = rng or settings.rng(key)
-        return defend_tensor(image, settings, source)  # type: ignore[arg-type, return-value]
-    draw = settings.draw(rng) if rng is not None else settings.draw_for(key)
-    if isinstance(image, Image.Image):
-        return apply(image, settings, draw)  # type: ignore[return-value]
-    return apply_array(image, settings, draw)  # type: ignore[arg-type, return-value]

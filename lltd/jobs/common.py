@@ -67,7 +67,7 @@ def quarantine(
     if with_reason_file:
         with contextlib.suppress(OSError):
             reason_file = destination.with_name(destination.name + ".error.txt")
-            line = f"{printable(task.source)}: {printable(reason)}\n"
+            line = f"{printable(task.display or task.source)}: {printable(reason)}\n"
             write_bytes_atomic(reason_file, line.encode())
     return FileResult(
         str(task.source), output, Outcome.FAILED, bytes_before=file_size(task.source), error=reason
@@ -96,7 +96,8 @@ class Declared:
         raise NotImplementedError
 
     def output_for(self, task: Task) -> Path:
-        """The output of a task nobody planned (the watch daemon's first-come name)."""
+        """The output of a task nobody planned (a library caller's ``job(Task(src, rel))``): the
+        job's own name, unchecked; every lltd host has the planner name it instead."""
         name = self.output_name(PurePosixPath(task.relative.as_posix()))
         if self.in_place or self.output_dir is None:
             return task.source.parent / name.name

@@ -14,8 +14,9 @@ from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import COMPRESS_EXTENSIONS, Task
 from lltd.codecs import EncodeOptions, get_codec
 from lltd.errors import CodecError, ImageError
-from lltd.imageio import DEFAULT_MAX_PIXELS, has_transparency, open_image
+from lltd.imageio import DEFAULT_MAX_PIXELS, open_image
 from lltd.jobs.common import Declared, stamper
+from lltd.transparency import has_transparency
 
 ORIGIN, TRANSPARENCY = "origin", "transparency"
 
@@ -32,10 +33,10 @@ class CompressJob(Declared):
     output_dir: Path
     options: EncodeOptions
     backend: str = "pillow"
-    cwebp: str | None = None
+    cwebp: str | None = None  # pragma: no mutate (an annotation, never evaluated)
     replace: bool = False
     ignore_transparency: bool = False
-    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # pragma: no mutate (annotation)
     force: bool = False  # redo even when its output exists (the watch daemon's re-drops)
     auto_orient: bool = False  # apply the EXIF orientation (off by default, as cwebp)
 
@@ -68,12 +69,11 @@ class CompressJob(Declared):
         return {"replace": self.replace, "options": asdict(self.options), "backend": self.backend}
 
     def _set_aside(self, task: Task, folder: str, outcome: Outcome, source: Source) -> FileResult:
-        output: str | None = None
-        if not self.replace:
-            destination = self.output_dir / folder / task.relative
-            copy_atomic(task.source, destination, stamper(self.command, source))
-            output = str(destination)
-        return FileResult(str(task.source), output, outcome, bytes_before=source.size)
+        if self.replace:
+            return FileResult(str(task.source), None, outcome, bytes_before=source.size)
+        destination = self.output_dir / folder / task.relative
+        copy_atomic(task.source, destination, stamper(self.command, source))
+        return FileResult(str(task.source), str(destination), outcome, bytes_before=source.size)
 
     def __call__(self, task: Task) -> FileResult:
         output = task.output or self.output_for(task)
@@ -109,7 +109,8 @@ class CompressJob(Declared):
         if after >= before:
             # The planner gave us this name: whatever is there is our own older output.
             if output.is_file() and not output.is_symlink():
-                output.unlink(missing_ok=True)
+                # missing_ok: only a concurrent removal between these two lines would matter.
+                output.unlink(missing_ok=True)  # pragma: no mutate
             return self._set_aside(task, ORIGIN, Outcome.LARGER, source)
 
         if self.replace:
@@ -122,8 +123,10 @@ class CompressJob(Declared):
         """``--r``: delete the original only once its WebP is complete and decodes."""
         reason = _decode_failure(output)
         if reason:
-            output.unlink(missing_ok=True)
-            return self.fail(task, f"the WebP does not decode ({reason}); original kept", "")
+            output.unlink(missing_ok=True)  # pragma: no mutate (it was just decoded: it exists)
+            return self.fail(
+                task, f"the WebP does not decode ({reason}); original kept", self.command
+            )
         task.source.unlink()
         return FileResult(str(task.source), str(output), outcome, before, after)
 

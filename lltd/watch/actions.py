@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lltd.batch.engine import Job
+from lltd.batch.plan import PlannedJob
 from lltd.errors import UsageError
 from lltd.watch.config import FolderConfig
 
 
-def make_job(folder: FolderConfig, output: Path) -> tuple[Job, frozenset[str]]:
-    """The job for ``folder`` writing under ``output``, and the file extensions it takes.
+def make_job(folder: FolderConfig, output: Path) -> PlannedJob:
+    """The job for ``folder`` writing under ``output``; what it takes and what its outputs are
+    called, the planner asks it (:class:`lltd.batch.plan.Planner`).
 
     Jobs run with ``force``: a file dropped again under an earlier name is new work, and a file
     redone after a crash gets an identical output.
@@ -49,4 +50,4 @@ def make_job(folder: FolderConfig, output: Path) -> tuple[Job, frozenset[str]]:
             )
     except UsageError as exc:
         raise UsageError(f"{folder.input}: {exc}") from None
-    return job, job.extensions
+    return job

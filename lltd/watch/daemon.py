@@ -2,16 +2,15 @@
 
 After watchdog's emitter -> queue -> dispatcher split: :mod:`discovery` finds complete files
 (observer threads, one scanner thread), :mod:`intake` and :mod:`settle` hold them, the
-dispatcher thread here hands them to :mod:`pool`, whose worker processes (``spawn``ed, see
-:func:`lltd.watch.pool.new_executor`) do the work and report back through a callback, on the
-executor's management thread. The main thread keeps time (settling, rescans, status, watchdog)
+:mod:`dispatch` thread hands them to :mod:`pool`, whose worker processes (``spawn``ed, see
+:func:`lltd.watch.pool.new_executor`) do the work and report back here through a callback, on
+the executor's management thread. The main thread keeps time (settling, rescans, status, watchdog)
 and handles signals. :mod:`folders` opens, locks and recovers the drop folders.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 import time
@@ -23,7 +22,6 @@ from watchdog.observers.api import BaseObserver
 
 from lltd.batch.engine import default_jobs
 from lltd.batch.outcome import Outcome
-from lltd.batch.scan import Task
 from lltd.text import printable
 from lltd.watch.config import WatchConfig
 from lltd.watch.discovery import (
@@ -35,14 +33,15 @@ from lltd.watch.discovery import (
     take_over_orphans,
     watching,
 )
+from lltd.watch.dispatch import Dispatcher
 from lltd.watch.folders import Folder, open_folder, recover, remove_stale_status
 from lltd.watch.intake import Intake
 from lltd.watch.log import Log
 from lltd.watch.notify import Notifier
 from lltd.watch.pool import Pool, Report, pool_for
-from lltd.watch.settle import Settler, signature
+from lltd.watch.settle import Settler
 from lltd.watch.status import Counters, FolderCounts, Publisher
-from lltd.watch.worker import WorkItem, earlier_attempt
+from lltd.watch.worker import WorkItem, earlier_attempt, give_up
 
 if TYPE_CHECKING:
     from lltd.watch.metrics import Metrics
@@ -70,16 +69,18 @@ class Daemon:
         self.settler: Settler[Key] = Settler(self.settle_s, clock=clock)
         self.folders: list[Folder] = []
         self.counters = Counters(
-            folders=[FolderCounts(str(f.input), str(f.output)) for f in config.folders]
+            folders=[FolderCounts(str(f.input), str(f.output)) for f in config.folders],
+            queue_size=self.intake.capacity,
         )
         self.pool: Pool[Key] = pool_for(
             config, self.jobs, self._report, clock, on_killed=self._clear_temporaries
         )
         self.scanner = Scanner(self, self.settle_s, self.log.warning)
         self.overflow = OverflowAlarm(self._overflowed)
+        self.dispatcher = Dispatcher(
+            self.folders, self.intake, self.settler, self.pool, self.log.error, fsync=config.fsync
+        )
         self._stop = threading.Event()
-        self._stop_dispatch = threading.Event()
-        self._drained = threading.Event()
         self._observers: list[BaseObserver] = []
         self._threads: list[threading.Thread] = []
         self.publisher = Publisher(
@@ -105,7 +106,7 @@ class Daemon:
             self._take_over()
             for folder in self.folders:
                 self.scanner.scan(folder, folder.root)
-            self._start_thread("dispatcher", self._dispatch)
+            self._start_thread("dispatcher", self.dispatcher.run)
             self._start_thread("scanner", self.scanner.run)
             self.counters.state = "running"
             self._refresh_counts()
@@ -199,7 +200,7 @@ class Daemon:
             )
         for observer in self._observers:
             observer.stop()
-        self._stop_dispatch.set()
+        self.dispatcher.stopped.set()
         self.pool.close()
         self.scanner.stop()
         for left in self.intake.close():
@@ -216,7 +217,7 @@ class Daemon:
                     "stopped the workers; those files stay in place and are done at the next start"
                 )
         finally:
-            self._drained.set()
+            self.dispatcher.drained.set()
         for thread in self._threads:
             thread.join(timeout=5)
         started = self.counters.state != "starting"
@@ -273,95 +274,24 @@ class Daemon:
             if not self.intake.put_live(key, timeout=0):
                 self.settler.track(path, key)  # queue full: try again after another settle
 
-    # -- dispatch ----------------------------------------------------------------------------
-
-    def _dispatch(self) -> None:
-        try:
-            self._dispatch_loop()
-        finally:
-            # Workers are spawned from this thread, and PR_SET_PDEATHSIG fires when the thread
-            # that spawned them ends: stay until the pool has drained.
-            self._drained.wait()
-
-    def _dispatch_loop(self) -> None:
-        while not self._stop_dispatch.is_set():
-            if not self.pool.reserve(timeout=0.2):
-                continue
-            key = self.intake.take(timeout=0.2)
-            if key is None:
-                self.pool.unreserve()
-                continue
-            try:
-                submitted = self._submit(key)
-            except Exception as exc:  # the dispatcher must not die; the file stays on disk
-                self.log.error(
-                    f"cannot start work on {printable(key[1])}: {type(exc).__name__}: "
-                    f"{printable(str(exc))}; trying again"
-                )
-                self._retry_later(key)
-                self.pool.unreserve()
-                continue
-            if not submitted:
-                self.intake.release(key)
-                self.pool.unreserve()
-
-    def _retry_later(self, key: Key) -> None:
-        """Back to IN (from our claims, if there) and through settling: a passing failure (a
-        journal locked too long by another daemon) must not leave the file to the next rescan."""
-        folder, path = self.folders[key[0]], Path(key[1])
-        if folder.claims is not None:
-            folder.claims.give_back(path.relative_to(folder.root))
-        self.settler.track(path, key)
-
-    def _submit(self, key: Key) -> bool:
-        folder = self.folders[key[0]]
-        path = Path(key[1])
-        relative = path.relative_to(folder.root)
-        output = folder.output_for(path)  # before the claim: a failure here leaves none behind
-        source: Path | None = path
-        if folder.claims is not None and os.path.lexists(folder.claims.claimed_path(relative)):
-            source = folder.claims.claimed_path(relative)  # a retry, or taken over
-        elif not folder.filter.accepts(path):
-            return False  # not ours any more
-        elif folder.claims is not None:
-            source = folder.claims.claim(relative)  # None: another daemon was first
-        sig = None if source is None else signature(source)
-        if source is None or sig is None:
-            return False  # gone (renamed, deleted, done)
-        if folder.seen(path, sig):
-            return False
-        task = Task(source=source, relative=relative, output=output)
-        fc = folder.config
-        item = WorkItem(
-            job=folder.job,
-            task=task,
-            on_success=fc.on_success,
-            state_dir=folder.state_dir,
-            quarantine_dir=folder.output / "failed",
-            fsync=self.config.fsync,
-            input_root=folder.root,
-            output_root=folder.output,
-            display=path,
-        )
-        if self._stop_dispatch.is_set():
-            return False
-        return self.pool.submit(key, item, sig)
-
     # -- accounting --------------------------------------------------------------------------
 
     def _report(self, report: Report[Key]) -> None:
         """A file the pool took is back (runs on the executor's management thread)."""
         flight, key = report.flight, report.flight.key
+        if report.kind == "dead":  # the job's own quarantine policy fails it, as any failure
+            try:
+                report = Report("done", flight, give_up(flight.item, report.reason))
+            except OSError as err:
+                reason = f"cannot set the input aside: {err.strerror or err}"
+                report = Report("stuck", flight, reason=reason)
         if report.kind == "released":
             self.intake.release(key)  # still in IN: the next start does it
         elif report.kind == "changed":
             self.log.warning(
                 f"{printable(key[1])} changed while being processed: again once settled"
             )
-            claims = self.folders[key[0]].claims
-            if claims is not None:
-                claims.give_back(flight.item.task.relative)
-            self.settler.track(Path(key[1]), key)  # still claimed: back through settling
+            self.dispatcher.retry_later(key)  # back through settling
         elif report.kind == "retry":
             name = type(report.error).__name__
             self.log.warning(f"a worker died while on {printable(key[1])} ({name}); retrying")
@@ -369,7 +299,7 @@ class Daemon:
         elif report.kind == "stuck":
             # Counted as failed and left where it is, still claimed so that rescans do not redo
             # it in a loop; the next start tries again.
-            self.counters.count(key[0], True, report.reason)
+            self.counters.count(key[0], True, report.reason, source=key[1])
             self.log.error(
                 f"failed: {printable(flight.item.task.source)}: "
                 f"{printable(report.reason)}; left in place"
@@ -393,7 +323,7 @@ class Daemon:
             folder.journal.record(
                 folder.journal_key(item.task.source, sig), result.outcome.value, result.output
             )
-        self.counters.count(folder.index, failed, result.error, result.outcome.value)
+        self.counters.count(folder.index, failed, result.error, result.outcome.value, source=key[1])
         if self.metrics is not None:
             self.metrics.observe_latency(time.time() - sig[1] / 1e9)  # mtime: the last write
         if failed:
@@ -407,7 +337,7 @@ class Daemon:
     # -- status ------------------------------------------------------------------------------
 
     def _refresh_counts(self) -> None:
-        self.counters.set_gauges(self.intake.queued(), len(self.settler), len(self.pool))
+        self.counters.set_gauges(*self.intake.split(), len(self.settler), len(self.pool))
 
     def _publish_status(self, now: float, *, force: bool = False) -> None:
         self._refresh_counts()

@@ -7,19 +7,18 @@ for the daemon's life; the lock and the journal are opened through that descript
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from lltd.atomic import TEMP_SUFFIX, remove_stale_temporaries
 from lltd.batch.engine import Job
-from lltd.batch.plan import PlannedJob
-from lltd.batch.scan import Task, is_within
+from lltd.batch.plan import Planner
+from lltd.batch.scan import is_within
 from lltd.errors import UsageError
 from lltd.text import printable
 from lltd.watch.actions import make_job
@@ -43,13 +42,13 @@ class Folder:
     output: Path
     state_dir: Path
     job: Job
+    planner: Planner
     filter: Filter
     lock: FolderLock
     identity: tuple[int, int] = (0, 0)
     journal: Journal | None = None  # output names, and what keep mode has done
     state_fd: int = -1
     claims: Claims | None = None  # --shared: this daemon's claim folder
-    names: Journal | FileNames | None = None  # who each output name was given to
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -77,25 +76,10 @@ class Folder:
         )
 
     def output_for(self, path: Path) -> Path:
-        """The output name, decided once against every name given to another input: a.png
-        then a.jpg (both a.png in OUT) makes a.jpg's a.jpg.png, never a replacement. The names
-        tried are the job's own (``output_name``, then ``alternate_name``: those the planner
-        gives a batch run); who holds which is the journal's (or, shared, the markers')."""
-        relative = path.relative_to(self.root)
-        if self.names is None or self.job.in_place:
-            return self.job.output_for(Task(path, relative))
-        posix = PurePosixPath(relative.as_posix())
-        job: PlannedJob = self.job  # type: ignore[assignment]  # every lltd job declares names
-
-        def candidates() -> Iterator[str]:
-            yield job.output_name(posix).as_posix()
-            for attempt in itertools.count():
-                yield job.alternate_name(posix, attempt).as_posix()
-
-        chosen = self.names.assign_output(
-            str(relative), candidates(), lambda name: os.path.lexists(self.output / name)
-        )
-        return self.output / chosen
+        """The output name, from the one planner (as a batch run's): a.png then a.jpg (both
+        a.png in OUT) makes a.jpg's a.jpg.png, never a replacement. Who holds which name is
+        the journal's (or, shared, the markers'), so names survive a restart and NFS."""
+        return self.output / self.planner.assign(path.relative_to(self.root).as_posix())
 
     def close(self) -> None:
         if self._closed:
@@ -126,7 +110,7 @@ def open_folder(
         raise UsageError(f"{printable(exc.filename)} is a link or not a folder: refused") from None
     except OSError as exc:
         raise UsageError(f"cannot create {printable(exc.filename)}: {exc.strerror}") from None
-    job, extensions = make_job(fc, output)
+    job = make_job(fc, output)
     lock = FolderLock(state_dir / "lock", root, dir_fd=state_fd, shared=shared)
     try:
         lock.acquire()
@@ -135,21 +119,27 @@ def open_folder(
         raise
     exclude = (output,) if is_within(output, root) else ()
     st = os.stat(root)
+    planner = Planner.for_folder(job, root)
+    filter = Filter(root, lambda name: planner.is_input(name, _exists_under(root)), exclude)
     folder = Folder(
-        index, fc, root, output, state_dir, job, Filter(root, extensions, exclude), lock,
+        index, fc, root, output, state_dir, job, planner, filter, lock,
         identity=(st.st_dev, st.st_ino), state_fd=state_fd,
     )  # fmt: skip
     try:
         if shared:  # no database: a stalled daemon must not hold a lock the others wait on
-            folder.names = FileNames(root, state_dir)
+            planner.names = FileNames(root, state_dir)
             folder.claims = Claims(root, state_dir, timeout=claim_timeout)
             folder.claims.start()
         else:
-            folder.journal = folder.names = open_journal(state_dir, state_fd)
+            folder.journal = planner.names = open_journal(state_dir, state_fd)
     except BaseException:
         folder.close()
         raise
     return folder
+
+
+def _exists_under(root: Path) -> Callable[[PurePosixPath], bool]:
+    return lambda relative: os.path.lexists(root / relative)
 
 
 def open_journal(state_dir: Path, state_fd: int) -> Journal:

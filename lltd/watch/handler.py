@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -36,12 +37,16 @@ def is_partial_name(name: str) -> bool:
 
 
 class Filter:
-    """Which paths under ``root`` are inputs: image names, no partial names, nothing under a
-    dot-folder (``.lltd/`` included) or under ``exclude``, no links that lead outside ``root``."""
+    """Which paths under ``root`` are inputs: no partial names, nothing under a dot-folder
+    (``.lltd/`` included) or under ``exclude``, no links that lead outside ``root``, and what
+    ``is_input`` (the planner's rule, handed in as data: the job's extensions and its own rule)
+    takes, given the input-relative name."""
 
-    def __init__(self, root: Path, extensions: frozenset[str], exclude: tuple[Path, ...] = ()):
+    def __init__(
+        self, root: Path, is_input: Callable[[str], bool], exclude: tuple[Path, ...] = ()
+    ) -> None:
         self.root = root
-        self.extensions = extensions
+        self.is_input = is_input
         self.exclude = exclude
 
     def accepts(self, path: Path) -> bool:
@@ -52,12 +57,11 @@ class Filter:
         parts = relative.parts
         if not parts or any(part.startswith(".") for part in parts[:-1]):
             return False
-        name = parts[-1]
-        if is_partial_name(name) or Path(name).suffix.lower() not in self.extensions:
+        if is_partial_name(parts[-1]):
             return False
         if any(is_within(path, folder) for folder in self.exclude):
             return False
-        return not is_link_outside(path, self.root)
+        return self.is_input(relative.as_posix()) and not is_link_outside(path, self.root)
 
     def accepts_directory(self, path: Path) -> bool:
         try:

@@ -1,8 +1,10 @@
 """The files known to the daemon, from discovery to disposal: each at most once at a time.
 
-Files found by scans (the backlog at start-up, rescans) go before files that arrive while the
-daemon runs. Arrivals wait in a bounded queue: when it is full, whoever offers blocks
-(backpressure on the observer), while the files themselves wait safely on disk.
+Files found by scans (the backlog at start-up, rescans, claims taken over) go before files that
+arrive while the daemon runs. Only arrivals are bounded (``--queue-size``): when that queue is
+full, whoever offers blocks (backpressure on the observer; settled files stay settling), while
+the files themselves wait safely on disk. A scan's files are not bounded: each is one path of a
+listing of what is already on disk, and holding them back would only mean listing them again.
 """
 
 from __future__ import annotations
@@ -31,10 +33,6 @@ class Intake(Generic[Item]):
                 return False
             self._known.add(item)
             return True
-
-    def is_known(self, item: Item) -> bool:
-        with self._cond:
-            return item in self._known
 
     def release(self, item: Item) -> None:
         """``item`` is finished (or dropped): a later event or scan may bring it back."""
@@ -79,6 +77,11 @@ class Intake(Generic[Item]):
     def queued(self) -> int:
         with self._cond:
             return len(self._backlog) + len(self._live)
+
+    def split(self) -> tuple[int, int]:
+        """(found by scans, arrivals) waiting: the second never exceeds ``capacity``."""
+        with self._cond:
+            return len(self._backlog), len(self._live)
 
     def known(self) -> int:
         with self._cond:

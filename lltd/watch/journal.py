@@ -1,8 +1,10 @@
 """What the daemon has done, in SQLite beside the inputs (``IN/.lltd/journal.sqlite``).
 
-``outputs`` says which input each output name was given to, in every mode: a later input whose
-output name is taken by a different input (``a.png`` then ``a.jpg``, both ``a.png`` in OUT)
-gets another name instead of replacing it. ``done`` is what ``--on-success keep`` has done.
+``outputs`` says which input each output name was given to, in every mode: the store behind
+:class:`lltd.batch.plan.Planner` (a :class:`~lltd.batch.plan.NameRecord`), whose rule gives a
+later input whose name is held by a different input (``a.png`` then ``a.jpg``, both ``a.png`` in
+OUT) another name instead of replacing it, across restarts and on file systems that keep no
+provenance records (NFSv3). ``done`` is what ``--on-success keep`` has done.
 
 An input is identified by its path relative to IN, size and mtime: a file replaced under the same
 name is new work. A record is written only after the output is in place, so a crash in between
@@ -14,7 +16,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
 
 SCHEMA = """
@@ -37,6 +38,8 @@ Key = tuple[str, int, int]
 
 
 class Journal:
+    complete = True  # every name the daemon gave is here
+
     def __init__(self, path: Path | str) -> None:
         self.path = path
         # One connection shared by the daemon's threads, serialised by our own lock.
@@ -60,36 +63,24 @@ class Journal:
                 (*key, outcome, output, time.time()),
             )
 
-    def assign_output(
-        self, input: str, candidates: Iterable[str], exists: Callable[[str], bool]
-    ) -> str:
-        """The first of ``candidates`` (output names relative to OUT) that is ``input``'s already,
-        or free: recorded for no other input and, if recorded for none, not on disk (an output we
-        cannot attribute is never replaced). Recorded before the output is written."""
+    def holder(self, name: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT input FROM outputs WHERE output=?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def claim(self, name: str, input: str) -> str:
+        """Recorded before the output is written; the primary key decides a race."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                chosen = self._choose(input, candidates, exists)
+                self._db.execute("INSERT OR IGNORE INTO outputs VALUES (?, ?)", (name, input))
+                row = self._db.execute("SELECT input FROM outputs WHERE output=?", (name,))
+                holder = str(row.fetchone()[0])
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-            return chosen
-
-    def _choose(self, input: str, candidates: Iterable[str], exists: Callable[[str], bool]) -> str:
-        for candidate in candidates:
-            row = self._db.execute(
-                "SELECT input FROM outputs WHERE output=?", (candidate,)
-            ).fetchone()
-            if row is not None:
-                if row[0] == input:
-                    return candidate
-                continue
-            if exists(candidate):
-                continue
-            self._db.execute("INSERT INTO outputs VALUES (?, ?)", (candidate, input))
-            return candidate
-        raise RuntimeError("no free output name")  # candidates are an endless series
+        return holder
 
     def count(self) -> int:
         with self._lock:

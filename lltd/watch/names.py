@@ -5,6 +5,8 @@ Daemons sharing a folder (possibly over NFS) cannot share a database lock safely
 stops answering while holding it would stop them all. An exclusive create (a hard link) is
 atomic on a local file system and over NFS, needs no lock, and so decides each name once; the
 marker is written beside its name and hard-linked into place, so it never appears empty.
+
+It only stores (a :class:`lltd.batch.plan.NameRecord`); the planner decides which name to ask for.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Callable, Iterable
-from pathlib import Path
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
 
 from lltd.atomic import TEMP_SUFFIX
 from lltd.watch.safedir import open_dir
@@ -22,33 +24,32 @@ NAMES = "names"
 
 
 class FileNames:
+    complete = True  # every name given in this folder has its marker
+
     def __init__(self, root: Path, state_dir: Path) -> None:
         self.root = root
         self.parts = (state_dir.name, NAMES)
 
-    def assign_output(
-        self, input: str, candidates: Iterable[str], exists: Callable[[str], bool]
-    ) -> str:
-        """As :meth:`lltd.watch.journal.Journal.assign_output`."""
+    def holder(self, name: str) -> str | None:
+        with self._folder(name) as fd:
+            owner = _read(fd, PurePosixPath(name).name)
+        return None if owner is None else os.fsdecode(owner)
+
+    def claim(self, name: str, input: str) -> str:
         wanted = os.fsencode(input)
-        for candidate in candidates:
-            relative = Path(candidate)
-            fd = open_dir(self.root, (*self.parts, *relative.parent.parts))
-            try:
-                owner = _read(fd, relative.name)
-                if owner is not None:
-                    if owner == wanted:
-                        return candidate
-                    continue
-                if exists(candidate):
-                    continue
-                if _create(fd, relative.name, wanted):
-                    return candidate
-                if _read(fd, relative.name) == wanted:
-                    return candidate  # the same input, named by another daemon just now
-            finally:
-                os.close(fd)
-        raise RuntimeError("no free output name")  # candidates are an endless series
+        with self._folder(name) as fd:
+            base = PurePosixPath(name).name
+            owner = wanted if _create(fd, base, wanted) else _read(fd, base)
+        # A marker cannot vanish once made; an unreadable one is held by no one we know.
+        return os.fsdecode(owner) if owner is not None else ""
+
+    @contextlib.contextmanager
+    def _folder(self, name: str) -> Iterator[int]:
+        fd = open_dir(self.root, (*self.parts, *PurePosixPath(name).parent.parts))
+        try:
+            yield fd
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         pass

@@ -9,18 +9,26 @@ job there and publishes what it wrote (``OUT/failed/`` and its ``.error.txt`` in
 the same rules as a local run. Only after that is the input disposed of: moved to
 ``IN/.lltd/done/`` or deleted. A crash in between means the file is done again and its output
 replaced by an identical one. One daemon per object-storage folder: there is no lock to take.
+
+Inputs and output names come from the one planner, fed each poll's listing (as ``plan_remote``
+is): ``a.png`` then ``a.jpg`` gives ``a.webp`` and ``a.jpg.webp``. Names in flight are held in
+memory; once a file is done, the provenance record published beside its output holds it.
 """
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from lltd.batch.engine import default_jobs
 from lltd.batch.outcome import FileResult, Outcome
+from lltd.batch.plan import PlanNames, Planner
 from lltd.batch.scan import Task
 from lltd.errors import UsageError
 from lltd.text import printable
@@ -29,6 +37,10 @@ from lltd.watch.handler import is_partial_name
 from lltd.watch.log import Log
 from lltd.watch.notify import Notifier
 from lltd.watch.status import Counters, FolderCounts, Publisher
+
+if TYPE_CHECKING:
+    from lltd.cluster.storage import FileInfo, Storage
+    from lltd.watch.metrics import Metrics
 
 DONE_PREFIX = ".lltd/done"
 POLL_MIN = 0.2  # s: the listing is the only signal, but an object store bills each one
@@ -61,6 +73,8 @@ class ObjectWatcher:
         self._seen: dict[str, tuple[int, float | None]] = {}
         self._in_flight: dict[str, Future[FileResult]] = {}
         self._lock = threading.Lock()
+        self.names = PlanNames()  # output names of files in flight
+        self._finished: list[str] = []  # their names, to let go before the next listing
 
     def stop(self) -> None:
         self._stop.set()
@@ -77,10 +91,11 @@ class ObjectWatcher:
         self.destination = Storage.of(str(self.folder.output))
         if not self.source.is_dir():
             raise UsageError(f"input folder {printable(self.source.location)} does not exist")
-        job, self.extensions = make_job(self.folder, REMOTE_OUT)
+        job = make_job(self.folder, REMOTE_OUT)
         self.remote = RemoteJob(job, self.source, self.destination)
         self.job = job
         pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="lltd-object")
+        metrics = self._serve_metrics()
         self.counters.state = "running"
         self.log.info(
             f"watching {printable(self.source.location)} (polling every {self.poll:g} s) "
@@ -95,34 +110,64 @@ class ObjectWatcher:
                 except OSError as exc:  # a passing network error: the next poll tries again
                     self.log.warning(f"cannot list {printable(self.source.location)}: {exc}")
                 self.counters.rescans += 1
-                self.counters.set_gauges(0, len(self._seen), len(self._in_flight))
+                self.counters.set_gauges(0, 0, len(self._seen), len(self._in_flight))
                 self.publisher.publish(time.monotonic())
                 self._stop.wait(self.poll)
         finally:
             self.counters.state = "stopping"
             self.notifier.stopping(self.counters.line())
             pool.shutdown(wait=True, cancel_futures=True)
+            if metrics is not None:
+                metrics.close()
             self.counters.state = "stopped"
-            self.counters.set_gauges(0, 0, 0)
+            self.counters.set_gauges(0, 0, 0, 0)
             self.publisher.publish(time.monotonic(), force=True)
             self.log.info(f"stopped: {self.counters.line()}")
             self.notifier.close()
         return 0
 
-    def _accepts(self, name: str) -> bool:
+    def _serve_metrics(self) -> Metrics | None:
+        """``--metrics-port`` as for a local folder (every counter but the close-to-output
+        latency: an object's upload has no close to measure from)."""
+        if self.config.metrics_port is None:
+            return None
+        from lltd.watch.metrics import start_metrics
+
+        metrics = start_metrics(
+            str(self.config.metrics_port), self.counters, self.jobs, self._in_flight.__len__
+        )
+        self.log.info(f"serving Prometheus metrics on {metrics.url}")
+        return metrics
+
+    def _accepts(self, name: str, planner: Planner, listing: dict[str, FileInfo]) -> bool:
         parts = PurePosixPath(name).parts
         if any(part.startswith(".") for part in parts[:-1]) or is_partial_name(parts[-1]):
             return False
         inside = self.destination.relative_to(self.source)
         if inside and (name == inside or name.startswith(inside + "/")):
             return False
-        return PurePosixPath(name).suffix.lower() in self.extensions
+        return planner.is_input(name, lambda path: path.as_posix() in listing)
+
+    def _planner(self, listing: dict[str, FileInfo]) -> Planner:
+        from lltd.cluster.remote import storage_tree
+
+        with self._lock:
+            done, self._finished = self._finished, []
+        for output in done:  # published with its record, which holds the name from now on
+            self.names.held.pop(output, None)
+        if self.destination == self.source:
+            written: Mapping[str, FileInfo] = listing
+        else:
+            written = LazyListing(self.destination)  # listed only when a name is wanted
+        tree = storage_tree(self.source, self.destination, listing, written)
+        return Planner(self.job, tree, names=self.names)  # type: ignore[arg-type]
 
     def _poll(self, pool: ThreadPoolExecutor) -> None:
         listing = self.source.listing()
+        planner = self._planner(listing)
         seen: dict[str, tuple[int, float | None]] = {}
         for name, info in sorted(listing.items()):
-            if not self._accepts(name):
+            if not self._accepts(name, planner, listing):
                 continue
             state = (info.size, info.mtime)
             with self._lock:
@@ -130,26 +175,29 @@ class ObjectWatcher:
             if busy:
                 continue
             if self._seen.get(name) == state and info.size > 0:
+                try:
+                    output = planner.assign(name)
+                except UsageError as exc:
+                    self.log.error(f"{printable(self.source.url(name))}: {exc}; left in place")
+                    continue
                 with self._lock:
-                    self._in_flight[name] = pool.submit(self._process, name, state)
+                    self._in_flight[name] = pool.submit(self._process, name, state, output)
             else:
                 seen[name] = state  # new or changed: complete once a later listing agrees
         self._seen = seen
 
-    def _process(self, name: str, state: tuple[int, float | None]) -> FileResult:
-        from lltd.cluster.remote import REMOTE_IN
+    def _process(self, name: str, state: tuple[int, float | None], output: str) -> FileResult:
+        from lltd.cluster.remote import REMOTE_IN, REMOTE_OUT
 
         try:
             relative = Path(name)
-            task = Task(REMOTE_IN / relative, relative)
-            task = Task(task.source, relative, self.job.output_for(task))
-            result = self.remote(task)
-            current = self.source.info(name)
+            result = self.remote(Task(REMOTE_IN / relative, relative, REMOTE_OUT / output))
+            current = self.source.info(name, fresh=True)
             if current is None or (current.size, current.mtime) != state:
                 self.log.warning(f"{printable(name)} changed while processed: again")
                 return result
             self._dispose(name, result)
-            self._account(result)
+            self._account(name, result)
             return result
         except Exception as exc:  # one file's trouble (the network, say) must not stop us
             self.log.error(
@@ -160,6 +208,7 @@ class ObjectWatcher:
         finally:
             with self._lock:
                 self._in_flight.pop(name, None)
+                self._finished.append(output)
 
     def _dispose(self, name: str, result: FileResult) -> None:
         failed = result.outcome is Outcome.FAILED
@@ -172,9 +221,10 @@ class ObjectWatcher:
         fs = self.source.fs
         fs.mv(self.source.path(name), self.source.path(f"{prefix}/{name}"))
 
-    def _account(self, result: FileResult) -> None:
+    def _account(self, name: str, result: FileResult) -> None:
         failed = result.outcome is Outcome.FAILED
-        self.counters.count(0, failed, result.error, result.outcome.value)
+        source = self.source.url(name)
+        self.counters.count(0, failed, result.error, result.outcome.value, source=source)
         if failed:
             where = f" (set aside in {printable(result.output)})" if result.output else ""
             self.log.error(
@@ -187,5 +237,21 @@ class ObjectWatcher:
             )
 
 
-def is_object_folder(folder: FolderConfig) -> bool:
-    return isinstance(folder.input, str) or isinstance(folder.output, str)
+class LazyListing(Mapping[str, "FileInfo"]):
+    """A storage's listing, taken on first use."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    @functools.cached_property
+    def items_(self) -> dict[str, FileInfo]:
+        return self.storage.listing_if_any()
+
+    def __getitem__(self, name: str) -> FileInfo:
+        return self.items_[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.items_)
+
+    def __len__(self) -> int:
+        return len(self.items_)

@@ -18,10 +18,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from lltd.batch.outcome import FileResult, Outcome
 from lltd.errors import LltdError
 from lltd.watch.config import WatchConfig
-from lltd.watch.worker import Processed, WorkItem, dispose, ensure_quarantined, init_worker, process
+from lltd.watch.worker import Processed, WorkItem, init_worker, process
 
 SHUTDOWN_GRACE = 10.0  # s for the workers to exit once no file is left in flight
 MAX_ATTEMPTS = 3  # a file in flight when a worker dies is retried, then set aside as failed
@@ -29,9 +28,10 @@ MAX_ATTEMPTS = 3  # a file in flight when a worker dies is retried, then set asi
 Key = TypeVar("Key", bound=Hashable)
 
 #: done: ``processed`` holds the result; changed: written to meanwhile, settle it again;
-#: retry: a worker died on it, queue it again; released: stopping, it stays on disk for the next
-#: start; stuck: cannot be finished (``reason``), leave it where it is.
-Kind = Literal["done", "changed", "retry", "released", "stuck"]
+#: retry: a worker died on it, queue it again; dead: workers died on it MAX_ATTEMPTS times, the
+#: owner fails it (``reason``) by the job's own policy; released: stopping, it stays on disk for
+#: the next start; stuck: cannot be finished (``reason``), leave it where it is.
+Kind = Literal["done", "changed", "retry", "dead", "released", "stuck"]
 
 
 @dataclass
@@ -210,17 +210,7 @@ class Pool(Generic[Key]):
             return
         self._attempts.pop(flight.key, None)
         reason = f"the worker process died {MAX_ATTEMPTS} times on this file"
-        item = flight.item
-        result = ensure_quarantined(
-            item, FileResult(str(item.task.source), None, Outcome.FAILED, error=reason)
-        )
-        try:
-            disposed = dispose(item, result)
-        except OSError as err:
-            reason = f"cannot set the input aside: {err.strerror or err}"
-            self.report(Report("stuck", flight, reason=reason))
-            return
-        self.report(Report("done", flight, Processed(result, disposed)))
+        self.report(Report("dead", flight, reason=reason))
 
 
 def _quiet_shutdown(executor: Any) -> None:

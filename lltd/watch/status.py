@@ -27,8 +27,11 @@ class Counters:
     folders: list[FolderCounts]
     started: float = field(default_factory=time.time)
     state: str = "starting"
-    queued: int = 0
+    queued: int = 0  # complete files waiting for a worker: backlog + arrivals
     settling: int = 0
+    backlog: int = 0  # ... of them found by scans (start-up, rescans, takeovers): unbounded
+    arrivals: int = 0  # ... of them arrived while running: at most queue_size
+    queue_size: int | None = None  # the bound on arrivals (--queue-size)
     in_flight: int = 0
     rescans: int = 0  # whole-folder rescans (periodic, and after an overflow)
     overflows: int = 0  # kernel event queue overflows
@@ -38,8 +41,18 @@ class Counters:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(
-        self, folder: int, failed: bool, error: str | None = None, outcome: str | None = None
+        self,
+        folder: int,
+        failed: bool,
+        error: str | None = None,
+        outcome: str | None = None,
+        *,
+        source: str | None = None,
     ) -> None:
+        """One file finished; a failure's ``error`` becomes ``last_error``, prefixed by the
+        ``source`` it happened to (a monitor must be able to tell which file failed)."""
+        if failed and source is not None:
+            error = f"{printable(source)}: {error or 'failed'}"
         with self._lock:
             self.dirty = True
             key = outcome or ("failed" if failed else "converted")
@@ -50,9 +63,10 @@ class Counters:
             else:
                 self.folders[folder].processed += 1
 
-    def set_gauges(self, queued: int, settling: int, in_flight: int) -> None:
-        if (queued, settling, in_flight) != (self.queued, self.settling, self.in_flight):
-            self.queued, self.settling, self.in_flight = queued, settling, in_flight
+    def set_gauges(self, backlog: int, arrivals: int, settling: int, in_flight: int) -> None:
+        gauges = (backlog + arrivals, settling, in_flight, backlog, arrivals)
+        if gauges != (self.queued, self.settling, self.in_flight, self.backlog, self.arrivals):
+            self.queued, self.settling, self.in_flight, self.backlog, self.arrivals = gauges
             self.dirty = True
 
     def outcomes(self) -> dict[str, int]:
@@ -84,6 +98,9 @@ class Counters:
                 "failed": self.failed,
                 "queued": self.queued,
                 "settling": self.settling,
+                "backlog": self.backlog,
+                "arrivals": self.arrivals,
+                "queue_size": self.queue_size,
                 "in_flight": self.in_flight,
                 "rescans": self.rescans,
                 "overflows": self.overflows,

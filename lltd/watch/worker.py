@@ -14,12 +14,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lltd.atomic import write_bytes_atomic
-from lltd.batch.engine import Job, run_one
+from lltd.batch.engine import Job, fail, run_one
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
 from lltd.errors import LltdError
-from lltd.jobs.common import quarantine
 from lltd.text import printable
 from lltd.watch.safedir import UnsafePath, ensure_dirs, is_link_free, open_dir
 from lltd.watch.settle import signature
@@ -40,8 +38,6 @@ class WorkItem:
     # is reached without following links (see lltd.watch.safedir).
     input_root: Path | None = None
     output_root: Path | None = None
-    # The input as the uploader named it (under --shared, task.source is its claimed copy).
-    display: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -79,8 +75,8 @@ def process(item: WorkItem) -> Processed:
         if result.outcome is Outcome.FAILED and result.output:
             _discard_quarantine(Path(result.output))
         return Processed(result, "changed")
-    if result.outcome is Outcome.FAILED:
-        result = ensure_quarantined(item, result)
+    # A failure was set aside by the job's own quarantine policy (OUT/failed/ and its
+    # .error.txt, naming task.display): nothing to repair here.
     if item.fsync:
         for path in _written_paths(result):
             make_durable(path)
@@ -115,20 +111,14 @@ def _prepare_destination(item: WorkItem) -> None:
         raise LltdError(f"refused: {printable(exc.filename)} is a link or not a folder") from None
 
 
-def ensure_quarantined(item: WorkItem, result: FileResult) -> FileResult:
-    """Every failure leaves OUT/failed/<relative> and its .error.txt, whatever the job did.
-
-    The .error.txt is always ours, names escaped: a newline in a name must not forge a line."""
-    reason = result.error or "failed"
-    copy = item.quarantine_dir / item.task.relative
-    if result.output is None or Path(result.output) != copy:
-        result = quarantine(item.task, item.quarantine_dir, reason, with_reason_file=True)
-    reason_file = copy.with_name(copy.name + ".error.txt")
-    if os.path.lexists(copy):
-        with contextlib.suppress(OSError):
-            line = f"{printable(item.display or item.task.source)}: {printable(reason)}\n"
-            write_bytes_atomic(reason_file, line.encode())
-    return result
+def give_up(item: WorkItem, reason: str) -> Processed:
+    """A file the workers kept dying on: failed by the job's own quarantine policy, then made
+    durable and disposed of as any failure (an ``OSError`` if the input cannot be moved)."""
+    result = fail(item.job, item.task, reason)
+    if item.fsync:
+        for path in _written_paths(result):
+            make_durable(path)
+    return Processed(result, dispose(item, result))
 
 
 def _discard_quarantine(copy: Path) -> None:

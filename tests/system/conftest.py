@@ -19,9 +19,21 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.path).parents:
-            item.add_marker(pytest.mark.systemd)
+    slots = [index for index, item in enumerate(items) if here in Path(item.path).parents]
+    for index in slots:
+        items[index].add_marker(pytest.mark.systemd)
+    # The tests of one module run in order against one booted guest (ready, use, watchdog, stop):
+    # a random order (tests/load.sh, pytest-randomly, which reorders before this hook) may move
+    # the modules, never the tests within one.
+    first: dict[Path, int] = {}
+    for index in slots:
+        first.setdefault(Path(items[index].path), index)
+    ordered = sorted(
+        (items[index] for index in slots),
+        key=lambda item: (first[Path(item.path)], item.location[1] or 0),
+    )
+    for index, item in zip(slots, ordered, strict=True):
+        items[index] = item
 
 
 @pytest.fixture(scope="session")

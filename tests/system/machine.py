@@ -137,6 +137,21 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float, step: flo
         time.sleep(step)
 
 
+def wait_keepalives(what: str, stamp: Callable[[], str], count: int, timeout: float) -> set[str]:
+    """Wait until ``count`` distinct keep-alive times (``stamp()``: systemd's
+    WatchdogTimestampMonotonic) have been seen: the keep-alives themselves, not a guessed time."""
+    seen: set[str] = set()
+
+    def enough() -> bool:
+        value = stamp()
+        if value and value != "0":
+            seen.add(value)
+        return len(seen) >= count
+
+    wait_for(f"{count} watchdog keep-alives from {what}", enough, timeout, step=0.25)
+    return seen
+
+
 class Machine:
     """A booted guest. Create with Machine.boot(); always call shutdown()."""
 

@@ -2,7 +2,7 @@
 
 One guest for the module: lltd is installed from a wheel of the working tree,
 systemd/lltd-watch@.service and systemd/example.toml are installed unchanged
-(the only addition is a drop-in with a short WatchdogSec= so keep-alives can be
+(the only addition is a drop-in with a shorter WatchdogSec= so keep-alives can be
 observed in seconds), and `lltd-watch@example` is enabled and started. The
 tests then run in order against that service: readiness and STATUS=, hardening
 in force, files defended and corrupt ones set aside, a SIGKILL in the middle of
@@ -32,7 +32,7 @@ from lltd.imageio import open_image
 from lltd.transforms import defend_image
 
 from .conftest import PROJECT, booted
-from .machine import Machine, wait_for
+from .machine import Machine, wait_for, wait_keepalives
 
 UNIT_FILE = PROJECT / "systemd" / "lltd-watch@.service"
 EXAMPLE_CONFIG = PROJECT / "systemd" / "example.toml"
@@ -41,7 +41,9 @@ EXAMPLE_CONFIG = PROJECT / "systemd" / "example.toml"
 INSTANCE = EXAMPLE_CONFIG.stem
 UNIT = f"lltd-watch@{INSTANCE}.service"
 IDENTIFIER = f"lltd-watch@{INSTANCE}"  # SyslogIdentifier= of the unit
-WATCHDOG_S = 2
+# Short enough to see keep-alives in seconds, long enough that a loaded CI machine (tests/load.sh)
+# never stalls the daemon past it: a 2 s watchdog killed healthy daemons there.
+WATCHDOG_S = 10
 WATCHDOG_DROPIN = f"[Service]\nWatchdogSec={WATCHDOG_S}\n"
 VENV = "/opt/lltd"
 COUNTERS = re.compile(r"processed (\d+), failed (\d+), queued (\d+), in flight (\d+)")
@@ -172,7 +174,9 @@ def drop(path: Path, data: bytes, *, via_partial: bool = False, chunks: int = 1)
             f.write(data[start : start + step])
             f.flush()
             if chunks > 1:
-                time.sleep(0.3)  # a slow writer: half a file must never be picked up
+                # A slow writer. Not synchronisation: the file stays open, and the close rule
+                # waits for the close however long the pause is.
+                time.sleep(0.3)
     if via_partial:
         target.rename(path)
 
@@ -374,14 +378,14 @@ def test_watchdog_keepalives_keep_it_up_and_a_hang_is_caught(service: Service) -
     assert service.show("WatchdogUSec")["WatchdogUSec"] == f"{WATCHDOG_S}s"
     pid = service.main_pid()
     restarts = int(service.show("NRestarts")["NRestarts"])
-    pings = set()
-    deadline = time.monotonic() + 3 * WATCHDOG_S + 1
-    while time.monotonic() < deadline:
-        pings.add(service.show("WatchdogTimestampMonotonic")["WatchdogTimestampMonotonic"])
-        time.sleep(0.25)
-    # Every WATCHDOG_S/2 s, but a loaded machine may delay a few; three prove a rhythm,
-    # and 3.5 timeouts without a restart prove they arrived in time.
-    assert len(pings) >= 3, f"keep-alives seen: {sorted(pings)}"
+    # Every WATCHDOG_S/2 s: three distinct keep-alives, and no restart meanwhile, prove they
+    # arrive in time (waiting for them, not for a guessed time).
+    wait_keepalives(
+        UNIT,
+        lambda: service.show("WatchdogTimestampMonotonic")["WatchdogTimestampMonotonic"],
+        3,
+        6 * WATCHDOG_S,
+    )
     assert service.main_pid() == pid
     assert int(service.show("NRestarts")["NRestarts"]) == restarts
 
@@ -390,7 +394,7 @@ def test_watchdog_keepalives_keep_it_up_and_a_hang_is_caught(service: Service) -
     wait_for(
         "the watchdog to restart a frozen daemon",
         lambda: int(service.show("NRestarts")["NRestarts"]) == restarts + 1,
-        WATCHDOG_S + 20,
+        WATCHDOG_S + 60,
     )
     service.wait_running("the service to come back after the watchdog", 30)
     assert service.main_pid() != pid
@@ -399,18 +403,17 @@ def test_watchdog_keepalives_keep_it_up_and_a_hang_is_caught(service: Service) -
 
 def test_systemctl_stop_is_clean(service: Service) -> None:
     service.wait_running("the service to be up")
-    started = time.monotonic()
     service.machine.systemctl("stop", UNIT)
-    took = time.monotonic() - started
     state = service.show("ActiveState", "SubState", "Result", "ExecMainCode", "ExecMainStatus")
     assert state == {
         "ActiveState": "inactive",
         "SubState": "dead",
         "Result": "success",
-        "ExecMainCode": "1",  # CLD_EXITED: it exited by itself, not by a signal
+        # CLD_EXITED: it exited by itself on SIGTERM, before systemd's stop timeout would have
+        # killed it (a timing bound would add nothing but flakiness on a loaded machine).
+        "ExecMainCode": "1",
         "ExecMainStatus": "0",
     }
-    assert took < 10, f"stop took {took:.1f}s"
     failed = service.machine.systemctl("is-failed", UNIT, check=False)
     assert failed.stdout.strip() == "inactive"
     assert service.logs("-n", "1").strip().startswith("lltd watch: stopped: processed ")

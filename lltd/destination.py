@@ -1,0 +1,66 @@
+"""What lltd may write over, and the name of its temporaries: os and stat only.
+
+Kept apart from :mod:`lltd.atomic` (which needs tempfile, shutil and threading) so the lean path
+of ``lltd cwebp``, paid once per file by shell loops, can apply the same rules for nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from lltd.errors import LltdError
+from lltd.text import printable
+
+#: Suffix of every temporary file lltd writes (always a dotfile beside its destination).
+TEMP_SUFFIX = ".lltd-tmp"
+
+
+class UnsafeDestination(LltdError):
+    """The destination exists and is not a regular file (a FIFO, device, socket, link, folder)."""
+
+
+def check_destination(destination: str | os.PathLike[str]) -> None:
+    """Refuse to replace anything but a regular file (or nothing).
+
+    ``lstat``: a link is judged itself, never its target. The check runs again just before the
+    rename; what remains is the window between that ``lstat`` and ``rename``, in which only
+    someone who may already write the folder could swap the node (the rename then replaces
+    their node, and writes through nothing).
+    """
+    try:
+        mode = os.lstat(destination).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        # The default is for systems with other file types (Solaris doors): none on Linux.
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")  # pragma: no mutate
+        raise UnsafeDestination(
+            f"refusing to write {printable(destination)}: it exists and is {kind}"
+        )
+
+
+def new_temporary(destination: str | os.PathLike[str]) -> str:
+    """Create an empty dotfile beside ``destination`` (``.NAME.RANDOM.lltd-tmp``, mode 0600,
+    O_EXCL, as ``tempfile.mkstemp`` makes them for :mod:`lltd.atomic`) and return its path. For
+    the lean path of ``lltd cwebp``: tempfile imports random and its hashing, a few ms a call."""
+    folder, name = os.path.split(os.fspath(destination))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        temp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}")
+        try:
+            os.close(os.open(temp, flags, 0o600))
+        except FileExistsError:
+            continue
+        return temp
+    raise FileExistsError(f"no free temporary name beside {printable(destination)}")
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFDIR: "a folder",
+}
