@@ -3,9 +3,9 @@ destination that is renamed into place once whole.
 
 Shell jobs call the encoder once per file, so everything here is paid per file. This module
 imports os, sys, stat and zlib and lltd's option table: no Pillow, pathlib, subprocess or
-tempfile. It takes the common call (a PNG that cwebp reads as Pillow would, an output file or
-``-o -``, cwebp found) and returns None for anything else: another input format, any usage
-error (so the wording stays the full path's), ``-version``, ``--backend pillow``,
+tempfile. It takes the common call (a PNG or JPEG that cwebp reads as Pillow would, an output
+file or ``-o -``, cwebp found) and returns None for anything else: another input format, any
+usage error (so the wording stays the full path's), ``-version``, ``--backend pillow``,
 ``--auto-orient``. :mod:`lltd.cwebp_command` then runs exactly as without this path.
 """
 
@@ -119,7 +119,7 @@ def _cwebp(own: Own) -> str | None:
 
 
 def _source_ok(source: str, max_pixels: int) -> bool:
-    from lltd.codecs.png_header import png_size_if_native
+    from lltd.codecs.image_header import size_if_native
 
     try:
         st = os.stat(source)
@@ -127,7 +127,7 @@ def _source_ok(source: str, max_pixels: int) -> bool:
         return False
     if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
         return False
-    size = png_size_if_native(source)
+    size = size_if_native(source)
     return size is not None and size[0] * size[1] <= max_pixels
 
 

@@ -1,7 +1,7 @@
 """`lltd cwebp`'s default path: cwebp itself, spawned by a lean entry (lltd/cwebp_spawn.py), into
 a temporary beside the destination that is renamed into place. Every call here goes through the
-real command line; the full path (Pillow opens the input first) is reached with a JPEG input,
-which the lean path leaves to it."""
+real command line; the full path (Pillow opens the input first) is reached with inputs the lean
+path leaves to it (a CMYK JPEG, an MPO, 16-bit grey)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,6 @@ def corrupt_png(path: Path) -> Path:
 @pytest.mark.parametrize("args", OPTION_SETS, ids=lambda a: " ".join(a[:3]))
 @pytest.mark.parametrize("kind", ["png", "jpeg"])
 def test_default_output_is_cwebps_byte_for_byte(run_lltd, make_image, tmp_path, args, kind):
-    """PNG: the lean path; JPEG: the full path with the cwebp backend. Both are cwebp's bytes."""
     mode, name = ("RGBA", "in put's.png") if kind == "png" else ("RGB", "in put's.jpg")
     source = make_image(tmp_path / name, mode, size=(64, 48))
     ours, theirs = tmp_path / "ours.webp", tmp_path / "theirs.webp"
@@ -160,13 +159,14 @@ def test_a_missing_folder_is_created_as_the_full_path_does(run_lltd, make_image,
     assert Image.open(tmp_path / "new" / "sub" / "o.webp").size == (48, 40)
 
 
-@pytest.mark.parametrize("mode", ["I;16", "1", "P", "L"])
+@pytest.mark.parametrize("mode", ["I;16", "1", "P", "L", "L.jpg"])
 def test_modes_the_lean_path_leaves_to_pillow_still_give_cwebps_bytes(
     run_lltd, make_image, tmp_path, mode
 ):
-    """16-bit and 1-bit grey are opened by Pillow first (the full path), palette and grey go
-    straight to cwebp: the bytes are cwebp's either way."""
-    source = make_image(tmp_path / "g.png", mode)
+    """16-bit and 1-bit grey are opened by Pillow first (the full path), palette and grey (PNG
+    or JPEG) go straight to cwebp: the bytes are cwebp's either way."""
+    mode, _, ext = mode.partition(".")
+    source = make_image(tmp_path / f"g.{ext or 'png'}", mode)
     assert run_lltd("cwebp", "-q", "60", source, "-o", "g.webp").returncode == 0
     cwebp("-quiet", "-q", "60", source, "-o", tmp_path / "direct.webp")
     assert (tmp_path / "g.webp").read_bytes() == (tmp_path / "direct.webp").read_bytes()
@@ -231,3 +231,27 @@ def test_a_reader_that_leaves_ends_cwebp_as_it_ends_cwebp_itself(make_image, tmp
         statuses.append(result.stdout.strip())
         assert "lltd: error" not in result.stderr
     assert statuses == ["141", "141"]
+
+
+def test_a_cmyk_jpeg_is_converted_by_pillow_first_as_before(run_lltd, make_image, tmp_path):
+    """Pillow reads CMYK JPEGs (Adobe's inverted ones too) where cwebp's reader differs: the lean
+    path leaves them to the full path, which hands cwebp Pillow's RGB pixels as a PNG."""
+    source = make_image(tmp_path / "rgb.png")
+    with Image.open(source) as rgb:
+        rgb.convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
+        Image.open(tmp_path / "cmyk.jpg").convert("RGB").save(tmp_path / "as rgb.png")
+    assert run_lltd("cwebp", "-q", "60", "cmyk.jpg", "-o", "o.webp").returncode == 0
+    cwebp("-quiet", "-q", "60", tmp_path / "as rgb.png", "-o", tmp_path / "expected.webp")
+    assert (tmp_path / "o.webp").read_bytes() == (tmp_path / "expected.webp").read_bytes()
+
+
+def test_an_mpo_is_refused_as_an_animation_as_before(run_lltd, make_image, tmp_path):
+    """A JPEG with an index of more pictures (MPO): cwebp would read the first and drop the rest;
+    the lean path leaves it to the full path, which refuses it as it refuses any animation."""
+    source = make_image(tmp_path / "stereo.jpg")
+    with Image.open(source) as first:
+        first.save(source, "MPO", save_all=True, append_images=[first.transpose(0)])
+    result = run_lltd("cwebp", "-q", "60", source, "-o", "o.webp")
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "stereo.jpg", "animated image (2 frames)")
+    assert not (tmp_path / "o.webp").exists()
