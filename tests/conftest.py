@@ -220,6 +220,26 @@ def reference_model(reference_cache: Path):
     return reference.load_reference_model(train_if_missing=False)
 
 
+@pytest.fixture(scope="module")
+def reference_slice(reference_model):
+    """The reference CNN and 24 of its test images, 2 per class (for the adaptive attacks)."""
+    from lltd.evaluate import reference
+
+    images, labels = reference.reference_dataset("test")
+    return reference_model, images[::12], labels[::12]
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (attack results do not depend on the thread count)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def systemd_exposure(unit: str) -> str:
     """``systemd-analyze security --offline=true UNIT`` (a path relative to the checkout): the
     overall exposure figure it prints, e.g. ``"2.2"``."""

@@ -22,16 +22,8 @@ from lltd.evaluate.pgd import pgd, quantized_ball  # noqa: E402
 from lltd.evaluate.report import markdown  # noqa: E402
 from lltd.evaluate.square import square_attack, window_fraction  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 EPS = 8 / 255
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class Linear(torch.nn.Module):
@@ -140,14 +132,6 @@ def test_randomised_defenses_are_the_kernels_and_bpda_follows_their_geometry(
     real = geometric.batch(np.repeat(smooth[None], 8, axis=0), draws=draws).astype(int)
     approx = to_uint8(surrogate(geometric, pixels, draws)).astype(int)
     assert (real == 0).all(axis=3).any() and np.abs(real - approx).mean() < 1.5
-
-
-@pytest.fixture(scope="module")
-def reference_slice(reference_model):
-    from lltd.evaluate import reference
-
-    images, labels = reference.reference_dataset("test")
-    return reference_model, images[::12], labels[::12]  # 24 images, 2 per class
 
 
 def test_the_adaptive_attack_attacks_the_defended_model(reference_slice) -> None:

@@ -95,7 +95,10 @@ def test_the_settings_are_the_documented_ones() -> None:
         "eot": 8,
         "square_queries": 1000,
         "step_size": "epsilon/4, then epsilon/8 for the second half",
+        "surrogate": "Gaussian low-pass, sigma 1.5 px, through webp, jpeg and median; exact "
+        "through flip and resize-pad",
     }
+    assert full.surrogate_sigma == quick.surrogate_sigma == 1.5
 
 
 def test_predictions_are_the_models_on_the_defended_pixels() -> None:

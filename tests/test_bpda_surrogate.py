@@ -2,7 +2,8 @@
 surrogate's gradient, and the surrogate's geometry is the kernel's (issue 17 item 3).
 
 A linear "model" makes every gradient known in closed form: d(w . defense(x))/dx is w itself
-through the identity and w flipped through a flip. No trained model is needed, so the mutation
+through the identity, w flipped through a flip, and w blurred through a lossy step (the low-pass
+surrogate; sigma 0 is plain BPDA's identity). No trained model is needed, so the mutation
 campaign can run these once per mutant in a second or two.
 """
 
@@ -17,9 +18,11 @@ from PIL import Image  # noqa: E402
 
 from lltd.defense import kernel  # noqa: E402
 from lltd.evaluate.bpda import (  # noqa: E402
+    SURROGATE_SIGMA,
     DefendedModel,
     _surrogate_step,
     bpda,
+    low_pass,
     surrogate,
     to_pixels,
     to_uint8,
@@ -54,8 +57,9 @@ def gradient(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize(("direction", "axis"), [("horizontal", -1), ("vertical", -2)])
 def test_the_flip_surrogate_is_the_flip(direction: str, axis: int) -> None:
-    image = to_pixels(images(1))[0]
-    assert torch.equal(_surrogate_step(image, "flip", direction), torch.flip(image, dims=(axis,)))
+    image = to_pixels(images(1))
+    flipped = _surrogate_step(image, "flip", direction, SURROGATE_SIGMA)
+    assert torch.equal(flipped, torch.flip(image, dims=(axis,)))
 
 
 @pytest.mark.parametrize(
@@ -68,7 +72,7 @@ def test_the_resize_pad_surrogate_places_the_picture_where_the_kernel_does(scale
     white = np.full((H, W, 3), 255, dtype=np.uint8)
     real = np.asarray(kernel.resize_pad(Image.fromarray(white), scale, offset))
     approx = to_uint8(
-        _surrogate_step(to_pixels(white[None])[0], "resize-pad", (scale, offset))[None]
+        _surrogate_step(to_pixels(white[None]), "resize-pad", (scale, offset), SURROGATE_SIGMA)
     )
     assert approx.shape == (1, H, W, 3)
     assert np.array_equal(real[..., 0] > 127, approx[0, ..., 0] > 127)
@@ -77,18 +81,27 @@ def test_the_resize_pad_surrogate_places_the_picture_where_the_kernel_does(scale
 
 @pytest.mark.parametrize("scale", [1.0, 1.02])
 def test_a_resize_pad_that_keeps_the_size_is_the_identity(scale: float) -> None:
-    image = to_pixels(images(1))[0]
-    assert _surrogate_step(image, "resize-pad", (scale, (0.3, 0.6))) is image
+    image = to_pixels(images(1))
+    assert _surrogate_step(image, "resize-pad", (scale, (0.3, 0.6)), SURROGATE_SIGMA) is image
 
 
-def test_lossy_steps_are_the_identity_and_an_all_lossy_defense_skips_the_loop() -> None:
+def test_lossy_steps_are_a_low_pass_and_sigma_0_is_plain_bpda() -> None:
     pixels = to_pixels(images())
-    first = pixels[0]
-    assert _surrogate_step(first, "webp", 60) is first
     webp = make_defense("webp", DefenseParameters())
-    assert surrogate(webp, pixels, webp.draws(2, None)) is pixels
     both = make_defense("webp+flip", DefenseParameters())
-    assert torch.equal(surrogate(both, pixels, both.draws(2, None)), torch.flip(pixels, dims=(-1,)))
+    blurred = low_pass(pixels, SURROGATE_SIGMA)
+    assert torch.equal(_surrogate_step(pixels, "webp", 60, SURROGATE_SIGMA), blurred)
+    assert torch.equal(surrogate(webp, pixels, webp.draws(2, None)), blurred)
+    assert torch.equal(
+        surrogate(both, pixels, both.draws(2, None)), torch.flip(blurred, dims=(-1,))
+    )
+    # Bit depth is not a low-pass filter: the identity through it.
+    assert _surrogate_step(pixels, "bit-depth", 4, SURROGATE_SIGMA) is pixels
+    # sigma 0: the identity through the lossy steps, and an all-lossy defense skips the loop.
+    assert _surrogate_step(pixels, "webp", 60, 0) is pixels
+    assert surrogate(webp, pixels, webp.draws(2, None), 0) is pixels
+    flipped = surrogate(both, pixels, both.draws(2, None), 0)
+    assert torch.equal(flipped, torch.flip(pixels, dims=(-1,)))
 
 
 @pytest.mark.parametrize("name", ["webp", "flip", "webp+flip", "jpeg"])
@@ -101,15 +114,30 @@ def test_the_forward_pass_is_exactly_the_real_defense_on_8_bit_pixels(name: str)
     assert np.array_equal(to_uint8(out), defense.batch(batch, draws=defense.draws(2, None)))
 
 
+@pytest.mark.parametrize("sigma", [0, SURROGATE_SIGMA])
 @pytest.mark.parametrize(
-    ("name", "flipped"), [("webp", False), ("jpeg", False), ("flip", True), ("webp+flip", True)]
+    ("name", "flipped", "lossy"),
+    [
+        ("webp", False, True),
+        ("jpeg", False, True),
+        ("flip", True, False),
+        ("webp+flip", True, True),
+    ],
 )
-def test_the_backward_pass_is_the_surrogates_gradient(name: str, flipped: bool) -> None:
+def test_the_backward_pass_is_the_surrogates_gradient(
+    name: str, flipped: bool, lossy: bool, sigma: float
+) -> None:
     defense = make_defense(name, DefenseParameters())
     model = Linear()
-    defended = DefendedModel(model, defense)
+    defended = DefendedModel(model, defense, sigma=sigma)
     grad = gradient(defended, to_pixels(images()).double())
     expected = torch.flip(model.weight, dims=(-1,)) if flipped else model.weight
+    if lossy and sigma:
+        # J^T w with J the blur: the blur's transpose applied to w (the flip commutes with it
+        # up to the kernel's symmetry, so the flip is applied first here as it is in J^T).
+        start = torch.zeros(1, 3, H, W, dtype=torch.float64, requires_grad=True)
+        (low_pass(start, sigma) * expected).sum().backward()
+        expected = start.grad[0]
     assert torch.allclose(grad, expected.expand_as(grad))
 
 

@@ -161,9 +161,11 @@ def test_bad_defense_parameters_are_usage_errors(tmp_path: Path) -> None:
         assert not (tmp_path / "out").exists()
 
 
-def test_bpda_runs_the_real_defense_forward_and_the_identity_backward(
+def test_bpda_runs_the_real_defense_forward_and_the_surrogate_backward(
     model: torch.nn.Module,
 ) -> None:
+    from lltd.evaluate.bpda import low_pass
+
     images, _ = reference.reference_dataset("test")
     images = images[::40]
     defense = make_defense("webp+flip", DefenseParameters())
@@ -174,12 +176,19 @@ def test_bpda_runs_the_real_defense_forward_and_the_identity_backward(
         expected = model(to_pixels(defense.batch(images)))
     assert torch.allclose(logits, expected, atol=1e-5)
     logits[:, 0].sum().backward()
-    # Identity through WebP, exact through the flip: the gradient equals that of
-    # model(flip(x)) evaluated at the WebP output.
-    webp = to_pixels(make_defense("webp", DefenseParameters()).batch(images)).requires_grad_(True)
-    model(torch.flip(webp, dims=(-1,)))[:, 0].sum().backward()
-    assert torch.allclose(pixels.grad, webp.grad, atol=1e-5)  # forward differs by float rounding
+    # The gradient of the model at the real defended image, taken back through the flip
+    # exactly and through WebP by the low-pass surrogate: J^T g with J = flip o blur.
+    real = to_pixels(defense.batch(images)).requires_grad_(True)
+    model(real)[:, 0].sum().backward()
+    start = to_pixels(images).requires_grad_(True)
+    (torch.flip(low_pass(start, 1.5), dims=(-1,)) * real.grad).sum().backward()
+    assert torch.allclose(pixels.grad, start.grad, atol=1e-5)
     assert pixels.grad.abs().sum() > 0
+    # sigma 0 is plain BPDA: the identity through WebP, the flip still exact.
+    plain = to_pixels(images).requires_grad_(True)
+    DefendedModel(model, defense, sigma=0)(plain)[:, 0].sum().backward()
+    assert torch.allclose(plain.grad, torch.flip(real.grad, dims=(-1,)), atol=1e-5)
+    assert not torch.allclose(plain.grad, pixels.grad, atol=1e-5)
     assert np.array_equal(to_uint8(to_pixels(images)), images)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lltd.evaluate.bpda import to_pixels
+from lltd.evaluate.bpda import SURROGATE_SIGMA, to_pixels
 from lltd.evaluate.defenses import Defense
 from lltd.evaluate.pgd import LOSSES, pgd
 from lltd.evaluate.square import square_attack
@@ -38,6 +38,7 @@ class AdaptiveSettings:
     eot: int = 8  # gradient draws per step for a randomised defense
     square_queries: int = 1000
     seed: int = 0
+    surrogate_sigma: float = SURROGATE_SIGMA  # BPDA's low-pass through WebP, JPEG, median
 
     @classmethod
     def quick(cls, epsilon: float, seed: int = 0) -> AdaptiveSettings:
@@ -52,6 +53,8 @@ class AdaptiveSettings:
             "eot": self.eot,
             "square_queries": self.square_queries,
             "step_size": "epsilon/4, then epsilon/8 for the second half",
+            "surrogate": f"Gaussian low-pass, sigma {self.surrogate_sigma} px, through webp, "
+            "jpeg and median; exact through flip and resize-pad",
         }
 
 
@@ -121,6 +124,7 @@ def attack_defense(
                 model, defense, images[standing], labels[standing], settings.epsilon,
                 steps=settings.steps, loss=loss, random_start=restart > 0, eot=eot,
                 seed=settings.seed + 1009 * restart + (0 if loss == "ce" else 7),
+                sigma=settings.surrogate_sigma,
             )  # fmt: skip
             now = defended_predictions(model, defense, result.adversarial, standing)
             newly = standing[now != labels[standing]]

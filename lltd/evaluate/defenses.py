@@ -26,8 +26,11 @@ DETERMINISTIC = ("none", "webp", "flip", "webp+flip", "jpeg", "bit-depth", "medi
 RANDOMIZED = ("webp-band", "flip-random", "resize-pad", "randomized")
 DEFENSES = DETERMINISTIC + RANDOMIZED
 DEFAULT_DEFENSES = (*DETERMINISTIC, "webp-band", "randomized")
-#: Step kinds that BPDA differentiates exactly (the rest are the identity on the way back).
+#: Step kinds that BPDA differentiates exactly.
 EXACT_KINDS = frozenset({"flip", "resize-pad"})
+#: Lossy step kinds that keep low frequencies and drop high ones: BPDA's backward pass is a
+#: low-pass filter through them (the identity through the rest, e.g. bit depth).
+LOW_PASS_KINDS = frozenset({"webp", "jpeg", "median"})
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ Choices, after Carlini et al. 2019 ("On evaluating adversarial robustness"):
 - The ball is the 8-bit one: every iterate the model sees is rounded to 8 bits, as a saved image
   is, and stays within ``floor(255 * epsilon)`` levels of the clean image.
 - Cross-entropy or margin (Carlini-Wagner) loss; a random start or the clean image.
+- Through a lossy defense the gradient goes through a low-pass surrogate (lltd.evaluate.bpda).
 - For a randomised defense each gradient is the sum over ``eot`` fresh draws (EOT).
 - An image leaves the attack as soon as it is broken (every draw of the step misclassifies it);
   the step it broke at is kept, which gives accuracy against the step count for free.
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lltd.evaluate.bpda import DefendedModel, to_pixels, to_uint8
+from lltd.evaluate.bpda import SURROGATE_SIGMA, DefendedModel, to_pixels, to_uint8
 from lltd.evaluate.defenses import Defense
 
 LOSSES = ("ce", "margin")
@@ -80,8 +81,10 @@ def pgd(
     eot: int = 1,
     seed: int = 0,
     batch: int = 48,
+    sigma: float = SURROGATE_SIGMA,
 ) -> PgdResult:
-    """Attack ``model(defense(x))`` (``defense=None``: the bare model) within ``epsilon``."""
+    """Attack ``model(defense(x))`` (``defense=None``: the bare model) within ``epsilon``;
+    ``sigma``: the BPDA surrogate's low-pass width through lossy steps (0: the identity)."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, not {loss!r}")
     adversarial = images.copy()
@@ -95,7 +98,7 @@ def pgd(
         part = slice(start, start + batch)
         adversarial[part], broken_at[part] = _pgd_batch(
             model, defense, images[part], labels[part], epsilon, steps, loss, random_start,
-            eot, seed + start,
+            eot, seed + start, sigma,
         )  # fmt: skip
     return PgdResult(adversarial, broken_at)
 
@@ -111,6 +114,7 @@ def _pgd_batch(
     random_start: bool,
     eot: int,
     seed: int,
+    sigma: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     device = next(model.parameters()).device
     epsilon = quantized_ball(epsilon)
@@ -126,7 +130,7 @@ def _pgd_batch(
     if defense is None:
         forward = lambda pixels: model(_Quantize.apply(pixels))  # noqa: E731
     else:
-        forward = DefendedModel(model, defense, np.random.default_rng(seed))
+        forward = DefendedModel(model, defense, np.random.default_rng(seed), sigma)
     adversarial = images.copy()
     broken_at = np.full(len(images), -1, dtype=np.int64)
     active = torch.arange(len(images), device=device)

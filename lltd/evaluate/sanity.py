@@ -69,7 +69,10 @@ def epsilon_check(
     eot = settings.eot if defense.random else 1
     for factor in EPSILON_FACTORS:
         epsilon = min(1.0, settings.epsilon * factor)
-        result = pgd(model, defense, images, labels, epsilon, steps=steps, eot=eot, seed=1)
+        result = pgd(
+            model, defense, images, labels, epsilon, steps=steps, eot=eot, seed=1,
+            sigma=settings.surrogate_sigma,
+        )  # fmt: skip
         accuracy = float(
             (defended_predictions(model, defense, result.adversarial) == labels).mean()
         )
