@@ -248,3 +248,12 @@ def test_a_journal_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> No
     with pytest.raises(UsageError) as caught:
         open_folder(0, FolderConfig(input=tmp_path / "in", output=tmp_path / "out"))
     assert str(caught.value) == f"cannot open {state / 'journal.sqlite'}: file is not a database"
+
+
+def test_a_flip_folder_never_takes_an_earlier_flip_beside_its_original(drop) -> None:
+    folder = drop(action="flip")
+    (folder.root / "x.png").write_bytes(b"original")
+    (folder.root / "x_f.png").write_bytes(b"a flip from before records")
+    assert folder.filter.accepts(folder.root / "x.png")
+    assert not folder.filter.accepts(folder.root / "x_f.png")
+    assert folder.filter.accepts(folder.root / "lone_f.png")  # no original beside it
