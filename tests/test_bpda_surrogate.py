@@ -166,3 +166,19 @@ def test_a_randomised_defense_draws_per_call_from_a_seeded_generator() -> None:
     vertical = [d.flip == "vertical" for d in draws]
     for grad, is_vertical in zip(pinned.grad, vertical, strict=True):
         assert torch.allclose(grad, torch.flip(model.weight, dims=(-2 if is_vertical else -1,)))
+
+
+@pytest.mark.parametrize(("sigma", "radius"), [(1.5, 5), (0.3, 1), (1.0, 3)])
+def test_the_low_pass_is_a_gaussian_of_that_width_cut_at_three_sigma(sigma, radius) -> None:
+    size = 2 * radius + 7
+    impulse = torch.zeros(1, 3, size, size, dtype=torch.float64)
+    impulse[..., size // 2, size // 2] = 1.0
+    blurred = low_pass(impulse, sigma)[0, 0]
+    x = np.arange(-radius, radius + 1)
+    g = np.exp(-(x**2) / (2 * sigma**2))
+    g /= g.sum()
+    expected = np.zeros((size, size))
+    c = size // 2
+    expected[c - radius : c + radius + 1, c - radius : c + radius + 1] = np.outer(g, g)
+    assert np.allclose(blurred.numpy(), expected, atol=1e-7)
+    assert (blurred.numpy()[expected == 0] == 0).all()  # nothing beyond the cut
