@@ -129,3 +129,16 @@ def test_the_colour_profile_travels_with_the_flip(tmp_path: Path, fmt: str) -> N
     assert result.outcome is Outcome.CONVERTED
     with Image.open(out) as flipped:
         assert flipped.format == fmt and flipped.info.get("icc_profile") == profile
+
+
+@pytest.mark.parametrize("subsampling", [0, 1, 2], ids=["4:4:4", "4:2:2", "4:2:0"])
+def test_a_jpeg_flip_keeps_the_originals_chroma_subsampling(tmp_path: Path, subsampling) -> None:
+    from PIL import JpegImagePlugin
+
+    source = tmp_path / "p.jpg"
+    pixels = np.random.default_rng(2).integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(source, quality=90, subsampling=subsampling)
+    out = tmp_path / "out" / "p_f.jpg"
+    FlipJob(output_dir=tmp_path / "out")(Task(source, Path("p.jpg"), out))
+    with Image.open(out) as flipped:
+        assert JpegImagePlugin.get_sampling(flipped) == subsampling
