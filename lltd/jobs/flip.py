@@ -114,8 +114,8 @@ def save_like(image: Image.Image, original: Image.Image, path: Path, fmt: str | 
         params["subsampling"] = JpegImagePlugin.get_sampling(original)
     elif fmt == "WEBP":
         params.update(lossless=True, exact=True, quality=100)
-    elif fmt == "PNG" and "transparency" in original.info:
-        params["transparency"] = original.info["transparency"]
+    # A PNG's tRNS key needs nothing here: it is in ``image.info``, which the flip (a transpose)
+    # copies, and Pillow's PNG writer takes it from there.
     image.save(path, format=fmt, **params)
 
 
