@@ -142,3 +142,15 @@ def test_a_jpeg_flip_keeps_the_originals_chroma_subsampling(tmp_path: Path, subs
     FlipJob(output_dir=tmp_path / "out")(Task(source, Path("p.jpg"), out))
     with Image.open(out) as flipped:
         assert JpegImagePlugin.get_sampling(flipped) == subsampling
+
+
+def test_a_webp_flip_is_lossless_even_under_transparent_pixels(tmp_path: Path) -> None:
+    pixels = np.random.default_rng(4).integers(0, 256, (12, 20, 4), dtype=np.uint8)
+    pixels[::2, :, 3] = 0  # transparent rows that still carry colours
+    source = tmp_path / "n.webp"
+    Image.fromarray(pixels, "RGBA").save(source, lossless=True, exact=True)
+    out = tmp_path / "out" / "n_f.webp"
+    FlipJob(output_dir=tmp_path / "out")(Task(source, Path("n.webp"), out))
+    with Image.open(out) as flipped, Image.open(source) as original:
+        assert flipped.format == "WEBP"
+        assert np.array_equal(np.asarray(flipped), np.asarray(original)[:, ::-1])
