@@ -70,6 +70,8 @@ def run_cwebp(
     Raises :class:`UnsafeDestination` when a node took the destination's place meanwhile."""
     temp = None
     if output != "-":
+        if not os.path.basename(output):
+            return None  # "" or "folder/": no file name; the full path refuses it
         try:
             check_destination(output)
         except UnsafeDestination:

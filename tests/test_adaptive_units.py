@@ -8,6 +8,8 @@ trained reference model (minutes); these run in seconds, once per mutant.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -247,3 +249,56 @@ def test_nothing_is_attacked_when_everything_is_already_wrong(spy) -> None:
     assert spy["pgd"] == [] and spy["square"] == [] and attack.runs == []
     assert attack.broken.all() and attack.broken_at.tolist() == [0, 0, 0]
     assert attack.accuracy(BPDA) == 0.0 and attack.accuracy(SQUARE) == 0.0
+
+
+def test_the_first_step_any_run_broke_an_image_at_is_kept(monkeypatch) -> None:
+    """A randomised defense's own evaluation draw can disagree with every EOT draw the attack
+    checked, so an image PGD reported broken (at step 3) may still stand and be attacked again:
+    later runs' steps (5; none; none) must not replace the earliest. PGD's results are scripted
+    here, since real ones cannot be made to disagree on demand."""
+    from lltd.evaluate.pgd import PgdResult
+
+    steps = iter([3, 5, -1, -1])
+
+    def scripted(model, defense, images, labels, epsilon, **kw):
+        return PgdResult(images.copy(), np.array([next(steps)] * len(images)))
+
+    monkeypatch.setattr(adaptive, "pgd", scripted)
+    settings = AdaptiveSettings(EPS, steps=6)
+    flip = make_defense("flip", DefenseParameters())
+    attack = attack_defense(Brightness(), flip, grey([250]), LABELS[:1], settings, square=False)
+    assert attack.broken.tolist() == [False] and len(attack.runs) == 4
+    assert attack.broken_at.tolist() == [3]
+
+
+def test_predictions_record_no_gradients() -> None:
+    """The deployed system's answers only: no autograd graph is kept for them (memory)."""
+    seen: list[bool] = []
+
+    class Watching(LeftHeavy):
+        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+            seen.append(torch.is_grad_enabled())
+            return super().forward(pixels)
+
+    defended_predictions(Watching(), make_defense("flip", DefenseParameters()), sided(3))
+    assert seen == [False]
+
+
+def test_square_breaks_what_pgd_left_and_the_times_add_up(monkeypatch) -> None:
+    """PGD scripted to break nothing: what Square then breaks counts in its row only."""
+    from lltd.evaluate.pgd import PgdResult
+
+    def nothing(model, defense, images, labels, epsilon, **kw):
+        return PgdResult(images.copy(), np.full(len(images), -1))
+
+    monkeypatch.setattr(adaptive, "pgd", nothing)
+    settings = AdaptiveSettings(EPS, steps=4, restarts=1, square_queries=200)
+    flip = make_defense("flip", DefenseParameters())
+    before = time.monotonic()
+    attack = attack_defense(Brightness(), flip, grey([130, 250]), LABELS[:2], settings)
+    took = time.monotonic() - before
+    assert attack.broken.tolist() == [False, False]
+    assert attack.square_broken.tolist() == [True, False]  # 130 is within reach, 250 is not
+    assert attack.accuracy(BPDA) == 1.0 and attack.accuracy(SQUARE) == 0.5
+    assert 0 <= attack.seconds <= took
+    assert all(0 <= run["seconds"] <= attack.seconds + 0.01 for run in attack.runs)

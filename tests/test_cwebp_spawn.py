@@ -119,6 +119,16 @@ def test_a_decoder_failure_is_cwebps_reason_in_one_escaped_line(run_lltd, tmp_pa
     assert temporaries(tmp_path) == []
 
 
+def test_an_output_without_a_file_name_is_refused(run_lltd, make_image, tmp_path):
+    source = make_image(tmp_path / "a.png")
+    (tmp_path / "sub").mkdir()
+    for output in ("", "sub/"):
+        result = run_lltd("cwebp", "-q", "60", source, "-o", output)
+        assert result.returncode == 2, output
+        assert_one_line_error(result.stderr, "refusing to write", "a folder")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.png", "sub"]
+
+
 @pytest.mark.parametrize("kind", ["FIFO", "folder"])
 def test_special_destinations_are_refused_and_left_alone(run_lltd, make_image, tmp_path, kind):
     source = make_image(tmp_path / "a.png")

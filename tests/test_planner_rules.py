@@ -7,16 +7,18 @@ taken names, so removing any of those rules passed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from test_planner import mark_for, plan, replace_job, tree
 
 from lltd.batch.marks import Mark
-from lltd.batch.plan import MAX_ALTERNATES, Planner
+from lltd.batch.plan import MAX_ALTERNATES, OutputTree, Planner
 from lltd.codecs import EncodeOptions
 from lltd.errors import UsageError
 from lltd.jobs.compress import CompressJob
+from lltd.jobs.defend import DefendJob
 from lltd.jobs.flip import FlipJob
 
 
@@ -85,3 +87,20 @@ def test_a_streaming_planner_over_a_relative_folder_resolves_it(
     assert not planner.is_input(".a.png", lambda p: False)
     assert planner.assign("a.png") == "a.png.webp"  # the unrecorded a.webp is never taken
     assert planner.assign("b.png") == "b.webp"
+
+
+def test_an_input_of_the_plan_is_never_an_output_even_when_the_output_listing_misses_it() -> None:
+    """A remote host lists the destination and the source apart: a name that is one of this
+    plan's inputs is never handed out as another input's output, whatever the output side says."""
+    job = DefendJob(output_dir=Path("out"))
+    blind = OutputTree(
+        exists=lambda name: False,  # the output listing shows nothing
+        mark=lambda name: None,
+        input_mark=lambda name: None,
+        as_input=lambda name: name,  # the outputs sit in the input tree
+        same_source=lambda mark, name: False,
+    )
+    planner = Planner(job, blind, inputs={"a.jpg", "a.png"})
+    assert planner.assign("a.jpg") == "a.jpg.png"
+    outside = replace(blind, as_input=lambda name: None)  # outputs elsewhere: a.png is free
+    assert Planner(job, outside, inputs={"a.jpg", "a.png"}).assign("a.jpg") == "a.png"

@@ -76,13 +76,14 @@ def test_a_shared_folder_recovers_only_temporaries_older_than_any_live_writer(dr
     folder = drop(shared=True)
     assert folder.claims is not None
     old = plant(folder.output / ".old.png.1.lltd-tmp", age=SHARED_TEMP_AGE + 120)
+    older = plant(folder.output / "sub" / ".o.png.9.lltd-tmp", age=3 * SHARED_TEMP_AGE)
     old_state = plant(folder.state_dir / "x" / ".s.json.1.lltd-tmp", age=SHARED_TEMP_AGE + 120)
     # Another daemon's write in progress (or one a little younger than the limit) is left.
     live = plant(folder.output / ".live.png.2.lltd-tmp")
     young = plant(folder.output / ".young.png.3.lltd-tmp", age=SHARED_TEMP_AGE - 120)
     lookalike = plant(folder.output / "old.png.lltd-tmp", age=SHARED_TEMP_AGE + 120)
-    assert recover(folder) == 2
-    assert not old.exists() and not old_state.exists()
+    assert recover(folder) == 3
+    assert not old.exists() and not older.exists() and not old_state.exists()
     assert live.exists() and young.exists() and lookalike.exists()
     assert SHARED_TEMP_AGE == 3600.0  # an hour: the README's figure
 
@@ -108,7 +109,7 @@ def test_the_folder_is_opened_locked_and_closed_once(drop, tmp_path: Path) -> No
     folder = drop()
     assert folder.root == (tmp_path / "in").resolve()
     assert folder.output == (tmp_path / "out").resolve() and folder.output.is_dir()
-    assert folder.state_dir == folder.root / STATE_DIR and folder.state_dir.is_dir()
+    assert folder.state_dir == folder.root / ".lltd" and folder.state_dir.is_dir()  # the README's
     assert folder.journal is not None and folder.planner.names is folder.journal
     assert folder.claims is None and not folder.keeps
     assert folder.still_there()
@@ -152,8 +153,9 @@ def test_a_link_planted_as_the_journal_is_refused(tmp_path: Path, suffix: str) -
     target.write_bytes(b"precious")
     (state / f"journal.sqlite{suffix}").symlink_to(target)
     fc = FolderConfig(input=tmp_path / "in", output=tmp_path / "out")
-    with pytest.raises(UsageError, match=rf"journal\.sqlite{suffix} is a link: refused"):
+    with pytest.raises(UsageError) as caught:
         open_folder(0, fc)
+    assert str(caught.value) == f"{state / ('journal.sqlite' + suffix)} is a link: refused"
     assert target.read_bytes() == b"precious"
 
 
@@ -188,3 +190,61 @@ def test_move_mode_never_skips_a_file_it_did_before(drop) -> None:
     path = folder.root / "a.png"
     folder.journal.record(folder.journal_key(path, (1, 2)), "converted", "a.png")
     assert not folder.seen(path, (1, 2))  # moved out after success: a re-drop is new work
+
+
+def test_an_output_folder_inside_in_is_created_with_its_parents_and_never_taken_for_input(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "in").mkdir()
+    fc = FolderConfig(input=tmp_path / "in", output=tmp_path / "in" / "deep" / "out")
+    folder = open_folder(0, fc)
+    try:
+        assert folder.output.is_dir()
+        assert (folder.state_dir / "lock").is_file()  # the lock, inside the state folder
+        assert not folder.filter.accepts(folder.output / "made.png")
+        assert folder.filter.accepts(folder.root / "deep" / "dropped.png")
+    finally:
+        folder.close()
+    outside = open_folder(0, FolderConfig(input=tmp_path / "in", output=tmp_path / "o"))
+    try:
+        assert outside.filter.exclude == ()
+    finally:
+        outside.close()
+
+
+def test_the_errors_of_opening_name_the_folder_and_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as caught:
+        open_folder(0, FolderConfig(input=tmp_path / "nowhere", output=tmp_path / "out"))
+    assert str(caught.value) == (
+        f"input folder {tmp_path / 'nowhere'} does not exist or is not a folder"
+    )
+    (tmp_path / "in").mkdir()
+    (tmp_path / "a file").write_text("x")
+    with pytest.raises(UsageError) as caught:
+        open_folder(0, FolderConfig(input=tmp_path / "in", output=tmp_path / "a file" / "out"))
+    assert str(caught.value) == f"cannot create {tmp_path / 'a file' / 'out'}: Not a directory"
+    (tmp_path / "in" / STATE_DIR).write_text("a file where the state folder goes")
+    with pytest.raises(UsageError) as caught:
+        open_folder(0, FolderConfig(input=tmp_path / "in", output=tmp_path / "out"))
+    assert str(caught.value) == f"{tmp_path / 'in' / '.lltd'} is a link or not a folder: refused"
+
+
+def test_a_shared_folder_gives_claims_up_after_the_documented_30_s(drop) -> None:
+    folder = drop(shared=True)
+    assert folder.journal is None and folder.planner.names is not None
+    fc = FolderConfig(input=folder.root, output=folder.output)
+    folder.close()
+    default = open_folder(0, fc, shared=True)
+    try:
+        assert default.claims is not None and default.claims.timeout == 30.0
+    finally:
+        default.close()
+
+
+def test_a_journal_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    state = tmp_path / "in" / STATE_DIR
+    state.mkdir(parents=True)
+    (state / "journal.sqlite").write_bytes(b"not a database, but sixteen bytes or more of it" * 40)
+    with pytest.raises(UsageError) as caught:
+        open_folder(0, FolderConfig(input=tmp_path / "in", output=tmp_path / "out"))
+    assert str(caught.value) == f"cannot open {state / 'journal.sqlite'}: file is not a database"

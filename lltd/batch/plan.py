@@ -49,15 +49,16 @@ class PlannedJob(Protocol):
 
     command: str  # compress, flip, defend: also the name provenance records carry
 
-    @property
+    # (The decorators of this Protocol are for type checkers only: "no mutate".)
+    @property  # pragma: no mutate
     def extensions(self) -> frozenset[str]: ...
 
-    @property
+    @property  # pragma: no mutate
     def in_place(self) -> bool:
         """Outputs go into the input tree (``flip`` without ``-o``, ``compress --r``)."""
         ...
 
-    @property
+    @property  # pragma: no mutate
     def consumes_input(self) -> bool:
         """The original is deleted once its output is in place (``--r``)."""
         ...
@@ -77,7 +78,7 @@ class PlannedJob(Protocol):
     def report_fields(self) -> dict[str, object]: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # pragma: no mutate (immutability guards callers, not results)
 class OutputTree:
     """What the planner needs to know about where outputs go; one per host."""
 

@@ -29,7 +29,7 @@ _EVAL_SEED = 7919  # pragma: no mutate
 _BATCH = 120  # pragma: no mutate (images per forward pass: memory, not results)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # pragma: no mutate (immutability guards callers, not results)
 class AdaptiveSettings:
     epsilon: float
     steps: int = 100

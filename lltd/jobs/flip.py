@@ -26,7 +26,7 @@ class FlipJob(Declared):
     output_dir: Path | None = None  # None: beside the input, like the original script
     format: str = "same"
     force: bool = False
-    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # pragma: no mutate (annotation only)
     auto_orient: bool = False  # flip the upright picture (EXIF orientation applied, tag dropped)
 
     command = "flip"

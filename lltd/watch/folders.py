@@ -45,9 +45,9 @@ class Folder:
     planner: Planner
     filter: Filter
     lock: FolderLock
-    identity: tuple[int, int] = (0, 0)
+    identity: tuple[int, int] = (0, 0)  # pragma: no mutate (open_folder always sets it)
     journal: Journal | None = None  # output names, and what keep mode has done
-    state_fd: int = -1
+    state_fd: int = -1  # pragma: no mutate (open_folder always sets it)
     claims: Claims | None = None  # --shared: this daemon's claim folder
     _closed: bool = field(default=False, repr=False)
 
@@ -90,7 +90,7 @@ class Folder:
         if self.journal is not None:
             self.journal.close()
         self.lock.release()
-        if self.state_fd >= 0:
+        if self.state_fd >= 0:  # pragma: no mutate (0, 1, 2 are stdin/out/err, never ours)
             os.close(self.state_fd)
 
 

@@ -34,16 +34,22 @@ CREATE TABLE IF NOT EXISTS outputs (
 )
 """
 
-Key = tuple[str, int, int]
+Key = tuple[str, int, int]  # pragma: no mutate (used in annotations only, never evaluated)
 
 
 class Journal:
     complete = True  # every name the daemon gave is here
 
     def __init__(self, path: Path | str) -> None:
-        self.path = path
-        # One connection shared by the daemon's threads, serialised by our own lock.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self.path = path  # pragma: no mutate (for whoever inspects a Journal; lltd never reads it)
+        # One connection shared by the daemon's threads, serialised by our own lock. The busy
+        # timeout (30 s) only matters when another process holds the database that long.
+        self._db = sqlite3.connect(
+            path,
+            check_same_thread=False,
+            isolation_level=None,
+            timeout=30,  # pragma: no mutate
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)

@@ -1,0 +1,208 @@
+"""Plant each bug of tests/README.md's table "mutation -> the test that catches it" by hand and
+run the test named for it; each must fail. Works in a scratch copy of the working tree.
+
+    .venv/bin/python bench/mutation/planted.py        # every row
+    .venv/bin/python bench/mutation/planted.py 0 3    # some rows, by number
+"""
+
+# ruff: noqa: E501  (the planted code is quoted verbatim, indentation included)
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from run import REPO, scratch_copy
+
+# (what, file, [(old, new), ...], the tests that must fail)
+ROWS = [
+    (
+        "compress keeps WebPs up to 2x larger",
+        "lltd/jobs/compress.py",
+        [("after >= before", "after >= 2 * before")],
+        "tests/test_compress_boundaries.py::test_webp_as_large_as_its_original_is_not_kept_one_byte_smaller_is",
+    ),
+    (
+        "compress keeps a WebP as large as the original (>= -> >, both checks)",
+        "lltd/jobs/compress.py",
+        [("after >= before", "after > before")],
+        "tests/test_compress_boundaries.py::test_webp_as_large_as_its_original_is_not_kept_one_byte_smaller_is",
+    ),
+    (
+        "equal-size WebP published, then removed (first check only)",
+        "lltd/jobs/compress.py",
+        [
+            (
+                "if after >= before:\n                    target",
+                "if after > before:\n                    target",
+            )
+        ],
+        "tests/test_compress_observed.py::test_a_webp_as_large_as_its_original_is_never_published_not_even_for_an_instant",
+    ),
+    (
+        "the not-smaller rule skipped under --r",
+        "lltd/jobs/compress.py",
+        [("if after >= before:", "if after >= before and not self.replace:")],
+        "tests/test_compress_boundaries.py::test_replace_never_keeps_a_webp_as_large_as_its_original",
+    ),
+    (
+        "a leftover the run did not record reused as already converted",
+        "lltd/jobs/common.py",
+        [
+            (
+                "if not self.force and matches(output, source, self.command):",
+                "if not self.force and output.exists():",
+            )
+        ],
+        "tests/test_compress_boundaries.py::test_leftovers_this_run_did_not_record_are_redone_whatever_their_size",
+    ),
+    (
+        "transparency at alpha < 129",
+        "lltd/transparency.py",
+        [("< 255", "< 129")],
+        "tests/test_transparency.py::test_one_pixel_of_alpha_254_is_transparency_all_255_is_not tests/test_compress_boundaries.py::test_one_pixel_of_alpha_254_or_a_present_trns_key_is_transparent",
+    ),
+    (
+        "tRNS branch for RGB/L removed",
+        "lltd/transparency.py",
+        [('("P", "RGB", "L")', '("P",)')],
+        "tests/test_transparency.py::test_a_trns_key_counts_only_when_a_pixel_has_that_colour tests/test_compress_boundaries.py::test_one_pixel_of_alpha_254_or_a_present_trns_key_is_transparent",
+    ),
+    (
+        "tRNS true whatever the pixels",
+        "lltd/transparency.py",
+        [('        alpha = image.convert("RGBA").getchannel("A")', "        return True")],
+        "tests/test_transparency.py::test_a_trns_key_counts_only_when_a_pixel_has_that_colour",
+    ),
+    (
+        "atomic write replaced by rewriting the destination in place",
+        "lltd/atomic.py",
+        [("os.replace(target.path, destination)", "shutil.copyfile(target.path, destination)")],
+        "tests/test_atomic_writes.py::test_outputs_are_replaced_by_rename_never_rewritten_in_place",
+    ),
+    (
+        "daemon start-up recovery disabled",
+        "lltd/watch/folders.py",
+        [
+            (
+                "    if folder.claims is not None:\n        return sum",
+                "    return 0\n    if folder.claims is not None:\n        return sum",
+            )
+        ],
+        "tests/test_watch_recovery.py::test_recovery_removes_every_lltd_temporary_in_out_and_the_state_folder_and_nothing_else tests/test_atomic_writes.py::test_daemon_start_removes_stale_temporaries_before_it_is_ready",
+    ),
+    (
+        "adaptive PGD run against the undefended model",
+        "lltd/evaluate/adaptive.py",
+        [
+            (
+                "model, defense, images[standing], labels[standing], settings.epsilon,\n                steps",
+                "model, None, images[standing], labels[standing], settings.epsilon,\n                steps",
+            )
+        ],
+        "tests/test_adaptive_units.py::test_each_run_attacks_only_what_is_still_standing_and_results_merge",
+    ),
+    (
+        "import torch added to lltd/jobs/compress.py",
+        "lltd/jobs/compress.py",
+        [("from PIL import Image\n", "from PIL import Image\nimport torch  # noqa\n")],
+        "tests/test_heavy_imports.py::test_a_real_parallel_compress_run_imports_nothing_heavy",
+    ),
+    (
+        "a node planted at the destination during a larger encode removed",
+        "lltd/jobs/compress.py",
+        [
+            (
+                "output.is_file() and not output.is_symlink()",
+                "output.is_file() or not output.is_symlink()",
+            )
+        ],
+        "tests/test_compress_observed.py::test_a_node_placed_at_the_destination_during_the_encode_is_left_alone",
+    ),
+    (
+        "Pillow backend encodes lazily (decoder's diagnosis lost)",
+        "lltd/jobs/compress.py",
+        [('self.backend == "pillow" or', 'self.backend != "pillow" or')],
+        "tests/test_compress_observed.py::test_a_truncated_image_is_diagnosed_by_the_decoder_not_the_encoder",
+    ),
+    (
+        "planner takes dotfiles as inputs",
+        "lltd/batch/plan.py",
+        [('part.startswith(".")', 'part.startswith("XX.XX")')],
+        "tests/test_planner_rules.py::test_hidden_files_and_files_in_hidden_folders_are_never_inputs",
+    ),
+    (
+        "planner takes a file this command wrote as an input",
+        "lltd/batch/plan.py",
+        [("mark = self.tree.input_mark(relative)", "mark = None")],
+        "tests/test_planner_rules.py::test_an_output_of_this_command_is_never_an_input_but_anothers_is",
+    ),
+    (
+        "shared folder removes live temporaries",
+        "lltd/watch/folders.py",
+        [("if tmp.lstat().st_mtime < limit:", "if True:")],
+        "tests/test_watch_recovery.py::test_a_shared_folder_recovers_only_temporaries_older_than_any_live_writer",
+    ),
+    (
+        "BPDA flips the wrong axis on the way back",
+        "lltd/evaluate/bpda.py",
+        [("dims=(-1,) if parameter", "dims=(-2,) if parameter")],
+        "tests/test_bpda_surrogate.py::test_the_backward_pass_is_the_surrogates_gradient",
+    ),
+    (
+        "BPDA pads on the wrong side (x and y shares swapped)",
+        "lltd/evaluate/bpda.py",
+        [
+            (
+                "round(x_share * (width - new_w)), round(y_share * (height - new_h))",
+                "round(y_share * (width - new_w)), round(x_share * (height - new_h))",
+            )
+        ],
+        "tests/test_bpda_surrogate.py::test_the_resize_pad_surrogate_places_the_picture_where_the_kernel_does",
+    ),
+]
+
+
+def main() -> int:
+    wanted = set(sys.argv[1:])
+    missed = 0
+    with tempfile.TemporaryDirectory(prefix="lltd-planted-") as scratch:
+        work = Path(scratch) / REPO.name
+        work.mkdir()
+        scratch_copy(work)
+        # The tests find the seed data at ../shared, beside the checkout.
+        if (REPO.parent / "shared").exists():
+            (work.parent / "shared").symlink_to((REPO.parent / "shared").resolve())
+        env = {**os.environ, "PYTHONPATH": str(work)}
+        for number, (what, file, changes, tests) in enumerate(ROWS):
+            if wanted and str(number) not in wanted:
+                continue
+            path = work / file
+            original = path.read_text()
+            planted = original
+            for old, new in changes:
+                if old not in planted:
+                    raise SystemExit(f"row {number}: {old!r} is not in {file} any more")
+                planted = planted.replace(old, new)
+            path.write_text(planted)
+            try:
+                result = subprocess.run(
+                    [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                     "-p", "no:randomly", *tests.split()],
+                    cwd=work, env=env, capture_output=True, text=True, check=False,
+                )  # fmt: skip
+            finally:
+                path.write_text(original)
+            caught = result.returncode == 1
+            missed += not caught
+            last = (result.stdout.strip().splitlines() or ["?"])[-1]
+            print(
+                f"{number:2d} {'caught' if caught else 'NOT CAUGHT'}: {what} ({last})", flush=True
+            )
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
