@@ -126,7 +126,9 @@ Seed = Annotated[int, typer.Option("--seed", help="Random seed (pgd's random sta
 Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 Threads = Annotated[
     int | None,
-    typer.Option("--threads", help="CPU threads for torch (default: its own).", min=1),
+    typer.Option(
+        "--threads", help="CPU threads for torch (default: torch's, one per core).", min=1
+    ),
 ]
 Scheduler = Annotated[
     str | None,
