@@ -4,8 +4,8 @@ Paired runs: in every round, each variant encodes the same 299x299 PNG once (``-
 output file), one after the other, so a burst of background load hits all of them alike. The
 figure is the median over rounds of each variant's wall time divided by cwebp's in the same round.
 
-Variants: ``cwebp`` itself; ``lltd cwebp`` through a console script exactly as pip writes it for
-``lltd.cli:main``, in this interpreter's environment (the development venv: an editable install,
+Variants: ``cwebp`` itself; ``lltd cwebp`` through the script exactly as pip installs it
+(``bin/lltd``), in this interpreter's environment (the development venv: an editable install,
 whose import finder costs every Python start about 8 ms): the default backend (cwebp, spawned by
 the lean path) and ``--backend pillow``; ``python -m lltd cwebp``; and the floor under any Python
 implementation: ``python -c pass``, ``python -I -S -c pass`` (no site, no editable-install
@@ -34,22 +34,14 @@ from timing import OUT, children_cpu, compile_lltd, cwebp_binary, machine_note, 
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CONSOLE_SCRIPT = """#!{python}
-# -*- coding: utf-8 -*-
-import re
-import sys
-from lltd.cli import main
-if __name__ == '__main__':
-    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
-    sys.exit(main())
-"""
-
 
 def console_script() -> Path:
-    """What ``pip install`` writes for ``lltd = "lltd.cli:main"`` (pyproject's entry point)."""
+    """What ``pip install`` writes for ``bin/lltd`` (pyproject's ``script-files``): the file,
+    its ``#!python`` line naming this interpreter."""
     path = OUT / "bin" / "lltd"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(CONSOLE_SCRIPT.format(python=sys.executable))
+    text = (ROOT / "bin" / "lltd").read_text()
+    path.write_text(text.replace("#!python", f"#!{sys.executable}", 1))
     path.chmod(0o755)
     return path
 

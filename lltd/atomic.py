@@ -10,31 +10,42 @@ import contextlib
 import functools
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 # Re-exported: the batch engine, the daemon and the tests import them from here.
-from lltd.destination import TEMP_SUFFIX, UnsafeDestination, check_destination
+from lltd.destination import TEMP_SUFFIX, UnsafeDestination, check_destination, new_temporary_fd
 
 
 class AtomicTarget:
-    """A temporary path beside ``destination``; see :func:`atomic_output`."""
+    """A temporary path beside ``destination``; see :func:`atomic_output`.
+
+    The writer either writes :attr:`path` by name (a codec, an external binary) or hands its
+    bytes to :meth:`write`, which goes through the descriptor the file was created with (no
+    second open of it, and no reading it back to hash it)."""
 
     def __init__(self, destination: Path) -> None:
         self.destination = destination
-        fd, name = tempfile.mkstemp(
-            prefix=f".{destination.name}.", suffix=TEMP_SUFFIX, dir=destination.parent
-        )
-        os.close(fd)
+        self.fd, name = new_temporary_fd(destination)
         self.path = Path(name)
         self.discarded = False  # pragma: no mutate (only its truth is read: None would do)
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        return len(data)
 
     def discard(self) -> None:
         """Do not publish: the temporary file is removed and ``destination`` is left untouched."""
         self.discarded = True
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -49,19 +60,25 @@ def atomic_output(
     that exists and is not a regular file is refused, before and again just before the rename.
     """
     check_destination(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    if not destination.parent.is_dir():  # one stat where it exists (every file after the first)
+        destination.parent.mkdir(parents=True, exist_ok=True)
     target = AtomicTarget(destination)
+    published = False
     try:
         yield target
         if not target.discarded:
-            os.chmod(target.path, 0o666 & ~_umask())
+            os.fchmod(target.fd, 0o666 & ~_umask())
             if before_publish is not None:
                 before_publish(target.path)
+            target.close()
             check_destination(destination)
             os.replace(target.path, destination)
+            published = True
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            target.path.unlink()
+        target.close()
+        if not published:
+            with contextlib.suppress(FileNotFoundError):
+                target.path.unlink()
 
 
 def write_atomic(destination: Path, write: Callable[[BinaryIO], object]) -> int:

@@ -50,8 +50,11 @@ def run(argv: list[str]) -> int:
     from lltd.codecs.grammar import parse_cwebp_args
 
     call = parse_cwebp_args(rest)
+    # Pillow chosen only because no cwebp binary exists: a refusal says what would honour it.
+    fallback = own.backend is None and not own.auto_orient
     if own.backend is None:
         own.backend = _default_backend(own)
+    fallback = fallback and own.backend == "pillow"
     if call.info is not None:
         return _info(call.info, own)
     assert call.source is not None
@@ -59,12 +62,13 @@ def run(argv: list[str]) -> int:
     try:
         codec.check(call.options)
     except CodecError as exc:  # an option this backend cannot honour: a usage error, as compress
-        raise UsageError(str(exc)) from None
+        raise UsageError(_refusal(str(exc), fallback)) from None
     if own.backend == "pillow":
         refused = [tokens[0] for tokens in call.printing if tokens[0] not in _PILLOW_PRINTS]
         if refused or call.yuv_size:
             name = refused[0] if refused else "-s"
-            raise UsageError(f"the pillow backend cannot honour {name}; use --backend cwebp")
+            message = f"the pillow backend cannot honour {name}; use --backend cwebp"
+            raise UsageError(_refusal(message, fallback))
     try:
         _encode(call, own, codec)
     except (CodecError, ImageError) as exc:
@@ -83,6 +87,14 @@ def _default_backend(own: Own) -> str:
     from lltd.codecs.cwebp import cwebp_available
 
     return "cwebp" if cwebp_available(own.cwebp) else "pillow"
+
+
+def _refusal(message: str, fallback: bool) -> str:
+    if not fallback:
+        return message
+    from lltd.codecs.cwebp import NOT_FOUND
+
+    return f"{message} (Pillow was chosen because no cwebp binary was found: {NOT_FOUND})"
 
 
 _PILLOW_PRINTS = frozenset({"-v", "-short", "-progress"})

@@ -41,18 +41,26 @@ def check_destination(destination: str | os.PathLike[str]) -> None:
 
 
 def new_temporary(destination: str | os.PathLike[str]) -> str:
+    """Create an empty dotfile beside ``destination`` (see :func:`new_temporary_fd`) and return
+    its path. For the lean path of ``lltd cwebp``: tempfile imports random and its hashing, a few
+    ms a call."""
+    fd, temp = new_temporary_fd(destination)
+    os.close(fd)
+    return temp
+
+
+def new_temporary_fd(destination: str | os.PathLike[str]) -> tuple[int, str]:
     """Create an empty dotfile beside ``destination`` (``.NAME.RANDOM.lltd-tmp``, mode 0600,
-    O_EXCL, as ``tempfile.mkstemp`` makes them for :mod:`lltd.atomic`) and return its path. For
-    the lean path of ``lltd cwebp``: tempfile imports random and its hashing, a few ms a call."""
+    O_EXCL and O_NOFOLLOW, as ``tempfile.mkstemp`` makes them) and return a descriptor open for
+    writing and its path."""
     folder, name = os.path.split(os.fspath(destination))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
     for _ in range(100):
         temp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}")
         try:
-            os.close(os.open(temp, flags, 0o600))
+            return os.open(temp, flags, 0o600), temp
         except FileExistsError:
             continue
-        return temp
     raise FileExistsError(f"no free temporary name beside {printable(destination)}")
 
 

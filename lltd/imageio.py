@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import stat
 import warnings
 from pathlib import Path
@@ -23,8 +24,12 @@ def open_image(
     load: bool = True,
     animated: bool = False,
     auto_orient: bool = False,
+    data: bytes | None = None,
 ) -> Image.Image:
     """Open ``path`` and (unless ``load`` is false) decode it fully.
+
+    ``data``: the file's bytes, already read by the caller from a regular file (the provenance
+    record hashes them): decoded from memory rather than read a second time.
 
     ``auto_orient`` applies the EXIF orientation (a camera's "rotate me" tag) to the pixels and
     drops the tag; the image is then always decoded. An image that needs no turn is returned as
@@ -35,19 +40,23 @@ def open_image(
     178,956,970 pixels) is lifted, so a larger ``--max-pixels`` is honoured and every refusal
     quotes the user's number.
     """
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise ImageError(f"cannot read: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise ImageError("not a regular file")  # a FIFO would block, a device never ends
-    if st.st_size == 0:
+    if data is None:
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise ImageError(f"cannot read: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageError("not a regular file")  # a FIFO would block, a device never ends
+        size = st.st_size
+    else:
+        size = len(data)
+    if size == 0:
         raise ImageError("empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = None  # ours is checked below, before any pixel is decoded
-            image = Image.open(path)
+            image = Image.open(path if data is None else io.BytesIO(data))
             width, height = image.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageError(

@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 XATTR = "user.lltd.made"
@@ -40,12 +40,25 @@ class Source:
     @classmethod
     def of(cls, path: Path, name: str) -> Source:
         """Read ``path`` (a regular file: a FIFO would block) and describe it."""
-        with open(path, "rb", opener=_regular_opener) as handle:
-            st = os.fstat(handle.fileno())
+        return cls.read(path, name)[0]
+
+    @classmethod
+    def read(cls, path: Path, name: str, keep: int = 0) -> tuple[Source, bytes | None]:
+        """Describe ``path`` and, when it holds at most ``keep`` bytes, return them too: the
+        job then decodes the very bytes the record's SHA-256 names, read once."""
+        fd, st = _open_regular(path)
+        try:
             digest = hashlib.sha256()
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-        return cls(name, st.st_size, st.st_mtime_ns, digest.hexdigest())
+            data = None
+            if st.st_size <= keep:
+                data = _read_all(fd, st.st_size)
+                digest.update(data)
+            else:
+                while chunk := os.read(fd, _CHUNK):
+                    digest.update(chunk)
+        finally:
+            os.close(fd)
+        return cls(name, st.st_size, st.st_mtime_ns, digest.hexdigest()), data
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,19 @@ class Mark:
     output_sha256: str
 
     def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True).encode()
+        # Spelled out rather than asdict(): this runs once per output written.
+        record = {
+            "command": self.command,
+            "output_sha256": self.output_sha256,
+            "output_size": self.output_size,
+            "source": {
+                "mtime_ns": self.source.mtime_ns,
+                "name": self.source.name,
+                "sha256": self.source.sha256,
+                "size": self.source.size,
+            },
+        }
+        return json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Mark | None:
@@ -72,39 +97,65 @@ class Mark:
             return None
 
 
-def _regular_opener(path: str, flags: int) -> int:
-    # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
-    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+def _open_regular(path: Path) -> tuple[int, os.stat_result]:
+    """A read-only descriptor of ``path``, refused unless it is a regular file. O_NONBLOCK:
+    opening a FIFO must not wait for a writer. Plain descriptors, not Python file objects:
+    these reads run once or twice per image, and a file object adds an isatty ioctl and seeks."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+    except BaseException:
         os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file", path)
-    os.set_blocking(fd, True)
-    return fd
+        raise
+    return fd, st
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Everything up to end of file (one read for a file that did not grow since ``fstat``)."""
+    chunks = [os.read(fd, size + 1)]
+    while chunks[-1]:
+        chunks.append(os.read(fd, _CHUNK))
+    return b"".join(chunks)
 
 
 def sha256_of(path: Path) -> tuple[int, str]:
-    with open(path, "rb", opener=_regular_opener) as handle:
+    fd, _ = _open_regular(path)
+    try:
         digest = hashlib.sha256()
         size = 0
-        while chunk := handle.read(_CHUNK):
+        while chunk := os.read(fd, _CHUNK):
             digest.update(chunk)
             size += len(chunk)
+    finally:
+        os.close(fd)
     return size, digest.hexdigest()
 
 
-def stamp(path: Path, command: str, source: Source) -> Mark:
-    """Record on ``path`` (the temporary file about to be published) that ``source`` made it."""
-    size, digest = sha256_of(path)
+def stamp(path: Path | int, command: str, source: Source, content: bytes | None = None) -> Mark:
+    """Record on ``path`` (the temporary file about to be published, or its descriptor) that
+    ``source`` made it. ``content``: what the caller wrote there itself, so the file need not
+    be read back to hash it."""
+    if content is not None:
+        size, digest = len(content), hashlib.sha256(content).hexdigest()
+    else:
+        assert not isinstance(path, int), "a descriptor is stamped with its content"
+        size, digest = sha256_of(path)
     mark = Mark(command, source, size, digest)
     write_mark(path, mark)
     return mark
 
 
-def write_mark(path: Path, mark: Mark | None) -> None:
+def write_mark(path: Path | int, mark: Mark | None) -> None:
     if mark is None:
         return
     with contextlib.suppress(OSError):  # no user xattrs here: the output is redone next time
-        os.setxattr(path, XATTR, mark.to_bytes(), follow_symlinks=False)
+        if isinstance(path, int):
+            os.setxattr(path, XATTR, mark.to_bytes())
+        else:
+            os.setxattr(path, XATTR, mark.to_bytes(), follow_symlinks=False)
 
 
 def read_mark(path: Path) -> Mark | None:

@@ -191,7 +191,7 @@ def runner_for(jobs: int, scheduler: str | None, pool: str = "processes") -> Run
 def location(value: str | Path) -> Path | str:
     """A folder argument: a storage URL (``s3://b/x``) stays text, since ``Path`` would fold
     its ``//``; anything else is a local path. (Folder options are declared as ``str`` for this.)"""
-    from lltd.cluster.storage import is_url
+    from lltd.urls import is_url
 
     return str(value) if is_url(str(value)) else Path(value)
 
@@ -210,7 +210,7 @@ def absolute_location(value: Path | str) -> Path | str:
 def plan(root: Path | str, job: Any, *, dry_run: bool = False, **options: Any) -> BatchRun:
     """The one planner over a local folder (locked, stale temporaries cleared), or over storage
     when either end is a URL. A dry run plans the same way and writes nothing."""
-    from lltd.cluster.storage import is_url
+    from lltd.urls import is_url
 
     if is_url(root) or is_url(getattr(job, "output_dir", None)):
         from lltd.cluster.remote import plan_remote

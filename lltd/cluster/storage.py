@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -19,17 +18,11 @@ from typing import Any
 from lltd.atomic import copy_atomic
 from lltd.batch.marks import Mark, Source, read_mark
 from lltd.errors import UsageError
+from lltd.urls import is_url
 
 #: Object stores have no extended attributes: an output's provenance record is the object
 #: ``.lltd/made/<output name>`` beside the tree (local files keep it on the file itself).
 MARKS = ".lltd/made"
-
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def is_url(location: object) -> bool:
-    """``scheme://...``: an fsspec URL rather than a local path."""
-    return isinstance(location, str) and bool(_URL.match(location))
 
 
 @dataclass(frozen=True)

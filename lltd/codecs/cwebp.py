@@ -67,6 +67,11 @@ def cwebp_argv(options: EncodeOptions) -> list[str]:
     return argv
 
 
+NOT_FOUND = (
+    "install it (e.g. apt-get install webp), put it on PATH, set LLTD_CWEBP, or pass --cwebp PATH"
+)
+
+
 def find_cwebp(explicit: str | os.PathLike[str] | None = None) -> Path:
     """Find cwebp: ``explicit``, ``$LLTD_CWEBP``, ``cwebp`` on PATH, then webptools' bundled one."""
     found = explicit_cwebp(explicit) or cwebp_on_path()
@@ -74,10 +79,7 @@ def find_cwebp(explicit: str | os.PathLike[str] | None = None) -> Path:
         return Path(found)
     bundled = _bundled_cwebp()
     if bundled is None:
-        raise UsageError(
-            "cwebp not found: install it (e.g. apt-get install webp), put it on PATH, "
-            "set LLTD_CWEBP, or pass --cwebp PATH"
-        )
+        raise UsageError(f"cwebp not found: {NOT_FOUND}")
     return bundled
 
 

@@ -25,8 +25,13 @@ def file_size(path: Path) -> int:
 def read_source(task: Task) -> Source:
     """Describe the input (size, time, SHA-256) for its provenance record; a FIFO, device or
     folder is refused here, before anything would block on it."""
+    return read_input(task)[0]
+
+
+def read_input(task: Task, keep: int = 0) -> tuple[Source, bytes | None]:
+    """:func:`read_source`, and the input's bytes when it holds at most ``keep`` of them."""
     try:
-        return Source.of(task.source, task.relative.as_posix())
+        return Source.read(task.source, task.relative.as_posix(), keep)
     except OSError as exc:
         if exc.errno == errno.EINVAL:
             raise ImageError("not a regular file") from None
@@ -118,15 +123,22 @@ class Declared:
     def begin(self, task: Task, output: Path) -> Source | FileResult:
         """Read the input; a failure, or an intact output of this very input from an earlier
         run (unless ``force``), settles the task here."""
+        begun = self.begin_reading(task, output)
+        return begun if isinstance(begun, FileResult) else begun[0]
+
+    def begin_reading(
+        self, task: Task, output: Path, keep: int = 0
+    ) -> tuple[Source, bytes | None] | FileResult:
+        """:meth:`begin`, also returning the input's bytes when it holds at most ``keep``."""
         try:
-            source = read_source(task)
+            source, data = read_input(task, keep)
         except ImageError as exc:
             return self.fail(task, str(exc), self.command)
         if not self.force and matches(output, source, self.command):
             return FileResult(
                 str(task.source), str(output), Outcome.ALREADY_DONE, source.size, file_size(output)
             )
-        return source
+        return source, data
 
     def fail(self, task: Task, reason: str, command: str) -> FileResult:
         folder = self.quarantine_dir

@@ -8,8 +8,8 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from lltd.atomic import atomic_output, copy_atomic
-from lltd.batch.marks import Source
+from lltd.atomic import atomic_output, check_destination, copy_atomic
+from lltd.batch.marks import Source, stamp
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import COMPRESS_EXTENSIONS, Task
 from lltd.codecs import EncodeOptions, get_codec
@@ -19,6 +19,8 @@ from lltd.jobs.common import Declared, stamper
 from lltd.transparency import has_transparency
 
 ORIGIN, TRANSPARENCY = "origin", "transparency"
+#: Inputs up to this size are read once into memory (hashed, then decoded from there).
+KEEP_IN_MEMORY = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -77,21 +79,28 @@ class CompressJob(Declared):
 
     def __call__(self, task: Task) -> FileResult:
         output = task.output or self.output_for(task)
-        source = self.begin(task, output)
-        if isinstance(source, FileResult):
-            if self.replace and source.outcome is Outcome.ALREADY_DONE:
+        in_memory = self.backend == "pillow"
+        # Pillow decodes the bytes hashed for the provenance record: the input is read once.
+        begun = self.begin_reading(task, output, keep=KEEP_IN_MEMORY if in_memory else 0)
+        if isinstance(begun, FileResult):
+            if self.replace and begun.outcome is Outcome.ALREADY_DONE:
                 return self._replace_original(
-                    task, output, source.outcome, source.bytes_before, source.bytes_after
+                    task, output, begun.outcome, begun.bytes_before, begun.bytes_after
                 )
-            return source
+            return begun
+        source, data = begun
         before = source.size
 
         codec = get_codec(self.backend, self.cwebp)
         # cwebp decodes the file itself; Pillow needs the pixels, and so does a transparency test.
-        needs_pixels = self.backend == "pillow" or self.ignore_transparency
+        needs_pixels = in_memory or self.ignore_transparency
         try:
             image = open_image(
-                task.source, self.max_pixels, load=needs_pixels, auto_orient=self.auto_orient
+                task.source,
+                self.max_pixels,
+                load=needs_pixels,
+                auto_orient=self.auto_orient,
+                data=data,
             )
         except ImageError as exc:
             return self.fail(task, str(exc), self.command)
@@ -99,11 +108,21 @@ class CompressJob(Declared):
             return self._set_aside(task, TRANSPARENCY, Outcome.TRANSPARENCY, source)
 
         try:
-            with atomic_output(output, stamper(self.command, source)) as target:
-                codec.encode_file(task.source, target.path, self.options, image)
-                after = target.path.stat().st_size
+            if in_memory:
+                webp = codec.encode(image, self.options)
+                after = len(webp)
                 if after >= before:
-                    target.discard()
+                    check_destination(output)  # refused as if it were to be written
+                else:
+                    with atomic_output(output) as target:
+                        target.write(webp)
+                        stamp(target.fd, self.command, source, content=webp)
+            else:
+                with atomic_output(output, stamper(self.command, source)) as target:
+                    codec.encode_file(task.source, target.path, self.options, image)
+                    after = target.path.stat().st_size
+                    if after >= before:
+                        target.discard()
         except CodecError as exc:
             return self.fail(task, str(exc), self.command)
         if after >= before:
