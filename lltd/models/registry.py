@@ -46,6 +46,9 @@ class ModelEntry:
     #: Default class names for a network with this many outputs (``--synsets`` overrides them).
     classes: Callable[[nn.Module, int], ClassNames] | None = None
     description: str = ""
+    #: Keep the weights channels-last on the CPU (inputs stay NCHW; convolutions follow the
+    #: weights), where oneDNN's kernels for this network's depthwise convolutions are faster.
+    channels_last: bool = False
 
 
 def _reference_classes(model: nn.Module, count: int) -> ClassNames:
@@ -90,6 +93,9 @@ ENTRIES: dict[str, ModelEntry] = {
         HALF_STD,
         classes=imagenet.imagenet_classes,
         description="EfficientNet-Lite0 on ImageNet, top-1 about 75 % (the [imagenet] extra)",
+        # Forward + backward of 20 images at 224 x 224 on 2 cores: 0.80 s of CPU instead of
+        # 1.29 s (logits within 2e-5 of the NCHW weights').
+        channels_last=True,
     ),
 }
 
@@ -191,6 +197,8 @@ def load_pixel_classifier(
     device = resolve_device(device)
     entry = model_entry(name)
     network = entry.load(weights, device, progress or _say).eval().to(device)
+    if entry.channels_last and device == "cpu":
+        network = network.to(memory_format=torch.channels_last)
     size = entry.size or int(getattr(network, "input_size", 0)) or 224
     mean = tuple(getattr(network, "mean", entry.mean)) if not entry.size else entry.mean
     std = tuple(getattr(network, "std", entry.std)) if not entry.size else entry.std
