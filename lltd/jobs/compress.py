@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from lltd.atomic import atomic_output, check_destination, copy_atomic
+from lltd.atomic import atomic_output, check_destination, copy_atomic, make_durable
 from lltd.batch.marks import Source, stamp
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import COMPRESS_EXTENSIONS, Task
@@ -146,6 +146,8 @@ class CompressJob(Declared):
             return self.fail(
                 task, f"the WebP does not decode ({reason}); original kept", self.command
             )
+        # The WebP's bytes and name must outlive a power cut that the original's deletion does.
+        make_durable(output)
         task.source.unlink()
         return FileResult(str(task.source), str(output), outcome, before, after)
 
