@@ -19,8 +19,9 @@ from lltd.jobs.common import Declared, stamper
 from lltd.transparency import has_transparency
 
 ORIGIN, TRANSPARENCY = "origin", "transparency"
-#: Inputs up to this size are read once into memory (hashed, then decoded from there).
-KEEP_IN_MEMORY = 256 << 20
+#: Inputs up to this size are read once into memory (hashed, then decoded from there); larger
+#: ones are hashed in chunks and decoded from the file, so a huge input costs no extra memory.
+KEEP_IN_MEMORY = 32 << 20
 
 
 @dataclass(frozen=True)
