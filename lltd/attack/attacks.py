@@ -33,16 +33,19 @@ def make_attack(
     *,
     steps: int | None = None,
     overshoot: float = 0.02,
-    candidates: int = 10,
+    candidates: int | None = None,
     binary_search_steps: int = CW_BINARY_SEARCH_STEPS,
     random_start: bool | None = None,
 ) -> Any:
-    """The foolbox attack ``name`` (see :data:`ATTACKS`); ``steps=None`` takes the catalog's."""
+    """The foolbox attack ``name`` (see :data:`ATTACKS`); ``steps`` and ``candidates`` left None
+    take the catalog's full-run values."""
     cls = _foolbox_attack(name)
-    steps = spec(name).steps if steps is None else steps
+    entry = spec(name)
+    steps = entry.steps if steps is None else steps
     if steps < 1:
         raise UsageError(f"--steps must be at least 1, not {steps}")
     if name == "deepfool":
+        candidates = entry.candidates if candidates is None else candidates
         return cls(steps=steps, candidates=candidates, overshoot=overshoot)
     if name == "fgsm":
         if steps != 1:
@@ -110,7 +113,7 @@ def run_attack(
     *,
     steps: int | None = None,
     overshoot: float = 0.02,
-    candidates: int = 10,
+    candidates: int | None = None,
 ) -> AttackResult:
     """Attack ``images`` (N x 3 x H x W in [0, 1]) of true class ``labels`` on ``model``.
 

@@ -27,15 +27,35 @@ class AttackSpec:
     steps: int
     quick_steps: int
     description: str = ""
+    #: DeepFool: how many of the top classes each step linearises towards (full run, --quick).
+    candidates: int | None = None
+    quick_candidates: int | None = None
 
     @property
     def default_epsilon(self) -> float | None:
         return DEFAULT_LINF_EPSILON if self.bounded else None
 
+    def settings(self, quick: bool = False) -> dict[str, int]:
+        """Keyword arguments of :func:`lltd.attack.attacks.run_attack` for a full or quick run."""
+        steps = self.quick_steps if quick else self.steps
+        candidates = self.quick_candidates if quick else self.candidates
+        return {"steps": steps} | ({"candidates": candidates} if candidates else {})
+
 
 _SPECS = (
     # DeepFool: the seed code's settings (top-10 candidates, overshoot 0.02, at most 50 steps).
-    AttackSpec("deepfool", "L2DeepFoolAttack", False, 50, 20, "minimal L2 (the paper's attack)"),
+    # Quick: 3 candidates, a third of the gradients per step; on the 20 seed images with
+    # EfficientNet-Lite0 every image still breaks, in the same 2-5 steps as with 10.
+    AttackSpec(
+        "deepfool",
+        "L2DeepFoolAttack",
+        False,
+        50,
+        20,
+        "minimal L2 (the paper's attack)",
+        candidates=10,
+        quick_candidates=3,
+    ),
     AttackSpec("fgsm", "LinfFastGradientAttack", True, 1, 1, "one signed-gradient step"),
     AttackSpec("bim", "LinfBasicIterativeAttack", True, 10, 5, "iterated FGSM"),
     AttackSpec("pgd", "LinfPGD", True, 40, 10, "projected gradient descent, random start"),

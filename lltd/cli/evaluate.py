@@ -137,15 +137,12 @@ def evaluate_command(
     quiet: opt.Quiet = False,
 ) -> None:
     try:
+        opt.prepare_torch(threads)  # before the imports below load torch
         from lltd.evaluate.defenses import DefenseParameters, parse_defenses
         from lltd.evaluate.report import print_table, write_report
         from lltd.evaluate.run import EvaluateOptions, evaluate_model
         from lltd.evaluate.sweep import parse_qualities
 
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
         parameters = DefenseParameters(
             quality, jpeg_quality, bits, median_size, _band(quality_range), resize_pad
         )

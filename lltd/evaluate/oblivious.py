@@ -30,9 +30,15 @@ def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
 
 
 def attack_images(
-    model: nn.Module, data: Dataset, attack: str, epsilon: float | None, steps: int, seed: int
+    model: nn.Module,
+    data: Dataset,
+    attack: str,
+    epsilon: float | None,
+    settings: dict[str, int],
+    seed: int,
 ) -> np.ndarray:
-    """The attack's adversarial images against ``model``, quantised to 8 bits."""
+    """The attack's adversarial images against ``model``, quantised to 8 bits; ``settings``:
+    the catalog's :meth:`~lltd.attack.catalog.AttackSpec.settings` (steps, candidates)."""
     out = []
     for start in range(0, len(data), _ATTACK_BATCH):
         batch = slice(start, start + _ATTACK_BATCH)
@@ -43,33 +49,43 @@ def attack_images(
             attack,
             epsilon,
             seed + start,
-            steps=steps,
+            **settings,
         )
         clean = data.images[batch]
-        adversarial = to_uint8(result.adversarial)
-        if not is_bounded(attack):
-            adversarial = _stretch(model, clean, adversarial, data.labels[batch])
-        out.append(adversarial)
+        if is_bounded(attack):
+            out.append(to_uint8(result.adversarial))
+        else:
+            out.append(_stretch(model, clean, result.adversarial, data.labels[batch]))
     return np.concatenate(out)
 
 
 def _stretch(
-    model: nn.Module, clean: np.ndarray, adversarial: np.ndarray, labels: np.ndarray
+    model: nn.Module, clean: np.ndarray, adversarial: torch.Tensor, labels: np.ndarray
 ) -> np.ndarray:
     """Minimal-norm attacks stop just past the decision boundary, where rounding to 8 bits often
-    undoes them: stretch each perturbation by the first scale that survives rounding, as ``lltd
-    attack`` does before saving (:data:`lltd.attack.run.QUANTIZATION_SCALES`)."""
-    delta = adversarial.astype(np.float32) - clean.astype(np.float32)
-    chosen = adversarial.copy()
-    pending = np.ones(len(clean), dtype=bool)
-    for scale in QUANTIZATION_SCALES:
-        candidate = np.clip(np.round(clean + scale * delta), 0, 255).astype(np.uint8)
-        fooled = pending & (predict(model, candidate) != labels)
-        chosen[fooled] = candidate[fooled]
-        pending &= ~fooled
-        if not pending.any():
+    undoes them: stretch each image's float perturbation by the first scale that survives
+    rounding, as ``lltd attack`` does before saving (:data:`lltd.attack.run.QUANTIZATION_SCALES`;
+    the smallest when none does). The perturbation is taken before rounding: DeepFool's is often
+    under one 8-bit level per pixel, and the rounded one is then mostly zero, whatever the scale.
+    """
+    base = clean.astype(np.float32)
+    delta = to_float_pixels(adversarial) - base
+    chosen = to_uint8(adversarial)
+    pending = np.flatnonzero(predict(model, chosen) == labels)
+    for scale in QUANTIZATION_SCALES[1:]:  # the first, 1.0, is the plain rounding above
+        if not len(pending):
             break
+        candidate = np.clip(np.round(base[pending] + scale * delta[pending]), 0, 255)
+        candidate = candidate.astype(np.uint8)
+        fooled = predict(model, candidate) != labels[pending]
+        chosen[pending[fooled]] = candidate[fooled]
+        pending = pending[~fooled]
     return chosen
+
+
+def to_float_pixels(pixels: torch.Tensor) -> np.ndarray:
+    """N x 3 x H x W floats in [0, 1] -> N x H x W x 3 float32 on the 0-255 scale, unrounded."""
+    return pixels.detach().clamp(0, 1).mul(255).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def perturbation(clean: np.ndarray, adversarial: np.ndarray) -> dict[str, float]:

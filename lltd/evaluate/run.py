@@ -60,9 +60,12 @@ class EvaluateOptions:
     quick: bool = False
     seed: int = 0
 
+    def attack_settings(self, attack: str) -> dict[str, int]:
+        """Steps (and DeepFool's candidates) of an oblivious attack, from the catalog."""
+        return spec(attack).settings(self.quick)
+
     def steps(self, attack: str) -> int:
-        entry = spec(attack)
-        return entry.quick_steps if self.quick else entry.steps
+        return self.attack_settings(attack)["steps"]
 
     def epsilon_for(self, attack: str) -> float | None:
         return check_epsilon(attack, self.epsilon)
@@ -182,9 +185,11 @@ def _oblivious(
     say: Progress,
 ) -> ImageSet:
     started = time.monotonic()
-    steps, epsilon = options.steps(name), options.epsilon_for(name)
-    say(f"attack {name} ({len(data)} images, {steps} steps)")
-    adversarial = attack_images(model, data, name, epsilon, steps, options.seed)
+    settings, epsilon = options.attack_settings(name), options.epsilon_for(name)
+    steps = settings["steps"]
+    detail = "".join(f", {value} {key}" for key, value in settings.items() if key != "steps")
+    say(f"attack {name} ({len(data)} images, {steps} steps{detail})")
+    adversarial = attack_images(model, data, name, epsilon, settings, options.seed)
     fooled = predict(model, adversarial) != data.labels
     attacks.append(
         {
@@ -317,6 +322,9 @@ def evaluate_model(
 
 
 def _parameters(options: EvaluateOptions, device: str) -> dict[str, Any]:
+    attack_settings = {
+        name: options.attack_settings(name) for name in options.attacks if name in ATTACKS
+    }
     return {
         "attacks": [name for name in options.attacks if name != "none"],
         "defenses": [defense.name for defense in options.defenses],
@@ -329,7 +337,12 @@ def _parameters(options: EvaluateOptions, device: str) -> dict[str, Any]:
         "bits": options.parameters.bits,
         "median_size": options.parameters.median_size,
         "epsilon": options.linf_epsilon(),
-        "steps": {name: options.steps(name) for name in options.attacks if name in ATTACKS},
+        "steps": {name: settings["steps"] for name, settings in attack_settings.items()},
+        "candidates": {
+            name: settings["candidates"]
+            for name, settings in attack_settings.items()
+            if "candidates" in settings
+        },
         "adaptive": options.adaptive,
         "sweep_qualities": list(options.sweep_qualities),
         "quick": options.quick,

@@ -1,0 +1,87 @@
+"""The oblivious attacks' settings come from the catalog (full run and ``--quick``), and what
+they find survives the 8-bit rounding of a saved image."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("foolbox")
+
+from lltd.attack.catalog import ATTACKS, CATALOG  # noqa: E402
+from lltd.evaluate.data import Dataset  # noqa: E402
+from lltd.evaluate.oblivious import attack_images, predict  # noqa: E402
+from lltd.evaluate.run import EvaluateOptions  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+def test_deepfool_quick_uses_fewer_candidates_and_the_full_run_the_papers_ten() -> None:
+    assert CATALOG["deepfool"].settings(quick=False) == {"steps": 50, "candidates": 10}
+    assert CATALOG["deepfool"].settings(quick=True) == {"steps": 20, "candidates": 3}
+    for name in ATTACKS:
+        entry = CATALOG[name]
+        assert EvaluateOptions(quick=True).attack_settings(name) == entry.settings(True)
+        assert EvaluateOptions().attack_settings(name)["steps"] == entry.steps
+        if name != "deepfool":  # only DeepFool has candidates
+            assert set(entry.settings(True)) == {"steps"}
+
+
+class _Brightness(torch.nn.Module):
+    """Two classes split by mean brightness at 128.3/255: linear, so DeepFool is exact."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # foolbox and .parameters() need one
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        score = (x.mean(dim=(1, 2, 3)) - 128.3 / 255) * 1000 + self.anchor
+        return torch.stack([-score, score], dim=1)
+
+
+def test_minimal_attacks_below_one_8bit_level_are_stretched_before_rounding() -> None:
+    # Gray 128 images of class 0: DeepFool moves every pixel by about 0.3 of an 8-bit level,
+    # which rounding erases; the perturbation must be stretched before it is rounded.
+    model = _Brightness().eval()
+    images = np.full((4, 8, 8, 3), 128, dtype=np.uint8)
+    labels = np.zeros(4, dtype=np.int64)
+    assert (predict(model, images) == labels).all()
+    data = Dataset(images, labels, "gray")
+    adversarial = attack_images(model, data, "deepfool", None, {"steps": 5, "candidates": 2}, 0)
+    assert adversarial.dtype == np.uint8
+    assert (predict(model, adversarial) != labels).all()
+    # One 8-bit level everywhere: the stretched perturbation, rounded.
+    assert (adversarial == 129).all()
+
+
+def test_quick_evaluate_runs_deepfool_with_the_catalogs_quick_candidates(
+    seed_data: Path, tmp_path: Path, run_lltd
+) -> None:
+    pytest.importorskip("efficientnet_lite_pytorch", reason="the [imagenet] extra is not installed")
+    reports, progress = {}, {}
+    for mode in ("--quick", None):
+        out = tmp_path / (mode or "full")
+        result = run_lltd(
+            "evaluate", "--model", "efficientnet-lite0", "--data", seed_data / "original",
+            "--synsets", seed_data / "synset_words.txt", "--attacks", "deepfool",
+            "--defenses", "none", "--limit", "2", "--no-plots", "--device", "cpu",
+            *([mode] if mode else []), "-o", out, timeout=600,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        reports[mode] = json.loads((out / "results.json").read_text())
+        progress[mode] = result.stderr
+    quick, full = reports["--quick"], reports[None]
+    assert "attack deepfool (2 images, 20 steps, 3 candidates)" in progress["--quick"]
+    assert "attack deepfool (2 images, 50 steps, 10 candidates)" in progress[None]
+    assert quick["parameters"]["candidates"] == {"deepfool": 3}
+    assert quick["parameters"]["steps"] == {"deepfool": 20}
+    assert full["parameters"]["candidates"] == {"deepfool": 10}
+    assert full["parameters"]["steps"] == {"deepfool": 50}
+    for report in (quick, full):
+        # Both seed images stay fooled after the 8-bit rounding (stretched where needed).
+        rows = {(r["attack"], r["defense"]): r["accuracy"] for r in report["rows"]}
+        assert rows["none", "none"] == 1.0 and rows["deepfool", "none"] == 0.0
