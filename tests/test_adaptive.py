@@ -175,7 +175,7 @@ def test_eot_breaks_the_randomised_defense(reference_slice) -> None:
 def test_what_eot_counts_as_broken_stays_broken_under_fresh_draws(reference_slice) -> None:
     """An image leaves the attack on a randomised defense only once it is robustly adversarial:
     stopping at the first step whose draws were all fooled kept images that fresh draws of the
-    defense classified correctly again (on these crops 85 % of fresh draws fooled, at worst 44 %)."""
+    defense classified correctly again (here 85 % of fresh draws fooled them, at worst 44 %)."""
     model, images, labels = reference_slice
     randomized = make_defense("randomized", DefenseParameters())
     result = pgd(model, randomized, images, labels, EPS, steps=20, eot=4, seed=0)
