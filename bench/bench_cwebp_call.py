@@ -14,6 +14,8 @@ import for scale. ``--wheel`` adds the same two ``lltd cwebp`` calls and ``pytho
 plain install: a wheel of this tree installed with ``--no-deps`` into a fresh venv under
 ``bench/out`` (built once, offline, with this venv's setuptools), that finds Pillow through a
 ``.pth`` line naming this venv's site-packages (a path, so none of its ``.pth`` files run).
+``--compat`` adds them from this tree installed editable in ``editable_mode=compat`` (as
+``.ci/setup`` now installs it) in another such venv.
 
 Target (issue 15): ``lltd cwebp`` within 2.5x of cwebp's wall time per call.
 """
@@ -67,7 +69,24 @@ def wheel_venv() -> Path:
     return venv
 
 
-def variants(source: Path, out: Path, wheel: bool) -> dict[str, list[str]]:
+def compat_venv() -> Path:
+    """A venv with this tree installed editable in ``editable_mode=compat`` (what ``.ci/setup``
+    does): a path in a ``.pth`` instead of the import finder. Offline, ``--no-deps``; the
+    ``lltd.egg-info`` it leaves in the checkout is git-ignored."""
+    venv = OUT / "compat-venv"
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    here = Path(sysconfig.get_paths()["purelib"])
+    (there,) = (venv / "lib").glob("python*/site-packages")
+    # Pillow, typer, and the setuptools the offline build below needs: a path only.
+    (there / "dev-venv-packages.pth").write_text(f"{here}\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+                    "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(ROOT),
+                    "--config-settings", "editable_mode=compat"], check=True)  # fmt: skip
+    return venv
+
+
+def variants(source: Path, out: Path, wheel: bool, compat: bool = False) -> dict[str, list[str]]:
     script, python = str(console_script()), sys.executable
     target = str(out / "out.webp")
     encode = ["-q", "60", str(source), "-o", target]
@@ -89,6 +108,11 @@ def variants(source: Path, out: Path, wheel: bool) -> dict[str, list[str]]:
         runs["wheel: lltd cwebp --backend pillow"] = [installed, "cwebp", "--backend", "pillow",
                                                       *encode]  # fmt: skip
         runs["wheel: python -c pass"] = [str(venv / "bin" / "python"), "-c", "pass"]
+    if compat:
+        venv = compat_venv()
+        runs["compat: lltd cwebp (default: cwebp)"] = [str(venv / "bin" / "lltd"), "cwebp",
+                                                       *encode]  # fmt: skip
+        runs["compat: python -c pass"] = [str(venv / "bin" / "python"), "-c", "pass"]
     return runs
 
 
@@ -96,13 +120,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--wheel", action="store_true", help="also from a plain (wheel) install")
+    parser.add_argument(
+        "--compat", action="store_true", help="also from an editable install in compat mode"
+    )
     args = parser.parse_args()
     compile_lltd()
     source = ROOT / "sample_data" / "astronaut.png"  # a 299x299 RGB PNG
     out = OUT / "cwebp-call"
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    runs = variants(source, out, args.wheel)
+    runs = variants(source, out, args.wheel, args.compat)
     plain_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     times: dict[str, list[float]] = {name: [] for name in runs}
     cpus: dict[str, list[float]] = {name: [] for name in runs}  # user + sys, the whole tree
@@ -111,7 +138,7 @@ def main() -> None:
             (out / "out.webp").unlink(missing_ok=True)
             cpu0, start = children_cpu(), time.perf_counter()
             # The wheel's own copy of lltd, not this tree's through PYTHONPATH.
-            run_env = plain_env if name.startswith("wheel:") else env
+            run_env = plain_env if name.startswith(("wheel:", "compat:")) else env
             subprocess.run(argv, env=run_env, check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)  # fmt: skip
             if round_index >= 2:
@@ -131,7 +158,7 @@ def main() -> None:
     print(table(headers, rows))
     print()
     for name in times:
-        if name.startswith(("lltd cwebp", "wheel: lltd")):
+        if name.startswith(("lltd cwebp", "wheel: lltd", "compat: lltd")):
             ratio = statistics.median(t / c for t, c in zip(times[name], cwebp, strict=True))
             print(f"{name} per call: {ratio:.2f}x cwebp   [target <= 2.5x]")
 

@@ -103,6 +103,21 @@ def copy_atomic(
         shutil.copystat(source, target.path)
 
 
+def make_durable(path: Path) -> None:
+    """fsync a file and its folder, so a power cut cannot undo a rename we then act upon."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def remove_stale_temporaries(folder: Path) -> int:
     """Delete temporary files left by an interrupted run under ``folder``; return how many."""
     removed = 0
@@ -139,6 +154,7 @@ __all__ = [
     "atomic_output",
     "check_destination",
     "copy_atomic",
+    "make_durable",
     "remove_stale_temporaries",
     "write_atomic",
     "write_bytes_atomic",

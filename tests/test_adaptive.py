@@ -172,6 +172,25 @@ def test_eot_breaks_the_randomised_defense(reference_slice) -> None:
     assert adaptive <= clean - 0.25 and adaptive < oblivious, (adaptive, oblivious, clean)
 
 
+def test_what_eot_counts_as_broken_stays_broken_under_fresh_draws(reference_slice) -> None:
+    """An image leaves the attack on a randomised defense only once it is robustly adversarial:
+    stopping at the first step whose draws were all fooled kept images that fresh draws of the
+    defense classified correctly again (here 85 % of fresh draws fooled them, at worst 44 %)."""
+    model, images, labels = reference_slice
+    randomized = make_defense("randomized", DefenseParameters())
+    result = pgd(model, randomized, images, labels, EPS, steps=20, eot=4, seed=0)
+    retired = result.broken_at >= 0
+    assert retired.sum() >= len(images) // 2
+    fooled = []
+    with torch.no_grad():
+        for seed in range(16):
+            draws = randomized.draws(len(images), np.random.default_rng(100 + seed))
+            defended = randomized.batch(result.adversarial, draws=draws)
+            fooled.append(model(to_pixels(defended)).argmax(1).numpy() != labels)
+    rate = np.mean(fooled, axis=0)[retired]
+    assert rate.mean() >= 0.95 and rate.min() >= 0.75, rate
+
+
 def test_epsilon_sanity_check_reaches_zero(reference_slice) -> None:
     model, images, labels = reference_slice
     webp_flip = make_defense("webp+flip", DefenseParameters())

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from lltd.atomic import atomic_output, check_destination, copy_atomic
+from lltd.atomic import atomic_output, check_destination, copy_atomic, make_durable
 from lltd.batch.marks import Source, stamp
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import COMPRESS_EXTENSIONS, Task
@@ -19,8 +19,9 @@ from lltd.jobs.common import Declared, stamper
 from lltd.transparency import has_transparency
 
 ORIGIN, TRANSPARENCY = "origin", "transparency"
-#: Inputs up to this size are read once into memory (hashed, then decoded from there).
-KEEP_IN_MEMORY = 256 << 20
+#: Inputs up to this size are read once into memory (hashed, then decoded from there); larger
+#: ones are hashed in chunks and decoded from the file, so a huge input costs no extra memory.
+KEEP_IN_MEMORY = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,8 @@ class CompressJob(Declared):
             return self.fail(
                 task, f"the WebP does not decode ({reason}); original kept", self.command
             )
+        # The WebP's bytes and name must outlive a power cut that the original's deletion does.
+        make_durable(output)
         task.source.unlink()
         return FileResult(str(task.source), str(output), outcome, before, after)
 

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lltd.atomic import make_durable
 from lltd.batch.engine import Job, fail, run_one
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
@@ -135,21 +136,6 @@ def _written_paths(result: FileResult) -> list[Path]:
     if result.outcome is Outcome.FAILED:
         paths.append(output.with_name(output.name + ".error.txt"))
     return paths
-
-
-def make_durable(path: Path) -> None:
-    """fsync a file and its folder, so a power cut cannot undo a rename we then act upon."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def dispose(item: WorkItem, result: FileResult) -> str:
