@@ -13,6 +13,8 @@ import sys
 # Not typing.TYPE_CHECKING: importing typing costs ``lltd cwebp`` a few ms per file.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import typer
 
 
@@ -98,31 +100,44 @@ def main(argv: list[str] | None = None) -> None:
 
             status = cwebp_main(raw[1:])
         sys.exit(status)
+    if raw[:1] == ["compress"]:  # the lean path for the plain shapes batch jobs use: no typer
+        from lltd.compress_argv import parse
+
+        request = parse(raw[1:])
+        if request is not None:
+            from lltd.compress_work import run_compress
+
+            sys.exit(_guarded(lambda: run_compress(request), raw))
+    # The command comes first (lltd's own options, --help and --version, stand alone).
+    app = _app(raw[0] if raw else None)
+    args = normalize_argv(raw)
+    sys.exit(_guarded(lambda: app(args=args, prog_name="lltd"), args))
+
+
+def _guarded(call: Callable[[], int | None], args: list[str]) -> int:
+    """Run ``call``; a user error (LltdError) becomes one line on stderr and status 2."""
     from lltd.errors import LltdError
     from lltd.text import one_line
 
-    # The command comes first (lltd's own options, --help and --version, stand alone).
-    app = _app(raw[0] if raw else None)
-    from lltd.cli.root import missing_extra
-
-    args = normalize_argv(raw)
     try:
-        app(args=args, prog_name="lltd")
+        return call() or 0
     except LltdError as exc:
         print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
-        sys.exit(2)
+        return 2
     except ModuleNotFoundError as exc:  # a light install running a feature of an extra
+        from lltd.cli.root import missing_extra
+
         message = missing_extra(exc, args)
         if message is None:
             raise
         print(f"lltd: error: {message}", file=sys.stderr)
-        sys.exit(2)
+        return 2
     except OSError as exc:  # e.g. an output folder that cannot be created
         print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
-        sys.exit(1)
+        return 1
     except KeyboardInterrupt:
         print("lltd: interrupted", file=sys.stderr)
-        sys.exit(130)
+        return 130
 
 
 __all__ = ["app", "main", "normalize_argv"]

@@ -11,15 +11,26 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from lltd.batch.command import (  # the commands read them from here
+    absolute_location,
+    batch_status,
+    existing_directory,
+    input_location,
+    location,
+    plan,
+    runner_for,
+)
+from lltd.compress_request import RANGES
 from lltd.errors import UsageError
 
 if TYPE_CHECKING:
-    from lltd.batch.engine import Runner
-    from lltd.batch.outcome import Totals
     from lltd.batch.pipeline import BatchRun
 
 Jobs = Annotated[
-    int, typer.Option("-j", "--jobs", help="Parallel worker processes (0 = all cores).", min=0)
+    int,
+    typer.Option(
+        "-j", "--jobs", help="Parallel worker processes (0 = all cores).", min=RANGES["jobs"][0]
+    ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar and no summary.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Print what happens to every file.")]
@@ -53,7 +64,9 @@ JsonReport = Annotated[
 MaxPixels = Annotated[
     int,
     typer.Option(
-        "--max-pixels", help="Refuse images with more pixels (decompression bombs).", min=1
+        "--max-pixels",
+        help="Refuse images with more pixels (decompression bombs).",
+        min=RANGES["max_pixels"][0],
     ),
 ]
 Backend = Annotated[
@@ -72,7 +85,11 @@ AutoOrient = Annotated[
 Method = Annotated[
     int,
     typer.Option(
-        "-m", "--method", help="cwebp -m: 0 (fast) to 6 (slowest, smallest).", min=0, max=6
+        "-m",
+        "--method",
+        help="cwebp -m: 0 (fast) to 6 (slowest, smallest).",
+        min=RANGES["method"][0],
+        max=RANGES["method"][1],
     ),
 ]
 # The defense settings (lltd.defense.DefenseSettings), declared once for the commands that take
@@ -166,100 +183,26 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def existing_directory(path: Path, what: str = "input directory") -> Path:
-    if not path.exists():
-        raise UsageError(f"{what} {path} does not exist")
-    if not path.is_dir():
-        raise UsageError(f"{what} {path} is not a directory")
-    if not os.access(path, os.R_OK | os.X_OK):
-        raise UsageError(f"{what} {path} is not readable")
-    return path
-
-
-def runner_for(jobs: int, scheduler: str | None, pool: str = "processes") -> Runner:
-    """The local pool (``pool``: processes or threads), or a Dask cluster when ``--scheduler``
-    is given."""
-    if scheduler:
-        from lltd.cluster import dask_runner  # imports dask only on this path
-
-        return dask_runner(scheduler, jobs)
-    from lltd.batch.engine import local_runner
-
-    return local_runner(jobs, pool)
-
-
-def location(value: str | Path) -> Path | str:
-    """A folder argument: a storage URL (``s3://b/x``) stays text, since ``Path`` would fold
-    its ``//``; anything else is a local path. (Folder options are declared as ``str`` for this.)"""
-    from lltd.urls import is_url
-
-    return str(value) if is_url(str(value)) else Path(value)
-
-
-def input_location(value: Path | str) -> Path | str:
-    """The input folder: a local one must exist now; a URL is checked when it is listed."""
-    found = location(value)
-    return found if isinstance(found, str) else existing_directory(found)
-
-
-def absolute_location(value: Path | str) -> Path | str:
-    found = location(value)
-    return found if isinstance(found, str) else found.absolute()
-
-
-def plan(root: Path | str, job: Any, *, dry_run: bool = False, **options: Any) -> BatchRun:
-    """The one planner over a local folder (locked, stale temporaries cleared), or over storage
-    when either end is a URL. A dry run plans the same way and writes nothing."""
-    from lltd.urls import is_url
-
-    if is_url(root) or is_url(getattr(job, "output_dir", None)):
-        from lltd.cluster.remote import plan_remote
-
-        if dry_run and options.get("clean"):
-            raise UsageError("--dry-run with --c is for local folders only")
-        return plan_remote(root, job, **options)
-    from lltd.batch.prepare import plan_local_run
-
-    return plan_local_run(Path(root), job, dry_run=dry_run, **options)
-
-
 def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UsageError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
 
 
-def run_batch_command(
-    make_plan: Callable[[], BatchRun],
-    *,
-    jobs: int,
-    scheduler: str | None,
-    json_report: Path | None,
-    quiet: bool,
-    debug: bool,
-    summary: Callable[[Totals], str],
-    dry_run: bool = False,
-    pool: str = "processes",
-) -> NoReturn:
-    """Plan, run the batch with the chosen runner, print the summary, exit with its status.
+def run_batch_command(make_plan: Callable[[], BatchRun], **options: Any) -> NoReturn:
+    """:func:`lltd.batch.command.batch_status`, ending the typer command with its status."""
+    raise typer.Exit(batch_status(make_plan, **options))
 
-    The runner comes first: an unreachable scheduler is refused before any folder is made."""
-    from lltd.batch.pipeline import execute
-    from lltd.batch.prepare import check_json_destination, print_dry_run
-    from lltd.batch.report import exit_code, stopped_line
 
-    runner = None if dry_run else runner_for(jobs, scheduler, pool)
-    batch = make_plan()
-    if json_report is not None:
-        check_json_destination(json_report, batch)
-    if dry_run:
-        print_dry_run(batch)
-        raise typer.Exit(0)
-    batch.json_path, batch.quiet, batch.debug = json_report, quiet, debug
-    assert runner is not None
-    results, totals = execute(batch, runner)
-    stopped = stopped_line(results, len(batch.tasks) + len(batch.presettled))
-    if stopped:
-        typer.echo(stopped, err=True)
-    if not quiet:
-        typer.echo(summary(totals))
-    raise typer.Exit(exit_code(totals))
+# Names the command modules read from here, some defined in lltd.batch.command.
+__all__ = [
+    "absolute_location",
+    "check_choice",
+    "existing_directory",
+    "fail",
+    "input_location",
+    "location",
+    "plan",
+    "prepare_torch",
+    "run_batch_command",
+    "runner_for",
+]
