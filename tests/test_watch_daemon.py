@@ -96,16 +96,23 @@ class NotifySocket:
 
 
 class Watch:
-    """``python -m lltd watch ...`` with its output in files (a full pipe must not block it)."""
+    """``python -m lltd watch ...`` with its output in files (a full pipe must not block it);
+    ``launcher``: how lltd is started instead of ``python -m lltd``."""
 
-    def __init__(self, tmp: Path, *args: str | Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *args: str | Path,
+        env: dict[str, str] | None = None,
+        launcher: list[str] | None = None,
+    ) -> None:
         self.notify = NotifySocket()
         self.log_out = tmp / f"watch-{time.monotonic_ns()}.out"
         self.log_err = self.log_out.with_suffix(".err")
         full_env = {**os.environ, "NOTIFY_SOCKET": self.notify.address, **(env or {})}
         with self.log_out.open("w") as out, self.log_err.open("w") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "lltd", "watch", *map(str, args)],
+                [*(launcher or [sys.executable, "-m", "lltd"]), "watch", *map(str, args)],
                 stdout=out,
                 stderr=err,
                 env=full_env,
