@@ -152,6 +152,9 @@ def test_the_defaults_are_the_typer_commands():
         ["--max-pixels", "0"],
         ["--scheduler", "local"],
         ["a", "b"],
+        ["-o=out\n"],  # normalize_argv's regex would drop that newline
+        ["-crop", "1", "-x=2", "3", "4"],  # and split that -x=2
+        ["-resize", "1"],  # a cwebp option short of its arguments
     ],
 )
 def test_what_the_lean_parser_refuses_goes_to_typer(argv):
@@ -214,3 +217,17 @@ def test_a_lean_run_reports_user_errors_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == "lltd: error: input directory missing does not exist"
     assert "typer" not in imports(result)
+
+
+def test_the_lean_table_is_the_typer_commands_option_list():
+    """Every option typer declares for compress is in NAMES with the same names (or left to
+    typer on purpose), so a new option or alias cannot be missed by the lean parser unnoticed."""
+    import typer.main
+
+    command = typer.main.get_command(_app("compress")).commands["compress"]  # type: ignore[attr-defined]
+    declared = {p.name: tuple(p.opts) for p in command.params if p.param_type_name == "option"}
+    left_to_typer = {"scheduler", "cwebp_args", "help"}
+    assert {k: set(v) for k, v in declared.items() if k not in left_to_typer} == {
+        k: set(v) for k, v in NAMES.items()
+    }
+    assert set(KIND[field] for field in NAMES) <= {"bool", "int", "float", "str", "Path"}
