@@ -1,7 +1,8 @@
 """``lltd compress`` without typer, for the command lines batch jobs use.
 
-Importing typer and building the command costs a run about 60 ms of a 190 ms start on an empty
-folder (bench/README.md), a fifth of a 200-image run's wall time. :func:`parse` reads the plain
+Importing typer and building the command cost every run 20-28 ms of wall time (an empty folder:
+88-96 ms with typer, 68 ms without, side by side; bench/README.md), where a 200-image run takes
+about 1 s. :func:`parse` reads the plain
 shapes (a folder, the declared options as ``-q 60``, ``-q=60``, ``--quality=60``, cwebp options
 passed through) into the same :class:`CompressRequest` the typer command builds, and answers None
 for anything else (``--help``, an unknown or repeated option, a value out of range or not plainly
