@@ -23,6 +23,7 @@ import io
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from corpus import build_corpus, describe
@@ -40,6 +41,7 @@ from timing import (
     interleave,
     lltd_argv,
     machine_note,
+    run_dir,
     run_timed,
     shutdown_pools,
     table,
@@ -51,12 +53,18 @@ FIXED = "fixed cost: lltd -j N, empty folder"
 
 
 def lltd_compress(
-    folder: Path, backend: str, jobs: int, tag: str, pool: str = "processes"
+    folder: Path,
+    backend: str,
+    jobs: int,
+    tag: str,
+    pool: str = "processes",
+    folders: Callable[[str], Path] = run_dir,
 ) -> Variant:
-    """The real CLI; ``pool``: the ``LLTD_POOL`` of the run (processes or threads)."""
+    """The real CLI; ``pool``: the ``LLTD_POOL`` of the run (processes or threads); ``folders``
+    gives each run its output folder (a new one by default: see ``timing.run_dir``)."""
 
     def run() -> Sample:
-        out = fresh_dir(f"compress-{tag}")
+        out = folders(f"compress-{tag}")
         argv = [*lltd_argv(), "compress", str(folder), "-q", str(QUALITY), "-o", str(out),
                 "--backend", backend, "-j", str(jobs), "--quiet"]  # fmt: skip
         os.environ["LLTD_POOL"] = pool
@@ -76,12 +84,12 @@ def empty_folder() -> Path:
     return folder
 
 
-def cwebp_loop(files: list[Path], tag: str) -> Variant:
+def cwebp_loop(files: list[Path], tag: str, folders: Callable[[str], Path] = run_dir) -> Variant:
     """webp-converter: one cwebp process per file, one after the other (argv, not a shell)."""
     binary = cwebp_binary()
 
     def run() -> Sample:
-        out = fresh_dir(f"compress-{tag}")
+        out = folders(f"compress-{tag}")
         cpu0, start = children_cpu(), time.perf_counter()
         for source in files:
             subprocess.run(
@@ -191,8 +199,15 @@ def main() -> None:
         help="only what the targets need: lltd pillow -j N (processes and threads), the cwebp "
         "loop, the libwebp limit, the warm pool and the fixed cost (for the 1,000-file run)",
     )
+    parser.add_argument(
+        "--empty-before-run",
+        action="store_true",
+        help="write every run of a variant into one folder emptied just before the run (the "
+        "way before 2026-11-29), instead of a new folder per run",
+    )
     args = parser.parse_args()
     only = set(args.only or ("small", "large"))
+    folders = fresh_dir if args.empty_before_run else run_dir
 
     sizes = args.images or ([200, 1000] if args.targets_only else [200])
     compile_lltd()
@@ -210,14 +225,18 @@ def main() -> None:
             continue
         folder, files = getattr(corpus, which), corpus.files(which)
         variants = {
-            "lltd pillow -j 1": lltd_compress(folder, "pillow", 1, "p1"),
-            f"lltd pillow -j {n_cores}": lltd_compress(folder, "pillow", n_cores, "pn"),
-            f"lltd pillow -j {n_cores} threads": lltd_compress(
-                folder, "pillow", n_cores, "pt", pool="threads"
+            "lltd pillow -j 1": lltd_compress(folder, "pillow", 1, "p1", folders=folders),
+            f"lltd pillow -j {n_cores}": lltd_compress(
+                folder, "pillow", n_cores, "pn", folders=folders
             ),
-            "lltd cwebp -j 1": lltd_compress(folder, "cwebp", 1, "c1"),
-            f"lltd cwebp -j {n_cores}": lltd_compress(folder, "cwebp", n_cores, "cn"),
-            "cwebp loop (sequential)": cwebp_loop(files, "loop"),
+            f"lltd pillow -j {n_cores} threads": lltd_compress(
+                folder, "pillow", n_cores, "pt", pool="threads", folders=folders
+            ),
+            "lltd cwebp -j 1": lltd_compress(folder, "cwebp", 1, "c1", folders=folders),
+            f"lltd cwebp -j {n_cores}": lltd_compress(
+                folder, "cwebp", n_cores, "cn", folders=folders
+            ),
+            "cwebp loop (sequential)": cwebp_loop(files, "loop", folders),
             "libwebp limit": libwebp_limit(files, n_cores),
             f"libwebp, warm pool of {n_cores} (wall)": warm_pool_limit(
                 decode_encode, files, n_cores

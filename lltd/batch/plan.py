@@ -37,7 +37,7 @@ from typing import ClassVar, Protocol
 from lltd.batch.marks import Mark, read_mark, same_source
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun, clean_output_directory
-from lltd.batch.scan import Task, is_within, matches_name, scan
+from lltd.batch.scan import Task, is_within, matches_name, scan, suffix
 from lltd.errors import UsageError
 from lltd.text import printable
 
@@ -142,15 +142,15 @@ class Planner:
 
     def is_input(self, relative: str, exists: Callable[[PurePosixPath], bool]) -> bool:
         """The job takes this listed file (extension, the job's rule, not its own output)."""
-        path = PurePosixPath(relative)
-        if any(part.startswith(".") for part in path.parts):
+        parts = relative.split("/")
+        if any(part.startswith(".") for part in parts):
             return False
-        if path.suffix.lower() not in self.job.extensions:
+        if suffix(parts[-1]).lower() not in self.job.extensions:
             return False
         mark = self.tree.input_mark(relative)
         if mark is not None and mark.command == self.job.command:
             return False  # our own output, wherever it landed
-        return self.job.accepts(path, exists)
+        return self.job.accepts(PurePosixPath(relative), exists)
 
     def assign(self, relative: str) -> str:
         """The output name for the input ``relative``; claims it for the rest of the plan."""
@@ -191,12 +191,20 @@ class Planner:
 
 
 def local_tree(job: PlannedJob, input_root: Path, output_root: Path) -> OutputTree:
+    # Output names are relative and plain (no "..", no links inside them): an output folder
+    # apart from the input folder holds no input, which spares a path per name (planning runs
+    # before the first file starts).
+    apart = not is_within(output_root, input_root) and not is_within(input_root, output_root)
+    output_folder = str(output_root)
+
     def as_input(name: str) -> str | None:
+        if apart:
+            return None
         path = output_root / name
         return path.relative_to(input_root).as_posix() if is_within(path, input_root) else None
 
     return OutputTree(
-        exists=lambda name: os.path.lexists(output_root / name),
+        exists=lambda name: os.path.lexists(os.path.join(output_folder, name)),
         mark=lambda name: read_mark(output_root / name),
         input_mark=lambda name: read_mark(input_root / name),
         as_input=as_input,
@@ -215,12 +223,14 @@ def check_roots(job: PlannedJob, input_root: Path, output_root: Path) -> None:
         )
 
 
-def _not_regular(path: Path) -> str | None:
+def _size_and_problem(path: Path | str) -> tuple[int, str | None]:
+    """A local input's size (0 when it cannot be read) and why it cannot be an input, if so:
+    one ``stat`` for both."""
     try:
-        mode = os.stat(path).st_mode
+        st = os.stat(path)
     except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}"
-    return None if stat.S_ISREG(mode) else "not a regular file"
+        return 0, f"cannot read: {exc.strerror or exc}"
+    return st.st_size, None if stat.S_ISREG(st.st_mode) else "not a regular file"
 
 
 def plan_local(
@@ -252,13 +262,20 @@ def plan_local(
     def exists(path: PurePosixPath) -> bool:
         return os.path.lexists(root / path)
 
-    names = [task.relative.as_posix() for task in scan(root, job.extensions, exclude=exclude)]
-    kept = [name for name in names if planner.is_input(name, exists)]
+    scanned = {
+        task.relative.as_posix(): task for task in scan(root, job.extensions, exclude=exclude)
+    }
+    kept = [name for name in scanned if planner.is_input(name, exists)]
     planner.inputs = set(kept)
+
+    def make_task(name: str, out: str) -> Task:
+        found = scanned[name]
+        return Task(found.source, found.relative, output_root / out)
+
     return plan_names(
         planner,
         kept,
-        make_task=lambda name, out: Task(root / name, Path(name), output_root / out),
+        make_task=make_task,
         input_path=lambda name: root / name,
         skip=ignore_filename_match,
         command=job.command,
@@ -285,11 +302,14 @@ def plan_names(
     presettled: list[FileResult] = []
     for name in names:
         where = input_path(name)
-        size = sizes(name) if sizes else _size(where)
+        size, problem = (0, None) if sizes and not_regular else _size_and_problem(where)
+        if sizes:
+            size = sizes(name)
         if skip and matches_name(PurePosixPath(name).name, skip):
             presettled.append(FileResult(str(where), None, Outcome.NAME_MATCH, bytes_before=size))
             continue
-        problem = not_regular(name) if not_regular else _not_regular(Path(where))
+        if not_regular:
+            problem = not_regular(name)
         if problem:
             presettled.append(FileResult(str(where), None, Outcome.FAILED, size, error=problem))
             continue
@@ -301,10 +321,3 @@ def plan_names(
         presettled=presettled,
         report_extra=report_extra,
     )
-
-
-def _size(path: Path | str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0

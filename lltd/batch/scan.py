@@ -37,6 +37,13 @@ def matches_name(name: str, pattern: str) -> bool:
     return pattern in name
 
 
+def suffix(name: str) -> str:
+    """``PurePath(name).suffix`` of a bare file name, without building a path (the planner
+    asks for it of every file)."""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
 def scan(
     root: Path,
     extensions: Iterable[str] = IMAGE_EXTENSIONS,
@@ -59,11 +66,14 @@ def scan(
             if not name.startswith(".")
             and not any(is_within(here / name, folder) for folder in excluded)
         )
+        # Paths are built once per folder and per kept file: pathlib's parsing was most of
+        # planning's 47 ms for 1,000 files, all of it before the first file could start.
+        relative_dir = here.relative_to(root)
         for name in sorted(filenames):
-            if name.startswith(".") or Path(name).suffix.lower() not in wanted:
+            if name.startswith(".") or suffix(name).lower() not in wanted:
                 continue
-            path = here / name
-            if path.is_symlink() and not is_within(path.resolve(), root):
+            linked = os.path.islink(os.path.join(dirpath, name))
+            if linked and not is_within((here / name).resolve(), root):
                 continue
-            tasks.append(Task(source=path, relative=path.relative_to(root)))
+            tasks.append(Task(source=here / name, relative=relative_dir / name))
     return tasks
