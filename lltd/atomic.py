@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,6 +97,8 @@ def copy_atomic(
 ) -> None:
     """Copy ``source`` to ``destination`` through a temporary file, keeping timestamps (and,
     through ``copystat``, extended attributes: a provenance record travels with the copy)."""
+    import shutil  # here: compress copies only the files it sets aside
+
     with atomic_output(destination, before_publish) as target:
         shutil.copyfile(source, target.path)
         shutil.copystat(source, target.path)

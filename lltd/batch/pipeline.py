@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +71,8 @@ def clean_output_directory(output: Path, root: Path) -> bool:
                 f"--c refuses to empty {printable(output)}: it lies inside the input folder and "
                 f"holds {printable(foreign)}, which lltd did not write"
             )
+    import shutil  # only --c needs it
+
     for child in output.iterdir():
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child)

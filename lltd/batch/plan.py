@@ -276,7 +276,7 @@ def plan_local(
         planner,
         kept,
         make_task=make_task,
-        input_path=lambda name: root / name,
+        input_path=lambda name: scanned[name].source,
         skip=ignore_filename_match,
         command=job.command,
         report_extra={"input": str(root), "output": str(output_root), **job.report_fields()},

@@ -107,11 +107,31 @@ def main(argv: list[str] | None = None) -> None:
         if request is not None:
             from lltd.compress_work import run_compress
 
-            sys.exit(_guarded(lambda: run_compress(request), raw))
+            status = _guarded(lambda: run_compress(request), raw)
+            if argv is None and request.scheduler is None:
+                _exit_now(status)
+            sys.exit(status)
     # The command comes first (lltd's own options, --help and --version, stand alone).
     app = _app(raw[0] if raw else None)
     args = normalize_argv(raw)
     sys.exit(_guarded(lambda: app(args=args, prog_name="lltd"), args))
+
+
+def _exit_now(status: int) -> None:
+    """End a finished local batch without the interpreter's teardown, which frees every module
+    and object one by one: about 8 ms of the 65 ms of an empty ``compress`` run. Nothing is
+    left for it to do: outputs are in place, workers joined, the report written, and the
+    kernel drops the folder locks. Only for ``lltd`` run as a program (a caller of
+    :func:`main` gets its ``SystemExit``); a stream that cannot be flushed (a closed pipe)
+    returns here, so that Python reports it as it always does."""
+    import os
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):  # AttributeError: no stream at all
+        return
+    os._exit(status)
 
 
 def _guarded(call: Callable[[], int | None], args: list[str]) -> int:

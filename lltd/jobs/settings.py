@@ -4,9 +4,9 @@ choice list, default and the webp-converter quality rule is written once."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lltd.codecs.options import EncodeOptions, webp_converter_options
-from lltd.defense.settings import DIRECTIONS, DefenseSettings
 from lltd.errors import CodecError, UsageError
 from lltd.limits import DEFAULT_MAX_PIXELS
 
@@ -14,6 +14,9 @@ FLIP_FORMATS = ("same", "png")
 DEFEND_FORMATS = ("png", "webp-lossless")
 #: webp-converter's default: 100, which its rule turns into ``-lossless -q 100``.
 COMPRESS_QUALITY = 100.0
+
+if TYPE_CHECKING:  # compress never needs the defense (random and its settings: 2 ms a start)
+    from lltd.defense.settings import DefenseSettings
 
 
 def check_choice(option: str, value: object, choices: tuple[str, ...]) -> None:
@@ -78,6 +81,7 @@ def flip_job(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     auto_orient: bool = False,
 ):  # type: ignore[no-untyped-def]
+    from lltd.defense.settings import DIRECTIONS
     from lltd.jobs.flip import FlipJob
 
     format = format or "same"
