@@ -4,6 +4,8 @@ order whatever order the workers finish in, and one file's crash is one failed r
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from lltd.batch.engine import (
     ProcessRunner,
     SerialRunner,
+    ThreadRunner,
     chunked,
     default_jobs,
     local_runner,
@@ -106,7 +109,9 @@ class ReversedRunner:
             yield index, run_one(job, work[index])
 
 
-@pytest.mark.parametrize("runner", [ReversedRunner(), SerialRunner(), ProcessRunner(2)])
+@pytest.mark.parametrize(
+    "runner", [ReversedRunner(), SerialRunner(), ProcessRunner(2), ThreadRunner(3)]
+)
 def test_run_batch_reports_in_input_order_and_calls_back_once_per_file(runner) -> None:
     work = tasks(12)
     seen: list[str] = []
@@ -117,3 +122,72 @@ def test_run_batch_reports_in_input_order_and_calls_back_once_per_file(runner) -
     assert totals.counts[Outcome.FAILED] == 2 and totals.counts[Outcome.CONVERTED] == 10
     assert totals.bytes_before == sum(range(12)) - 1 - 2
     assert totals.seconds >= 0
+
+
+def thread_job(task: Task) -> FileResult:
+    """echo_job, naming the thread that ran the task."""
+    time.sleep(0.002)  # long enough that every worker gets some of the work
+    result = fussy_job(task)
+    return FileResult(result.input, threading.current_thread().name, result.outcome)
+
+
+def test_thread_runner_runs_every_task_once_in_its_worker_threads() -> None:
+    work = tasks(60)
+    got = list(ThreadRunner(3, poll_seconds=0.001).run(thread_job, work))
+    assert sorted(index for index, _ in got) == list(range(60))
+    by_index = dict(got)
+    assert [by_index[i].input for i in range(60)] == [str(task.source) for task in work]
+    assert by_index[1].outcome is Outcome.FAILED and by_index[2].outcome is Outcome.FAILED
+    names = {result.output for result in by_index.values() if result.output}
+    assert threading.current_thread().name not in names
+    assert names == {"lltd-worker-0", "lltd-worker-1", "lltd-worker-2"}
+    assert not [t for t in threading.enumerate() if t.name.startswith("lltd-worker")]
+
+
+def test_thread_runner_with_no_tasks_yields_nothing() -> None:
+    assert list(ThreadRunner(4).run(echo_job, [])) == []
+
+
+def full_disk_at_five(task: Task) -> FileResult:
+    number = int(task.source.stem)
+    time.sleep(0.001)
+    return FileResult(str(task.source), None, Outcome.FAILED, error="full", stop=number == 5)
+
+
+def test_thread_runner_starts_no_file_after_a_fatal_result() -> None:
+    """A full disk: the workers finish the file in hand and take no other."""
+    got = list(ThreadRunner(2).run(full_disk_at_five, tasks(200)))
+    started = sorted(index for index, _ in got)
+    assert 5 in started
+    assert max(started) <= 5 + 2  # at most what the other worker had taken meanwhile
+    assert len(started) == len(set(started))
+
+
+def test_thread_runner_stops_taking_files_when_the_caller_stops_reading() -> None:
+    ran: list[int] = []
+
+    def job(task: Task) -> FileResult:
+        ran.append(int(task.source.stem))
+        time.sleep(0.002)
+        return echo_job(task)
+
+    results = ThreadRunner(2, poll_seconds=0.001).run(job, tasks(500))
+    next(results)
+    results.close()  # what run_batch does after a fatal result, or on Ctrl-C
+    count = len(ran)
+    time.sleep(0.05)
+    assert len(ran) == count < 500  # the workers were joined and took nothing more
+    assert not [t for t in threading.enumerate() if t.name.startswith("lltd-worker")]
+
+
+def test_thread_runner_reraises_what_a_worker_dies_of() -> None:
+    """run_one turns an Exception into a failed file; anything else (SystemExit from a job)
+    must not leave the caller waiting for results that never come."""
+
+    def job(task: Task) -> FileResult:
+        if task.source.stem == "003":
+            raise SystemExit("a job that exits")
+        return echo_job(task)
+
+    with pytest.raises(SystemExit, match="a job that exits"):
+        list(ThreadRunner(2).run(job, tasks(10)))
