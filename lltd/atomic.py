@@ -27,7 +27,12 @@ class AtomicTarget:
 
     def __init__(self, destination: Path) -> None:
         self.destination = destination
-        self.fd, name = new_temporary_fd(destination)
+        try:
+            self.fd, name = new_temporary_fd(destination)
+        except (FileNotFoundError, NotADirectoryError):
+            # The first file of a folder (asked here rather than by a stat before every file).
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            self.fd, name = new_temporary_fd(destination)
         self.path = Path(name)
         self.discarded = False  # pragma: no mutate (only its truth is read: None would do)
 
@@ -59,8 +64,6 @@ def atomic_output(
     that exists and is not a regular file is refused, before and again just before the rename.
     """
     check_destination(destination)
-    if not destination.parent.is_dir():  # one stat where it exists (every file after the first)
-        destination.parent.mkdir(parents=True, exist_ok=True)
     target = AtomicTarget(destination)
     published = False
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -106,7 +107,9 @@ def _open_regular(path: Path) -> tuple[int, os.stat_result]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
-        os.set_blocking(fd, True)
+        # One F_SETFL, not os.set_blocking's read-modify-write: the status flags are known (the
+        # descriptor's own are O_RDONLY only), and every input pays for this.
+        fcntl.fcntl(fd, fcntl.F_SETFL, 0)
     except BaseException:
         os.close(fd)
         raise
