@@ -100,10 +100,16 @@ def self_timed(work: Callable[[], object]) -> Sample:
 
 
 def interleave(variants: dict[str, Variant], rounds: int, warmup: int = 1) -> dict[str, Series]:
-    """Run every variant once per round, ``warmup`` unrecorded rounds first (page cache, pyc)."""
+    """Run every variant once per round, ``warmup`` unrecorded rounds first (page cache, pyc).
+
+    Dirty data is written back (``sync``) before each run, untimed: otherwise the kernel writes
+    back an earlier run's files (ext4 allocates their blocks then) on these same cores during a
+    later run, which then pays for them; the CPU-time limit would not, and two runs in a row of
+    ``compress`` over 1,000 files moved by 5 % between rounds."""
     series = {name: Series(name) for name in variants}
     for round_index in range(warmup + rounds):
         for name, variant in variants.items():
+            os.sync()
             sample = variant()
             if round_index >= warmup:
                 series[name].samples.append(sample)
