@@ -147,6 +147,8 @@ class Pool(Generic[Key]):
         if executor is None:
             return 0
         processes = list((getattr(executor, "_processes", None) or {}).values())
+        # Taken before the first shutdown, which lets go of it (see _quiet_shutdown).
+        manager = getattr(executor, "_executor_manager_thread", None)
         executor.shutdown(wait=False, cancel_futures=True)
         _, not_done = wait_futures(futures, timeout=self.stop_timeout)
         if not_done:
@@ -157,7 +159,7 @@ class Pool(Generic[Key]):
             self.on_killed()
         # The executor's own shutdown joins its workers: bounded, so that a worker stuck for
         # whatever reason cannot hold the daemon past its stop timeout.
-        closer = threading.Thread(target=_quiet_shutdown, args=(executor,), daemon=True)
+        closer = threading.Thread(target=_quiet_shutdown, args=(executor, manager), daemon=True)
         closer.start()
         closer.join(SHUTDOWN_GRACE)
         if closer.is_alive():
@@ -213,9 +215,15 @@ class Pool(Generic[Key]):
         self.report(Report("dead", flight, reason=reason))
 
 
-def _quiet_shutdown(executor: Any) -> None:
+def _quiet_shutdown(executor: Any, manager: threading.Thread | None = None) -> None:
+    """Join the executor's workers and its manager thread. A second ``shutdown`` does not join
+    the manager (the first one, ``wait=False``, forgot it), and a daemon that exited while it
+    was still closing its wake-up pipe had the interpreter's exit hook write to that pipe: an
+    "Exception ignored ... Bad file descriptor" traceback in the journal."""
     with contextlib.suppress(Exception):
         executor.shutdown(wait=True)
+        if manager is not None:
+            manager.join()
 
 
 def new_executor(jobs: int) -> ProcessPoolExecutor:
