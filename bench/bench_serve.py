@@ -40,8 +40,8 @@ from corpus import build_corpus
 from PIL import Image
 from timing import OUT, cores, fresh_dir, lltd_argv, machine_note, table
 
+from lltd.common.limits import DEFAULT_MAX_PIXELS
 from lltd.defense.settings import DefenseSettings
-from lltd.limits import DEFAULT_MAX_PIXELS
 from lltd.serve.kernel import defend_bytes
 
 SETTINGS = DefenseSettings()

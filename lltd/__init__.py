@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> object:
     # Lazy: the command line imports lltd.* modules and must not pay for Pillow at start-up.
     if name == "__version__":  # from the package metadata, one source: pyproject.toml
-        from lltd.version import version
+        from lltd.common.version import version
 
         return version()
     if name == "DefenseSettings":

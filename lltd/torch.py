@@ -11,7 +11,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lltd.extras import missing_extra_message
+from lltd.common.extras import missing_extra_message
 
 try:
     import numpy as np

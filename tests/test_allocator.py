@@ -1,4 +1,5 @@
-"""Freed memory kept in the process (``lltd.allocator``) for the short-lived torch commands."""
+"""Freed memory kept in the process (``lltd.common.allocator``) for the short-lived torch
+commands."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lltd import allocator
+from lltd.common import allocator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 _FAULTS = """
 import resource, sys
 import numpy as np
-from lltd.allocator import keep_freed_memory
+from lltd.common.allocator import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "keep" else None
 np.ones(1 << 20)  # numpy's own first-use allocations, outside the count
 counts = [resource.getrusage(resource.RUSAGE_SELF).ru_minflt]
@@ -75,11 +76,11 @@ def test_no_op_returning_false_on_another_libc(monkeypatch: pytest.MonkeyPatch) 
 # that moment and stops the command there (no model is loaded).
 _PROBE = """
 import json, os, sys
-import lltd.allocator
+import lltd.common.allocator
 def probe():
     print(json.dumps({"torch": "torch" in sys.modules, "omp": os.environ.get("OMP_WAIT_POLICY")}))
     sys.exit(42)
-lltd.allocator.keep_freed_memory = probe
+lltd.common.allocator.keep_freed_memory = probe
 sys.argv = ["lltd", *sys.argv[1:]]
 from lltd.cli import main
 main()

@@ -1,4 +1,4 @@
-"""lltd.atomic in-process: the contract every writer relies on, fast enough for mutation runs."""
+"""lltd.fs.atomic in-process: the contract every writer relies on, fast enough for mutation runs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lltd import atomic
-from lltd.atomic import (
+from lltd.fs import atomic
+from lltd.fs.atomic import (
     TEMP_SUFFIX,
     atomic_output,
     copy_atomic,
@@ -98,7 +98,7 @@ def test_remove_stale_temporaries_counts_only_lltds_dot_temporaries(tmp_path: Pa
 def test_check_destination_names_what_it_refuses(tmp_path: Path) -> None:
     import socket
 
-    from lltd.atomic import UnsafeDestination, check_destination
+    from lltd.fs.atomic import UnsafeDestination, check_destination
 
     check_destination(tmp_path / "missing")  # nothing there: fine
     (tmp_path / "regular").write_bytes(b"x")

@@ -90,7 +90,7 @@ def test_defend_orients_by_default(rotated, run_lltd, tmp_path):
 
 def test_upright_images_keep_the_cwebp_fast_path(tmp_path, make_image):
     """No orientation to apply: the file is handed to cwebp as it is (same object, format kept)."""
-    from lltd.imageio import open_image
+    from lltd.imaging.imageio import open_image
 
     path = make_image(tmp_path / "plain.png")
     image = open_image(path, load=False, auto_orient=True)

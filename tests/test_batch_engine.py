@@ -23,7 +23,7 @@ from lltd.batch.engine import (
 )
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
-from lltd.errors import ImageError
+from lltd.common.errors import ImageError
 
 
 def tasks(count: int) -> list[Task]:

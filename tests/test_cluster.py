@@ -28,7 +28,6 @@ pytest.importorskip("fsspec")
 import fsspec
 from distributed import Client, LocalCluster
 
-from lltd.atomic import TEMP_SUFFIX
 from lltd.batch.engine import Job, SerialRunner
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun, execute
@@ -37,7 +36,8 @@ from lltd.cluster import storage
 from lltd.cluster.remote import REMOTE_OUT, plan_remote
 from lltd.cluster.runner import DaskRunner
 from lltd.codecs import EncodeOptions
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
+from lltd.fs.atomic import TEMP_SUFFIX
 from lltd.jobs.compress import CompressJob, plan_compress
 from lltd.jobs.defend import DefendJob, plan_defend
 from lltd.jobs.flip import FlipJob, plan_flip

@@ -141,7 +141,7 @@ def test_bundled_cwebp_is_found_and_runs(tmp_path, monkeypatch, make_image):
 
 def test_cwebp_discovery_order(tmp_path, monkeypatch):
     from lltd.codecs.cwebp import find_cwebp
-    from lltd.errors import UsageError
+    from lltd.common.errors import UsageError
 
     explicit, env = tmp_path / "explicit", tmp_path / "env"
     for path in (explicit, env):

@@ -13,8 +13,8 @@ from PIL import Image
 
 from lltd.batch.scan import Task
 from lltd.codecs import EncodeOptions
+from lltd.common.limits import DEFAULT_MAX_PIXELS
 from lltd.jobs.compress import CompressJob
-from lltd.limits import DEFAULT_MAX_PIXELS
 
 
 def test_library_defaults_are_webp_converters(tmp_path: Path) -> None:

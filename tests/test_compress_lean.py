@@ -1,5 +1,5 @@
-"""``lltd compress`` reads plain command lines without typer (lltd.compress_argv), into the very
-request the typer command builds; anything else falls back to typer and its messages."""
+"""``lltd compress`` reads plain command lines without typer (lltd.cli.lean.compress_argv), into the
+very request the typer command builds; anything else falls back to typer and its messages."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lltd import compress_work
 from lltd.cli import _app, normalize_argv
+from lltd.cli.lean import compress_work
+from lltd.cli.lean.compress_argv import KIND, parse
+from lltd.cli.lean.compress_request import NAMES, RANGES, CompressRequest
 from lltd.codecs.cwebp_options import BY_NAME, NATIVE_IN_COMPRESS
-from lltd.compress_argv import KIND, parse
-from lltd.compress_request import NAMES, RANGES, CompressRequest
 
 
 def typer_request(argv: list[str]) -> CompressRequest:
@@ -181,7 +181,7 @@ def test_a_plain_run_imports_no_typer_and_converts(make_image, tmp_path):
     result = run(tmp_path, "in", "-q", "60", "-o", "out", "--json", "r.json")
     assert result.returncode == 0, result.stderr[-2000:]
     names = imports(result)
-    assert "lltd.compress_work" in names
+    assert "lltd.cli.lean.compress_work" in names
     assert not {name for name in names if name.split(".")[0] in ("typer", "click")}
     assert "lltd.cli.compress" not in names
     assert (tmp_path / "out" / "a.webp").stat().st_size > 0

@@ -49,7 +49,7 @@ def test_lltd_cwebp_refuses_unknown_options_and_bad_files(tmp_path, run_lltd, ma
 
 def test_cwebp_grammar_parser():
     from lltd.codecs.grammar import parse_cwebp_args
-    from lltd.errors import UsageError
+    from lltd.common.errors import UsageError
 
     call = parse_cwebp_args(
         [
@@ -131,11 +131,17 @@ def test_lean_entry_imports_neither_typer_nor_the_other_commands(tmp_path, make_
     # What lltd imported: after site (which, in an editable install, imports pathlib itself).
     lltds = set(order[order.index("site") + 1 :])
     if backend or CWEBP is None:
-        assert "lltd.cwebp_command" in imported and "PIL.WebPImagePlugin" in imported
+        assert "lltd.cli.lean.cwebp_command" in imported and "PIL.WebPImagePlugin" in imported
     else:  # cwebp spawned: not even Pillow, pathlib, subprocess or the full command
-        assert "lltd.cwebp_run" in imported
+        assert "lltd.cli.lean.cwebp_run" in imported
         assert "lltd.codecs.cwebp_options" in lltds
-        assert not lltds & {"PIL", "pathlib", "subprocess", "tempfile", "lltd.cwebp_command"}
+        assert not lltds & {
+            "PIL",
+            "pathlib",
+            "subprocess",
+            "tempfile",
+            "lltd.cli.lean.cwebp_command",
+        }
 
 
 def test_output_symlink_is_refused(tmp_path, run_lltd, make_image):

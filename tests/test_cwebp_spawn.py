@@ -1,7 +1,7 @@
-"""`lltd cwebp`'s default path: cwebp itself, spawned by a lean entry (lltd/cwebp_spawn.py), into
-a temporary beside the destination that is renamed into place. Every call here goes through the
-real command line; the full path (Pillow opens the input first) is reached with inputs the lean
-path leaves to it (a CMYK JPEG, an MPO, 16-bit grey)."""
+"""`lltd cwebp`'s default path: cwebp itself, spawned by a lean entry
+(lltd/cli/lean/cwebp_spawn.py), into a temporary beside the destination that is renamed into place.
+Every call here goes through the real command line; the full path (Pillow opens the input first) is
+reached with inputs the lean path leaves to it (a CMYK JPEG, an MPO, 16-bit grey)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from conftest import (
 )
 from PIL import Image
 
-from lltd.atomic import TEMP_SUFFIX
+from lltd.fs.atomic import TEMP_SUFFIX
 
 _TRANSPOSE = {
     "horizontal": Image.Transpose.FLIP_LEFT_RIGHT,

@@ -18,7 +18,7 @@ from waiting import wait_for
 
 import lltd
 from lltd.defense import DefenseSettings
-from lltd.imageio import open_image
+from lltd.imaging.imageio import open_image
 
 # name -> (command-line flags, TOML settings, the value they mean)
 CASES = {

@@ -1,4 +1,4 @@
-"""lltd.destination's temporary files in-process (the lean path of ``lltd cwebp`` makes them
+"""lltd.fs.destination's temporary files in-process (the lean path of ``lltd cwebp`` makes them
 without tempfile): their name, mode, exclusivity, and the give-up when every name is taken."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lltd import destination
-from lltd.destination import TEMP_SUFFIX, new_temporary
+from lltd.fs import destination
+from lltd.fs.destination import TEMP_SUFFIX, new_temporary
 
 
 def test_a_temporary_is_an_empty_private_dotfile_beside_its_destination(tmp_path: Path) -> None:

@@ -152,6 +152,6 @@ def test_lltd_torch_import_error_names_the_extra(light_python: Path, tmp_path: P
     ],
 )
 def test_extra_for_names_the_extra_that_installs_the_module(module, command, extra) -> None:
-    from lltd.extras import extra_for
+    from lltd.common.extras import extra_for
 
     assert extra_for(module, command) == extra

@@ -14,7 +14,7 @@ import pytest
 from conftest import IMPORT_TIMES, RunLltd, assert_one_line_error, heavy_imports, tree_digests
 from PIL import Image, JpegImagePlugin
 
-from lltd.atomic import TEMP_SUFFIX
+from lltd.fs.atomic import TEMP_SUFFIX
 
 OLD = 1_000_000_000  # an mtime in 2001: a file still carrying it was not rewritten
 SEED_NAME = "Adv_n12057211 yellow lady's slipper-n03958227 plastic bag.png"

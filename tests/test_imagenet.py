@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("foolbox")
 
 from lltd.attack.catalog import ATTACKS, CATALOG, check_epsilon  # noqa: E402
-from lltd.errors import UsageError  # noqa: E402
+from lltd.common.errors import UsageError  # noqa: E402
 from lltd.evaluate.defenses import DEFAULT_DEFENSES, DEFENSES  # noqa: E402
 from lltd.models import EFFICIENTNET_LITE0, load_pixel_classifier, model_entry  # noqa: E402
 

@@ -13,7 +13,7 @@ import pytest
 from lltd.batch.marks import Mark, Source
 from lltd.batch.plan import OutputTree, Planner
 from lltd.codecs import EncodeOptions
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 from lltd.jobs.compress import CompressJob
 from lltd.watch.journal import Journal
 from lltd.watch.names import FileNames

@@ -12,7 +12,7 @@ torchvision = pytest.importorskip("torchvision")
 
 from PIL import Image  # noqa: E402
 
-from lltd.errors import LltdError, UsageError  # noqa: E402
+from lltd.common.errors import LltdError, UsageError  # noqa: E402
 from lltd.models import (  # noqa: E402
     Normalized,
     class_names,

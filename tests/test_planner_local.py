@@ -17,7 +17,7 @@ from lltd.batch.outcome import Outcome
 from lltd.batch.plan import Planner, check_roots, local_tree, plan_local, plan_names
 from lltd.batch.scan import Task
 from lltd.codecs import EncodeOptions
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 from lltd.jobs.compress import CompressJob
 from lltd.jobs.defend import DefendJob
 from lltd.jobs.flip import FlipJob

@@ -16,7 +16,7 @@ from test_planner import mark_for, plan, replace_job, tree
 from lltd.batch.marks import Mark
 from lltd.batch.plan import MAX_ALTERNATES, OutputTree, Planner
 from lltd.codecs import EncodeOptions
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 from lltd.jobs.compress import CompressJob
 from lltd.jobs.defend import DefendJob
 from lltd.jobs.flip import FlipJob

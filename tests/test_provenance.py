@@ -11,7 +11,7 @@ from conftest import digest
 from PIL import Image, features
 from webp_helpers import CWEBP
 
-from lltd.version import version
+from lltd.common.version import version
 
 
 def report(path: Path) -> dict:

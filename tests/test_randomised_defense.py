@@ -15,7 +15,7 @@ from PIL import Image
 
 import lltd
 from lltd.defense import DIRECTIONS, DefenseSettings, parse_quality_range
-from lltd.imageio import open_image
+from lltd.imaging.imageio import open_image
 
 RANDOM_FLAGS = ["--quality-range", "30-70", "--direction", "random", "--resize-pad", "0.2"]
 

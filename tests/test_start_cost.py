@@ -28,7 +28,7 @@ def imported(*args: str | Path, cwd: Path) -> set[str]:
 def test_compress_loads_only_its_command_and_no_process_pool(make_image, tmp_path, jobs):
     make_image(tmp_path / "in" / "a.png")
     names = imported("compress", "in", "-q", "60", "-o", "out", "-j", jobs, cwd=tmp_path)
-    assert "lltd.compress_work" in names and "lltd.jobs.compress" in names
+    assert "lltd.cli.lean.compress_work" in names and "lltd.jobs.compress" in names
     assert (tmp_path / "out" / "a.webp").stat().st_size > 0
     assert not names & OTHER_COMMANDS
     assert not names & {"multiprocessing", "concurrent.futures.process", "ctypes"}

@@ -1,12 +1,12 @@
-"""lltd.transparency in-process, mode by mode, one step from each threshold (fast enough to run
-once per mutant; the CLI's use of it is test_compress_boundaries.py's transparency test)."""
+"""lltd.imaging.transparency in-process, mode by mode, one step from each threshold (fast enough to
+run once per mutant; the CLI's use of it is test_compress_boundaries.py's transparency test)."""
 
 from __future__ import annotations
 
 import pytest
 from PIL import Image
 
-from lltd.transparency import has_transparency
+from lltd.imaging.transparency import has_transparency
 
 
 def with_one_pixel(mode: str, fill: object, pixel: object) -> Image.Image:

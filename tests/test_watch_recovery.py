@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 from lltd.watch.config import FolderConfig
 from lltd.watch.folders import (
     SHARED_TEMP_AGE,

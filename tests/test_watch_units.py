@@ -15,7 +15,7 @@ import pytest
 
 from lltd.batch.marks import Mark, Source, read_mark, write_mark
 from lltd.batch.plan import Planner
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 from lltd.jobs.flip import FlipJob
 from lltd.watch import config as watch_config
 from lltd.watch.handler import Filter, WatchHandler, is_partial_name

@@ -1,7 +1,7 @@
 """Mutation testing of the modules whose bugs lose data or mislead: one command, one report.
 
     .venv/bin/python bench/mutation/run.py                 # every module of [tool.lltd.mutation]
-    .venv/bin/python bench/mutation/run.py lltd/atomic.py  # some of them (the others' results stay)
+    .venv/bin/python bench/mutation/run.py lltd/fs/atomic.py  # some (the others' results stay)
     .venv/bin/python bench/mutation/run.py --report-only   # rewrite REPORT.md from the results
 
 Each module listed in pyproject.toml's ``[[tool.lltd.mutation]]`` is mutated by mutmut 2 (one

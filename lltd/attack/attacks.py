@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from lltd.attack.catalog import ATTACKS, CW_BINARY_SEARCH_STEPS, check_epsilon, spec
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 
 __all__ = ["ATTACKS", "AttackResult", "make_attack", "run_attack"]
 

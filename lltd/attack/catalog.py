@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 
 #: The bounded attacks' default L-inf budget: 8/255, the usual ImageNet/CIFAR setting.
 DEFAULT_LINF_EPSILON = 8 / 255

@@ -17,14 +17,14 @@ from typing import Any, Literal
 
 import torch
 
-from lltd.atomic import atomic_output, write_bytes_atomic
 from lltd.attack import labels as labelling
 from lltd.attack.attacks import run_attack
 from lltd.attack.catalog import check_epsilon, is_bounded
 from lltd.attack.naming import UniqueNames, adversarial_name
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task, is_within, scan
-from lltd.errors import ImageError, LltdError, UsageError
-from lltd.imageio import DEFAULT_MAX_PIXELS, open_image, to_8bit_rgb
+from lltd.common.errors import ImageError, LltdError, UsageError
+from lltd.fs.atomic import atomic_output, write_bytes_atomic
+from lltd.imaging.imageio import DEFAULT_MAX_PIXELS, open_image, to_8bit_rgb
 from lltd.models import PixelClassifier, load_pixel_classifier, preprocess, to_8bit, to_pil
 
 Status = Literal["ok", "attack_failed", "clean_misclassified", "bad_input"]
@@ -116,7 +116,7 @@ class AttackReport:
     def to_json(self) -> dict[str, Any]:
         options = asdict(self.options)
         options["synsets"] = str(self.options.synsets) if self.options.synsets else None
-        from lltd.version import version
+        from lltd.common.version import version
 
         return {
             "lltd_version": version(),

@@ -1,6 +1,6 @@
 """The typer-free half of the batch commands: where the input and output are, the runner, and
 one batch from plan to exit status. ``lltd compress`` reaches this without typer (see
-:mod:`lltd.compress_argv`); the typer commands wrap it in :mod:`lltd.cli.options`."""
+:mod:`lltd.cli.lean.compress_argv`); the typer commands wrap it in :mod:`lltd.cli.options`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 
 if TYPE_CHECKING:
     from lltd.batch.engine import Runner
@@ -43,7 +43,7 @@ def runner_for(jobs: int, scheduler: str | None, pool: str = "processes") -> Run
 def location(value: str | Path) -> Path | str:
     """A folder argument: a storage URL (``s3://b/x``) stays text, since ``Path`` would fold
     its ``//``; anything else is a local path. (Folder options are declared as ``str`` for this.)"""
-    from lltd.urls import is_url
+    from lltd.common.urls import is_url
 
     return str(value) if is_url(str(value)) else Path(value)
 
@@ -62,7 +62,7 @@ def absolute_location(value: Path | str) -> Path | str:
 def plan(root: Path | str, job: Any, *, dry_run: bool = False, **options: Any) -> BatchRun:
     """The one planner over a local folder (locked, stale temporaries cleared), or over storage
     when either end is a URL. A dry run plans the same way and writes nothing."""
-    from lltd.urls import is_url
+    from lltd.common.urls import is_url
 
     if is_url(root) or is_url(getattr(job, "output_dir", None)):
         from lltd.cluster.remote import plan_remote

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from lltd.batch.outcome import FileResult, Outcome, Totals
 from lltd.batch.scan import Task
-from lltd.errors import LltdError, UsageError
+from lltd.common.errors import LltdError, UsageError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future

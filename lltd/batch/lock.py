@@ -15,8 +15,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from lltd.errors import UsageError
-from lltd.text import printable
+from lltd.common.errors import UsageError
+from lltd.common.text import printable
 
 
 @contextlib.contextmanager

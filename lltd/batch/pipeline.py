@@ -10,8 +10,8 @@ from lltd.batch.engine import Job, Runner, run_batch
 from lltd.batch.outcome import FileResult, Totals
 from lltd.batch.report import progress_reporter, write_json_report
 from lltd.batch.scan import Task, is_within
-from lltd.errors import UsageError
-from lltd.text import printable
+from lltd.common.errors import UsageError
+from lltd.common.text import printable
 
 
 @dataclass
@@ -96,8 +96,8 @@ def check_clean(output: Path, root: Path) -> None:
 
 
 def _first_foreign_file(folder: Path) -> Path | None:
-    from lltd.atomic import TEMP_SUFFIX
     from lltd.batch.marks import read_mark
+    from lltd.fs.atomic import TEMP_SUFFIX
 
     for dirpath, _, filenames in os.walk(folder):
         for name in sorted(filenames):

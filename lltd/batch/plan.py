@@ -38,8 +38,8 @@ from lltd.batch.marks import Mark, read_mark, same_source
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun, clean_output_directory
 from lltd.batch.scan import Task, is_within, matches_name, scan, suffix
-from lltd.errors import UsageError
-from lltd.text import printable
+from lltd.common.errors import UsageError
+from lltd.common.text import printable
 
 MAX_ALTERNATES = 1000
 

@@ -12,14 +12,14 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from lltd.atomic import UnsafeDestination, check_destination, remove_stale_temporaries
 from lltd.batch.lock import folder_locks
 from lltd.batch.outcome import Outcome
 from lltd.batch.pipeline import BatchRun, check_clean
 from lltd.batch.plan import PlannedJob, check_roots, plan_local
 from lltd.batch.scan import IMAGE_EXTENSIONS, is_within
-from lltd.errors import UsageError
-from lltd.text import printable
+from lltd.common.errors import UsageError
+from lltd.common.text import printable
+from lltd.fs.atomic import UnsafeDestination, check_destination, remove_stale_temporaries
 
 #: Locks live as long as the process: a command runs one batch, then exits.
 _HELD = contextlib.ExitStack()

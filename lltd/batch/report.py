@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from lltd.atomic import write_bytes_atomic
 from lltd.batch.outcome import FileResult, Outcome, Totals
-from lltd.text import one_line, printable
+from lltd.common.text import one_line, printable
+from lltd.fs.atomic import write_bytes_atomic
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -158,7 +158,7 @@ def write_json_report(
     """The report; each file's record gets its input's and output's SHA-256 and pixel size
     (``inputs``: facts taken before the run, for originals a run deletes)."""
     from lltd.batch.provenance import add_file_facts
-    from lltd.version import version
+    from lltd.common.version import version
 
     files = add_file_facts([result.to_json() for result in results], inputs or {})
     total = totals.to_json()

@@ -92,20 +92,20 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors (LltdError) become one line on stderr and exit status 2."""
     raw = list(sys.argv[1:] if argv is None else argv)
     if raw[:1] == ["cwebp"]:  # the lean path: cwebp spawned, else no typer, no other command
-        from lltd.cwebp_spawn import main as spawn_main
+        from lltd.cli.lean.cwebp_spawn import main as spawn_main
 
         status = spawn_main(raw[1:])
         if status is None:
-            from lltd.cwebp_command import main as cwebp_main
+            from lltd.cli.lean.cwebp_command import main as cwebp_main
 
             status = cwebp_main(raw[1:])
         sys.exit(status)
     if raw[:1] == ["compress"]:  # the lean path for the plain shapes batch jobs use: no typer
-        from lltd.compress_argv import parse
+        from lltd.cli.lean.compress_argv import parse
 
         request = parse(raw[1:])
         if request is not None:
-            from lltd.compress_work import run_compress
+            from lltd.cli.lean.compress_work import run_compress
 
             status = _guarded(lambda: run_compress(request), raw)
             if argv is None and request.scheduler is None:
@@ -136,8 +136,8 @@ def _exit_now(status: int) -> None:
 
 def _guarded(call: Callable[[], int | None], args: list[str]) -> int:
     """Run ``call``; a user error (LltdError) becomes one line on stderr and status 2."""
-    from lltd.errors import LltdError
-    from lltd.text import one_line
+    from lltd.common.errors import LltdError
+    from lltd.common.text import one_line
 
     try:
         return call() or 0

@@ -10,8 +10,8 @@ import typer
 
 from lltd.cli import options as opt
 from lltd.cli.root import app
-from lltd.errors import LltdError, UsageError
-from lltd.limits import DEFAULT_MAX_PIXELS
+from lltd.common.errors import LltdError, UsageError
+from lltd.common.limits import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
     from lltd.attack.run import AttackRecord, AttackReport

@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 
 from lltd.cli import options as opt
+from lltd.cli.lean.compress_request import NAMES, RANGES, CompressRequest
 from lltd.cli.root import app
-from lltd.compress_request import NAMES, RANGES, CompressRequest
 
-# Names, defaults and bounds are the request's, shared with the lean parser (lltd.compress_argv).
+# Names, defaults and bounds are the request's, shared with the lean parser
+# (lltd.cli.lean.compress_argv).
 D = CompressRequest
 
 
@@ -100,7 +101,7 @@ def compress_command(
     dry_run: opt.DryRun = D.dry_run,
 ) -> None:
     given = dict(locals())  # first: exactly the parameters, named as the request's fields
-    from lltd import compress_work
+    from lltd.cli.lean import compress_work
 
     given["cwebp_args"] = tuple(cwebp_args or ())
     raise typer.Exit(compress_work.run_compress(CompressRequest(**given)))

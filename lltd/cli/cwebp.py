@@ -1,5 +1,5 @@
 """``lltd cwebp`` in the typer app, for ``lltd --help``; the console entry (:func:`lltd.cli.main`)
-runs :mod:`lltd.cwebp_command` directly, without importing typer."""
+runs :mod:`lltd.cli.lean.cwebp_command` directly, without importing typer."""
 
 from __future__ import annotations
 
@@ -17,6 +17,6 @@ from lltd.cli.root import app
     "(--backend, --cwebp, --max-pixels, --auto-orient) go first.",
 )
 def cwebp_command(ctx: typer.Context) -> None:
-    from lltd.cwebp_command import main
+    from lltd.cli.lean.cwebp_command import main
 
     raise typer.Exit(main(list(ctx.args)))

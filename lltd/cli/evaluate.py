@@ -12,9 +12,9 @@ import typer
 from lltd.attack.catalog import ATTACKS, DEFAULT_EVALUATE_ATTACKS
 from lltd.cli import options as opt
 from lltd.cli.root import app
-from lltd.errors import LltdError, UsageError
-from lltd.limits import DEFAULT_MAX_PIXELS
-from lltd.text import printable
+from lltd.common.errors import LltdError, UsageError
+from lltd.common.limits import DEFAULT_MAX_PIXELS
+from lltd.common.text import printable
 
 # Kept here (lltd.evaluate.defenses imports numpy) so that --help stays light; a test checks that
 # they are lltd.evaluate.defenses.DEFENSES and DEFAULT_DEFENSES.

@@ -20,8 +20,8 @@ from lltd.batch.command import (  # the commands read them from here
     plan,
     runner_for,
 )
-from lltd.compress_request import RANGES
-from lltd.errors import UsageError
+from lltd.cli.lean.compress_request import RANGES
+from lltd.common.errors import UsageError
 
 if TYPE_CHECKING:
     from lltd.batch.pipeline import BatchRun
@@ -46,7 +46,7 @@ _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:$")
 def _local_json_path(path: Path | None) -> Path | None:
     # click has already made ``file:///x`` into ``file:/x``, which would create a folder "file:".
     if path is not None and path.parts and _URL_SCHEME.match(path.parts[0]):
-        from lltd.text import printable
+        from lltd.common.text import printable
 
         raise UsageError(f"--json takes a local file, not a URL: {printable(str(path))}")
     return path
@@ -159,9 +159,9 @@ Scheduler = Annotated[
 
 def prepare_torch(threads: int | None) -> None:
     """Process set-up of the short-lived torch commands (evaluate, attack), before torch loads:
-    keep freed memory (see :mod:`lltd.allocator`), let idle OpenMP threads sleep, take
+    keep freed memory (see :mod:`lltd.common.allocator`), let idle OpenMP threads sleep, take
     ``--threads``."""
-    from lltd.allocator import keep_freed_memory
+    from lltd.common.allocator import keep_freed_memory
 
     if "torch" not in sys.modules:
         # libgomp reads this once, as torch loads it. Its default spins while a thread waits for
@@ -177,7 +177,7 @@ def prepare_torch(threads: int | None) -> None:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    from lltd.text import one_line
+    from lltd.common.text import one_line
 
     typer.echo(f"lltd: error: {one_line(message)}", err=True)
     raise typer.Exit(code)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lltd.extras import extra_for, missing_extra_message
+from lltd.common.extras import extra_for, missing_extra_message
 
 app = typer.Typer(
     name="lltd",
@@ -22,7 +22,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from lltd.version import version
+        from lltd.common.version import version
 
         typer.echo(f"lltd {version()}")
         raise typer.Exit()

@@ -9,7 +9,7 @@ import typer
 
 from lltd.cli import options as opt
 from lltd.cli.root import app
-from lltd.limits import DEFAULT_MAX_PIXELS
+from lltd.common.limits import DEFAULT_MAX_PIXELS
 
 
 @app.command(

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lltd.atomic import TEMP_SUFFIX
 from lltd.batch.engine import Job, run_one
 from lltd.batch.marks import Mark, write_mark
 from lltd.batch.outcome import FileResult, Outcome
@@ -30,7 +29,8 @@ from lltd.batch.pipeline import BatchRun
 from lltd.batch.plan import OutputTree, PlannedJob, Planner, plan_names
 from lltd.batch.scan import Task
 from lltd.cluster.storage import MARKS, FileInfo, Storage
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
+from lltd.fs.atomic import TEMP_SUFFIX
 
 #: Client-side stand-ins for the input and output roots; workers swap in a temp folder.
 REMOTE_IN = Path("/lltd-remote/in")

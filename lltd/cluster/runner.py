@@ -17,7 +17,7 @@ from typing import Any
 from lltd.batch.engine import Job, chunked, default_jobs, run_one
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 
 #: Batches per worker thread: enough to balance uneven files, few enough to keep overhead low.
 BATCHES_PER_THREAD = 4

@@ -15,10 +15,10 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lltd.atomic import copy_atomic
 from lltd.batch.marks import Mark, Source, read_mark
-from lltd.errors import UsageError
-from lltd.urls import is_url
+from lltd.common.errors import UsageError
+from lltd.common.urls import is_url
+from lltd.fs.atomic import copy_atomic
 
 #: Object stores have no extended attributes: an output's provenance record is the object
 #: ``.lltd/made/<output name>`` beside the tree (local files keep it on the file itself).

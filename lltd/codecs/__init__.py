@@ -1,8 +1,8 @@
 """WebP codecs behind one small interface.
 
-A codec has ``name``, ``check(options)`` (raise :class:`~lltd.errors.CodecError` if it cannot honour
-an option), ``encode(image, options) -> bytes`` and ``encode_file(source, target, options, image)``,
-which writes the WebP for ``source`` (already opened as ``image``) to ``target``.
+A codec has ``name``, ``check(options)`` (raise :class:`~lltd.common.errors.CodecError` if it cannot
+honour an option), ``encode(image, options) -> bytes`` and ``encode_file(source, target, options,
+image)``, which writes the WebP for ``source`` (already opened as ``image``) to ``target``.
 
 Importing this package imports nothing: the lean path of ``lltd cwebp`` reads the option table
 (:mod:`lltd.codecs.cwebp_options`) and must not pay for Pillow; the names below load on first use.

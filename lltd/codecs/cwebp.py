@@ -16,8 +16,8 @@ from PIL import Image
 
 from lltd.codecs.cwebp_locate import cwebp_on_path, explicit_cwebp, failure_reason
 from lltd.codecs.options import EncodeOptions
-from lltd.errors import CodecError, UsageError
-from lltd.paths import cache_dir
+from lltd.common.errors import CodecError, UsageError
+from lltd.fs.paths import cache_dir
 
 # Files cwebp can read itself with the same meaning as Pillow gives them; anything else is first
 # normalised by Pillow to an 8-bit PNG so both backends agree on unusual modes.
@@ -186,7 +186,7 @@ class CwebpCodec:
 
 
 def _save_png(image: Image.Image, path: Path) -> None:
-    from lltd.imageio import to_8bit_rgb
+    from lltd.imaging.imageio import to_8bit_rgb
 
     # compress_level=0: the PNG only carries pixels to cwebp, so don't spend time deflating.
     to_8bit_rgb(image).save(path, format="PNG", compress_level=0)

@@ -1,7 +1,7 @@
 """Finding the cwebp binary, and wording its failures: os only.
 
 Shared by the cwebp backend (:mod:`lltd.codecs.cwebp`) and the lean path of ``lltd cwebp``
-(:mod:`lltd.cwebp_spawn`), which must not import shutil or subprocess.
+(:mod:`lltd.cli.lean.cwebp_spawn`), which must not import shutil or subprocess.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 
 
 def _executable(path: str) -> bool:

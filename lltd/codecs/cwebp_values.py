@@ -1,14 +1,14 @@
 """The values of cwebp's options, checked as cwebp (or libwebp's config check) checks them.
 
 Shared by the grammar (:mod:`lltd.codecs.grammar`) and the lean path of ``lltd cwebp``
-(:mod:`lltd.cwebp_spawn`), so both refuse exactly the same values with the same words. Imports
-nothing but the option table: the lean path pays for every module.
+(:mod:`lltd.cli.lean.cwebp_spawn`), so both refuse exactly the same values with the same words.
+Imports nothing but the option table: the lean path pays for every module.
 """
 
 from __future__ import annotations
 
 from lltd.codecs.cwebp_options import CwebpOption
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

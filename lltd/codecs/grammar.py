@@ -20,7 +20,7 @@ from lltd.codecs.cwebp_options import (
 )
 from lltd.codecs.cwebp_values import check_values, parse_metadata, take_values
 from lltd.codecs.options import EncodeOptions
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 
 # EncodeOptions field of each core option.
 _CORE_FIELDS = {

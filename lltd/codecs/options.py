@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from lltd.codecs.cwebp_options import BY_NAME, REFUSED
 from lltd.codecs.cwebp_values import check_metadata, parse_metadata
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 
 PRESETS = ("default", "photo", "picture", "drawing", "icon", "text")
 

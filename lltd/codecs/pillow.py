@@ -9,8 +9,8 @@ from PIL import Image, WebPImagePlugin  # noqa: F401  (registers WebP saving wit
 
 from lltd.codecs.cwebp_options import LOSSLESS_PRESETS
 from lltd.codecs.options import EncodeOptions
-from lltd.errors import CodecError
-from lltd.imageio import to_8bit_rgb
+from lltd.common.errors import CodecError
+from lltd.imaging.imageio import to_8bit_rgb
 
 
 def prepare_pixels(image: Image.Image, options: EncodeOptions) -> Image.Image:

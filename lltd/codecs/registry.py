@@ -9,7 +9,7 @@ from typing import Protocol
 from PIL import Image
 
 from lltd.codecs.options import EncodeOptions
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 
 BACKENDS = ("pillow", "cwebp")
 

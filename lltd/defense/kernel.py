@@ -18,7 +18,7 @@ from PIL import Image
 
 from lltd.codecs import EncodeOptions, get_codec
 from lltd.defense.settings import DIRECTIONS, DefenseSettings, Draw
-from lltd.imageio import to_8bit_rgb
+from lltd.imaging.imageio import to_8bit_rgb
 
 if TYPE_CHECKING:
     import numpy as np

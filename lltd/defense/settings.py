@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 
 DIRECTIONS: tuple[str, ...] = ("horizontal", "vertical")
 #: ``random`` draws one of :data:`DIRECTIONS` per image.

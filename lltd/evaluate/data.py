@@ -12,11 +12,11 @@ import numpy as np
 
 from lltd.attack import labels as labelling
 from lltd.batch.scan import IMAGE_EXTENSIONS, scan
-from lltd.errors import ImageError, UsageError
-from lltd.imageio import open_image
-from lltd.limits import DEFAULT_MAX_PIXELS
+from lltd.common.errors import ImageError, UsageError
+from lltd.common.limits import DEFAULT_MAX_PIXELS
+from lltd.common.text import printable
+from lltd.imaging.imageio import open_image
 from lltd.models import ClassNames, preprocess, to_8bit
-from lltd.text import printable
 
 
 @dataclass

@@ -18,9 +18,9 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from lltd.codecs import EncodeOptions, get_codec
+from lltd.common.errors import UsageError
 from lltd.defense import kernel
 from lltd.defense.settings import DefenseSettings, DefenseSettingsError
-from lltd.errors import UsageError
 
 DETERMINISTIC = ("none", "webp", "flip", "webp+flip", "jpeg", "bit-depth", "median")
 RANDOMIZED = ("webp-band", "flip-random", "resize-pad", "randomized")

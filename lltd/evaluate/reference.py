@@ -12,8 +12,8 @@ accuracy alone (target >= 90 %), before any defense or attack was run against th
 must not be changed to make any defense look better or worse. Any change to this file changes the
 cache key, so the model is retrained and the published figures must be regenerated.
 
-The trained weights are cached under ``lltd.paths.cache_dir()/reference/`` in a file named after a
-hash of this file (and the library versions that shape the data), and loaded back through the same
+The trained weights are cached under ``lltd.fs.paths.cache_dir()/reference/`` in a file named after
+a hash of this file (and the library versions that shape the data), and loaded back through the same
 state_dict mechanism as ``--weights PATH`` (``lltd.models.load_classifier`` with the factory
 ``lltd.evaluate.reference:build_model``).
 """
@@ -33,11 +33,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from lltd.atomic import write_bytes_atomic
-from lltd.errors import LltdError
+from lltd.common.errors import LltdError
+from lltd.fs.atomic import write_bytes_atomic
+from lltd.fs.paths import cache_dir
 from lltd.models.loading import load_classifier
 from lltd.models.pixels import Normalized
-from lltd.paths import cache_dir
 
 #: scikit-image loader name per class, in class-index order (gray photographs become 3 channels).
 _SOURCES = (

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lltd.atomic import write_bytes_atomic
+from lltd.fs.atomic import write_bytes_atomic
 
 ROW_FIELDS = ("attack", "defense", "accuracy", "restored", "n")
 SWEEP_FIELDS = ("codec", "quality", "attack", "accuracy", "mean_bytes", "n")
@@ -169,7 +169,7 @@ def write_report(report: dict[str, Any], out_dir: Path, plots: bool = True) -> l
         write_bytes_atomic(out_dir / name, data)
         written.append(out_dir / name)
 
-    from lltd.version import version
+    from lltd.common.version import version
 
     report = {"lltd_version": version(), **report}
     put("results.json", (json.dumps(report, indent=2) + "\n").encode())

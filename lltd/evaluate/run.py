@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from lltd.attack.catalog import ATTACKS, DEFAULT_EVALUATE_ATTACKS, check_epsilon, spec
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
+from lltd.common.limits import DEFAULT_MAX_PIXELS
 from lltd.evaluate import sanity
 from lltd.evaluate.adaptive import (
     BPDA,
@@ -35,7 +36,6 @@ from lltd.evaluate.defenses import Defense, DefenseParameters
 from lltd.evaluate.oblivious import attack_images, perturbation, predict
 from lltd.evaluate.stats import worst_case
 from lltd.evaluate.sweep import sweep
-from lltd.limits import DEFAULT_MAX_PIXELS
 
 QUICK_IMAGES = 60
 #: The defense the epsilon sanity check runs on, when it is evaluated (the project's own).

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 from lltd.evaluate.defenses import decode, jpeg_bytes, webp_bytes
 from lltd.evaluate.oblivious import predict
 

@@ -6,12 +6,12 @@ import contextlib
 import errno
 from pathlib import Path, PurePosixPath
 
-from lltd.atomic import copy_atomic, write_bytes_atomic
 from lltd.batch.marks import Source, matches, stamp
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
-from lltd.errors import ImageError
-from lltd.text import printable
+from lltd.common.errors import ImageError
+from lltd.common.text import printable
+from lltd.fs.atomic import copy_atomic, write_bytes_atomic
 
 FAILED = "failed"
 

@@ -8,15 +8,15 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from lltd.atomic import atomic_output, check_destination, copy_atomic, make_durable
 from lltd.batch.marks import Source, stamp
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import COMPRESS_EXTENSIONS, Task
 from lltd.codecs import EncodeOptions, get_codec
-from lltd.errors import CodecError, ImageError
-from lltd.imageio import DEFAULT_MAX_PIXELS, open_image
+from lltd.common.errors import CodecError, ImageError
+from lltd.fs.atomic import atomic_output, check_destination, copy_atomic, make_durable
+from lltd.imaging.imageio import DEFAULT_MAX_PIXELS, open_image
+from lltd.imaging.transparency import has_transparency
 from lltd.jobs.common import Declared, stamper
-from lltd.transparency import has_transparency
 
 ORIGIN, TRANSPARENCY = "origin", "transparency"
 #: Inputs up to this size are read once into memory (hashed, then decoded from there); larger

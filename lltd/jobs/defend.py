@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from lltd.atomic import atomic_output
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task
+from lltd.common.errors import CodecError, ImageError
 from lltd.defense.kernel import apply
 from lltd.defense.settings import DefenseSettings
-from lltd.errors import CodecError, ImageError
-from lltd.imageio import DEFAULT_MAX_PIXELS, open_image
+from lltd.fs.atomic import atomic_output
+from lltd.imaging.imageio import DEFAULT_MAX_PIXELS, open_image
 from lltd.jobs.common import Declared, stamper
 
 # Speed, not pixels (both containers are lossless; no mutate: any value gives the same pixels).

@@ -8,11 +8,11 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image, JpegImagePlugin
 
-from lltd.atomic import atomic_output
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task
-from lltd.errors import ImageError
-from lltd.imageio import DEFAULT_MAX_PIXELS, apply_orientation, open_image
+from lltd.common.errors import ImageError
+from lltd.fs.atomic import atomic_output
+from lltd.imaging.imageio import DEFAULT_MAX_PIXELS, apply_orientation, open_image
 from lltd.jobs.common import Declared, stamper
 from lltd.transforms import Direction, flip
 

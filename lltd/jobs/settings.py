@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lltd.codecs.options import EncodeOptions, webp_converter_options
-from lltd.errors import CodecError, UsageError
-from lltd.limits import DEFAULT_MAX_PIXELS
+from lltd.common.errors import CodecError, UsageError
+from lltd.common.limits import DEFAULT_MAX_PIXELS
 
 FLIP_FORMATS = ("same", "png")
 DEFEND_FORMATS = ("png", "webp-lossless")

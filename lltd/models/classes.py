@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from torch import nn
 
-from lltd.errors import UsageError
-from lltd.extras import missing_extra_message
+from lltd.common.errors import UsageError
+from lltd.common.extras import missing_extra_message
 from lltd.models.classes import ClassNames, class_names
 from lltd.models.loading import load_weights_file, looks_like_path
 

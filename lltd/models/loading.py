@@ -18,7 +18,7 @@ import torch
 import torchvision
 from torch import nn
 
-from lltd.errors import LltdError, UsageError
+from lltd.common.errors import LltdError, UsageError
 
 
 def classification_models() -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 from lltd.models import imagenet
 from lltd.models.classes import ClassNames, class_names, read_synset_words
 from lltd.models.loading import check_torchvision_name, is_factory_spec, load_classifier

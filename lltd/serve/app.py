@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lltd.errors import CodecError, ImageError
+from lltd.common.errors import CodecError, ImageError
 from lltd.serve.intake import Admission, check_content_type, read_body, wants_webp
 from lltd.serve.kernel import Defended, ImageTooLarge, defend_bytes
 from lltd.serve.metrics import Metrics

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from lltd.common.errors import ImageError
 from lltd.defense.kernel import apply
 from lltd.defense.settings import DefenseSettings, Draw
-from lltd.errors import ImageError
 
 #: What ``POST /v1/defend`` accepts (Pillow's names); anything else is refused before decoding.
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")

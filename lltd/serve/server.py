@@ -15,7 +15,7 @@ from collections.abc import Generator
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from lltd.errors import LltdError
+from lltd.common.errors import LltdError
 from lltd.serve.settings import ENVIRONMENT_KEY, ServeSettings
 from lltd.watch.notify import Notifier
 

@@ -6,8 +6,8 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
+from lltd.common.limits import DEFAULT_MAX_PIXELS
 from lltd.defense.settings import DefenseSettings
-from lltd.limits import DEFAULT_MAX_PIXELS
 
 #: The environment variable that carries the settings into uvicorn's worker processes.
 ENVIRONMENT_KEY = "LLTD_SERVE_SETTINGS"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lltd.batch.plan import PlannedJob
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 from lltd.watch.config import FolderConfig
 
 

@@ -13,7 +13,7 @@ import contextlib
 from concurrent.futures import Future
 from typing import Any
 
-from lltd.errors import LltdError
+from lltd.common.errors import LltdError
 
 
 class DaskExecutor:

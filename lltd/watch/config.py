@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lltd.errors import UsageError
-from lltd.imageio import DEFAULT_MAX_PIXELS
+from lltd.common.errors import UsageError
+from lltd.imaging.imageio import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
     from lltd.defense import DefenseSettings

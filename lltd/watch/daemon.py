@@ -22,7 +22,7 @@ from watchdog.observers.api import BaseObserver
 
 from lltd.batch.engine import default_jobs
 from lltd.batch.outcome import Outcome
-from lltd.text import printable
+from lltd.common.text import printable
 from lltd.watch.config import WatchConfig
 from lltd.watch.discovery import (
     FolderSink,

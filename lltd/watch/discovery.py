@@ -25,8 +25,8 @@ from watchdog.events import (
 )
 from watchdog.observers.api import BaseObserver
 
-from lltd.errors import LltdError
-from lltd.text import printable
+from lltd.common.errors import LltdError
+from lltd.common.text import printable
 from lltd.watch.folders import Folder
 from lltd.watch.handler import WatchHandler
 from lltd.watch.intake import Intake

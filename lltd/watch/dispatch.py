@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lltd.batch.scan import Task
-from lltd.text import printable
+from lltd.common.text import printable
 from lltd.watch.discovery import Key
 from lltd.watch.folders import Folder
 from lltd.watch.intake import Intake

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from lltd.atomic import TEMP_SUFFIX, remove_stale_temporaries
 from lltd.batch.engine import Job
 from lltd.batch.plan import Planner
 from lltd.batch.scan import is_within
-from lltd.errors import UsageError
-from lltd.text import printable
+from lltd.common.errors import UsageError
+from lltd.common.text import printable
+from lltd.fs.atomic import TEMP_SUFFIX, remove_stale_temporaries
 from lltd.watch.actions import make_job
 from lltd.watch.config import FolderConfig
 from lltd.watch.handler import Filter

@@ -11,7 +11,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 
 
 class FolderLock:

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from lltd.errors import UsageError
+from lltd.common.errors import UsageError
 from lltd.watch.status import Counters
 
 #: Close-to-output latency buckets (s): a small image takes tens of ms, a backlog file minutes.

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from lltd.atomic import TEMP_SUFFIX
+from lltd.fs.atomic import TEMP_SUFFIX
 from lltd.watch.safedir import open_dir
 
 NAMES = "names"

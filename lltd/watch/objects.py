@@ -30,8 +30,8 @@ from lltd.batch.engine import default_jobs
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.plan import PlanNames, Planner
 from lltd.batch.scan import Task
-from lltd.errors import UsageError
-from lltd.text import printable
+from lltd.common.errors import UsageError
+from lltd.common.text import printable
 from lltd.watch.config import FolderConfig, WatchConfig
 from lltd.watch.handler import is_partial_name
 from lltd.watch.log import Log

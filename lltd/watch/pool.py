@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from lltd.errors import LltdError
+from lltd.common.errors import LltdError
 from lltd.watch.config import WatchConfig
 from lltd.watch.worker import Processed, WorkItem, init_worker, process
 

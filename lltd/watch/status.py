@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lltd.atomic import write_bytes_atomic
-from lltd.text import printable
+from lltd.common.text import printable
+from lltd.fs.atomic import write_bytes_atomic
 
 
 @dataclass

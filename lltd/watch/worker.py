@@ -14,12 +14,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lltd.atomic import make_durable
 from lltd.batch.engine import Job, fail, run_one
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
-from lltd.errors import LltdError
-from lltd.text import printable
+from lltd.common.errors import LltdError
+from lltd.common.text import printable
+from lltd.fs.atomic import make_durable
 from lltd.watch.safedir import UnsafePath, ensure_dirs, is_link_free, open_dir
 from lltd.watch.settle import signature
 

@@ -27,8 +27,8 @@ import PIL
 import pytest
 from PIL import Image
 
-from lltd.atomic import TEMP_SUFFIX
-from lltd.imageio import open_image
+from lltd.fs.atomic import TEMP_SUFFIX
+from lltd.imaging.imageio import open_image
 from lltd.transforms import defend_image
 
 from .conftest import PROJECT, booted

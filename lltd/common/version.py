@@ -20,7 +20,7 @@ def version() -> str:
         return metadata_version("lltd")
     except PackageNotFoundError:
         pass
-    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     try:
         match = _PYPROJECT_VERSION.search(pyproject.read_text(encoding="utf-8"))
     except OSError:

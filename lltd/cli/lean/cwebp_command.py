@@ -1,9 +1,9 @@
 """``lltd cwebp``: one file, with cwebp's own grammar, so scripts that call cwebp can call lltd.
 
-Shell jobs call the encoder once per file, so this path is kept lean: :func:`lltd.cli.main`
-first tries :mod:`lltd.cwebp_spawn` (cwebp itself, no Pillow), then comes here, before typer and
-the other commands are imported; this path imports the option table, Pillow's image core with
-the PNG/JPEG readers and the WebP plugin, and nothing else of size.
+Shell jobs call the encoder once per file, so this path is kept lean: :func:`lltd.cli.main` first
+tries :mod:`lltd.cli.lean.cwebp_spawn` (cwebp itself, no Pillow), then comes here, before typer and
+the other commands are imported; this path imports the option table, Pillow's image core with the
+PNG/JPEG readers and the WebP plugin, and nothing else of size.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lltd.cwebp_spawn import Own, split_own
-from lltd.errors import CodecError, ImageError, LltdError, UsageError
-from lltd.text import one_line, printable
+from lltd.cli.lean.cwebp_spawn import Own, split_own
+from lltd.common.errors import CodecError, ImageError, LltdError, UsageError
+from lltd.common.text import one_line, printable
 
 USAGE = (
     "usage: lltd cwebp [--backend cwebp|pillow] [--cwebp PATH] [--max-pixels N] [--auto-orient]\n"
@@ -120,12 +120,12 @@ def _info(which: str, own: Own) -> int:
 
 
 def _encode(call, own: Own, codec) -> None:  # type: ignore[no-untyped-def]
-    from lltd.atomic import atomic_output
+    from lltd.fs.atomic import atomic_output
 
     source: Path = call.source
     image = None
     if call.yuv_size is None:
-        from lltd.imageio import open_image
+        from lltd.imaging.imageio import open_image
 
         image = open_image(
             source, own.max_pixels, load=own.backend == "pillow", auto_orient=own.auto_orient

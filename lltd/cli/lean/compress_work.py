@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lltd.compress_request import CompressRequest
+from lltd.cli.lean.compress_request import CompressRequest
 
 
 def run_compress(request: CompressRequest) -> int:
@@ -14,9 +14,9 @@ def run_compress(request: CompressRequest) -> int:
     from lltd.batch.report import compress_summary
     from lltd.codecs import parse_metadata
     from lltd.codecs.grammar import parse_batch_options
-    from lltd.errors import UsageError
+    from lltd.common.errors import UsageError
+    from lltd.common.text import printable
     from lltd.jobs.settings import compress_job, compress_options
-    from lltd.text import printable
 
     r = request
     if r.replace and (r.clean or r.output_directory is not None):

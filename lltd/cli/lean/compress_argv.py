@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 
+from lltd.cli.lean.compress_request import NAMES, RANGES, CompressRequest
 from lltd.codecs.cwebp_options import BY_NAME, NATIVE_IN_COMPRESS
-from lltd.compress_request import NAMES, RANGES, CompressRequest
 
 FIELD_BY_NAME = {name: field for field, names in NAMES.items() for name in names}
 #: Each field's type, as written in the dataclass: bool, int, float, str or Path (or "... | None").

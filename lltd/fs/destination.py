@@ -1,6 +1,6 @@
 """What lltd may write over, and the name of its temporaries: os and stat only.
 
-Kept apart from :mod:`lltd.atomic` (which needs tempfile, shutil and threading) so the lean path
+Kept apart from :mod:`lltd.fs.atomic` (which needs tempfile, shutil and threading) so the lean path
 of ``lltd cwebp``, paid once per file by shell loops, can apply the same rules for nothing.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import stat
 
-from lltd.errors import LltdError
-from lltd.text import printable
+from lltd.common.errors import LltdError
+from lltd.common.text import printable
 
 #: Suffix of every temporary file lltd writes (always a dotfile beside its destination).
 TEMP_SUFFIX = ".lltd-tmp"

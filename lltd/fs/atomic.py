@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 # Re-exported: the batch engine, the daemon and the tests import them from here.
-from lltd.destination import TEMP_SUFFIX, UnsafeDestination, check_destination, new_temporary_fd
+from lltd.fs.destination import TEMP_SUFFIX, UnsafeDestination, check_destination, new_temporary_fd
 
 
 class AtomicTarget:

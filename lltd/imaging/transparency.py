@@ -1,5 +1,5 @@
 """Whether an image has transparency: compress's ``--ignore-transparency-image`` sets such images
-aside, and :func:`lltd.imageio.to_8bit_rgb` keeps their alpha channel.
+aside, and :func:`lltd.imaging.imageio.to_8bit_rgb` keeps their alpha channel.
 
 Its own module so mutation testing can mutate it alone (mutmut mutates whole files).
 """

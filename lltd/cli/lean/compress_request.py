@@ -1,8 +1,8 @@
 """What one ``lltd compress`` run is asked to do, whichever parser read the command line.
 
-The typer command (:mod:`lltd.cli.compress`) and the lean parser (:mod:`lltd.compress_argv`)
-both build a :class:`CompressRequest`, and both read its defaults and :data:`RANGES` from here,
-so the two cannot drift apart on a default or a bound.
+The typer command (:mod:`lltd.cli.compress`) and the lean parser
+(:mod:`lltd.cli.lean.compress_argv`) both build a :class:`CompressRequest`, and both read its
+defaults and :data:`RANGES` from here, so the two cannot drift apart on a default or a bound.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lltd.limits import DEFAULT_MAX_PIXELS
+from lltd.common.limits import DEFAULT_MAX_PIXELS
 
 #: The option names of each field the lean parser reads; the typer declarations take them from
 #: here. (--scheduler and the hidden --cwebp-arg are left to typer.)

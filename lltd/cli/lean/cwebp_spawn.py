@@ -6,7 +6,7 @@ imports os, sys, stat and zlib and lltd's option table: no Pillow, pathlib, subp
 tempfile. It takes the common call (a PNG or JPEG that cwebp reads as Pillow would, an output
 file or ``-o -``, cwebp found) and returns None for anything else: another input format, any
 usage error (so the wording stays the full path's), ``-version``, ``--backend pillow``,
-``--auto-orient``. :mod:`lltd.cwebp_command` then runs exactly as without this path.
+``--auto-orient``. :mod:`lltd.cli.lean.cwebp_command` then runs exactly as without this path.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import os
 import stat
 import sys
 
-from lltd.errors import LltdError, UsageError
-from lltd.limits import DEFAULT_MAX_PIXELS
+from lltd.common.errors import LltdError, UsageError
+from lltd.common.limits import DEFAULT_MAX_PIXELS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ def try_spawn(argv: list[str]) -> int | None:
     source = call.inputs[0]
     if binary is None or not _source_ok(source, own.max_pixels):
         return None
-    from lltd.cwebp_run import run_cwebp
+    from lltd.cli.lean.cwebp_run import run_cwebp
 
     printing = call.printing
     extra = ["-quiet"] if call.quiet or not printing else printing
@@ -156,11 +156,11 @@ def try_spawn(argv: list[str]) -> int | None:
 
 def main(argv: list[str]) -> int | None:
     """:func:`try_spawn` with lltd's error convention: one line on stderr, exit 2 for usage
-    errors; None: left to :mod:`lltd.cwebp_command`."""
+    errors; None: left to :mod:`lltd.cli.lean.cwebp_command`."""
     try:
         return try_spawn(argv)
     except (LltdError, OSError) as exc:
-        from lltd.text import one_line
+        from lltd.common.text import one_line
 
         print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
         return 2 if isinstance(exc, LltdError) else 1

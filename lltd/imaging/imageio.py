@@ -9,9 +9,9 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from lltd.errors import ImageError
-from lltd.limits import DEFAULT_MAX_PIXELS
-from lltd.transparency import has_transparency
+from lltd.common.errors import ImageError
+from lltd.common.limits import DEFAULT_MAX_PIXELS
+from lltd.imaging.transparency import has_transparency
 
 # Modes libwebp can take directly (through Pillow) without losing information.
 _DIRECT_MODES = {"RGB", "RGBA"}

@@ -1,6 +1,6 @@
-"""Run cwebp for the lean path of ``lltd cwebp`` (:mod:`lltd.cwebp_spawn`): ``posix_spawn`` with
-an argument vector (never a shell), into a temporary beside the destination that is renamed into
-place once cwebp has succeeded, with lltd's data-safety rules (:mod:`lltd.destination`).
+"""Run cwebp for the lean path of ``lltd cwebp`` (:mod:`lltd.cli.lean.cwebp_spawn`): ``posix_spawn``
+with an argument vector (never a shell), into a temporary beside the destination that is renamed
+into place once cwebp has succeeded, with lltd's data-safety rules (:mod:`lltd.fs.destination`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ try:  # the C module: ``signal`` itself imports enum, a few ms per call
 except ImportError:  # pragma: no cover (not CPython)
     from signal import SIGPIPE, SIGXFSZ
 
-from lltd.destination import UnsafeDestination, check_destination, new_temporary
+from lltd.fs.destination import UnsafeDestination, check_destination, new_temporary
 
 
 def _spawn(argv: list[str], to_stdout: bool, capture: bool) -> tuple[int, bytes]:
@@ -96,7 +96,7 @@ def run_cwebp(
         return 128 + SIGPIPE  # the reader of -o - left: quiet, as cwebp itself, and its status
     if code != 0:
         from lltd.codecs.cwebp_locate import failure_reason
-        from lltd.text import printable
+        from lltd.common.text import printable
 
         reason = failure_reason(printed.decode(errors="replace"), code)
         print(f"lltd: error: {printable(source)}: cwebp failed: {reason}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Safe image reading and the image facts every job needs (transparency)."""
