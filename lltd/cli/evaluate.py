@@ -22,6 +22,8 @@ DEFENSE_CHOICES = (
     "none,webp,flip,webp+flip,jpeg,bit-depth,median,webp-band,flip-random,resize-pad,randomized"
 )
 DEFAULT_DEFENSES = "none,webp,flip,webp+flip,jpeg,bit-depth,median,webp-band,randomized"
+#: lltd.evaluate.data.FOOLBOX_SAMPLES, kept here for the same reason (a test checks they agree).
+FOOLBOX_SAMPLES = "foolbox-samples"
 
 
 @app.command(
@@ -46,11 +48,12 @@ def evaluate_command(
     ] = "reference",
     weights: opt.Weights = "DEFAULT",
     data: Annotated[
-        Path | None,
+        list[str] | None,
         typer.Option(
             "--data",
-            help="Labelled images: class folders (ImageFolder) or '<synset> <name>.<ext>' files "
-            "(default for --model reference: its test split).",
+            help="Labelled images: class folders (ImageFolder) or '<synset> <name>.<ext>' files, "
+            "or 'foolbox-samples' (the 20 ImageNet photographs in foolbox's wheel); repeatable, "
+            "the sets are joined (default for --model reference: its test split).",
         ),
     ] = None,
     adversarial: Annotated[
@@ -87,8 +90,12 @@ def evaluate_command(
         typer.Option("--resize-pad", help="Largest shrink of resize-pad/randomized (0-0.5)."),
     ] = 0.15,
     epsilon: Annotated[
-        float | None,
-        typer.Option("--epsilon", help="L-inf budget of fgsm/bim/pgd in [0, 1] (default 8/255)."),
+        str | None,
+        typer.Option(
+            "--epsilon",
+            help="L-inf budget of fgsm/bim/pgd and the adaptive attacks in [0, 1], or as K/255 "
+            "(default 8/255).",
+        ),
     ] = None,
     adaptive: Annotated[
         bool,
@@ -119,6 +126,14 @@ def evaluate_command(
             "WebP and JPEG quality.",
         ),
     ] = None,
+    match_size: Annotated[
+        bool,
+        typer.Option(
+            "--match-size",
+            help="Pair each WebP quality (--sweep-quality's, else 20,40,60,80) with the JPEG "
+            "quality of the same mean size and attack both (with --adaptive, BPDA-PGD too).",
+        ),
+    ] = False,
     quick: Annotated[
         bool, typer.Option("--quick", help="60 images and fewer attack steps (for CI).")
     ] = False,
@@ -150,19 +165,21 @@ def evaluate_command(
             attacks=_names(attacks, "--attacks"),
             defenses=parse_defenses(defenses, parameters),
             parameters=parameters,
-            epsilon=epsilon,
+            epsilon=_epsilon(epsilon),
             adaptive=adaptive,
             adaptive_steps=adaptive_steps,
             restarts=restarts,
             eot=eot,
             square_queries=square_queries,
             sweep_qualities=parse_qualities(sweep_quality) if sweep_quality else (),
+            match_size=match_size,
             quick=quick,
             seed=seed,
         )
         options.validate()
-        if data is not None and not data.is_dir():
-            raise UsageError(f"--data {printable(data)}: not a folder")
+        for folder in data or []:
+            if folder != FOOLBOX_SAMPLES and not Path(folder).is_dir():
+                raise UsageError(f"--data {printable(folder)}: not a folder")
         for folder in adversarial or []:
             if not folder.is_dir():
                 raise UsageError(f"--adversarial {printable(folder)}: not a folder")
@@ -175,7 +192,7 @@ def evaluate_command(
         report = evaluate_model(
             model,
             None if weights == "random" else weights,
-            data,
+            data or [],
             options,
             device=device,
             limit=limit,
@@ -192,6 +209,18 @@ def evaluate_command(
         names = ", ".join(path.name for path in written)
         typer.echo(f"lltd: wrote {names} to {output_directory}", err=True)
     sys.stdout.flush()
+
+
+def _epsilon(text: str | None) -> float | None:
+    """``0.031``, ``8/255`` (any ``A/B``) or None."""
+    if text is None:
+        return None
+    top, slash, bottom = text.strip().partition("/")
+    try:
+        value = float(top) / float(bottom) if slash else float(top)
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(f"--epsilon takes a number or K/255, not {text!r}") from None
+    return value
 
 
 def _names(text: str, what: str) -> list[str]:
