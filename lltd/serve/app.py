@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -27,8 +28,11 @@ from lltd.common.errors import CodecError, ImageError
 from lltd.serve.intake import Admission, check_content_type, read_body, wants_webp
 from lltd.serve.kernel import Defended, ImageTooLarge, defend_bytes
 from lltd.serve.metrics import Metrics
-from lltd.serve.problems import Problem, problem_response
+from lltd.serve.problems import Problem, problem_response, refusal_headers
 from lltd.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from lltd.serve.upstream import Upstream
 
 log = logging.getLogger("lltd.serve")
 ROUTES = ("/v1/defend", "/healthz", "/readyz", "/metrics")
@@ -42,7 +46,7 @@ class Service:
         self.metrics = Metrics()
         self.admission = Admission(settings.thread_count() + settings.queue_size())
         self.executor: ThreadPoolExecutor | None = None
-        self.upstream = None
+        self.upstream: Upstream | None = None
         self.ready = False
 
     async def start(self) -> None:
@@ -52,11 +56,7 @@ class Service:
         if self.settings.upstream:
             from lltd.serve.upstream import Upstream  # httpx only in forwarding mode
 
-            self.upstream = Upstream(
-                self.settings.upstream,
-                self.settings.upstream_protocol,
-                self.settings.upstream_timeout,
-            )
+            self.upstream = Upstream(self.settings)
         self.ready = True
 
     async def stop(self) -> None:
@@ -76,12 +76,17 @@ class Service:
             stages.labels("defend").observe(result.defend_s)
             stages.labels("encode").observe(result.encode_s)
             if self.upstream is None:
-                return Response(
-                    result.data, 200, headers=result.headers, media_type=result.media_type
-                )
+                headers = {**result.headers, **echoed(request)}
+                return Response(result.data, 200, headers=headers, media_type=result.media_type)
             start = time.perf_counter()
             try:
-                answer = await self.upstream.forward(result.data, result.media_type)
+                payload = await asyncio.get_running_loop().run_in_executor(
+                    self.executor,
+                    self.upstream.payload,
+                    result,
+                    request.headers.get("x-request-id"),
+                )
+                answer = await self.upstream.forward(payload, request.headers)
             finally:
                 stages.labels("upstream").observe(time.perf_counter() - start)
             answer.headers.update(result.headers)
@@ -92,8 +97,9 @@ class Service:
         check_content_type(request)
         body = await read_body(request, settings.max_bytes, settings.read_timeout)
         self.metrics.bytes_in.inc(len(body))
+        pixels = self.upstream is not None and self.upstream.wants_pixels
         work = partial(
-            defend_bytes, body, settings.defense, settings.max_pixels, wants_webp(request)
+            defend_bytes, body, settings.defense, settings.max_pixels, wants_webp(request), pixels
         )
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, work)
@@ -101,6 +107,12 @@ class Service:
             raise Problem(413, str(exc)) from None
         except (ImageError, CodecError) as exc:
             raise Problem(400, str(exc)) from None
+
+
+def echoed(request: Request) -> dict[str, str]:
+    """The client's ``x-request-id``, echoed on a defended image (as a model server would)."""
+    request_id = request.headers.get("x-request-id")
+    return {} if request_id is None else {"x-request-id": request_id}
 
 
 def create_app(settings: ServeSettings | None = None) -> ASGIApp:
@@ -115,9 +127,12 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
 
     async def readyz(request: Request) -> Response:
         if not service.ready:
-            return problem_response(503, "not ready: starting or stopping")
+            headers = refusal_headers("not-ready")
+            return problem_response(503, "not ready: starting or stopping", headers)
         if service.admission.full:
-            return problem_response(503, "not ready: the work queue is full", {"Retry-After": "1"})
+            return problem_response(
+                503, "not ready: the work queue is full", refusal_headers("busy")
+            )
         return JSONResponse({"status": "ready"})
 
     async def metrics(request: Request) -> Response:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from starlette.requests import ClientDisconnect, Request
 
-from lltd.serve.problems import Problem
+from lltd.serve.problems import Problem, Refused
 
 #: Content types ``POST /v1/defend`` takes; the bytes decide the format (PNG, JPEG or WebP).
 ACCEPTED_TYPES = ("image/png", "image/jpeg", "image/webp", "application/octet-stream")
@@ -85,10 +85,8 @@ class Admission:
     @contextmanager
     def slot(self) -> Iterator[None]:
         if self.full:
-            raise Problem(
-                503,
-                f"busy: {self.admitted} requests in progress or queued; retry later",
-                {"Retry-After": "1"},
+            raise Refused(
+                "busy", f"busy: {self.admitted} requests in progress or queued; retry later"
             )
         self.admitted += 1
         try:

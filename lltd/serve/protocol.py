@@ -16,9 +16,11 @@ from typing import Any
 from uvicorn.protocols.http import h11_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from lltd.serve.problems import refusal_headers
 from lltd.serve.settings import ServeSettings
 
 BUSY = {"error": "too many connections; retry later", "status": 503}
+REFUSED = refusal_headers("connections")
 
 
 def _timeout_answer(timeout: float) -> bytes:
@@ -42,7 +44,7 @@ async def _too_many_connections(scope: Any, receive: Any, send: Any) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        (b"retry-after", b"1"),
+        *((name.lower().encode(), value.encode()) for name, value in REFUSED.items()),
         (b"connection", b"close"),
     ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
