@@ -157,3 +157,31 @@ def test_a_slow_model_server_fills_the_queue_and_turns_into_503(
         for thread in waiting:
             thread.join(60)
         assert answers == [200, 200]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--upstream-instance", "data"],
+            "--upstream-instance needs --upstream-protocol kserve-v1",
+        ),
+        (
+            ["--upstream-protocol", "kserve-v1", "--upstream-input", "x"],
+            "--upstream-input needs --upstream-protocol kserve-v2",
+        ),
+        (
+            ["--upstream-protocol", "kserve-v2", "--upstream-datatype", "FP32"],
+            "--upstream-datatype must be one of BYTES, UINT8, got 'FP32'",
+        ),
+        (
+            ["--upstream-protocol", "kserve-v1", "--upstream-instance", "image"],
+            "--upstream-instance must be one of image.b64, data, b64, got 'image'",
+        ),
+    ],
+)
+def test_protocol_options_need_their_protocol(
+    run_lltd: RunLltd, args: list[str], message: str
+) -> None:
+    result = run_lltd("serve", "--upstream", "http://127.0.0.1:9/m", *args)
+    assert result.returncode == 2 and result.stderr == f"lltd: error: {message}\n"
