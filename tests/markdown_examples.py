@@ -88,8 +88,8 @@ def page_examples(paths: list[Path]) -> list[Example]:
 
 
 def make_template(root: Path) -> Path:
-    """The placeholder files in ``root``, made once and copied for each example, and a
-    ``readme-bin/lltd`` shim beside it that runs this tree's command line."""
+    """The placeholder files in ``root``, made once and copied for each example, and an
+    ``lltd`` shim beside it (:func:`_bin_dir`) that runs this tree's command line."""
     shutil.copytree(SAMPLE_DATA, root / "sample_data")
     top_images = [path for path in SAMPLE_DATA.iterdir() if path.is_file()]
     for folder in PLACEHOLDER_FOLDERS:
@@ -98,12 +98,16 @@ def make_template(root: Path) -> Path:
             shutil.copy2(image, root / folder / image.name)
     for name in PLACEHOLDER_FILES:
         shutil.copy2(SAMPLE_DATA / "astronaut.png", root / name)
-    bin_dir = root.parent / "readme-bin"
+    bin_dir = _bin_dir(root)
     bin_dir.mkdir()
     shim = bin_dir / "lltd"
     shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m lltd "$@"\n')
     shim.chmod(0o755)
     return root
+
+
+def _bin_dir(template: Path) -> Path:
+    return template.parent / f"{template.name}-bin"
 
 
 def _environment(work: Path, bin_dir: Path) -> dict[str, str]:
@@ -129,7 +133,7 @@ def run_example(example: Example, template: Path, tmp_path: Path) -> None:
     result = subprocess.run(
         command,
         cwd=work,
-        env=_environment(work, template.parent / "readme-bin"),
+        env=_environment(work, _bin_dir(template)),
         capture_output=True,
         text=True,
         timeout=300,
