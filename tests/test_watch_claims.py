@@ -57,7 +57,7 @@ def test_a_live_daemon_is_never_taken_over_however_long_it_runs(tmp_path: Path) 
 def test_a_silent_daemon_is_taken_over_at_the_timeout_not_a_moment_before(
     tmp_path: Path,
 ) -> None:
-    mine, theirs, clock, root = setup(tmp_path)
+    mine, theirs, clock, _root = setup(tmp_path)
     assert mine.orphans() == []  # first sight: the silence starts now
     clock.now += TIMEOUT - 0.001
     assert mine.orphans() == []
@@ -97,7 +97,7 @@ def test_a_dead_process_of_this_host_is_taken_over_at_once_a_live_one_never(
 ) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()  # its PID is now free: nothing of ours runs under it
-    mine, dead, clock, root = setup(tmp_path, other=f"hosta-{child.pid}")
+    mine, _dead, clock, root = setup(tmp_path, other=f"hosta-{child.pid}")
     live = Claims(root, root / ".lltd", timeout=TIMEOUT, clock=clock, me=f"hosta-{os.getpid()}")
     live.start()
     assert mine.orphans() == [f"hosta-{child.pid}"]  # no waiting for the timeout
@@ -107,7 +107,7 @@ def test_a_dead_process_of_this_host_is_taken_over_at_once_a_live_one_never(
 
 
 def test_a_taken_over_file_that_we_hold_already_is_not_moved_twice(tmp_path: Path) -> None:
-    mine, theirs, clock, root = setup(tmp_path)
+    mine, theirs, _clock, _root = setup(tmp_path)
     (mine.mine / "photo.png").write_bytes(b"ours")  # the same name, claimed by us meanwhile
     assert mine.take_over("hostb-4242") == []
     assert (mine.mine / "photo.png").read_bytes() == b"ours"
@@ -115,7 +115,7 @@ def test_a_taken_over_file_that_we_hold_already_is_not_moved_twice(tmp_path: Pat
 
 
 def test_a_claim_moves_the_file_and_a_second_claim_of_it_fails(tmp_path: Path) -> None:
-    mine, theirs, _, root = setup(tmp_path)
+    mine, _theirs, _, root = setup(tmp_path)
     assert not (root / "photo.png").exists()
     assert mine.claim(Path("photo.png")) is None  # theirs was first
     (root / "sub").mkdir()
