@@ -122,10 +122,10 @@ def scratch_copy(into: Path) -> None:
             archive.extractall(into, filter="tar")
 
 
-def mutated_line(work: Path, mutmut: str, mutant: int) -> str:
+def mutated_line(work: Path, mutmut: list[str], mutant: int) -> str:
     """What the mutant's line became ("" when the mutation removes it)."""
     shown = subprocess.run(
-        [mutmut, "show", str(mutant)], cwd=work, capture_output=True, text=True, check=False
+        [*mutmut, "show", str(mutant)], cwd=work, capture_output=True, text=True, check=False
     ).stdout.splitlines()
     added = [line[1:].strip() for line in shown if line[:1] == "+" and line[:3] != "+++"]
     return (added or [""])[0]
@@ -194,7 +194,7 @@ def supervise(
     return attempts, False
 
 
-def run_module(entry: dict, mutmut: str, deadline: float) -> dict:
+def run_module(entry: dict, mutmut: list[str], deadline: float) -> dict:
     """Mutate one module in its scratch copy (kept, and resumed, while unfinished)."""
     runner = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
     runner += ["-p", "no:randomly", "-m", MARKERS, *entry["tests"]]
@@ -208,7 +208,7 @@ def run_module(entry: dict, mutmut: str, deadline: float) -> dict:
     print(f"== {entry['module']}: {shlex.join(entry['tests'])}", flush=True)
     started = time.time()
     restarts, finished = supervise(
-        [mutmut, "run", "--paths-to-mutate", entry["module"], "--runner",
+        [*mutmut, "run", "--paths-to-mutate", entry["module"], "--runner",
          shlex.join(runner), "--no-progress"],
         work, deadline,
     )  # fmt: skip
@@ -228,7 +228,7 @@ def run_module(entry: dict, mutmut: str, deadline: float) -> dict:
         for mutant, line, status, text in rows
         if status not in (*DETECTED, "untested")
     ]
-    if finished and not rows and (work / ".mutmut-cache").exists() is False:
+    if not rows:
         finished = False  # mutmut stopped before its cache: the baseline failed
     result = {
         "module": entry["module"],
@@ -387,7 +387,7 @@ def main() -> int:
         ]
         print(f"{len(todo)} of {len(chosen)} modules to run ({len(chosen) - len(todo)} cached)")
         RESULTS.mkdir(exist_ok=True)
-        mutmut = str(Path(sys.executable).with_name("mutmut"))
+        mutmut = [sys.executable, "-m", "mutmut"]
         deadline = _deadline(args.until)
         lock = threading.Lock()
 
