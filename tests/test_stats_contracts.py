@@ -123,3 +123,55 @@ def test_the_square_check_fails_exactly_when_square_breaks_more_than_the_toleran
     assert check.passed is passed, check.detail
     assert check.detail.startswith(f"webp: Square broke {extra} of the {n - 2} images")
     assert ("masked gradients" in check.detail) is not passed
+
+
+# The attack-based checks, on a linear model whose answers are known (tests/test_adaptive_units.py):
+# class 0 while an image's mean is above 0.5. PGD darkens each image by epsilon at most.
+def _brightness_case(bright: int) -> tuple[object, np.ndarray, np.ndarray]:
+    from test_adaptive_units import Brightness, grey
+
+    levels = [130] * (10 - bright) + [250] * bright  # 130: broken by a large epsilon; 250: never
+    return Brightness(), grey(levels), np.zeros(10, dtype=np.int64)
+
+
+@pytest.mark.parametrize(("bright", "passed"), [(1, True), (2, False)])
+def test_the_epsilon_check_passes_exactly_when_at_most_the_tolerance_survives_the_largest_epsilon(
+    bright: int, passed: bool
+) -> None:
+    from lltd.evaluate.adaptive import AdaptiveSettings
+
+    model, images, labels = _brightness_case(bright)
+    said: list[str] = []
+    settings = AdaptiveSettings(8 / 255, steps=4)
+    check = sanity.epsilon_check(model, sanity.IDENTITY, images, labels, settings, said.append)
+    assert check.passed is passed, check.detail
+    assert [round(e * 255, 6) for e, _ in check.data] == [2, 4, 8, 16, 32, 64]
+    assert [a for _, a in check.data] == [1.0] + [bright / 10] * 5  # 130 falls at 4/255
+    assert check.name == "epsilon to ~0 (identity)"
+    assert check.detail == f"identity: {10 * bright:.1f} % at epsilon 0.251 (10 steps)"
+    assert said[0] == "  epsilon 0.0078 on identity: 100.0 %" and len(said) == 6
+
+
+def test_the_epsilon_sweep_never_goes_past_epsilon_1() -> None:
+    from lltd.evaluate.adaptive import AdaptiveSettings
+
+    model, images, labels = _brightness_case(0)
+    check = sanity.epsilon_check(
+        model, sanity.IDENTITY, images, labels, AdaptiveSettings(0.2, steps=40), lambda _: None
+    )
+    assert [e for e, _ in check.data] == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 1.0])
+    assert check.passed and check.data[-1][1] == 0.0
+    assert check.detail.endswith("(10 steps)")
+
+
+def test_bpda_through_the_identity_is_plain_pgd_image_for_image() -> None:
+    from lltd.evaluate.adaptive import AdaptiveSettings
+
+    model, images, labels = _brightness_case(3)
+    check = sanity.identity_check(model, images, labels, AdaptiveSettings(64 / 255, steps=40))
+    assert check.passed, check.detail
+    assert check.detail == "10/10 identical images; accuracy 30.0 % plain, 30.0 % through BPDA"
+    assert check.as_dict() == {
+        "name": "BPDA through identity == plain PGD", "passed": True, "detail": check.detail,
+        "data": None,
+    }  # fmt: skip
