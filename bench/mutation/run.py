@@ -371,12 +371,14 @@ def main() -> int:
             print(entry["module"], "|", entry["skip"] or shlex.join(entry["tests"]))
         return 0
     if not args.report_only:
-        chosen = [
-            entry
-            for entry in entries
-            if not entry["skip"]
-            and (not args.modules or any(fnmatch.fnmatch(entry["module"], p) for p in args.modules))
-        ]
+
+        def rank(entry: dict) -> int:  # in the order the command line names them
+            hits = [i for i, p in enumerate(args.modules) if fnmatch.fnmatch(entry["module"], p)]
+            return hits[0] if hits else -1
+
+        chosen = sorted(
+            (e for e in entries if not e["skip"] and (not args.modules or rank(e) >= 0)), key=rank
+        )
         todo = [
             entry
             for entry in chosen
