@@ -416,7 +416,7 @@ def test_json_report_schema_and_quiet(sample_dir, run_lltd, tmp_path):
 def test_usage_errors_exit_2(run_lltd, tmp_path):
     for args, needle in (
         (["compress", tmp_path / "missing"], "does not exist"),
-        (["compress", tmp_path, "-q", "101"], "Invalid value for '-q'"),
+        (["compress", tmp_path, "-q", "101"], "lltd: error: -q: 101.0 is not in the range"),
         (["compress", tmp_path, "--backend", "magick"], "--backend"),
     ):
         result = run_lltd(*args)

@@ -77,13 +77,23 @@ def compress_command(
     ] = D.alpha_q,
     exact: Annotated[bool, typer.Option(*NAMES["exact"], help="cwebp -exact.")] = D.exact,
     metadata: Annotated[
-        str, typer.Option(*NAMES["metadata"], help="cwebp -metadata: all,none,exif,icc,xmp.")
+        str,
+        typer.Option(
+            *NAMES["metadata"],
+            metavar="LIST",
+            help="cwebp -metadata: a comma list of all, none, exif, icc, xmp.",
+        ),
     ] = D.metadata,
     sharp_yuv: Annotated[
         bool, typer.Option(*NAMES["sharp_yuv"], help="cwebp -sharp_yuv.")
     ] = D.sharp_yuv,
     preset: Annotated[
-        str | None, typer.Option(*NAMES["preset"], help="cwebp -preset (cwebp backend).")
+        str | None,
+        typer.Option(
+            *NAMES["preset"],
+            metavar="[default|photo|picture|drawing|icon|text]",
+            help="cwebp -preset (cwebp backend).",
+        ),
     ] = D.preset,
     backend: opt.Backend = D.backend,
     cwebp: opt.CwebpPath = D.cwebp,

@@ -34,7 +34,11 @@ def defend_command(
     cwebp: opt.CwebpPath = None,
     format: Annotated[
         str,
-        typer.Option("--format", help="Container of the defended pixels: png or webp-lossless."),
+        typer.Option(
+            "--format",
+            metavar="[png|webp-lossless]",
+            help="Container of the defended pixels: png or webp-lossless.",
+        ),
     ] = "png",
     force: Annotated[
         bool, typer.Option("--force", help="Redo outputs that are up to date.")

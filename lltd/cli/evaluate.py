@@ -26,6 +26,7 @@ DEFAULT_DEFENSES = "none,webp,flip,webp+flip,jpeg,bit-depth,median,webp-band,ran
 
 @app.command(
     "evaluate",
+    short_help="Accuracy of a classifier on clean, attacked and defended images.",
     help="Accuracy of a classifier on clean, attacked and defended images (attacks computed once "
     "against the undefended model, saved as 8-bit images, then every defense applied; "
     "--adversarial adds precomputed adversarial images; --adaptive attacks each defended model "
@@ -34,7 +35,10 @@ DEFAULT_DEFENSES = "none,webp,flip,webp+flip,jpeg,bit-depth,median,webp-band,ran
 )
 def evaluate_command(
     output_directory: Annotated[
-        Path, typer.Option("-o", "--output-directory", help="REPORT_DIR for the results.")
+        Path,
+        typer.Option(
+            "-o", "--output-directory", metavar="REPORT_DIR", help="REPORT_DIR for the results."
+        ),
     ],
     model: Annotated[
         str,
@@ -62,11 +66,18 @@ def evaluate_command(
         ),
     ] = None,
     attacks: Annotated[
-        str, typer.Option("--attacks", help=f"Comma list of {', '.join(ATTACKS)} (or none).")
+        str,
+        typer.Option(
+            "--attacks", metavar="LIST", help=f"Comma list of {', '.join(ATTACKS)} (or none)."
+        ),
     ] = ",".join(DEFAULT_EVALUATE_ATTACKS),
     defenses: Annotated[
         str,
-        typer.Option("--defenses", help=f"Comma list of {DEFENSE_CHOICES.replace(',', ', ')}."),
+        typer.Option(
+            "--defenses",
+            metavar="LIST",
+            help=f"Comma list of {DEFENSE_CHOICES.replace(',', ', ')}.",
+        ),
     ] = DEFAULT_DEFENSES,
     quality: Annotated[
         float, typer.Option("-q", "--quality", help="WebP quality of webp and webp+flip.")

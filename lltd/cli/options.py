@@ -70,7 +70,12 @@ MaxPixels = Annotated[
     ),
 ]
 Backend = Annotated[
-    str, typer.Option("--backend", help="WebP encoder: pillow (in-process libwebp) or cwebp.")
+    str,
+    typer.Option(
+        "--backend",
+        metavar="[pillow|cwebp]",
+        help="WebP encoder: pillow (in-process libwebp) or cwebp.",
+    ),
 ]
 CwebpPath = Annotated[
     str | None, typer.Option("--cwebp", help="cwebp binary for --backend cwebp.", metavar="PATH")
@@ -108,12 +113,15 @@ Direction = Annotated[
     str,
     typer.Option(
         "--direction",
+        metavar="[horizontal|vertical|random]",
         help="horizontal (left-right), vertical, or random (one of the two per image).",
     ),
 ]
 NoFlip = Annotated[bool, typer.Option("--no-flip", help="Skip the flip.")]
 NoWebp = Annotated[bool, typer.Option("--no-webp", help="Skip the WebP round trip.")]
-Order = Annotated[str, typer.Option("--order", help="webp-flip or flip-webp.")]
+Order = Annotated[
+    str, typer.Option("--order", metavar="[webp-flip|flip-webp]", help="webp-flip or flip-webp.")
+]
 ResizePad = Annotated[
     float,
     typer.Option(
@@ -140,7 +148,9 @@ Weights = Annotated[
     ),
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (pgd's random start).")]
-Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+Device = Annotated[
+    str, typer.Option("--device", metavar="[auto|cpu|cuda]", help="auto, cpu or cuda.")
+]
 Threads = Annotated[
     int | None,
     typer.Option(

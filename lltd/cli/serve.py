@@ -72,7 +72,12 @@ def serve_command(
         typer.Option("--upstream", help="Forward the defended image to this model server URL."),
     ] = None,
     upstream_protocol: Annotated[
-        str, typer.Option("--upstream-protocol", help="raw (TorchServe) or kserve-v1 (JSON b64).")
+        str,
+        typer.Option(
+            "--upstream-protocol",
+            metavar="[raw|kserve-v1]",
+            help="raw (TorchServe) or kserve-v1 (JSON b64).",
+        ),
     ] = "raw",
     upstream_timeout: Annotated[
         float, typer.Option("--upstream-timeout", min=0.1, help="Seconds (504 beyond).")
