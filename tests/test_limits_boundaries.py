@@ -8,7 +8,6 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error
 from PIL import Image
 
 from lltd.common.errors import ImageError, UsageError
@@ -81,8 +80,9 @@ def test_compress_refuses_one_under_or_one_over_each_range_in_one_line(
     png(tmp_path / "in" / "a.png", (4, 4))
     result = run_lltd("compress", tmp_path / "in", "-o", tmp_path / "out", *args, "--dry-run")
     assert result.returncode == 2, result.stderr
-    # click's usage-error format ("Error: Invalid value for '-q' ...: ... is not in the range").
-    assert_one_line_error(result.stderr, f"Invalid value for '{needle}'", "not in the range")
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # "lltd: error: -q: -1.0 is not in the range 0<=x<=100"
+    assert lines[0].startswith(f"lltd: error: {needle}: ") and "is not in the range" in lines[0]
     assert not (tmp_path / "out").exists()
 
 
