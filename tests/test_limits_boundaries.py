@@ -63,20 +63,15 @@ def test_compress_max_pixels_converts_the_image_at_the_limit_and_fails_the_one_o
     assert "121 pixels exceeds the limit of 120 (--max-pixels)" in result.stderr
 
 
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (["--max-pixels", "0"], "--max-pixels"),
-        (["-q", "-1"], "-q"),
-        (["-q", "100.001"], "-q"),
-        (["-m", "7"], "-m"),
-        (["-m", "-1"], "-m"),
-        (["-alpha_q", "101"], "-alpha_q"),
-    ],
-)
+#: One under or one over each range of compress: (option, value).
+OUTSIDE = "--max-pixels 0, -q -1, -q 100.001, -m 7, -m -1, -alpha_q 101, -alpha_q -1"
+
+
+@pytest.mark.parametrize("args", [pair.split() for pair in OUTSIDE.split(", ")], ids=" ".join)
 def test_compress_refuses_one_under_or_one_over_each_range_in_one_line(
-    tmp_path: Path, run_lltd, args: list[str], needle: str
+    tmp_path: Path, run_lltd, args: list[str]
 ) -> None:
+    needle = args[0]
     png(tmp_path / "in" / "a.png", (4, 4))
     result = run_lltd("compress", tmp_path / "in", "-o", tmp_path / "out", *args, "--dry-run")
     assert result.returncode == 2, result.stderr
