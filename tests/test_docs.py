@@ -138,6 +138,8 @@ def test_the_reference_holds_every_option_of_the_command(site: Path, name: str) 
         choices = getattr(param.type, "choices", None) or ()
         absent = [c for c in choices if str(c) not in page]
         assert not absent, f"lltd {name} {param.opts}: choices {absent} not in the reference"
+        shown = param.metavar if isinstance(param.metavar, str) else None
+        assert not shown or html.escape(shown) in page, f"lltd {name}: {shown} not shown"
     if name == "cwebp":
         from lltd.codecs.cwebp_options import OPTIONS
 

@@ -49,7 +49,7 @@ def _value(param: Any) -> str:
     if choices:
         return ", ".join(str(choice) for choice in choices)
     describe = getattr(kind, "_describe_range", None)
-    name = (param.metavar or getattr(kind, "name", "") or "").upper()
+    name = param.metavar or (getattr(kind, "name", "") or "").upper()  # a metavar as written
     if describe is not None:
         return f"{name} ({describe()})"
     return name
