@@ -22,7 +22,7 @@ def _ordered(values: Sequence[str]) -> list[str]:
 def table(report: dict[str, Any], value: str = "accuracy") -> tuple[list[str], list[list[str]]]:
     """Rows = attacks, columns = defenses; cells are percentages (``-`` where not measured)."""
     rows = report["rows"]
-    labels = report["parameters"]["defense_labels"]
+    labels = report["settings"]["defense_labels"]
     attacks = _ordered([row["attack"] for row in rows])
     defenses = _ordered([row["defense"] for row in rows])
     cells = {(row["attack"], row["defense"]): row[value] for row in rows}
@@ -69,7 +69,7 @@ def sanity_lines(report: dict[str, Any]) -> list[str]:
 
 def headline(report: dict[str, Any]) -> list[str]:
     """Per defense: clean accuracy and the worst case over every attack, with 95 % intervals."""
-    labels = report["parameters"]["defense_labels"]
+    labels = report["settings"]["defense_labels"]
     body = []
     for defense, entry in report["worst_case"].items():
         low, high = entry["interval"]
@@ -83,7 +83,7 @@ def headline(report: dict[str, Any]) -> list[str]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    parameters = report["parameters"]
+    parameters = report["settings"]
     adaptive = report.get("adaptive")
     lines = [
         f"# {report['model']} on {report['data']} ({report['n_images']} images)",
@@ -160,6 +160,40 @@ def _csv(rows: list[dict[str, Any]], fields: Sequence[str]) -> bytes:
     return buffer.getvalue().encode()
 
 
+def as_document(report: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """results.json: the report in the shared ``lltd.report/1`` shape. Its per-image results
+    are the rows; ``files`` lists the inputs it could not read (each skipped)."""
+    from lltd.common.report import envelope, file_size
+
+    files = [
+        {
+            "input": path,
+            "output": None,
+            "outcome": "failed",
+            "bytes_before": file_size(path),
+            "bytes_after": None,
+            "error": "skipped: not readable as an image",
+        }
+        for path in report.get("skipped", [])
+    ]
+    totals = {
+        "files": report["n_images"] + len(files),
+        "evaluated": report["n_images"],
+        "failed": len(files),
+        "seconds": report.get("timings_s", {}).get("total", 0.0),
+    }
+    body = {key: value for key, value in report.items() if key != "settings"}
+    return envelope(
+        "evaluate",
+        input=report["data"],
+        output=str(out_dir),
+        settings=report["settings"],
+        files=files,
+        totals=totals,
+        **body,
+    )
+
+
 def write_report(report: dict[str, Any], out_dir: Path, plots: bool = True) -> list[Path]:
     """Write every file of the report (each atomically); returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -169,10 +203,7 @@ def write_report(report: dict[str, Any], out_dir: Path, plots: bool = True) -> l
         write_bytes_atomic(out_dir / name, data)
         written.append(out_dir / name)
 
-    from lltd.common.version import version
-
-    report = {"lltd_version": version(), **report}
-    put("results.json", (json.dumps(report, indent=2) + "\n").encode())
+    put("results.json", (json.dumps(as_document(report, out_dir), indent=2) + "\n").encode())
     put("results.csv", _csv(report["rows"], ROW_FIELDS))
     put("results.md", markdown(report).encode())
     if report["sweep"]:

@@ -311,7 +311,7 @@ def evaluate_model(
         **body,
         "skipped": (dataset.skipped if dataset is not None else [])
         + [path for d in precomputed.values() for path in d.skipped],
-        "parameters": _parameters(options, classifier.device),
+        "settings": _parameters(options, classifier.device),
         "timings_s": timings,
     }
     if model == REFERENCE_MODEL:
