@@ -230,7 +230,7 @@ def test_a_report_with_failing_checks_says_so_at_its_top() -> None:
         "adaptive": {"steps": 100},
         "sanity": [{"name": "steps flatten (webp)", "passed": False, "detail": "still falling"},
                    {"name": "BPDA through identity == plain PGD", "passed": True, "detail": ""}],
-        "settings": {"defense_labels": {"webp": "webp q60"}},
+        "parameters": {"defense_labels": {"webp": "webp q60"}},
     }  # fmt: skip
     text = markdown(report)
     top = text.split("## Worst case")[0]

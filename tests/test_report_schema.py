@@ -79,7 +79,8 @@ def test_evaluate_document_shape(tmp_path) -> None:
         "model": "reference", "weights": None, "data": "reference:test", "n_images": 4,
         "classes": 10, "input_size": 32, "rows": [], "worst_case": {}, "attacks": [],
         "sweep": [], "adaptive": None, "sanity": [], "sanity_passed": True, "curves": {},
-        "skipped": [str(skipped)], "settings": {"defense_labels": {}}, "timings_s": {"total": 1.5},
+        "skipped": [str(skipped)], "parameters": {"defense_labels": {}},
+        "timings_s": {"total": 1.5},
     }  # fmt: skip
     document = check_report(as_document(report, tmp_path))
     assert document["settings"] == {"defense_labels": {}} and "parameters" not in document

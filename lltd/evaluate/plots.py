@@ -21,7 +21,7 @@ def _png(figure: Any) -> bytes:
 def accuracy_plot(report: dict[str, Any]) -> bytes:
     """Grouped bars: one group per defense, one bar per attack."""
     rows = report["rows"]
-    labels = report["settings"]["defense_labels"]
+    labels = report["parameters"]["defense_labels"]
     attacks = list(dict.fromkeys(row["attack"] for row in rows))
     defenses = list(dict.fromkeys(row["defense"] for row in rows))
     cells = {(row["attack"], row["defense"]): row["accuracy"] for row in rows}

@@ -22,7 +22,7 @@ def _ordered(values: Sequence[str]) -> list[str]:
 def table(report: dict[str, Any], value: str = "accuracy") -> tuple[list[str], list[list[str]]]:
     """Rows = attacks, columns = defenses; cells are percentages (``-`` where not measured)."""
     rows = report["rows"]
-    labels = report["settings"]["defense_labels"]
+    labels = report["parameters"]["defense_labels"]
     attacks = _ordered([row["attack"] for row in rows])
     defenses = _ordered([row["defense"] for row in rows])
     cells = {(row["attack"], row["defense"]): row[value] for row in rows}
@@ -69,7 +69,7 @@ def sanity_lines(report: dict[str, Any]) -> list[str]:
 
 def headline(report: dict[str, Any]) -> list[str]:
     """Per defense: clean accuracy and the worst case over every attack, with 95 % intervals."""
-    labels = report["settings"]["defense_labels"]
+    labels = report["parameters"]["defense_labels"]
     body = []
     for defense, entry in report["worst_case"].items():
         low, high = entry["interval"]
@@ -83,7 +83,7 @@ def headline(report: dict[str, Any]) -> list[str]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    parameters = report["settings"]
+    parameters = report["parameters"]
     adaptive = report.get("adaptive")
     lines = [
         f"# {report['model']} on {report['data']} ({report['n_images']} images)",
@@ -161,8 +161,8 @@ def _csv(rows: list[dict[str, Any]], fields: Sequence[str]) -> bytes:
 
 
 def as_document(report: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """results.json: the report in the shared ``lltd.report/1`` shape. Its per-image results
-    are the rows; ``files`` lists the inputs it could not read (each skipped)."""
+    """results.json: the report in the shared ``lltd.report/1`` shape (``parameters`` become
+    ``settings``). Its results are the rows; ``files`` lists the inputs it could not read."""
     from lltd.common.report import envelope, file_size
 
     files = [
@@ -182,12 +182,13 @@ def as_document(report: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "failed": len(files),
         "seconds": report.get("timings_s", {}).get("total", 0.0),
     }
-    body = {key: value for key, value in report.items() if key != "settings"}
+    # In memory the settings are "parameters" (the tables read them); the document says settings.
+    body = {key: value for key, value in report.items() if key != "parameters"}
     return envelope(
         "evaluate",
         input=report["data"],
         output=str(out_dir),
-        settings=report["settings"],
+        settings=report["parameters"],
         files=files,
         totals=totals,
         **body,
@@ -217,23 +218,15 @@ def write_report(report: dict[str, Any], out_dir: Path, plots: bool = True) -> l
     return written
 
 
-def print_table(report: dict[str, Any]) -> None:
-    """The accuracy table on stdout with rich."""
-    from rich.console import Console
-    from rich.table import Table
+def print_table(report: dict[str, Any], width: int | None = None) -> None:
+    """The accuracy table on stdout, fitting the terminal (80 columns when not one): defenses
+    as rows, attacks as short columns with a legend (:mod:`lltd.evaluate.terminal`)."""
+    import shutil
+    import sys
+
+    from lltd.evaluate.terminal import table_lines
 
     for line in sanity_lines(report)[:1]:
-        Console(stderr=True).print(line.replace("**", ""), markup=False, highlight=False)
-    header, body = table(report)
-    title = f"Top-1 accuracy (%), {report['model']} on {report['data']} ({report['n_images']})"
-    shown = Table(title=title)
-    shown.add_column(header[0])
-    for name in header[1:]:
-        shown.add_column(name, justify="right")
-    for line in body:
-        shown.add_row(*line)
-    worst = ["worst case", *(_pct(entry["accuracy"]) for entry in report["worst_case"].values())]
-    if len(worst) == len(header):
-        shown.add_section()
-        shown.add_row(*worst)
-    Console().print(shown)
+        print(line.replace("**", ""), file=sys.stderr)
+    width = width or shutil.get_terminal_size((80, 24)).columns
+    print("\n".join(table_lines(report, width)), flush=True)
