@@ -43,7 +43,7 @@ def cwebp_argv(options: EncodeOptions) -> list[str]:
         # cwebp drops -z when -q or -m is given, whatever the order; lltd lets -z win.
         argv += ["-z", str(options.lossless_preset)]
     else:
-        argv += ["-q", f"{options.quality:g}"]
+        argv += ["-q", _exact(options.quality)]
         if options.method != 4:
             argv += ["-m", str(options.method)]
     if options.alpha_q != 100:
@@ -65,6 +65,13 @@ def cwebp_argv(options: EncodeOptions) -> list[str]:
     for tokens in options.tuning:
         argv += tokens
     return argv
+
+
+def _exact(number: float) -> str:
+    """``number`` as cwebp reads it back exactly: ``75``, ``75.5``, ``75.123456789`` (``:g`` alone
+    keeps 6 digits and would pass 75.1235)."""
+    short = f"{number:g}"
+    return short if float(short) == number else repr(float(number))
 
 
 NOT_FOUND = (
