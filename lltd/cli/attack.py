@@ -48,13 +48,7 @@ def attack_command(
             "--attack", metavar=f"[{'|'.join(ATTACKS)}]", help=f"One of {', '.join(ATTACKS)}."
         ),
     ] = "deepfool",
-    epsilon: Annotated[
-        float | None,
-        typer.Option(
-            "--epsilon",
-            help="L-inf budget of fgsm/bim/pgd in [0, 1] pixel units (default 8/255).",
-        ),
-    ] = None,
+    epsilon: opt.Epsilon = None,
     steps: Annotated[
         int | None,
         typer.Option("--steps", help=f"Attack iterations (default: {help_text()}).", min=1),

@@ -97,10 +97,7 @@ def evaluate_command(
         float,
         typer.Option("--resize-pad", help="Largest shrink of resize-pad/randomized (0-0.5)."),
     ] = 0.15,
-    epsilon: Annotated[
-        float | None,
-        typer.Option("--epsilon", help="L-inf budget of fgsm/bim/pgd in [0, 1] (default 8/255)."),
-    ] = None,
+    epsilon: opt.Epsilon = None,
     adaptive: Annotated[
         bool,
         typer.Option(

@@ -99,7 +99,11 @@ Method = Annotated[
 ]
 # The defense settings (lltd.defense.DefenseSettings), declared once for the commands that take
 # them with the same defaults as `lltd defend`.
-Quality = Annotated[float, typer.Option("-q", "--quality", min=0, max=100, help="WebP quality.")]
+# None when not given: -q beside --quality-range is refused, not silently ignored.
+Quality = Annotated[
+    float | None,
+    typer.Option("-q", "--quality", min=0, max=100, help="WebP quality (default: 60)."),
+]
 QualityRange = Annotated[
     str | None,
     typer.Option(
@@ -155,6 +159,28 @@ Threads = Annotated[
     int | None,
     typer.Option(
         "--threads", help="CPU threads for torch (default: torch's, one per core).", min=1
+    ),
+]
+
+
+def budget(text: str) -> float:
+    """An L-inf budget as a number (0.0314) or a fraction of the 8-bit scale (8/255), as the
+    papers and the help text write it."""
+    numerator, slash, denominator = text.partition("/")
+    try:
+        value = float(numerator) / float(denominator) if slash else float(text)
+    except (ValueError, ZeroDivisionError):
+        raise typer.BadParameter(f"{text!r} is not a number or a fraction such as 8/255") from None
+    return value
+
+
+Epsilon = Annotated[
+    float | None,
+    typer.Option(
+        "--epsilon",
+        parser=budget,
+        metavar="EPS",
+        help="L-inf budget of fgsm/bim/pgd in (0, 1]: 0.0314 or 8/255 (the default).",
     ),
 ]
 Scheduler = Annotated[

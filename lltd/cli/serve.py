@@ -18,7 +18,7 @@ from lltd.common.limits import DEFAULT_MAX_PIXELS
     "--upstream), GET /healthz, /readyz and /metrics (Prometheus).",
 )
 def serve_command(
-    quality: opt.Quality = 60,
+    quality: opt.Quality = None,
     quality_range: opt.QualityRange = None,
     direction: opt.Direction = "horizontal",
     no_flip: opt.NoFlip = False,

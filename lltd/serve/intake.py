@@ -10,8 +10,10 @@ from starlette.requests import ClientDisconnect, Request
 
 from lltd.serve.problems import Problem
 
-#: Content types ``POST /v1/defend`` takes; the bytes decide the format (PNG, JPEG or WebP).
-ACCEPTED_TYPES = ("image/png", "image/jpeg", "image/webp", "application/octet-stream")
+#: Content types ``POST /v1/defend`` takes; the bytes decide the format (PNG, JPEG or WebP), so
+#: curl's default for ``--data-binary @a.png`` (application/x-www-form-urlencoded) is taken too.
+ACCEPTED_TYPES = ("image/png", "image/jpeg", "image/webp", "application/octet-stream",
+                  "application/x-www-form-urlencoded")  # fmt: skip
 
 
 def check_content_type(request: Request) -> None:
