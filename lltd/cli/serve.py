@@ -18,7 +18,7 @@ from lltd.common.limits import DEFAULT_MAX_PIXELS
     "--upstream), GET /healthz, /readyz and /metrics (Prometheus).",
 )
 def serve_command(
-    quality: opt.Quality = 60,
+    quality: opt.Quality = None,
     quality_range: opt.QualityRange = None,
     direction: opt.Direction = "horizontal",
     no_flip: opt.NoFlip = False,
@@ -75,6 +75,7 @@ def serve_command(
         str,
         typer.Option(
             "--upstream-protocol",
+            metavar="[raw|kserve-v1|kserve-v2]",
             help="raw (the image bytes: TorchServe /predictions), kserve-v1 (JSON, base64) or "
             "kserve-v2 (Open Inference Protocol: KServe, Triton, MLServer).",
         ),
@@ -83,6 +84,7 @@ def serve_command(
         str | None,
         typer.Option(
             "--upstream-instance",
+            metavar="[image.b64|data|b64]",
             help='kserve-v1: the instance\'s shape: image.b64 ({"image": {"b64": ...}}, '
             "KServe's sample; the default), data ({\"data\": ...}, TorchServe's KServe "
             "envelope) or b64 (a bare string).",
@@ -90,12 +92,15 @@ def serve_command(
     ] = None,
     upstream_input: Annotated[
         str | None,
-        typer.Option("--upstream-input", help="kserve-v2: the input's name (default: image)."),
+        typer.Option(
+            "--upstream-input", metavar="NAME", help="kserve-v2: the input's name (default: image)."
+        ),
     ] = None,
     upstream_datatype: Annotated[
         str | None,
         typer.Option(
             "--upstream-datatype",
+            metavar="[BYTES|UINT8]",
             help="kserve-v2: BYTES (the encoded image, base64; the default) or UINT8 "
             "(the RGB pixels, shape [H, W, 3]).",
         ),
