@@ -97,7 +97,7 @@ def test_kserve_errors_come_back_as_documented(kserve: str) -> None:
     with running("--upstream", f"{kserve}/v1/models/failing:predict", *v1) as server:
         status, headers, body = server.defend(SOURCE.read_bytes())
     assert status == 500 and "failed on purpose" in json_body(body)["error"]  # type: ignore[operator]
-    assert headers["x-lltd-upstream-status"] == "500" and "x-lltd-refusal" not in headers
+    assert headers["x-lltd-upstream-status"] == "500" and "x-lltd-problem" not in headers
     # No such model: KServe's 404.
     with running("--upstream", f"{kserve}/v2/models/nope/infer", *v2) as server:
         status, headers, body = server.defend(SOURCE.read_bytes())
@@ -108,10 +108,10 @@ def test_kserve_errors_come_back_as_documented(kserve: str) -> None:
     with running("--upstream", slow, *v1, "--upstream-timeout", "1") as server:
         status, headers, body = server.defend(SOURCE.read_bytes())
     assert status == 504 and "within 1 s" in json_error(body)["error"]
-    assert "x-lltd-upstream-status" not in headers
+    assert "x-lltd-upstream-status" not in headers and headers["x-lltd-problem"] == "error"
     # Down: lltd's own 502.
     down = f"http://127.0.0.1:{free_port()}/v2/models/probe/infer"
     with running("--upstream", down, *v2) as server:
         status, headers, body = server.defend(SOURCE.read_bytes())
     assert status == 502 and "unreachable" in json_error(body)["error"]
-    assert "x-lltd-upstream-status" not in headers
+    assert "x-lltd-upstream-status" not in headers and headers["x-lltd-problem"] == "error"

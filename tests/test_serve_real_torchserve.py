@@ -117,9 +117,9 @@ def test_kserve_envelope_takes_the_data_instance_shape(
     (seen,) = json_body(body)["predictions"]  # type: ignore[misc]
     assert seen["sha256"] == expected
     # KServe's sample shape is not what this envelope reads: TorchServe's 503 comes back, marked
-    # as the model server's (no X-Lltd-Refusal, no Retry-After: not lltd's own overload).
+    # as the model server's (no X-Lltd-Problem, no Retry-After: not lltd's own overload).
     with running("--upstream", url, *v1) as server:
         status, headers, body = server.defend(SOURCE.read_bytes())
     assert status == 503 and json_body(body)["message"] == "Prediction failed"
     assert headers["x-lltd-upstream-status"] == "503"
-    assert "x-lltd-refusal" not in headers and "retry-after" not in headers
+    assert "x-lltd-problem" not in headers and "retry-after" not in headers

@@ -168,11 +168,11 @@ def test_a_slow_model_server_fills_the_queue_and_turns_into_503(
                 break
             time.sleep(0.05)
         assert status == 503
-        assert server.request("GET", "/readyz")[1]["x-lltd-refusal"] == "busy"
+        assert server.request("GET", "/readyz")[1]["x-lltd-problem"] == "busy"
         status, headers, body = server.defend(SOURCE.read_bytes())
         assert status == 503 and headers["retry-after"] == "1" and json_error(body)
         # lltd's own refusal is marked as such, and is not the model server's answer.
-        assert headers["x-lltd-refusal"] == "busy" and "x-lltd-upstream-status" not in headers
+        assert headers["x-lltd-problem"] == "busy" and "x-lltd-upstream-status" not in headers
         for thread in waiting:
             thread.join(60)
         assert answers == [200, 200]
@@ -281,7 +281,7 @@ def test_end_to_end_headers_and_request_ids_pass_hop_by_hop_ones_do_not(
         model_server.status = 503
         status, headers, _ = server.defend(SOURCE.read_bytes())
         assert status == 503 and headers["x-lltd-upstream-status"] == "503"
-        assert "x-lltd-refusal" not in headers and "retry-after" not in headers
+        assert "x-lltd-problem" not in headers and "retry-after" not in headers
     # Without a model server, the defended image carries the client's request id back.
     with running() as server:
         _, headers, _ = server.defend(SOURCE.read_bytes(), **{"x-request-id": "req-3"})

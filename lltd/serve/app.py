@@ -28,7 +28,7 @@ from lltd.common.errors import CodecError, ImageError
 from lltd.serve.intake import Admission, check_content_type, read_body, wants_webp
 from lltd.serve.kernel import Defended, ImageTooLarge, defend_bytes
 from lltd.serve.metrics import Metrics
-from lltd.serve.problems import Problem, problem_response, refusal_headers
+from lltd.serve.problems import Problem, busy, problem_response
 from lltd.serve.settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -127,12 +127,10 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
 
     async def readyz(request: Request) -> Response:
         if not service.ready:
-            headers = refusal_headers("not-ready")
-            return problem_response(503, "not ready: starting or stopping", headers)
+            return problem_response(503, "not ready: starting or stopping")
         if service.admission.full:
-            return problem_response(
-                503, "not ready: the work queue is full", refusal_headers("busy")
-            )
+            full = busy("not ready: the work queue is full")
+            return problem_response(full.status, full.message, full.headers)
         return JSONResponse({"status": "ready"})
 
     async def metrics(request: Request) -> Response:

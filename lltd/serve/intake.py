@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from starlette.requests import ClientDisconnect, Request
 
-from lltd.serve.problems import Problem, Refused
+from lltd.serve.problems import Problem, busy
 
 #: Content types ``POST /v1/defend`` takes; the bytes decide the format (PNG, JPEG or WebP), so
 #: curl's default for ``--data-binary @a.png`` (application/x-www-form-urlencoded) is taken too.
@@ -98,9 +98,7 @@ class Admission:
     @contextmanager
     def slot(self) -> Iterator[None]:
         if self.full:
-            raise Refused(
-                "busy", f"busy: {self.admitted} requests in progress or queued; retry later"
-            )
+            raise busy(f"busy: {self.admitted} requests in progress or queued; retry later")
         self.admitted += 1
         try:
             yield

@@ -16,11 +16,10 @@ from typing import Any
 from uvicorn.protocols.http import h11_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from lltd.serve.problems import refusal_headers
+from lltd.serve.problems import MARKER
 from lltd.serve.settings import ServeSettings
 
 BUSY = {"error": "too many connections; retry later", "status": 503}
-REFUSED = refusal_headers("connections")
 
 
 def _timeout_answer(timeout: float) -> bytes:
@@ -32,7 +31,8 @@ def _timeout_answer(timeout: float) -> bytes:
     )
     head = (
         b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-        b"connection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
+        b"%s: error\r\nconnection: close\r\ncontent-length: %d\r\n\r\n"
+        % (MARKER.lower().encode(), len(body))
     )
     return head + body
 
@@ -44,7 +44,8 @@ async def _too_many_connections(scope: Any, receive: Any, send: Any) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        *((name.lower().encode(), value.encode()) for name, value in REFUSED.items()),
+        (b"retry-after", b"1"),
+        (MARKER.lower().encode(), b"busy"),
         (b"connection", b"close"),
     ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
