@@ -156,3 +156,37 @@ def test_max_pixels_above_the_budget_is_a_usage_error(run_lltd: RunLltd) -> None
         "lltd: error: --max-pixels 101 exceeds --max-inflight-pixels 100: "
         "such an image could never be admitted"
     ]
+
+
+def test_bodies_in_memory_stay_within_the_byte_budget() -> None:
+    held_data, other = png_of(64, 48), png_of(30, 20)
+    budget = len(held_data) - 1 + len(other) - 1  # room for both bodies but two bytes
+    options = ("--max-inflight-bytes", str(budget), "--max-bytes", str(len(held_data)))
+    with running(*options, "--queue-timeout", "1", "--read-timeout", "60") as server:
+        sock = hold_body(server.port, held_data, len(held_data) - 1)  # all but its last byte
+        try:
+            wait_for(
+                lambda: metric(server, "lltd_serve_body_bytes") == len(held_data) - 1,
+                "the held body to be read",
+            )
+            # What a client has really sent is held; the next body does not fit: 503, not 408.
+            status, headers, body = server.defend(other)
+            assert status == 503 and headers["retry-after"] == "1", body
+            assert headers["x-lltd-problem"] == "busy"
+            assert f"--max-inflight-bytes {budget}" in json_error(body)["error"]
+            sock.sendall(held_data[-1:])
+            status, _, body = read_answer(sock)
+            assert status == 200 and png_pixels(body)
+        finally:
+            sock.close()
+        assert metric(server, "lltd_serve_body_bytes") == 0
+        assert server.defend(other)[0] == 200  # the bytes came back
+
+
+def test_a_body_over_the_byte_budget_is_a_usage_error(run_lltd: RunLltd) -> None:
+    result = run_lltd("serve", "--port", "0", "--max-bytes", "1001", "--max-inflight-bytes", "1000")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "lltd: error: --max-bytes 1001 exceeds --max-inflight-bytes 1000: "
+        "such a body could never be read"
+    ]

@@ -9,7 +9,11 @@ import typer
 
 from lltd.cli import options as opt
 from lltd.cli.root import app
-from lltd.common.limits import DEFAULT_INFLIGHT_PIXELS, DEFAULT_MAX_PIXELS
+from lltd.common.limits import (
+    DEFAULT_INFLIGHT_BYTES,
+    DEFAULT_INFLIGHT_PIXELS,
+    DEFAULT_MAX_PIXELS,
+)
 
 
 @app.command(
@@ -77,6 +81,15 @@ def serve_command(
             "unit under MemoryMax=2G.",
         ),
     ] = DEFAULT_INFLIGHT_PIXELS,
+    max_inflight_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-inflight-bytes",
+            min=1,
+            help="Bytes of request bodies one process may hold at once; a body that does not "
+            "fit waits (--queue-timeout). At least --max-bytes.",
+        ),
+    ] = DEFAULT_INFLIGHT_BYTES,
     read_timeout: Annotated[
         float,
         typer.Option(
@@ -126,6 +139,11 @@ def serve_command(
             f"--max-pixels {max_pixels} exceeds --max-inflight-pixels {max_inflight_pixels}: "
             "such an image could never be admitted"
         )
+    if max_bytes > max_inflight_bytes:
+        opt.fail(
+            f"--max-bytes {max_bytes} exceeds --max-inflight-bytes {max_inflight_bytes}: "
+            "such a body could never be read"
+        )
     if upstream is not None and not upstream.startswith(("http://", "https://")):
         opt.fail(f"--upstream must be an http:// or https:// URL, got {upstream!r}")
     settings = ServeSettings(
@@ -139,6 +157,7 @@ def serve_command(
         max_bytes=max_bytes,
         max_pixels=max_pixels,
         max_inflight_pixels=max_inflight_pixels,
+        max_inflight_bytes=max_inflight_bytes,
         read_timeout=read_timeout,
         queue_timeout=queue_timeout,
         upstream=upstream,

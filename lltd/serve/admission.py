@@ -1,14 +1,16 @@
 """Admission by cost: what a request may take of a worker process, and when.
 
-A request reaches this point only once its whole body is in memory (:func:`lltd.serve.intake.
-read_body` reads it on the event loop, within ``--max-bytes`` and ``--read-timeout``), so a
-client that sends its body slowly holds a connection, never a thread. Admitted, a request holds
+Its body first: :func:`lltd.serve.intake.read_body` reads it on the event loop, within
+``--max-bytes`` and ``--read-timeout``, each chunk counted in :class:`BodyBytes` as it arrives, so
+bodies in memory stay within ``--max-inflight-bytes`` and a client holds only the bytes it has
+really sent (a slow one holds its connection, never a thread). Then a request holds
 one of the process's threads and the pixels its image decodes to, until its answer is ready
 (forwarding included); at most ``--max-inflight-pixels`` pixels are held at once, which bounds
 the memory the threads can take (docs/operations/serve-capacity.md derives the default from the
 shipped unit's ``MemoryMax=``). A request that does not fit waits, first come first served, at
-most ``--queue`` of them and at most ``--queue-timeout`` seconds each; beyond either the answer is
-503 with ``Retry-After`` (:func:`lltd.serve.problems.busy`).
+most ``--queue`` of them and at most ``--queue-timeout`` seconds each (a chunk of a body waits for
+its bytes in the same way); beyond either the answer is 503 with ``Retry-After``
+(:func:`lltd.serve.problems.busy`).
 
 One event loop per process: no locks are needed.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from lltd.serve.problems import busy
@@ -122,3 +124,43 @@ class Admission:
             yield
         finally:
             self.budget.release(*cost)
+
+
+class BodyBytes:
+    """Bytes of request bodies in memory: taken chunk by chunk as they arrive, all given back
+    when the request ends (its answer sent or refused)."""
+
+    def __init__(
+        self, capacity: int, timeout: float, count: Callable[[int], None] = lambda _: None
+    ) -> None:
+        self.budget = Budget(capacity)
+        self.timeout = timeout
+        self.count = count  # told every change of what is held (the metrics' gauge)
+
+    @property
+    def held(self) -> int:
+        return self.budget.used[0]
+
+    @asynccontextmanager
+    async def holding(self) -> AsyncIterator[Callable[[int], Awaitable[None]]]:
+        """A ``take(n)`` for one request's chunks; what it took is released on the way out."""
+        taken = 0
+
+        async def take(size: int) -> None:
+            nonlocal taken
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self.budget.take(size)
+            except TimeoutError:
+                raise busy(
+                    f"busy: request bodies fill --max-inflight-bytes {self.budget.capacity[0]} "
+                    f"for --queue-timeout {self.timeout:g} s; retry later"
+                ) from None
+            taken += size
+            self.count(size)
+
+        try:
+            yield take
+        finally:
+            self.budget.release(taken)
+            self.count(-taken)

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lltd.common.errors import CodecError, ImageError
-from lltd.serve.admission import Admission
+from lltd.serve.admission import Admission, BodyBytes
 from lltd.serve.intake import check_content_type, read_body, wants_webp
 from lltd.serve.kernel import Defended, ImageTooLarge, defend_bytes, pixels
 from lltd.serve.metrics import Metrics
@@ -46,6 +46,9 @@ class Service:
             settings.max_inflight_pixels,
             settings.queue_size(),
             settings.queue_timeout,
+        )
+        self.bodies = BodyBytes(
+            settings.max_inflight_bytes, settings.queue_timeout, self.metrics.body_bytes.inc
         )
         self.executor: ThreadPoolExecutor | None = None
         self.upstream = None
@@ -75,14 +78,16 @@ class Service:
     async def defend(self, request: Request) -> Response:
         settings = self.settings
         check_content_type(request)
-        # Read on the event loop, before admission: a slow client holds no thread.
-        body = await read_body(request, settings.max_bytes, settings.read_timeout)
-        self.metrics.bytes_in.inc(len(body))
-        cost = self._pixels(body)
-        # The thread and the pixels are held until the answer is ready, forwarding included: a
-        # slow model server fills the queue and turns into 503s, not into unbounded waiting.
-        async with self._admitted(cost):
-            return await self._answer(request, body)
+        async with self.bodies.holding() as take:
+            # Read on the event loop, before admission: a slow client holds no thread.
+            body = await read_body(request, settings.max_bytes, settings.read_timeout, take)
+            self.metrics.bytes_in.inc(len(body))
+            cost = self._pixels(body)
+            # The thread and the pixels are held until the answer is ready, forwarding
+            # included: a slow model server fills the queue and turns into 503s, not into
+            # unbounded waiting.
+            async with self._admitted(cost):
+                return await self._answer(request, body)
 
     @contextlib.asynccontextmanager
     async def _admitted(self, cost: int) -> AsyncIterator[None]:

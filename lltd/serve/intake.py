@@ -7,6 +7,7 @@ that is slow to send its body holds its connection, not a thread nor a place in 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import ClientDisconnect, Request
 
@@ -38,8 +39,14 @@ def wants_webp(request: Request) -> bool:
     return False
 
 
-async def read_body(request: Request, max_bytes: int, timeout: float) -> bytes:
-    """The whole body, at most ``max_bytes`` (413), within ``timeout`` seconds (408).
+async def read_body(
+    request: Request,
+    max_bytes: int,
+    timeout: float,
+    take: Callable[[int], Awaitable[None]],
+) -> bytes:
+    """The whole body, at most ``max_bytes`` (413), within ``timeout`` seconds (408); each chunk
+    is ``take``n from the service's budget of body bytes before it is kept (it may wait there).
 
     A declared Content-Length over the limit is refused before a byte is read, so a flood of
     large bodies costs no memory; a chunked body is counted as it arrives.
@@ -60,6 +67,7 @@ async def read_body(request: Request, max_bytes: int, timeout: float) -> bytes:
                 size += len(chunk)
                 if size > max_bytes:
                     raise Problem(413, f"body exceeds the limit of {max_bytes} bytes (--max-bytes)")
+                await take(len(chunk))
                 chunks.append(chunk)
     except TimeoutError:
         raise Problem(

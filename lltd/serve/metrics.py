@@ -65,6 +65,12 @@ class Metrics:
             registry=reg,
             multiprocess_mode="livesum",
         )
+        self.body_bytes = Gauge(
+            "lltd_serve_body_bytes",
+            "Bytes of request bodies in memory now (--max-inflight-bytes bounds them).",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
         self.waiting_requests = Gauge(
             "lltd_serve_waiting_requests",
             "Requests whose body is read, waiting for a thread and their pixels (--queue).",

@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-from lltd.common.limits import DEFAULT_INFLIGHT_PIXELS, DEFAULT_MAX_PIXELS
+from lltd.common.limits import DEFAULT_INFLIGHT_BYTES, DEFAULT_INFLIGHT_PIXELS, DEFAULT_MAX_PIXELS
 from lltd.defense.settings import DefenseSettings
 
 #: The environment variable that carries the settings into uvicorn's worker processes.
@@ -26,6 +26,7 @@ class ServeSettings:
     max_bytes: int = 32 * 1024 * 1024
     max_pixels: int = 0  # 0: the smaller of the in-flight budget and Pillow's bomb limit
     max_inflight_pixels: int = DEFAULT_INFLIGHT_PIXELS  # decoded pixels in the threads at once
+    max_inflight_bytes: int = DEFAULT_INFLIGHT_BYTES  # request bodies in memory at once
     read_timeout: float = 30.0  # seconds to receive a request's headers, and again its body
     queue_timeout: float = 30.0  # seconds a read request may wait for a thread and its pixels
     upstream: str | None = None
