@@ -40,13 +40,16 @@ class Budget:
     def _fits(self, cost: tuple[int, ...]) -> bool:
         return all(u + c <= cap for u, c, cap in zip(self.used, cost, self.capacity, strict=True))
 
+    def would_wait(self, *cost: int) -> bool:
+        return bool(self.waiting) or not self._fits(cost)
+
     def _grant(self, cost: tuple[int, ...]) -> None:
         self.used = [u + c for u, c in zip(self.used, cost, strict=True)]
 
     async def take(self, *cost: int) -> None:
         if not all(c <= cap for c, cap in zip(cost, self.capacity, strict=True)):
             raise ValueError(f"cost {cost} can never fit in {self.capacity}")
-        if not self.waiting and self._fits(cost):
+        if not self.would_wait(*cost):
             self._grant(cost)
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -103,7 +106,7 @@ class Admission:
         """Hold a thread and ``pixels`` for the body of the ``async with``; 503 if they do not
         come within the queue's bounds."""
         cost = (1, pixels)
-        if self.budget.waiting or not self.budget._fits(cost):
+        if self.budget.would_wait(*cost):
             if self.waiting >= self.queue:
                 raise busy(
                     f"busy: {self.threads_busy} requests in progress and {self.waiting} "
