@@ -57,10 +57,14 @@ results = [[], []]
 def post(slot):
     for _ in range(4):
         conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=600)
-        conn.request("POST", "/v1/defend", body=body,
-                     headers={"Content-Type": "image/png", "Accept": "image/webp"})
-        answer = conn.getresponse()
-        data = answer.read()
+        try:
+            conn.request("POST", "/v1/defend", body=body,
+                         headers={"Content-Type": "image/png", "Accept": "image/webp"})
+            answer = conn.getresponse()
+            data = answer.read()
+        except OSError as exc:  # the server died under the request (OOM-killed)
+            results[slot].append({"status": None, "error": repr(exc)})
+            return
         size = list(Image.open(io.BytesIO(data)).size) if answer.status == 200 else None
         results[slot].append({"status": answer.status, "size": size,
                               "problem": answer.getheader("X-Lltd-Problem"),
