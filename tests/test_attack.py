@@ -20,6 +20,7 @@ np = pytest.importorskip("numpy")
 pytest.importorskip("foolbox")
 
 from PIL import Image  # noqa: E402
+from report_check import load_report  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from lltd.attack.run import QUANTIZATION_SCALES  # noqa: E402
@@ -279,10 +280,11 @@ def test_attack_writes_adversarial_pngs_and_an_honest_manifest(
         assert 1 <= int(row["steps"]) <= 50
     assert sum(r["saved_still_adversarial"] == "true" for r in by_status["ok"]) >= 3
 
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert report["summary"]["images"] == 8
-    assert report["summary"]["bad_input"] == 2
-    assert [r["input"] for r in report["images"]] == list(rows)
+    report = load_report(tmp_path / "report.json")  # lltd.report/1, totals from the records
+    assert report["command"] == "attack"
+    assert report["totals"]["files"] == 8
+    assert report["totals"]["bad_input"] == 2
+    assert [r["input"] for r in report["files"]] == list(rows)
     assert not list(out.glob(".*"))  # no temporary files left behind
 
 
@@ -494,9 +496,10 @@ def test_batch_size_changes_only_the_batching(tmp_path: Path, tiny: str) -> None
                               "--batch-size", batch, "--json", tmp_path / f"{batch}.json",
                               "--quiet")  # fmt: skip
         assert code == 0, stderr
-        report = json.loads((tmp_path / f"{batch}.json").read_text())
-        assert report["options"]["batch_size"] == int(batch)
-        assert report["summary"]["images"] == 5
+        report = load_report(tmp_path / f"{batch}.json")
+        assert report["settings"]["batch_size"] == int(batch)
+        assert report["settings"]["epsilon"] == pytest.approx(8 / 255)  # once, as used
+        assert report["totals"]["files"] == 5
         produced[batch] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
     assert produced["2"] == produced["8"]
 

@@ -153,20 +153,36 @@ def write_json_report(
     results: list[FileResult],
     totals: Totals,
     inputs: dict[str, dict[str, object]] | None = None,
+    *,
+    input: str | None = None,
+    output: str | None = None,
+    settings: dict[str, object] | None = None,
     **extra: object,
 ) -> None:
-    """The report; each file's record gets its input's and output's SHA-256 and pixel size
-    (``inputs``: facts taken before the run, for originals a run deletes)."""
+    """The ``lltd.report/1`` report; each file's record gets its input's and output's SHA-256,
+    pixel size and real byte count (``inputs``: facts taken before the run, for originals a run
+    deletes), and the totals count the bytes over the same records."""
     from lltd.batch.provenance import add_file_facts
-    from lltd.common.version import version
+    from lltd.common.report import envelope
 
     files = add_file_facts([result.to_json() for result in results], inputs or {})
     total = totals.to_json()
+    del total["scanned"]  # "files", first, as in every report
+    total = {"files": len(files), **total}
+    total["bytes_before"] = sum(int(record["bytes_before"] or 0) for record in files)  # type: ignore[call-overload]
+    total["bytes_after"] = sum(int(record["bytes_after"] or 0) for record in files)  # type: ignore[call-overload]
     if command != "compress":  # webp-converter's words are compress's; say what the summary says
         for record in [*files, total]:
             _in_batch_words(record)
-    report = {"command": command, "lltd_version": version(), **extra, "files": files}
-    report["totals"] = total
+    report = envelope(
+        command,
+        input=input,
+        output=output,
+        settings=settings or {},
+        files=files,
+        totals=total,
+        **extra,
+    )
     write_bytes_atomic(path, (json.dumps(report, indent=2, default=str) + "\n").encode())
 
 

@@ -21,13 +21,17 @@ from lltd.attack.catalog import ATTACKS, help_text
 
 @app.command(
     "attack",
+    short_help="Write adversarial examples of the images under IN_DIR, with a manifest.csv.",
     help="Write adversarial examples Adv_<true>-<adversarial>.png of the images under IN_DIR, "
     "with a manifest.csv saying, per image, whether the saved PNG still fools the model.",
 )
 def attack_command(
     in_dir: Annotated[Path, typer.Argument(help="Folder (or one file) of images.")],
     output_directory: Annotated[
-        Path, typer.Option("-o", "--output-directory", help="Where the PNGs and manifest go.")
+        Path,
+        typer.Option(
+            "-o", "--output-directory", metavar="OUT", help="Where the PNGs and manifest go."
+        ),
     ],
     model: Annotated[
         str,
@@ -39,15 +43,12 @@ def attack_command(
     ] = "inception_v3",
     weights: opt.Weights = "DEFAULT",
     attack: Annotated[
-        str, typer.Option("--attack", help=f"One of {', '.join(ATTACKS)}.")
-    ] = "deepfool",
-    epsilon: Annotated[
-        float | None,
+        str,
         typer.Option(
-            "--epsilon",
-            help="L-inf budget of fgsm/bim/pgd in [0, 1] pixel units (default 8/255).",
+            "--attack", metavar=f"[{'|'.join(ATTACKS)}]", help=f"One of {', '.join(ATTACKS)}."
         ),
-    ] = None,
+    ] = "deepfool",
+    epsilon: opt.Epsilon = None,
     steps: Annotated[
         int | None,
         typer.Option("--steps", help=f"Attack iterations (default: {help_text()}).", min=1),

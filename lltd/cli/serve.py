@@ -22,7 +22,7 @@ from lltd.common.limits import (
     "--upstream), GET /healthz, /readyz and /metrics (Prometheus).",
 )
 def serve_command(
-    quality: opt.Quality = 60,
+    quality: opt.Quality = None,
     quality_range: opt.QualityRange = None,
     direction: opt.Direction = "horizontal",
     no_flip: opt.NoFlip = False,
@@ -111,7 +111,12 @@ def serve_command(
         typer.Option("--upstream", help="Forward the defended image to this model server URL."),
     ] = None,
     upstream_protocol: Annotated[
-        str, typer.Option("--upstream-protocol", help="raw (TorchServe) or kserve-v1 (JSON b64).")
+        str,
+        typer.Option(
+            "--upstream-protocol",
+            metavar="[raw|kserve-v1]",
+            help="raw (TorchServe) or kserve-v1 (JSON b64).",
+        ),
     ] = "raw",
     upstream_timeout: Annotated[
         float, typer.Option("--upstream-timeout", min=0.1, help="Seconds (504 beyond).")

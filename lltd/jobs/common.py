@@ -146,4 +146,6 @@ class Declared:
             return FileResult(
                 str(task.source), None, Outcome.FAILED, file_size(task.source), error=reason
             )
-        return quarantine(task, folder, reason, command=command)
+        # The reason file beside the copy: compress writes it only when asked (reason_files).
+        with_reason = getattr(self, "reason_files", True)
+        return quarantine(task, folder, reason, command=command, with_reason_file=with_reason)

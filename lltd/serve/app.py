@@ -28,7 +28,7 @@ from lltd.serve.admission import Admission, BodyBytes
 from lltd.serve.intake import check_content_type, read_body, wants_webp
 from lltd.serve.kernel import Defended, ImageTooLarge, defend_bytes, pixels
 from lltd.serve.metrics import Metrics
-from lltd.serve.problems import Problem, busy, problem_response
+from lltd.serve.problems import Problem, busy, problem_response, response_for
 from lltd.serve.settings import ServeSettings
 
 log = logging.getLogger("lltd.serve")
@@ -159,8 +159,7 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
         if not service.ready:
             return problem_response(503, "not ready: starting or stopping")
         if service.admission.full:
-            full = busy("not ready: the work queue is full")
-            return problem_response(full.status, full.message, full.headers)
+            return response_for(busy("not ready: the work queue is full"))
         return JSONResponse({"status": "ready"})
 
     async def metrics(request: Request) -> Response:
@@ -177,7 +176,7 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
 
     async def problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.message, exc.headers)
+        return response_for(exc)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)  # 404, 405: the same one-line JSON
@@ -232,7 +231,7 @@ class Accounting:
             except Problem as exc:
                 if started:
                     raise
-                response = problem_response(exc.status, exc.message, exc.headers)
+                response = response_for(exc)
                 await response(scope, receive, counting_send)
             except Exception as exc:  # a bug must cost one request, not the worker
                 log.error(

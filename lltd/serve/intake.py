@@ -13,8 +13,10 @@ from starlette.requests import ClientDisconnect, Request
 
 from lltd.serve.problems import Problem
 
-#: Content types ``POST /v1/defend`` takes; the bytes decide the format (PNG, JPEG or WebP).
-ACCEPTED_TYPES = ("image/png", "image/jpeg", "image/webp", "application/octet-stream")
+#: Content types ``POST /v1/defend`` takes; the bytes decide the format (PNG, JPEG or WebP), so
+#: curl's default for ``--data-binary @a.png`` (application/x-www-form-urlencoded) is taken too.
+ACCEPTED_TYPES = ("image/png", "image/jpeg", "image/webp", "application/octet-stream",
+                  "application/x-www-form-urlencoded")  # fmt: skip
 
 
 def check_content_type(request: Request) -> None:
@@ -32,18 +34,29 @@ def wants_webp(request: Request) -> bool:
     """``Accept: image/webp`` (with a non-zero q) asks for lossless WebP instead of PNG."""
     for item in request.headers.get("accept", "").split(","):
         media, *params = (part.strip().lower() for part in item.split(";"))
-        if media == "image/webp" and not any(
-            p.replace(" ", "") in ("q=0", "q=0.0") for p in params
-        ):
+        if media == "image/webp" and _weight(params) > 0:
             return True
     return False
+
+
+def _weight(params: list[str]) -> float:
+    """An Accept item's q-value (RFC 9110 12.4.2: "0" to "1" with up to three decimals, so
+    "q=0.000" refuses too); 1 when absent or unreadable."""
+    for param in params:
+        name, _, value = param.replace(" ", "").partition("=")
+        if name == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 1.0
+    return 1.0
 
 
 async def read_body(
     request: Request,
     max_bytes: int,
     timeout: float,
-    take: Callable[[int], Awaitable[None]],
+    take: Callable[[int], Awaitable[None]] | None = None,
 ) -> bytes:
     """The whole body, at most ``max_bytes`` (413), within ``timeout`` seconds (408); each chunk
     is ``take``n from the service's budget of body bytes before it is kept (it may wait there).
@@ -67,7 +80,8 @@ async def read_body(
                 size += len(chunk)
                 if size > max_bytes:
                     raise Problem(413, f"body exceeds the limit of {max_bytes} bytes (--max-bytes)")
-                await take(len(chunk))
+                if take is not None:
+                    await take(len(chunk))
                 chunks.append(chunk)
     except TimeoutError:
         raise Problem(
