@@ -71,3 +71,27 @@ def test_daemon_summary_only_when_something_changed() -> None:
         "summary: processed 1 (+1), failed 1 (+1), queued 3, in flight 1",
         "summary: processed 2 (+1), failed 1 (+0), queued 3, in flight 1",
     ]
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_daemon_logs_its_summary_unless_quiet(quiet: bool, tmp_path) -> None:
+    from test_watch_daemon import Watch, png_bytes, write_old
+    from waiting import wait_until
+
+    inp, out = tmp_path / "in", tmp_path / "out"
+    for i in range(2):
+        write_old(inp / f"a{i}.png", png_bytes(i))
+    flags = ["--quiet"] if quiet else []
+    watch = Watch(tmp_path, inp, "-o", out, "-j", "1", *flags, env={"LLTD_PROGRESS_INTERVAL": "0"})
+    try:
+        watch.wait_ready()
+        wait_until(lambda: len(list(out.glob("*.png"))) == 2, 60, "both files defended")
+        if not quiet:
+            wait_until(lambda: "summary: processed 2 (+" in watch.stdout, 30, "the summary")
+    finally:
+        assert watch.stop() == 0
+    summaries = [line for line in watch.stdout.splitlines() if "summary: " in line]
+    if quiet:
+        assert summaries == [], watch.stdout
+    else:
+        assert summaries[-1].startswith("lltd watch: summary: processed 2 (+"), summaries
