@@ -75,6 +75,7 @@ def attack_command(
             raise UsageError(f"--attack must be one of {', '.join(ATTACKS)}, not {attack!r}")
         if not in_dir.exists():
             raise UsageError(f"{in_dir}: no such file or folder")
+        opt.writable_folder(output_directory)
         opt.prepare_torch(threads)  # before the import below loads torch
         from lltd.attack.run import AttackOptions, attack_folder, write_json
 
