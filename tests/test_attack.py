@@ -533,3 +533,20 @@ def test_perturbation_scale_is_recorded_for_minimal_norm_attacks(
                 # Stretched only because the smaller scales did not survive rounding: the
                 # record says so by being adversarial at this scale.
                 assert row["saved_class"] != row["true_class"], row
+
+
+def test_progress_lines_in_a_log_and_none_with_quiet(
+    tmp_path: Path, tiny: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off a terminal (a log, nohup) attack says how far it is: a line per interval, here 0 s
+    so every image gives one (lltd.common.progress; no timing is asserted)."""
+    inputs = five_images(tmp_path / "in")
+    monkeypatch.setenv("LLTD_PROGRESS_INTERVAL", "0")
+    args = (inputs, "--model", f"{tiny}:build", "--attack", "fgsm", "--batch-size", "2")
+    code, _, stderr = run(*args, "-o", tmp_path / "loud")
+    assert code == 0, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("lltd: attack: ")]
+    assert [line.split()[2] for line in lines] == ["1/5", "2/5", "3/5", "4/5", "5/5"], stderr
+    assert all(" images/s" in line for line in lines)
+    code, _, stderr = run(*args, "-o", tmp_path / "quiet", "--quiet")
+    assert code == 0 and stderr == "", stderr

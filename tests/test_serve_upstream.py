@@ -23,7 +23,8 @@ SOURCE = Path(__file__).resolve().parents[1] / "sample_data" / "astronaut.png"
 
 
 class ModelServer(ThreadingHTTPServer):
-    """Records what it receives; answers with ``status``/``body`` after ``delay`` seconds."""
+    """Records what it receives; answers with ``status``/``body`` after ``delay`` seconds, once
+    ``gate`` is open (a test closes it to hold requests at the model server)."""
 
     daemon_threads = True
 
@@ -37,6 +38,8 @@ class ModelServer(ThreadingHTTPServer):
         self.delay = 0.0
         self.extra_headers: list[tuple[str, str]] = []
         self.gzip = "never"  # "asked": when the request accepts gzip; "always": regardless
+        self.gate = threading.Event()
+        self.gate.set()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -48,6 +51,7 @@ class Handler(BaseHTTPRequestHandler):
             (self.path, self.headers.get("Content-Type", ""), self.rfile.read(length))
         )
         self.server.headers.append({k.lower(): v for k, v in self.headers.items()})
+        self.server.gate.wait(120)  # bounded: a failed test never leaves the thread behind
         time.sleep(self.server.delay)
         body, mode = self.server.body, self.server.gzip
         gzipped = mode == "always" or (

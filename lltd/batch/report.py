@@ -51,10 +51,16 @@ def progress_reporter(
     total: int, label: str, *, quiet: bool, debug: bool, stream: TextIO | None = None
 ) -> Iterator[Callable[[FileResult], None]]:
     """A callback for each result: prints failures (and, with debug, every file) and advances a
-    progress bar when ``stream`` is a terminal and not ``quiet``."""
+    progress bar when ``stream`` is a terminal and not ``quiet``; elsewhere (a log) a plain
+    progress line every 10 s (:mod:`lltd.common.progress`)."""
     stream = stream or sys.stderr
     show_bar = not quiet and total > 0 and stream.isatty()
     bar = None
+    ticker = None
+    if not quiet and total > 0 and not show_bar:
+        from lltd.common.progress import Ticker
+
+        ticker = Ticker(total, f"lltd: {label}", lambda line: print(line, file=stream, flush=True))
     last_refresh = [0.0]
     if show_bar:
         from rich.console import Console
@@ -85,6 +91,8 @@ def progress_reporter(
         elif debug:
             where = f"{printable(result.input)} -> {printable(result.output or '')}"
             print(f"lltd: {result.outcome.value}: {where}", file=stream)
+        if ticker is not None:
+            ticker.advance()
         if bar is not None:
             bar.advance(task_id)
             now = time.monotonic()

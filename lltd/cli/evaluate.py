@@ -145,6 +145,7 @@ def evaluate_command(
     quiet: opt.Quiet = False,
 ) -> None:
     try:
+        opt.writable_folder(output_directory)
         opt.prepare_torch(threads)  # before the imports below load torch
         from lltd.evaluate.defenses import DefenseParameters, parse_defenses
         from lltd.evaluate.report import print_table, write_report

@@ -212,6 +212,21 @@ def prepare_torch(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def writable_folder(path: Path, option: str = "-o") -> Path:
+    """Refuse now, not after an hour of attacks, an output folder that cannot be made: its
+    nearest existing ancestor must be a folder we may write in. Creates nothing."""
+    from lltd.common.text import printable
+
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{option} {printable(path)}: {printable(existing)} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {printable(path)}: {printable(existing)} is not writable")
+    return path
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     from lltd.common.text import one_line
 

@@ -203,7 +203,10 @@ def _oblivious(
     steps = settings["steps"]
     detail = "".join(f", {value} {key}" for key, value in settings.items() if key != "steps")
     say(f"attack {name} ({len(data)} images, {steps} steps{detail})")
-    adversarial = attack_images(model, data, name, epsilon, settings, options.seed)
+    from lltd.common.progress import Ticker
+
+    ticker = Ticker(len(data), f"attack {name}", say, unit="images")  # a line every 10 s
+    adversarial = attack_images(model, data, name, epsilon, settings, options.seed, ticker.update)
     fooled = predict(model, adversarial) != data.labels
     attacks.append(
         {

@@ -28,7 +28,8 @@ class Problem(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.headers = {**(headers or {}), MARKER: kind}
+        self.headers = headers or {}
+        self.kind = kind
 
 
 def busy(message: str, retry_after: int = 1) -> Problem:
@@ -37,8 +38,14 @@ def busy(message: str, retry_after: int = 1) -> Problem:
     return Problem(503, message, {"Retry-After": str(retry_after)}, kind="busy")
 
 
-def problem_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def problem_response(
+    status: int, message: str, headers: dict[str, str] | None = None, kind: str = "error"
+) -> Response:
     # One line: the message is a single line (newlines folded) and JSON escapes the rest.
     body = json.dumps({"error": " ".join(message.split()), "status": status}) + "\n"
-    headers = {MARKER: "error", **(headers or {})}
+    headers = {**(headers or {}), MARKER: kind}
     return Response(body, status, headers=headers, media_type="application/json")
+
+
+def response_for(problem: Problem) -> Response:
+    return problem_response(problem.status, problem.message, problem.headers, problem.kind)
