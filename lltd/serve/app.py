@@ -172,8 +172,8 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if not service.ready:
-            return problem_response(503, "not ready: starting or stopping")
+        if not service.ready:  # a refusal like any other: retry (elsewhere) after Retry-After
+            return response_for(busy("not ready: starting or stopping"))
         if service.admission.full:
             return response_for(busy("not ready: the work queue is full"))
         return JSONResponse({"status": "ready"})
