@@ -21,7 +21,8 @@ SOURCE = Path(__file__).resolve().parents[1] / "sample_data" / "astronaut.png"
 
 
 class ModelServer(ThreadingHTTPServer):
-    """Records what it receives; answers with ``status``/``body`` after ``delay`` seconds."""
+    """Records what it receives; answers with ``status``/``body`` after ``delay`` seconds, once
+    ``gate`` is open (a test closes it to hold requests at the model server)."""
 
     daemon_threads = True
 
@@ -32,6 +33,8 @@ class ModelServer(ThreadingHTTPServer):
         self.body = b'{"predictions": [281]}'
         self.content_type = "application/json"
         self.delay = 0.0
+        self.gate = threading.Event()
+        self.gate.set()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -42,6 +45,7 @@ class Handler(BaseHTTPRequestHandler):
         self.server.received.append(
             (self.path, self.headers.get("Content-Type", ""), self.rfile.read(length))
         )
+        self.server.gate.wait(120)  # bounded: a failed test never leaves the thread behind
         time.sleep(self.server.delay)
         self.send_response(self.server.status)
         self.send_header("Content-Type", self.server.content_type)

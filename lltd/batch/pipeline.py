@@ -46,7 +46,9 @@ def execute(batch: BatchRun, runner: Runner) -> tuple[list[FileResult], Totals]:
     if batch.json_path is not None:
         from lltd.batch.provenance import provenance
 
-        extra = {**provenance(batch.job), **batch.report_extra}
+        where = {key: batch.report_extra.get(key) for key in ("input", "output")}
+        # The job's own fields are its settings, once (report_extra repeats some for the planner).
+        extra = {**provenance(batch.job), **where}
         write_json_report(batch.json_path, batch.command, results, totals, inputs=inputs, **extra)
     return results, totals
 

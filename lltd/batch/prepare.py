@@ -93,6 +93,20 @@ def check_json_destination(path: Path, batch: BatchRun) -> None:
 VERBS = {"compress": "convert", "flip": "flip", "defend": "defend"}
 
 
+def would_fail(source: Path, job: object) -> str | None:
+    """Why the real run would fail ``source``: it goes through the jobs' own safe open, pixels
+    decoded (a truncated file fails only there), so "would convert" is not said of a file the
+    run then fails. (A storage run's inputs are not fetched for a dry run.)"""
+    from lltd.common.errors import ImageError
+    from lltd.imaging.imageio import open_image
+
+    try:
+        open_image(source, getattr(job, "max_pixels", None))
+    except ImageError as exc:
+        return str(exc)
+    return None
+
+
 def print_dry_run(batch: BatchRun) -> None:
     """Each file: what would happen and its output name; then the counts. Writes nothing."""
     verb = VERBS.get(batch.command, "process")
@@ -113,6 +127,10 @@ def print_dry_run(batch: BatchRun) -> None:
         if is_done is not None and task.output is not None and is_done(task, task.output):
             what = "already done" + ("; would delete the original" if replace else "")
             counts["done"] += 1
+        elif names is None and (problem := would_fail(task.source, job)) is not None:
+            print(f"would fail: {printable(source)}: {printable(problem)}")
+            counts["failed"] += 1
+            continue
         else:
             what = f"would {verb}" + (", then delete the original" if replace else "")
             counts["todo"] += 1

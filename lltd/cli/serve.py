@@ -9,7 +9,11 @@ import typer
 
 from lltd.cli import options as opt
 from lltd.cli.root import app
-from lltd.common.limits import DEFAULT_MAX_PIXELS
+from lltd.common.limits import (
+    DEFAULT_INFLIGHT_BYTES,
+    DEFAULT_INFLIGHT_PIXELS,
+    DEFAULT_MAX_PIXELS,
+)
 
 
 @app.command(
@@ -18,7 +22,7 @@ from lltd.common.limits import DEFAULT_MAX_PIXELS
     "--upstream), GET /healthz, /readyz and /metrics (Prometheus).",
 )
 def serve_command(
-    quality: opt.Quality = 60,
+    quality: opt.Quality = None,
     quality_range: opt.QualityRange = None,
     direction: opt.Direction = "horizontal",
     no_flip: opt.NoFlip = False,
@@ -58,13 +62,48 @@ def serve_command(
     max_bytes: Annotated[
         int, typer.Option("--max-bytes", min=1, help="Largest request body (413 beyond).")
     ] = 32 * 1024 * 1024,
-    max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_pixels: Annotated[
+        int,
+        typer.Option(
+            "--max-pixels",
+            min=0,
+            help="Refuse images with more pixels, 413 (0: --max-inflight-pixels, at most "
+            f"{DEFAULT_MAX_PIXELS}).",
+        ),
+    ] = 0,
+    max_inflight_pixels: Annotated[
+        int,
+        typer.Option(
+            "--max-inflight-pixels",
+            min=1,
+            help="Decoded pixels the threads of one process may hold at once; a request that "
+            "does not fit waits (--queue, --queue-timeout). The default keeps the shipped "
+            "unit under MemoryMax=2G.",
+        ),
+    ] = DEFAULT_INFLIGHT_PIXELS,
+    max_inflight_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-inflight-bytes",
+            min=1,
+            help="Bytes of request bodies one process may hold at once; a body that does not "
+            "fit waits (--queue-timeout). At least --max-bytes.",
+        ),
+    ] = DEFAULT_INFLIGHT_BYTES,
     read_timeout: Annotated[
         float,
         typer.Option(
             "--read-timeout",
             min=0.1,
             help="Seconds for a client to send its headers, and again its body (408 beyond).",
+        ),
+    ] = 30.0,
+    queue_timeout: Annotated[
+        float,
+        typer.Option(
+            "--queue-timeout",
+            min=0.1,
+            help="Seconds a request may wait for a thread and its pixels (503 beyond).",
         ),
     ] = 30.0,
     upstream: Annotated[
@@ -100,6 +139,16 @@ def serve_command(
         seed=seed,
     )
     opt.check_choice("--upstream-protocol", upstream_protocol, UPSTREAM_PROTOCOLS)
+    if max_pixels > max_inflight_pixels:
+        opt.fail(
+            f"--max-pixels {max_pixels} exceeds --max-inflight-pixels {max_inflight_pixels}: "
+            "such an image could never be admitted"
+        )
+    if max_bytes > max_inflight_bytes:
+        opt.fail(
+            f"--max-bytes {max_bytes} exceeds --max-inflight-bytes {max_inflight_bytes}: "
+            "such a body could never be read"
+        )
     if upstream is not None and not upstream.startswith(("http://", "https://")):
         opt.fail(f"--upstream must be an http:// or https:// URL, got {upstream!r}")
     settings = ServeSettings(
@@ -112,7 +161,10 @@ def serve_command(
         max_connections=max_connections,
         max_bytes=max_bytes,
         max_pixels=max_pixels,
+        max_inflight_pixels=max_inflight_pixels,
+        max_inflight_bytes=max_inflight_bytes,
         read_timeout=read_timeout,
+        queue_timeout=queue_timeout,
         upstream=upstream,
         upstream_protocol=upstream_protocol,
         upstream_timeout=upstream_timeout,

@@ -255,6 +255,14 @@ class Declared:
         if folder is None:
             size = opened.st.st_size if opened is not None else file_size(task.source)
             return FileResult(str(task.source), None, Outcome.FAILED, size, error=reason)
+        # The reason file beside the copy: compress writes it only when asked (reason_files).
+        with_reason = getattr(self, "reason_files", True)
         return quarantine(
-            task, folder, reason, command=command, opened=opened, root=self.tree_root(task)
+            task,
+            folder,
+            reason,
+            command=command,
+            with_reason_file=with_reason,
+            opened=opened,
+            root=self.tree_root(task),
         )

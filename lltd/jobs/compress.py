@@ -50,6 +50,9 @@ class CompressJob(Declared):
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # pragma: no mutate (annotation)
     force: bool = False  # redo even when its output exists (the watch daemon's re-drops)
     auto_orient: bool = False  # apply the EXIF orientation (off by default, as cwebp)
+    #: A ``.error.txt`` beside each copy in failed/. ``lltd compress`` writes none unless asked
+    #: (--reason-files): webp-converter wrote none, and scripts retry ``failed/*``.
+    reason_files: bool = True
 
     command = "compress"
     extensions = COMPRESS_EXTENSIONS

@@ -33,7 +33,7 @@ class DefendJob(Declared):
     force: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # pragma: no mutate (annotation only)
     #: On by default: the defended PNG carries no EXIF, so an unapplied orientation would be lost
-    #: and the classifier would see the picture on its side (see the README's defend section).
+    #: and the classifier would see the picture on its side (docs/guide/defense.md).
     auto_orient: bool = True
 
     command = "defend"

@@ -11,6 +11,8 @@ import hashlib
 import io
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -60,21 +62,13 @@ def draw_headers(settings: DefenseSettings, draw: Draw) -> dict[str, str]:
     return headers
 
 
-def decode(data: bytes, max_pixels: int) -> Image.Image:
-    """Decode an uploaded image fully, with the limits ``lltd defend`` applies to files."""
-    if not data:
-        raise ImageError("empty body (0 bytes)")
+@contextmanager
+def _image_errors() -> Iterator[None]:
+    """Pillow's ways of failing on bad bytes, as the one-line errors the service answers with."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageTooLarge(
-                    f"{width}x{height} = {width * height} pixels exceeds the limit of "
-                    f"{max_pixels} (--max-pixels)"
-                )
-            image.load()
+            yield
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -83,6 +77,34 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageError("not a PNG, JPEG or WebP image") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"corrupt or truncated image: {exc}") from None
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    if not data:
+        raise ImageError("empty body (0 bytes)")
+    image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{width}x{height} = {width * height} pixels exceeds the limit of "
+            f"{max_pixels} (--max-pixels)"
+        )
+    return image
+
+
+def pixels(data: bytes, max_pixels: int) -> int:
+    """How many pixels the body decodes to, from its header alone (no pixel is decoded): the
+    cost admission charges, known before a thread is taken."""
+    with _image_errors():
+        width, height = _open(data, max_pixels).size
+    return width * height
+
+
+def decode(data: bytes, max_pixels: int) -> Image.Image:
+    """Decode an uploaded image fully, with the limits ``lltd defend`` applies to files."""
+    with _image_errors():
+        image = _open(data, max_pixels)
+        image.load()
     return image
 
 

@@ -59,6 +59,24 @@ class Metrics:
             registry=reg,
             multiprocess_mode="livesum",
         )
+        self.admitted_pixels = Gauge(
+            "lltd_serve_admitted_pixels",
+            "Decoded pixels of the requests admitted now (--max-inflight-pixels bounds them).",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.body_bytes = Gauge(
+            "lltd_serve_body_bytes",
+            "Bytes of request bodies in memory now (--max-inflight-bytes bounds them).",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.waiting_requests = Gauge(
+            "lltd_serve_waiting_requests",
+            "Requests whose body is read, waiting for a thread and their pixels (--queue).",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
         self.bytes_in = Counter(
             "lltd_serve_received_bytes", "Request body bytes received.", registry=reg
         )
