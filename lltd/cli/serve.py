@@ -114,17 +114,48 @@ def serve_command(
         str,
         typer.Option(
             "--upstream-protocol",
-            metavar="[raw|kserve-v1]",
-            help="raw (TorchServe) or kserve-v1 (JSON b64).",
+            metavar="[raw|kserve-v1|kserve-v2]",
+            help="raw (the image bytes: TorchServe /predictions), kserve-v1 (JSON, base64) or "
+            "kserve-v2 (Open Inference Protocol: KServe, Triton, MLServer).",
         ),
     ] = "raw",
+    upstream_instance: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream-instance",
+            metavar="[image.b64|data|b64]",
+            help='kserve-v1: the instance\'s shape: image.b64 ({"image": {"b64": ...}}, '
+            "KServe's sample; the default), data ({\"data\": ...}, TorchServe's KServe "
+            "envelope) or b64 (a bare string).",
+        ),
+    ] = None,
+    upstream_input: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream-input", metavar="NAME", help="kserve-v2: the input's name (default: image)."
+        ),
+    ] = None,
+    upstream_datatype: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream-datatype",
+            metavar="[BYTES|UINT8]",
+            help="kserve-v2: BYTES (the encoded image, base64; the default) or UINT8 "
+            "(the RGB pixels, shape [H, W, 3]).",
+        ),
+    ] = None,
     upstream_timeout: Annotated[
         float, typer.Option("--upstream-timeout", min=0.1, help="Seconds (504 beyond).")
     ] = 30.0,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
 ) -> None:
     from lltd.defense import CLI_NAMES, DefenseSettings
-    from lltd.serve.settings import UPSTREAM_PROTOCOLS, ServeSettings
+    from lltd.serve.settings import (
+        UPSTREAM_PROTOCOLS,
+        V1_INSTANCES,
+        V2_DATATYPES,
+        ServeSettings,
+    )
 
     defense = DefenseSettings.from_options(
         names=CLI_NAMES,
@@ -139,6 +170,20 @@ def serve_command(
         seed=seed,
     )
     opt.check_choice("--upstream-protocol", upstream_protocol, UPSTREAM_PROTOCOLS)
+    protocol_options = {
+        "--upstream-instance": (upstream_instance, "kserve-v1", V1_INSTANCES),
+        "--upstream-input": (upstream_input, "kserve-v2", None),
+        "--upstream-datatype": (upstream_datatype, "kserve-v2", V2_DATATYPES),
+    }
+    for name, (value, protocol, choices) in protocol_options.items():
+        if value is None:
+            continue
+        if upstream_protocol != protocol:
+            opt.fail(f"{name} needs --upstream-protocol {protocol}")
+        if choices is not None:
+            opt.check_choice(name, value, choices)
+        elif not value:
+            opt.fail(f"{name} must not be empty")
     if max_pixels > max_inflight_pixels:
         opt.fail(
             f"--max-pixels {max_pixels} exceeds --max-inflight-pixels {max_inflight_pixels}: "
@@ -168,6 +213,9 @@ def serve_command(
         upstream=upstream,
         upstream_protocol=upstream_protocol,
         upstream_timeout=upstream_timeout,
+        upstream_instance=upstream_instance or "image.b64",
+        upstream_input=upstream_input or "image",
+        upstream_datatype=upstream_datatype or "BYTES",
     )
     # Imported here, in this process, so a missing 'serve' extra is one line, not a worker's death.
     import lltd.serve.app

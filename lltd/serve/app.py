@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,6 +31,9 @@ from lltd.serve.kernel import Defended, ImageTooLarge, defend_bytes, pixels
 from lltd.serve.metrics import Metrics
 from lltd.serve.problems import Problem, busy, problem_response, response_for
 from lltd.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from lltd.serve.upstream import Upstream
 
 log = logging.getLogger("lltd.serve")
 ROUTES = ("/v1/defend", "/healthz", "/readyz", "/metrics")
@@ -51,7 +55,7 @@ class Service:
             settings.max_inflight_bytes, settings.queue_timeout, self.metrics.body_bytes.inc
         )
         self.executor: ThreadPoolExecutor | None = None
-        self.upstream = None
+        self.upstream: Upstream | None = None
         self.ready = False
 
     async def start(self) -> None:
@@ -61,11 +65,7 @@ class Service:
         if self.settings.upstream:
             from lltd.serve.upstream import Upstream  # httpx only in forwarding mode
 
-            self.upstream = Upstream(
-                self.settings.upstream,
-                self.settings.upstream_protocol,
-                self.settings.upstream_timeout,
-            )
+            self.upstream = Upstream(self.settings)
         self.ready = True
 
     async def stop(self) -> None:
@@ -123,10 +123,14 @@ class Service:
         stages.labels("defend").observe(result.defend_s)
         stages.labels("encode").observe(result.encode_s)
         if self.upstream is None:
-            return Response(result.data, 200, headers=result.headers, media_type=result.media_type)
+            headers = {**result.headers, **echoed(request)}
+            return Response(result.data, 200, headers=headers, media_type=result.media_type)
         start = time.perf_counter()
         try:
-            answer = await self.upstream.forward(result.data, result.media_type)
+            payload = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self.upstream.payload, result, request.headers.get("x-request-id")
+            )
+            answer = await self.upstream.forward(payload, request.headers)
         finally:
             stages.labels("upstream").observe(time.perf_counter() - start)
         answer.headers.update(result.headers)
@@ -134,8 +138,14 @@ class Service:
 
     async def _defend(self, request: Request, body: bytes) -> Defended:
         settings = self.settings
+        as_rgb = self.upstream is not None and self.upstream.wants_pixels
         work = partial(
-            defend_bytes, body, settings.defense, settings.pixel_limit(), wants_webp(request)
+            defend_bytes,
+            body,
+            settings.defense,
+            settings.pixel_limit(),
+            wants_webp(request),
+            as_rgb,
         )
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, work)
@@ -143,6 +153,12 @@ class Service:
             raise Problem(413, str(exc)) from None
         except (ImageError, CodecError) as exc:
             raise Problem(400, str(exc)) from None
+
+
+def echoed(request: Request) -> dict[str, str]:
+    """The client's ``x-request-id``, echoed on a defended image (as a model server would)."""
+    request_id = request.headers.get("x-request-id")
+    return {} if request_id is None else {"x-request-id": request_id}
 
 
 def create_app(settings: ServeSettings | None = None) -> ASGIApp:
@@ -156,8 +172,8 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if not service.ready:
-            return problem_response(503, "not ready: starting or stopping")
+        if not service.ready:  # a refusal like any other: retry (elsewhere) after Retry-After
+            return response_for(busy("not ready: starting or stopping"))
         if service.admission.full:
             return response_for(busy("not ready: the work queue is full"))
         return JSONResponse({"status": "ready"})

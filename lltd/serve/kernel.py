@@ -33,6 +33,7 @@ class Defended:
     decode_s: float
     defend_s: float
     encode_s: float
+    size: tuple[int, int] = (0, 0)  # width, height
 
 
 def draw_for(data: bytes, settings: DefenseSettings) -> Draw:
@@ -122,21 +123,30 @@ def encode(image: Image.Image, webp: bool) -> bytes:
     return buffer.getvalue()
 
 
-def defend_bytes(data: bytes, settings: DefenseSettings, max_pixels: int, webp: bool) -> Defended:
-    """Decode, defend, encode; raises :class:`ImageError` (bad input) or :class:`CodecError`."""
+def defend_bytes(
+    data: bytes, settings: DefenseSettings, max_pixels: int, webp: bool, rgb: bool = False
+) -> Defended:
+    """Decode, defend, encode; raises :class:`ImageError` (bad input) or :class:`CodecError`.
+
+    ``rgb``: the defended pixels as RGB bytes, row by row, instead of an encoded image (for a
+    model server that takes a tensor); alpha, if any, is dropped."""
     start = time.perf_counter()
     image = decode(data, max_pixels)
     decoded = time.perf_counter()
     draw = draw_for(data, settings)
     defended = apply(image, settings, draw)
     done = time.perf_counter()
-    out = encode(defended, webp)
+    if rgb:
+        out, media_type = defended.convert("RGB").tobytes(), "application/octet-stream"
+    else:
+        out, media_type = encode(defended, webp), "image/webp" if webp else "image/png"
     end = time.perf_counter()
     return Defended(
         out,
-        "image/webp" if webp else "image/png",
+        media_type,
         draw_headers(settings, draw),
         decoded - start,
         done - decoded,
         end - done,
+        defended.size,
     )

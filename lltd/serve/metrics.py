@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from lltd.common.exposition import CONTENT_TYPE, render
 
 # Per-stage times of a 299x299 image are a few ms; a whole request can wait in the queue.
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -86,9 +81,9 @@ class Metrics:
 
     def exposition(self) -> tuple[bytes, str]:
         if self.registry is not None:
-            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            return render(self.registry), CONTENT_TYPE
         from prometheus_client import multiprocess as mp
 
         registry = CollectorRegistry()
         mp.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        return render(registry), CONTENT_TYPE

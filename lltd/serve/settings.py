@@ -11,7 +11,12 @@ from lltd.defense.settings import DefenseSettings
 
 #: The environment variable that carries the settings into uvicorn's worker processes.
 ENVIRONMENT_KEY = "LLTD_SERVE_SETTINGS"
-UPSTREAM_PROTOCOLS = ("raw", "kserve-v1")
+UPSTREAM_PROTOCOLS = ("raw", "kserve-v1", "kserve-v2")
+#: KServe v1 leaves an instance's shape to the model: KServe's custom-model sample reads
+#: ``{"image": {"b64": ...}}``, TorchServe's KServe envelope ``{"data": ...}``, others a string.
+V1_INSTANCES = ("image.b64", "data", "b64")
+#: Open Inference Protocol input types: the encoded image (base64 in JSON) or its RGB pixels.
+V2_DATATYPES = ("BYTES", "UINT8")
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,9 @@ class ServeSettings:
     upstream: str | None = None
     upstream_protocol: str = "raw"
     upstream_timeout: float = 30.0
+    upstream_instance: str = "image.b64"  # kserve-v1: the instance's shape (V1_INSTANCES)
+    upstream_input: str = "image"  # kserve-v2: the input tensor's name
+    upstream_datatype: str = "BYTES"  # kserve-v2: V2_DATATYPES
 
     def thread_count(self) -> int:
         if self.threads:
