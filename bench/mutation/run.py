@@ -198,6 +198,7 @@ def run_module(entry: dict, mutmut: list[str], deadline: float) -> dict:
     """Mutate one module in its scratch copy (kept, and resumed, while unfinished)."""
     runner = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
     runner += ["-p", "no:randomly", "-m", MARKERS, *entry["tests"]]
+    entry["key"] = key(entry)  # the tree as it is now: the copy below is taken from it
     work = WORK / entry["module"].replace("/", ".")
     stamp = work / ".lltd-mutation-key"
     if not (stamp.exists() and stamp.read_text() == entry["key"]):
