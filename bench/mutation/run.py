@@ -73,27 +73,45 @@ def _dotted(module: str) -> str:
 
 
 def conventional_tests(module: str) -> list[str]:
-    """Test files that import ``module`` by name, or are named after it."""
+    """Test files that import ``module`` by name, or are named after it; failing those, the
+    test files named after its package (``lltd/serve/app.py``: ``tests/test_serve*.py``)."""
     dotted = _dotted(module)
     parent, _, name = dotted.rpartition(".")
     uses = re.compile(
         rf"(?:\b{re.escape(dotted)}\b(?!\.\w)|from {re.escape(parent)} import [^\n]*\b{name}\b)"
     )
-    found = []
-    for test in sorted((REPO / "tests").glob("test_*.py")):
-        named = name != "__init__" and test.name.startswith(f"test_{name}")
-        if named or uses.search(test.read_text()):
-            found.append(str(test.relative_to(REPO)))
+    tests = sorted((REPO / "tests").glob("test_*.py"))
+    found = [
+        str(test.relative_to(REPO))
+        for test in tests
+        if (name != "__init__" and test.name.startswith(f"test_{name}"))
+        or uses.search(test.read_text())
+    ]
+    package = parent.rpartition(".")[2]
+    if not found and package != "lltd":
+        found = [str(t.relative_to(REPO)) for t in tests if t.name.startswith(f"test_{package}")]
     return found
 
 
 def target(module: str, rows: list[dict]) -> dict:
-    """What to run against ``module``: the first table row naming it, else the convention."""
+    """What to run against ``module``: the first table row naming it (``module``: a glob or a
+    list of them), else the convention."""
     for row in rows:
-        if fnmatch.fnmatch(module, row["module"]):
+        patterns = row["module"] if isinstance(row["module"], list) else [row["module"]]
+        if any(fnmatch.fnmatch(module, pattern) for pattern in patterns):
             return {"module": module, "tests": row.get("tests", []), "skip": row.get("skip")}
     tests = conventional_tests(module)
     return {"module": module, "tests": tests, "skip": None if tests else "no test names it"}
+
+
+def planned(module: str) -> int | None:
+    """How many mutants mutmut makes of ``module`` (None if mutmut cannot parse it)."""
+    try:
+        from mutmut import Context, list_mutations
+
+        return len(list_mutations(Context(source=(REPO / module).read_text(), filename=module)))
+    except Exception:  # mutmut's parser, not ours: the run itself would say more
+        return None
 
 
 def key(entry: dict) -> str:
@@ -277,17 +295,23 @@ def report(entries: list[dict]) -> str:
     ]
     total = detected = ran = 0
     missing: list[str] = []
+    empty: list[str] = []
     skipped: list[str] = []
+    counts = {entry["module"]: planned(entry["module"]) for entry in entries}
+    package = sum(n or 0 for n in counts.values())
     survivors: list[str] = []
     below: list[str] = []
     for entry in entries:
         module = entry["module"]
+        if counts[module] == 0:
+            empty.append(module)  # nothing mutmut can change (docstrings, re-exports)
+            continue
         if entry["skip"]:
-            skipped.append(f"| `{module}` | {entry['skip']} |")
+            skipped.append(f"| `{module}` | {counts[module]} | {entry['skip']} |")
             continue
         result = load_result(module)
         if result is None:
-            missing.append(module)
+            missing.append(f"`{module}` ({counts[module]})")
             continue
         tried = result["mutants"] - result.get("not_run", 0)
         caught = result["killed"] + result["timeout"]
@@ -318,19 +342,25 @@ def report(entries: list[dict]) -> str:
         )
     lines += [
         "",
-        f"{len(entries)} modules in `lltd/`: {ran} run, {len(skipped)} skipped (below, with the "
-        f"reason), {len(missing)} not run yet. Below 85 %: "
+        f"{len(entries)} modules in `lltd/`, {package} mutants in all: {ran} modules run "
+        f"({total} mutants tried, {100 * total / max(package, 1):.0f} % of the package), "
+        f"{len(missing)} not run yet, {len(skipped)} skipped (below, with the reason), "
+        f"{len(empty)} with no mutants. Below 85 %: "
         + (", ".join(f"`{m}`" for m in below) or "none")
         + ".",
         "",
-        "## Not run yet",
+        "## Not run yet (mutants)",
         "",
-        ", ".join(f"`{m}`" for m in missing) or "(none)",
+        ", ".join(missing) or "(none)",
+        "",
+        "## No mutants",
+        "",
+        ", ".join(f"`{m}`" for m in empty) or "(none)",
         "",
         "## Skipped: mutants that cannot run",
         "",
-        "| module | why |",
-        "| --- | --- |",
+        "| module | mutants | why |",
+        "| --- | ---: | --- |",
         *skipped,
         "",
         "## Survivors",
