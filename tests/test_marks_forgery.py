@@ -6,6 +6,7 @@ copied from another file names another file."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -210,3 +211,26 @@ def test_a_rerun_redoes_an_output_forged_in_its_middle_and_an_original_forged_in
     assert outcomes == {"a.png": outcomes["a.png"], "b.png": outcomes["b.png"], "c.png": done}
     assert done not in (outcomes["a.png"], outcomes["b.png"])
     assert {name: (out / name).read_bytes() for name in made} == made  # redone, the same
+
+
+@pytest.mark.parametrize(("keep", "kept"), [(0, False), (38, False), (39, True), (40, True)])
+def test_an_input_of_at_most_keep_bytes_is_returned_with_its_description(
+    tmp_path: Path, keep: int, kept: bool
+) -> None:
+    """The job decodes the very bytes the record's SHA-256 names, read once (39 bytes here)."""
+    data = b"the original picture, 39 bytes long...."
+    path = write(tmp_path / "a.png", data)
+    source, returned = Source.read(path, "a.png", keep)
+    assert returned == (data if kept else None)
+    assert source == Source.of(path, "a.png") == Source.read(path, "a.png")[0]
+    assert Source.read(path, "a.png")[1] is None  # nothing kept unless asked
+    assert (source.size, source.sha256) == (39, hashlib.sha256(data).hexdigest())
+
+
+def test_the_record_is_compact_sorted_json() -> None:
+    mark = Mark("compress", Source("a.png", 3, 7, "ab"), 2, "cd")
+    assert mark.to_bytes() == (
+        b'{"command":"compress","output_sha256":"cd","output_size":2,'
+        b'"source":{"mtime_ns":7,"name":"a.png","sha256":"ab","size":3}}'
+    )
+    assert Mark.from_bytes(mark.to_bytes()) == mark
