@@ -64,3 +64,11 @@ def test_the_worst_case_is_the_lowest_accuracy_over_the_attacks_with_its_interva
         "clean": 0.8, "accuracy": 0.8, "attack": "none", "n": 20, "attacks": 0,
         "interval": list(wilson(0.8, 20)),
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(("accuracy", "n"), [(1.0, 16), (1.0, 40), (0.0, 27)])
+def test_the_interval_never_leaves_0_1_even_by_float_rounding(accuracy: float, n: int) -> None:
+    """At these n the formula itself gives 1.0000000000000002 or -6.9e-18 (at 95 %)."""
+    low, high = wilson(accuracy, n)
+    assert 0.0 <= low <= accuracy <= high <= 1.0
+    assert (high if accuracy == 1.0 else low) == accuracy
