@@ -139,3 +139,49 @@ def test_stopping_gives_every_claim_back_unless_a_new_upload_took_the_name(
     else:
         assert (root / "photo.png").read_bytes() == b"picture"
         assert not theirs.mine.exists()
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"), [("a-b/c", "a_b_c"), ("", "host"), ("plain", "plain")]
+)
+def test_a_daemons_id_is_its_host_without_dashes_then_its_pid(
+    monkeypatch: pytest.MonkeyPatch, host: str, expected: str
+) -> None:
+    """The PID is read back after the last "-", so the host part holds none."""
+    from lltd.watch import shared
+
+    monkeypatch.setattr(shared.socket, "gethostname", lambda: host)
+    assert shared.daemon_id() == f"{expected}-{os.getpid()}"
+
+
+def test_a_process_we_may_not_signal_is_alive_a_missing_one_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lltd.watch import shared
+
+    def refuse(pid: int, signal: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    assert shared._pid_alive(os.getpid())
+    monkeypatch.setattr(shared.os, "kill", refuse)
+    assert shared._pid_alive(1)  # another user's process: alive, not ours to take over
+
+
+def test_dotfiles_and_the_keep_alive_are_not_claims_and_emptied_folders_are_removed(
+    tmp_path: Path,
+) -> None:
+    mine, theirs, clock, root = setup(tmp_path)
+    (theirs.mine / "sub").mkdir()
+    (theirs.mine / "sub" / ".partial.png").write_bytes(b"x")  # an upload's temporary
+    (theirs.mine / "sub" / ALIVE).write_bytes(b"")  # only the top one is the keep-alive
+    assert sorted(theirs.held()) == [Path("photo.png")]
+    (theirs.mine / "sub" / ".partial.png").unlink()
+    (theirs.mine / "sub" / ALIVE).unlink()
+    clock.now += TIMEOUT
+    mine.orphans()
+    clock.now += TIMEOUT
+    assert mine.tend() == [("hostb-4242", [Path("photo.png")])]
+    # Its emptied subfolders are removed; its keep-alive stays (a stalled daemon that wakes
+    # up touches it again).
+    assert [p.name for p in theirs.mine.iterdir()] == [ALIVE]
+    assert mine.tend() == []
