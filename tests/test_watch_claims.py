@@ -170,7 +170,7 @@ def test_a_process_we_may_not_signal_is_alive_a_missing_one_is_not(
 def test_dotfiles_and_the_keep_alive_are_not_claims_and_emptied_folders_are_removed(
     tmp_path: Path,
 ) -> None:
-    mine, theirs, clock, root = setup(tmp_path)
+    mine, theirs, clock, _ = setup(tmp_path)
     (theirs.mine / "sub").mkdir()
     (theirs.mine / "sub" / ".partial.png").write_bytes(b"x")  # an upload's temporary
     (theirs.mine / "sub" / ALIVE).write_bytes(b"")  # only the top one is the keep-alive
