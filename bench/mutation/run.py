@@ -54,6 +54,7 @@ REPO = HERE.parents[1]
 RESULTS = HERE / "results"
 WORK = HERE / "work"  # scratch copies of interrupted modules (ignored by git)
 DETECTED = ("ok_killed", "bad_timeout", "ok_suspicious")
+STRICT_PYTEST = "import sys, pytest; sys.exit(0 if pytest.main(sys.argv[1:]) == 0 else 1)"
 #: The fast tests: what boots systemd or runs for minutes is left to CI.
 MARKERS = "not systemd and not slow"
 
@@ -116,7 +117,7 @@ def planned(module: str) -> int | None:
 
 def key(entry: dict) -> str:
     """The cache key: the module, the test files it runs, conftest and the command."""
-    digest = hashlib.sha256(json.dumps([entry["tests"], MARKERS]).encode())
+    digest = hashlib.sha256(json.dumps([entry["tests"], MARKERS, STRICT_PYTEST]).encode())
     files = [entry["module"], "tests/conftest.py"]
     files += [t.split("::")[0] for t in entry["tests"] if t.startswith("tests/")]
     for name in files:
@@ -175,6 +176,14 @@ def _is_working(pid: int) -> bool:
     return False
 
 
+def restore_originals(work: Path) -> None:
+    """Put back what a killed mutmut left mutated: it writes ``NAME.py.bak`` before planting a
+    mutant and moves it back after the tests, so a kill in between leaves the mutant in place,
+    and the next start would take it for the original."""
+    for backup in (work / "lltd").rglob("*.py.bak"):
+        os.replace(backup, backup.with_suffix(""))
+
+
 def supervise(
     argv: list[str], work: Path, deadline: float, stall: float = 60.0, attempts: int = 6
 ) -> tuple[int, bool]:
@@ -187,6 +196,7 @@ def supervise(
     (its cache keeps what it did)."""
     env = {**os.environ, "PYTHONPATH": str(work)}
     for attempt in range(attempts):
+        restore_originals(work)
         process = subprocess.Popen(
             argv, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -214,7 +224,9 @@ def supervise(
 
 def run_module(entry: dict, mutmut: list[str], deadline: float) -> dict:
     """Mutate one module in its scratch copy (kept, and resumed, while unfinished)."""
-    runner = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    # mutmut 2 counts any exit status but 1 as "the tests pass": a mutant pytest cannot even
+    # import (exit status 2) would survive. Every failure is reported to it as 1.
+    runner = [sys.executable, "-c", STRICT_PYTEST, "-x", "-q", "-p", "no:cacheprovider"]
     runner += ["-p", "no:randomly", "-m", MARKERS, *entry["tests"]]
     entry["key"] = key(entry)  # the tree as it is now: the copy below is taken from it
     work = WORK / entry["module"].replace("/", ".")
