@@ -234,3 +234,36 @@ def test_the_record_is_compact_sorted_json() -> None:
         b'"source":{"mtime_ns":7,"name":"a.png","sha256":"ab","size":3}}'
     )
     assert Mark.from_bytes(mark.to_bytes()) == mark
+
+
+def test_an_empty_input_is_returned_empty_and_one_byte_is_not_kept_unless_asked(
+    tmp_path: Path,
+) -> None:
+    empty = write(tmp_path / "empty.png", b"")
+    assert Source.read(empty, "empty.png")[1] == b""  # 0 bytes: at most keep (0)
+    one = write(tmp_path / "one.png", b"x")
+    assert Source.read(one, "one.png")[1] is None
+    assert Source.read(one, "one.png", 1)[1] == b"x"
+
+
+def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    """O_NONBLOCK: opening a FIFO with no writer must not block; it is not a regular file."""
+    import errno
+    import threading
+
+    fifo = tmp_path / "a.png"
+    os.mkfifo(fifo)
+    raised: list[BaseException] = []
+
+    def describe() -> None:
+        try:
+            Source.of(fifo, "a.png")
+        except OSError as exc:
+            raised.append(exc)
+
+    reader = threading.Thread(target=describe, daemon=True)  # left behind if it blocks
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "Source.of blocked on a FIFO"
+    assert len(raised) == 1 and raised[0].errno == errno.EINVAL
+    assert "not a regular file" in str(raised[0])
