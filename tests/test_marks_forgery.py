@@ -24,6 +24,7 @@ from lltd.batch.marks import (
     same_source,
     sha256_of,
     stamp,
+    write_mark,
 )
 from lltd.batch.outcome import Outcome
 from lltd.batch.plan import plan_local
@@ -267,3 +268,27 @@ def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
     assert not reader.is_alive(), "Source.of blocked on a FIFO"
     assert len(raised) == 1 and raised[0].errno == errno.EINVAL
     assert "not a regular file" in str(raised[0])
+
+
+def test_a_link_carries_no_record_of_its_own_nor_its_targets(
+    made: tuple[Path, Path, Source], tmp_path: Path
+) -> None:
+    """A link planted at an output's name is not the output: its target's record is not read
+    through it, and stamping through it never writes on the target."""
+    _, output, _ = made
+    link = tmp_path / "out" / "link.webp"
+    link.symlink_to(output)
+    assert read_mark(output) is not None and read_mark(link) is None
+    other = write(tmp_path / "out" / "other.webp", b"someone else's file")
+    other_link = tmp_path / "out" / "other-link.webp"
+    other_link.symlink_to(other)
+    write_mark(other_link, read_mark(output))
+    assert read_mark(other) is None
+
+
+def test_a_file_of_several_read_chunks_is_measured_and_hashed_whole(tmp_path: Path) -> None:
+    data = bytes(range(256)) * (5 * 4096 + 3)  # 5 MiB and 768 bytes: 6 reads of 1 MiB
+    path = write(tmp_path / "big.webp", data)
+    assert sha256_of(path) == (len(data), hashlib.sha256(data).hexdigest())
+    source = Source.of(path, "big.webp")
+    assert (source.size, source.sha256) == (len(data), hashlib.sha256(data).hexdigest())

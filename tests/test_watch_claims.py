@@ -196,7 +196,7 @@ def test_dotfiles_and_the_keep_alive_are_not_claims_and_emptied_folders_are_remo
 
 
 def test_a_takeover_goes_on_past_a_file_a_third_daemon_took_first(tmp_path: Path) -> None:
-    mine, theirs, _, root = setup(tmp_path)
+    mine, theirs, _, _ = setup(tmp_path)
     (theirs.mine / "b.png").write_bytes(b"b")
     taken = sorted(theirs.held())
     (theirs.mine / taken[0]).unlink()  # a third daemon's rename won that one
