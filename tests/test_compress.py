@@ -406,7 +406,7 @@ def test_json_report_schema_and_quiet(sample_dir, run_lltd, tmp_path):
         "output_pixels",
     }
     totals = data["totals"]
-    assert totals["scanned"] == 11 and totals["failed"] == 1 and totals["converted"] == 10
+    assert totals["files"] == 11 and totals["failed"] == 1 and totals["converted"] == 10
     assert totals["saved_bytes"] == sum(
         r["bytes_before"] - r["bytes_after"] for r in data["files"] if r["outcome"] == "converted"
     )

@@ -13,13 +13,8 @@ pytest.importorskip("starlette", reason="lltd serve needs the [serve] extra")
 
 from starlette.requests import Request
 
-from lltd.serve.intake import (
-    ACCEPTED_TYPES,
-    Admission,
-    check_content_type,
-    read_body,
-    wants_webp,
-)
+from lltd.serve.admission import Admission
+from lltd.serve.intake import ACCEPTED_TYPES, check_content_type, read_body, wants_webp
 from lltd.serve.problems import Problem
 
 LIMIT = 1000
@@ -185,18 +180,27 @@ def test_a_body_that_does_not_arrive_in_time_is_refused_with_408_and_closes() ->
     assert raised.value.message == "request body not received within 0.01 s"
 
 
-@pytest.mark.parametrize("capacity", [1, 3])
-def test_admission_takes_exactly_capacity_requests_and_the_next_gets_503(capacity: int) -> None:
-    admission = Admission(capacity)
-    slots = [admission.slot() for _ in range(capacity)]
-    for slot in slots:
-        slot.__enter__()
-    assert admission.full and admission.admitted == capacity
-    with pytest.raises(Problem) as raised, admission.slot():
-        pass
-    assert raised.value.status == 503 and raised.value.headers == {"Retry-After": "1"}
-    slots[0].__exit__(None, None, None)
-    assert not admission.full and admission.admitted == capacity - 1
-    with admission.slot():
-        assert admission.admitted == capacity
-    assert admission.admitted == capacity - 1
+@pytest.mark.parametrize("threads", [1, 3])
+def test_admission_takes_exactly_its_threads_then_queues_then_answers_503(threads: int) -> None:
+    async def go() -> None:
+        admission = Admission(threads, pixels=100 * threads, queue=1, timeout=60.0)
+        held = [admission.admit(100) for _ in range(threads)]
+        for slot in held:
+            await slot.__aenter__()
+        assert admission.threads_busy == threads and admission.pixels_in_flight == 100 * threads
+        queued = asyncio.create_task(admission.admit(1).__aenter__())
+        await asyncio.sleep(0)
+        assert admission.waiting == 1 and admission.full
+        with pytest.raises(Problem) as raised:
+            async with admission.admit(1):
+                pass
+        assert raised.value.status == 503 and raised.value.headers == {"Retry-After": "1"}
+        assert raised.value.kind == "busy"
+        await held[0].__aexit__(None, None, None)  # a thread and its pixels come back
+        await queued
+        assert admission.waiting == 0 and not admission.full
+        assert (
+            admission.threads_busy == threads and admission.pixels_in_flight == 100 * threads - 99
+        )
+
+    asyncio.run(go())

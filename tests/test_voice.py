@@ -184,3 +184,26 @@ def test_lean_compress_and_typer_compress_speak_alike(run_lltd, tmp_path) -> Non
     for result in (lean, typer_path):
         assert_voice(result, "input directory missing does not exist")
     assert lean.stderr == typer_path.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compress", "{data}", "-o", "{blocked}/out"],
+        ["flip", "{data}", "-o", "{blocked}/out"],
+        ["defend", "{data}", "-o", "{blocked}/out"],
+        ["attack", "{data}", "-o", "{blocked}/out", "--model", "reference"],
+        ["evaluate", "-o", "{blocked}/out", "--model", "reference", "--quick"],
+        ["watch", "{data}", "-o", "{blocked}/out"],
+    ],
+)
+def test_an_unwritable_output_is_one_line_before_any_work(argv, sample_dir, run_lltd, tmp_path):
+    """-o beneath a regular file (root may write anywhere else): refused in one line, before
+    a model loads or an image is read (evaluate once ran every attack first)."""
+    blocked = tmp_path / "a-file"
+    blocked.write_bytes(b"")
+    result = run_lltd(*(a.format(data=sample_dir, blocked=blocked) for a in argv), timeout=120)
+    assert result.returncode in (1, 2), result.stderr
+    assert_voice(result, str(blocked), status=result.returncode)
+    assert "lltd: attack" not in result.stderr  # evaluate stopped before its first attack
+    assert blocked.read_bytes() == b""

@@ -98,6 +98,14 @@ def compress_command(
     backend: opt.Backend = D.backend,
     cwebp: opt.CwebpPath = D.cwebp,
     auto_orient: opt.AutoOrient = D.auto_orient,
+    reason_files: Annotated[
+        bool,
+        typer.Option(
+            *NAMES["reason_files"],
+            help="Also write OUT/failed/NAME.error.txt with each failure's reason (the log and "
+            "--json give it either way).",
+        ),
+    ] = D.reason_files,
     cwebp_args: Annotated[
         list[str] | None,
         typer.Option("--cwebp-arg", hidden=True, help="A token of a cwebp option (internal)."),

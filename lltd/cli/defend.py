@@ -21,7 +21,7 @@ def defend_command(
     output_directory: Annotated[
         str, typer.Option("-o", "--output-directory", help="Output folder.")
     ],
-    quality: opt.Quality = 60,
+    quality: opt.Quality = None,
     quality_range: opt.QualityRange = None,
     direction: opt.Direction = "horizontal",
     no_flip: opt.NoFlip = False,

@@ -97,10 +97,7 @@ def evaluate_command(
         float,
         typer.Option("--resize-pad", help="Largest shrink of resize-pad/randomized (0-0.5)."),
     ] = 0.15,
-    epsilon: Annotated[
-        float | None,
-        typer.Option("--epsilon", help="L-inf budget of fgsm/bim/pgd in [0, 1] (default 8/255)."),
-    ] = None,
+    epsilon: opt.Epsilon = None,
     adaptive: Annotated[
         bool,
         typer.Option(
@@ -148,6 +145,7 @@ def evaluate_command(
     quiet: opt.Quiet = False,
 ) -> None:
     try:
+        opt.writable_folder(output_directory)
         opt.prepare_torch(threads)  # before the imports below load torch
         from lltd.evaluate.defenses import DefenseParameters, parse_defenses
         from lltd.evaluate.report import print_table, write_report

@@ -99,7 +99,11 @@ Method = Annotated[
 ]
 # The defense settings (lltd.defense.DefenseSettings), declared once for the commands that take
 # them with the same defaults as `lltd defend`.
-Quality = Annotated[float, typer.Option("-q", "--quality", min=0, max=100, help="WebP quality.")]
+# None when not given: -q beside --quality-range is refused, not silently ignored.
+Quality = Annotated[
+    float | None,
+    typer.Option("-q", "--quality", min=0, max=100, help="WebP quality (default: 60)."),
+]
 QualityRange = Annotated[
     str | None,
     typer.Option(
@@ -157,6 +161,28 @@ Threads = Annotated[
         "--threads", help="CPU threads for torch (default: torch's, one per core).", min=1
     ),
 ]
+
+
+def budget(text: str) -> float:
+    """An L-inf budget as a number (0.0314) or a fraction of the 8-bit scale (8/255), as the
+    papers and the help text write it."""
+    numerator, slash, denominator = text.partition("/")
+    try:
+        value = float(numerator) / float(denominator) if slash else float(text)
+    except (ValueError, ZeroDivisionError):
+        raise typer.BadParameter(f"{text!r} is not a number or a fraction such as 8/255") from None
+    return value
+
+
+Epsilon = Annotated[
+    float | None,
+    typer.Option(
+        "--epsilon",
+        parser=budget,
+        metavar="EPS",
+        help="L-inf budget of fgsm/bim/pgd in (0, 1]: 0.0314 or 8/255 (the default).",
+    ),
+]
 Scheduler = Annotated[
     str | None,
     typer.Option(
@@ -184,6 +210,21 @@ def prepare_torch(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def writable_folder(path: Path, option: str = "-o") -> Path:
+    """Refuse now, not after an hour of attacks, an output folder that cannot be made: its
+    nearest existing ancestor must be a folder we may write in. Creates nothing."""
+    from lltd.common.text import printable
+
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{option} {printable(path)}: {printable(existing)} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {printable(path)}: {printable(existing)} is not writable")
+    return path
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
