@@ -69,10 +69,14 @@ def test_other_media_types_are_refused_with_415_naming_them(declared: str) -> No
         check_content_type(request({"Content-Type": declared}))
     assert raised.value.status == 415
     assert raised.value.message == (
-        f"content type {declared.lower() or '(empty)'!r} is not one of image/png, image/jpeg, "
-        "image/webp, application/octet-stream"
+        f"content type {declared.lower() or '(empty)'!r} is not one of {', '.join(ACCEPTED_TYPES)}"
     )
-    assert ", ".join(ACCEPTED_TYPES) in raised.value.message
+    assert ACCEPTED_TYPES[:4] == (
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "application/octet-stream",
+    )
 
 
 @pytest.mark.parametrize(
