@@ -28,6 +28,7 @@ FOOLBOX_SAMPLES = "foolbox-samples"
 
 @app.command(
     "evaluate",
+    short_help="Accuracy of a classifier on clean, attacked and defended images.",
     help="Accuracy of a classifier on clean, attacked and defended images (attacks computed once "
     "against the undefended model, saved as 8-bit images, then every defense applied; "
     "--adversarial adds precomputed adversarial images; --adaptive attacks each defended model "
@@ -36,7 +37,10 @@ FOOLBOX_SAMPLES = "foolbox-samples"
 )
 def evaluate_command(
     output_directory: Annotated[
-        Path, typer.Option("-o", "--output-directory", help="REPORT_DIR for the results.")
+        Path,
+        typer.Option(
+            "-o", "--output-directory", metavar="REPORT_DIR", help="REPORT_DIR for the results."
+        ),
     ],
     model: Annotated[
         str,
@@ -65,11 +69,18 @@ def evaluate_command(
         ),
     ] = None,
     attacks: Annotated[
-        str, typer.Option("--attacks", help=f"Comma list of {', '.join(ATTACKS)} (or none).")
+        str,
+        typer.Option(
+            "--attacks", metavar="LIST", help=f"Comma list of {', '.join(ATTACKS)} (or none)."
+        ),
     ] = ",".join(DEFAULT_EVALUATE_ATTACKS),
     defenses: Annotated[
         str,
-        typer.Option("--defenses", help=f"Comma list of {DEFENSE_CHOICES.replace(',', ', ')}."),
+        typer.Option(
+            "--defenses",
+            metavar="LIST",
+            help=f"Comma list of {DEFENSE_CHOICES.replace(',', ', ')}.",
+        ),
     ] = DEFAULT_DEFENSES,
     quality: Annotated[
         float, typer.Option("-q", "--quality", help="WebP quality of webp and webp+flip.")
@@ -89,14 +100,7 @@ def evaluate_command(
         float,
         typer.Option("--resize-pad", help="Largest shrink of resize-pad/randomized (0-0.5)."),
     ] = 0.15,
-    epsilon: Annotated[
-        str | None,
-        typer.Option(
-            "--epsilon",
-            help="L-inf budget of fgsm/bim/pgd and the adaptive attacks in [0, 1], or as K/255 "
-            "(default 8/255).",
-        ),
-    ] = None,
+    epsilon: opt.Epsilon = None,
     adaptive: Annotated[
         bool,
         typer.Option(
@@ -152,6 +156,7 @@ def evaluate_command(
     quiet: opt.Quiet = False,
 ) -> None:
     try:
+        opt.writable_folder(output_directory)
         opt.prepare_torch(threads)  # before the imports below load torch
         from lltd.evaluate.defenses import DefenseParameters, parse_defenses
         from lltd.evaluate.report import print_table, write_report
@@ -165,7 +170,7 @@ def evaluate_command(
             attacks=_names(attacks, "--attacks"),
             defenses=parse_defenses(defenses, parameters),
             parameters=parameters,
-            epsilon=_epsilon(epsilon),
+            epsilon=epsilon,
             adaptive=adaptive,
             adaptive_steps=adaptive_steps,
             restarts=restarts,
@@ -209,18 +214,6 @@ def evaluate_command(
         names = ", ".join(path.name for path in written)
         typer.echo(f"lltd: wrote {names} to {output_directory}", err=True)
     sys.stdout.flush()
-
-
-def _epsilon(text: str | None) -> float | None:
-    """``0.031``, ``8/255`` (any ``A/B``) or None."""
-    if text is None:
-        return None
-    top, slash, bottom = text.strip().partition("/")
-    try:
-        value = float(top) / float(bottom) if slash else float(top)
-    except (ValueError, ZeroDivisionError):
-        raise UsageError(f"--epsilon takes a number or K/255, not {text!r}") from None
-    return value
 
 
 def _names(text: str, what: str) -> list[str]:
