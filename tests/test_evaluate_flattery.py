@@ -93,6 +93,7 @@ def test_match_size_pairs_each_webp_quality_with_the_jpeg_of_equal_bytes(
         assert abs(jpeg["mean_bytes"] - target) == pytest.approx(best)
         for entry in (webp, jpeg):
             assert entry["bits_per_pixel"] == pytest.approx(8 * entry["mean_bytes"] / 64 / 64)
+            assert entry["size_ratio"] == pytest.approx(entry["mean_bytes"] / webp["mean_bytes"])
             assert entry["worst"] <= min(entry["oblivious"], entry["adaptive"]) + 1e-9
             assert entry["oblivious"] <= entry["clean"] + 1e-9
     assert entries[2]["mean_bytes"] > entries[0]["mean_bytes"]  # q80 is larger than q40

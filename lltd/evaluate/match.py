@@ -71,6 +71,9 @@ def match_size(
                 "quality": codec_quality,
                 "webp_quality": quality,
                 "mean_bytes": size,
+                # Not always 1 for JPEG: on small images no JPEG quality gets as small as WebP
+                # (its headers alone are about 600 bytes); the table then says how far off.
+                "size_ratio": size / webp_size,
                 "bits_per_pixel": 8 * size / pixels,
                 "clean": float(clean.mean()),
                 "oblivious": float(oblivious.mean()),

@@ -14,7 +14,8 @@ from lltd.fs.atomic import write_bytes_atomic
 ROW_FIELDS = ("attack", "defense", "accuracy", "restored", "n")
 SWEEP_FIELDS = ("codec", "quality", "attack", "accuracy", "mean_bytes", "n")
 MATCH_FIELDS = (
-    "codec", "quality", "webp_quality", "mean_bytes", "bits_per_pixel", "clean", "oblivious",
+    "codec", "quality", "webp_quality", "mean_bytes", "size_ratio", "bits_per_pixel", "clean",
+    "oblivious",
     "adaptive", "worst", "n",
 )  # fmt: skip
 
@@ -152,17 +153,19 @@ def match_lines(report: dict[str, Any]) -> list[str]:
     if not entries:
         return []
     body = [
-        [e["codec"], str(e["quality"]), f"{e['mean_bytes']:.0f}", f"{e['bits_per_pixel']:.2f}",
+        [e["codec"], str(e["quality"]), f"{e['mean_bytes']:.0f}", f"{e['size_ratio']:.2f}",
+         f"{e['bits_per_pixel']:.2f}",
          _pct(e["clean"]), _pct(e["oblivious"]), _pct(e["adaptive"]), f"**{_pct(e['worst'])}**"]
         for e in entries
     ]  # fmt: skip
-    header = ["codec", "quality", "mean bytes", "bits/pixel", "clean", "oblivious (all)",
-              "adaptive (BPDA-PGD)", "worst"]  # fmt: skip
+    header = ["codec", "quality", "mean bytes", "x WebP's", "bits/pixel", "clean",
+              "oblivious (all)", "adaptive (BPDA-PGD)", "worst"]  # fmt: skip
     return [
         "## WebP against JPEG at equal size (`--match-size`)",
         "",
         "Each WebP quality is paired with the JPEG quality of the closest mean size on these "
-        "images. oblivious (all): right under every oblivious attack; worst: that and BPDA-PGD.",
+        "images (x WebP's: its size over WebP's; far from 1 where no JPEG quality gets that "
+        "small). oblivious (all): right under every oblivious attack; worst: that and BPDA-PGD.",
         "",
         *_grid(header, body),
         "",
