@@ -12,7 +12,6 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from lltd.batch.lock import folder_locks
 from lltd.batch.outcome import Outcome
 from lltd.batch.pipeline import BatchRun, check_clean
 from lltd.batch.plan import PlannedJob, check_roots, plan_local
@@ -20,6 +19,8 @@ from lltd.batch.scan import IMAGE_EXTENSIONS, is_within
 from lltd.common.errors import UsageError
 from lltd.common.text import printable
 from lltd.fs.atomic import UnsafeDestination, check_destination, remove_stale_temporaries
+from lltd.fs.locks import tree_locks
+from lltd.fs.tree import Folder
 
 #: Locks live as long as the process: a command runs one batch, then exits.
 _HELD = contextlib.ExitStack()
@@ -58,7 +59,9 @@ def plan_local_run(
         output_root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create {printable(output_root)}: {exc.strerror}") from None
-    _HELD.enter_context(folder_locks(output_root, None if job.in_place else root))
+    writes = _HELD.enter_context(Folder.open(output_root))
+    reads = None if job.in_place else _HELD.enter_context(Folder.open(root))
+    _HELD.enter_context(tree_locks(writes, reads))
     remove_stale_temporaries(output_root)
     return plan_local(root, job, clean=clean, ignore_filename_match=ignore_filename_match)
 

@@ -68,6 +68,12 @@ def by_name(folder: Folder, name: str) -> str:
     return os.path.join(folder.path, name)
 
 
+def by_name_fd(fd: int) -> str | None:
+    """A name that reopens the file held by ``fd`` (``/proc/PID/fd/N``) for readers that only
+    take a path, or None without ``/proc``."""
+    return f"/proc/{os.getpid()}/fd/{fd}" if _proc_fd() else None
+
+
 @functools.cache  # pragma: no mutate (a fact of the machine)
 def _proc_fd() -> bool:
     return os.path.isdir("/proc/self/fd")
@@ -91,6 +97,7 @@ def atomic_output(
     *,
     folder: Folder | None = None,
     replaces: Version | bool = True,
+    durable: bool = False,
 ) -> Iterator[AtomicTarget]:
     """Yield a temporary file in ``destination``'s folder; rename it into place only on success.
 
@@ -101,7 +108,8 @@ def atomic_output(
     ``folder``: the destination's folder, already open (a tree's; then ``destination`` only
     names it); else it is opened from ``destination``'s path. ``replaces``: what may be at the
     destination (see :meth:`Folder.publish`); a node that is not a regular file never is, and
-    is refused before and again at the rename.
+    is refused before and again at the rename. ``durable``: the content and the folder are
+    fsync'd, so the output outlives a power cut that a following deletion (``--r``) does.
     """
     owned = folder is None
     where = open_parent(destination) if folder is None else folder
@@ -117,9 +125,13 @@ def atomic_output(
                 os.fchmod(target.fd, 0o666 & ~_umask())
                 if before_publish is not None:
                     before_publish(target.through)
+                if durable:
+                    os.fsync(target.fd)
                 target.close()
                 where.publish(target.temp, target.name, replaces)
                 published = True
+                if durable:
+                    os.fsync(where.fd)
         finally:
             target.close()
             if not published:
@@ -183,14 +195,21 @@ def make_durable(path: Path) -> None:
 
 
 def remove_stale_temporaries(folder: Path) -> int:
-    """Delete temporary files left by an interrupted run under ``folder``; return how many."""
+    """Delete temporary files left by an interrupted run under ``folder``; return how many.
+
+    By descriptor (``os.fwalk``: no link followed, each folder entered relative to its
+    parent), and only regular files with lltd's temporary name are removed."""
     removed = 0
     if not folder.is_dir():
         return 0
-    for tmp in folder.rglob(f".*{TEMP_SUFFIX}"):
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-            removed += 1
+    for _, _, names, dir_fd in os.fwalk(folder):
+        for name in names:
+            if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                    os.unlink(name, dir_fd=dir_fd)
+                    removed += 1
     return removed
 
 
@@ -217,6 +236,7 @@ __all__ = [
     "UnsafeDestination",
     "atomic_output",
     "by_name",
+    "by_name_fd",
     "check_destination",
     "copy_atomic",
     "make_durable",

@@ -55,3 +55,44 @@ def relation(first: Folder, second: Folder) -> Relation:
     if any(identity == first.identity for identity, _ in ancestors(second)):
         return Relation.CONTAINS
     return Relation.APART
+
+
+def path_below(inner: Folder, outer: Folder) -> str | None:
+    """The relative name by which ``outer`` reaches ``inner`` ("" when they are one folder), read
+    from the directories themselves (each level's entry whose inode is the child), or None when
+    ``inner`` is not inside ``outer``."""
+    if inner.identity == outer.identity:
+        return ""
+    names: list[str] = []
+    child = inner.identity
+    fd = inner.fd
+    try:
+        while True:
+            parent = os.open("..", DIR_FLAGS, dir_fd=fd)
+            if fd != inner.fd:
+                os.close(fd)
+            fd = parent
+            here = Identity.of(os.fstat(fd))
+            if here == child:  # the root, and outer was not met
+                return None
+            name = _entry_of(fd, child)
+            if name is None:
+                return None
+            names.append(name)
+            if here == outer.identity:
+                return "/".join(reversed(names))
+            child = here
+    finally:
+        if fd != inner.fd:
+            os.close(fd)
+
+
+def _entry_of(dir_fd: int, child: Identity) -> str | None:
+    # Not entry.inode(): for a mount point it is the covered folder's inode, not the mounted one.
+    with os.scandir(dir_fd) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                if Identity.of(st) == child:
+                    return entry.name
+    return None

@@ -7,8 +7,9 @@ rule is applied one component at a time: each opened ``O_NOFOLLOW`` relative to 
 descriptor. Either way a link planted in a tree is never followed, and no component is looked
 up by a path a second time.
 
-ctypes is imported on the first call, not with the module: the lean ``lltd cwebp`` path imports
-the file layer, and pays per process.
+ctypes is imported on the first name of two or more components, not with the module: a name of
+one component needs only ``O_NOFOLLOW`` relative to its folder, and the lean ``compress`` and
+``lltd cwebp`` paths over a flat folder never pay for ctypes.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def split(relative: str) -> list[str]:
 
 def open_beneath(dir_fd: int, relative: str, flags: int, mode: int = 0o600) -> int:
     """A descriptor of ``relative`` beneath ``dir_fd``, no link followed in any component."""
+    if "/" not in relative and relative not in ("", ".", ".."):
+        # One component: O_NOFOLLOW relative to the folder is all openat2 would do (and no
+        # ctypes for the common flat folder: compress's start-up stays lean).
+        try:
+            return os.open(relative, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+        except OSError as exc:
+            raise _explained(exc, relative) from None
     opener = _openat2()
     if opener is not None:
         try:

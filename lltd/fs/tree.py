@@ -7,7 +7,8 @@
   hashed and decoded from that descriptor, and the folder it was opened in stays open, so a
   later :meth:`Folder.remove` acts on the very folder, and only on the very version.
 * Outputs are created ``O_EXCL`` in their folder (:meth:`Folder.new_temporary`) and published
-  with :meth:`Folder.publish`: ``renameat2(RENAME_NOREPLACE)`` where nothing may be replaced,
+  with :meth:`Folder.publish`: ``linkat`` (or ``renameat2(RENAME_NOREPLACE)`` where the file
+  system has no hard links) where nothing may be replaced,
   ``RENAME_EXCHANGE`` then a check of what came out where one known version may be replaced
   (put back if it was anything else).
 * :meth:`Folder.remove` re-checks the version on the name, moves the node to a private name in
@@ -177,9 +178,24 @@ class Folder:
             self._exchange(temp, name, replaces)
 
     def _rename_noreplace(self, temp: str, name: str) -> None:
+        # link() fails on an existing name, atomically, as renameat2(RENAME_NOREPLACE) does,
+        # without ctypes (compress's start-up); then the temporary name goes.
+        try:
+            os.link(temp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
+        except FileExistsError:
+            raise Occupied(
+                f"{printable(self.path / name)} appeared during the run; it was kept"
+            ) from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS):
+                raise
+            self._renameat2_noreplace(temp, name)  # a file system without hard links
+            return
+        os.unlink(temp, dir_fd=self.fd)
+
+    def _renameat2_noreplace(self, temp: str, name: str) -> None:
         try:
             renameat2(self.fd, temp, self.fd, name, RENAME_NOREPLACE)
-            return
         except FileExistsError:
             raise Occupied(
                 f"{printable(self.path / name)} appeared during the run; it was kept"
@@ -187,14 +203,12 @@ class Folder:
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
                 raise
-        # No RENAME_NOREPLACE here (NFS, an old libc): link() fails on an existing name too.
-        try:
-            os.link(temp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
-        except FileExistsError:
-            raise Occupied(
-                f"{printable(self.path / name)} appeared during the run; it was kept"
-            ) from None
-        os.unlink(temp, dir_fd=self.fd)
+            # Neither (vfat over FUSE, say): the check just made, then a plain rename.
+            if _lstat(self.fd, name) is not None:
+                raise Occupied(
+                    f"{printable(self.path / name)} appeared during the run; it was kept"
+                ) from None
+            os.rename(temp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
 
     def _exchange(self, temp: str, name: str, replaces: Version) -> None:
         try:

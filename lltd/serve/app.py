@@ -147,8 +147,14 @@ class Service:
             wants_webp(request),
             as_rgb,
         )
+        running = asyncio.get_running_loop().run_in_executor(self.executor, work)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            # Cancelled (uvicorn's graceful-shutdown deadline): the thread goes on with the
+            # image, so its thread and pixels are given back only once it is done.
+            await asyncio.wait([running])
+            raise
         except ImageTooLarge as exc:
             raise Problem(413, str(exc)) from None
         except (ImageError, CodecError) as exc:
@@ -172,8 +178,8 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if not service.ready:
-            return problem_response(503, "not ready: starting or stopping")
+        if not service.ready:  # a refusal like any other: retry (elsewhere) after Retry-After
+            return response_for(busy("not ready: starting or stopping"))
         if service.admission.full:
             return response_for(busy("not ready: the work queue is full"))
         return JSONResponse({"status": "ready"})

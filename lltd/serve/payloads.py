@@ -48,8 +48,30 @@ def kserve_v2_uint8(
     width, height = size
     if len(rgb) != width * height * 3:
         raise ValueError(f"{len(rgb)} bytes are not {width}x{height} RGB pixels")
-    tensor = {"name": name, "shape": [height, width, 3], "datatype": "UINT8", "data": list(rgb)}
-    return _v2(tensor, request_id)
+    tensor = {"name": name, "shape": [height, width, 3], "datatype": "UINT8", "data": "DATA"}
+    head, tail = _v2(tensor, request_id).body.split(b'"DATA"')
+    return Payload(b"".join((head, b"[", json_uint8(rgb), b"]", tail)), "application/json")
+
+
+def _digit_table(place: int) -> bytes:
+    # Byte v -> the ASCII of its digit at ``place`` (100, 10, 1), or a space where v has none.
+    return bytes(
+        ord(str(v // place % 10)) if v >= place or place == 1 else ord(" ") for v in range(256)
+    )
+
+
+DIGITS = tuple(_digit_table(place) for place in (100, 10, 1))
+
+
+def json_uint8(values: bytes) -> bytes:
+    """``values`` as the items of a JSON array, 4 characters each (``"  7,"``: JSON allows the
+    spaces), built by ``bytes.translate`` at C speed. json.dumps of a list of ints took 12
+    times as long at twice the peak memory (bench/serve/payloads.py)."""
+    out = bytearray(4 * len(values))
+    for position, table in enumerate(DIGITS):
+        out[position::4] = values.translate(table)
+    out[3::4] = b"," * len(values)
+    return bytes(out[:-1])
 
 
 def _v2(tensor: dict[str, object], request_id: str | None) -> Payload:
