@@ -106,3 +106,22 @@ def test_the_schema_refuses_the_old_shapes() -> None:
         with pytest.raises(AssertionError):
             check_report(bad)
     assert schema()["properties"]["schema"] == {"const": "lltd.report/1"}
+
+
+@pytest.mark.parametrize(
+    "path", ["bench/evaluate/results.json", "bench/evaluate-imagenet/quick/results.json"]
+)
+def test_evaluate_documents_of_real_reports(path, tmp_path) -> None:
+    """The committed evaluations (written before lltd.report/1) in the new envelope."""
+    import json
+
+    from conftest import REPO
+
+    from lltd.evaluate.report import as_document
+
+    report = json.loads((REPO / path).read_text())
+    report.pop("lltd_version", None)
+    document = check_report(as_document(report, tmp_path))
+    assert document["settings"] == report["parameters"] and "parameters" not in document
+    assert document["totals"]["evaluated"] == report["n_images"]
+    assert document["rows"] == report["rows"]
