@@ -1,10 +1,11 @@
 """Both ``/metrics`` endpoints (``lltd serve`` and ``lltd watch --metrics-port``) after traffic:
 one content type whatever the scraper asks for, nothing for Prometheus' own linter (``promtool
-check metrics``, from Debian's prometheus package) to report, and exactly the metrics that
-docs/serving/metrics.md lists."""
+check metrics``, from Debian's prometheus package) to report, exactly the metrics that
+docs/serving/metrics.md lists, and a real Prometheus (the same package) scrapes both."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from model_server_helpers import ROOT, SOURCE
+from model_server_helpers import ROOT, SOURCE, free_port, process_group
 from serve_helpers import running
 from test_watch_daemon import Watch, png_bytes
 from waiting import wait_until
@@ -24,11 +25,16 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0, text/plain; version=
 DOCS = ROOT / "docs" / "serving" / "metrics.md"
 
 
-def promtool() -> str:
-    found = shutil.which("promtool") or ROOT / ".cache" / "prometheus" / "usr" / "bin" / "promtool"
+def debian_tool(name: str) -> str:
+    """``promtool`` or ``prometheus``: on PATH, or where .ci/setup unpacks Debian's package."""
+    found = shutil.which(name) or ROOT / ".cache" / "prometheus" / "usr" / "bin" / name
     if not Path(found).exists():
-        pytest.skip("no promtool: .ci/setup unpacks Debian's prometheus into .cache/prometheus")
+        pytest.skip(f"no {name}: .ci/setup unpacks Debian's prometheus into .cache/prometheus")
     return str(found)
+
+
+def promtool() -> str:
+    return debian_tool("promtool")
 
 
 def lint(text: bytes) -> None:
@@ -83,3 +89,52 @@ def test_serve_and_watch_metrics_lint_clean_in_one_content_type(tmp_path: Path) 
     lint(watched)
     # The documented list is the whole list, serve's and watch's.
     assert families(served) | families(watched) == documented()
+
+
+def test_a_real_prometheus_scrapes_both(tmp_path: Path) -> None:
+    prometheus = debian_tool("prometheus")
+    inp = tmp_path / "in"
+    inp.mkdir()
+    watch = Watch(tmp_path, inp, "-o", tmp_path / "out", "--metrics-port", "127.0.0.1:0")
+    try:
+        watch.wait_ready()
+        found = re.search(r"serving Prometheus metrics on http://(\S+)/metrics", watch.stdout)
+        assert found, watch.stdout
+        with running() as server:
+            targets = {"serve": f"127.0.0.1:{server.port}", "watch": found.group(1)}
+            jobs = [
+                f"  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']"
+                for job, target in targets.items()
+            ]
+            config = tmp_path / "prometheus.yml"
+            config.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n" + "\n".join(jobs))
+            port = free_port()
+            argv = [
+                prometheus,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ]
+            home = tmp_path / "prometheus"
+            home.mkdir()
+            with process_group(argv, home, {}):
+                api = f"http://127.0.0.1:{port}/api/v1/targets"
+                health: dict[str, tuple[str, str]] = {}
+
+                def both_up() -> bool:
+                    try:
+                        with urllib.request.urlopen(api, timeout=5) as answer:
+                            active = json.load(answer)["data"]["activeTargets"]
+                    except OSError:
+                        return False
+                    for target in active:
+                        health[target["labels"]["job"]] = (target["health"], target["lastError"])
+                    return all(health.get(job, ("",))[0] == "up" for job in targets)
+
+                try:
+                    wait_until(both_up, 60, "Prometheus to scrape serve and watch")
+                except AssertionError as exc:
+                    log = (home / "server.log").read_text()[-2000:]
+                    raise AssertionError(f"{exc}: {health}\n{log}") from None
+    finally:
+        assert watch.stop() == 0
