@@ -25,7 +25,7 @@ from torch import nn
 
 from lltd.evaluate.adaptive import AdaptiveSettings, DefenseAttack, defended_predictions
 from lltd.evaluate.defenses import Defense, Step
-from lltd.evaluate.pgd import pgd
+from lltd.evaluate.pgd import pgd, quantized_ball
 from lltd.evaluate.report import epsilon_label
 
 #: epsilon multiples of the epsilon sweep; the largest must leave about nothing standing.
@@ -78,13 +78,17 @@ def epsilon_check(
     eot = settings.eot if defense.random else 1
     for factor in EPSILON_FACTORS:
         epsilon = min(1.0, settings.epsilon * factor)
-        result = pgd(
-            model, defense, images, labels, epsilon, steps=steps, eot=eot, seed=1,
-            sigma=settings.surrogate_sigma,
+        # A budget under one 8-bit level leaves the clean images: no attack to run (at 1/255 two
+        # of the six points, where every image stood through all the steps).
+        adversarial = (
+            images
+            if quantized_ball(epsilon) == 0
+            else pgd(
+                model, defense, images, labels, epsilon, steps=steps, eot=eot, seed=1,
+                sigma=settings.surrogate_sigma,
+            ).adversarial
         )  # fmt: skip
-        accuracy = float(
-            (defended_predictions(model, defense, result.adversarial) == labels).mean()
-        )
+        accuracy = float((defended_predictions(model, defense, adversarial) == labels).mean())
         curve.append((epsilon, accuracy))
         say(f"  epsilon {epsilon:.4f} on {defense.name}: {100 * accuracy:.1f} %")
     last = curve[-1][1]
