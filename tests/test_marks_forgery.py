@@ -292,3 +292,47 @@ def test_a_file_of_several_read_chunks_is_measured_and_hashed_whole(tmp_path: Pa
     assert sha256_of(path) == (len(data), hashlib.sha256(data).hexdigest())
     source = Source.of(path, "big.webp")
     assert (source.size, source.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+
+
+# The jobs decide "already converted" on the output held open by descriptor (matches_input).
+def _matches_by_descriptor(output: Path, source: Source, command: str = "compress") -> bool:
+    from lltd.batch.marks import matches_input
+    from lltd.fs.tree import Folder
+
+    with Folder.open(output.parent).open_input(output.name) as opened:
+        return matches_input(opened, source, command)
+
+
+def test_by_descriptor_an_intact_output_of_this_input_matches(
+    made: tuple[Path, Path, Source],
+) -> None:
+    _, output, source = made
+    assert _matches_by_descriptor(output, source)
+    assert not _matches_by_descriptor(output, source, "defend")
+
+
+def test_by_descriptor_a_byte_flipped_in_the_middle_or_a_copied_record_does_not_match(
+    made: tuple[Path, Path, Source], tmp_path: Path
+) -> None:
+    original, output, source = made
+    other = write(tmp_path / "out" / "b.webp", b"Y" * output.stat().st_size)
+    os.setxattr(other, XATTR, os.getxattr(output, XATTR))
+    assert not _matches_by_descriptor(other, source)
+    longer = write(tmp_path / "out" / "c.webp", output.read_bytes() + b"!")
+    os.setxattr(longer, XATTR, os.getxattr(output, XATTR))
+    assert not _matches_by_descriptor(longer, source)
+    flip_middle_byte(output)
+    assert not _matches_by_descriptor(output, source)
+    forge(original, original.read_bytes().upper())
+    assert not _matches_by_descriptor(output, Source.of(original, "a.png"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
+def test_a_record_on_a_file_another_user_owns_is_not_believed(
+    made: tuple[Path, Path, Source],
+) -> None:
+    _, output, source = made
+    os.chown(output, 12345, 12345)
+    assert read_mark(output) is None
+    assert not matches(output, source, "compress")
+    assert not _matches_by_descriptor(output, source)
