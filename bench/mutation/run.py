@@ -29,9 +29,12 @@ Slow (minutes per module on 2 cores): not part of .ci/run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import fnmatch
+import functools
 import hashlib
+import io
 import json
 import os
 import re
@@ -105,13 +108,29 @@ def target(module: str, rows: list[dict]) -> dict:
     return {"module": module, "tests": tests, "skip": None if tests else "no test names it"}
 
 
+def unparsable(entry: dict) -> dict:
+    """``entry`` skipped with the reason when mutmut cannot read its module."""
+    if not entry["skip"] and planned(entry["module"]) is None:
+        entry["skip"] = UNPARSABLE
+    return entry
+
+
+#: Why a module mutmut cannot read is skipped.
+UNPARSABLE = (
+    "mutmut 2.5 cannot read it: its parser (parso 0.8) refuses parenthesized context managers "
+    "(`with (a as x, b as y):`, Python 3.10 syntax)"
+)
+
+
+@functools.cache
 def planned(module: str) -> int | None:
     """How many mutants mutmut makes of ``module`` (None if mutmut cannot parse it)."""
-    try:
-        from mutmut import Context, list_mutations
+    from mutmut import Context, list_mutations
 
-        return len(list_mutations(Context(source=(REPO / module).read_text(), filename=module)))
-    except Exception:  # mutmut's parser, not ours: the run itself would say more
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # mutmut prints parso's complaint
+            return len(list_mutations(Context(source=(REPO / module).read_text(), filename=module)))
+    except Exception:  # parso's ParserSyntaxError (see UNPARSABLE)
         return None
 
 
@@ -319,7 +338,8 @@ def report(entries: list[dict]) -> str:
             empty.append(module)  # nothing mutmut can change (docstrings, re-exports)
             continue
         if entry["skip"]:
-            skipped.append(f"| `{module}` | {counts[module]} | {entry['skip']} |")
+            count = "?" if counts[module] is None else counts[module]
+            skipped.append(f"| `{module}` | {count} | {entry['skip']} |")
             continue
         result = load_result(module)
         if result is None:
@@ -406,7 +426,7 @@ def main() -> int:
     parser.add_argument("--report-only", action="store_true", help="only rewrite REPORT.md")
     args = parser.parse_args()
     rows = table()
-    entries = [target(module, rows) for module in modules()]
+    entries = [unparsable(target(module, rows)) for module in modules()]
     for entry in entries:
         entry["key"] = key(entry)
     if args.list:
