@@ -267,7 +267,7 @@ def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
     reader.join(60)
     assert not reader.is_alive(), "Source.of blocked on a FIFO"
     assert len(raised) == 1 and raised[0].errno == errno.EINVAL
-    assert "not a regular file" in str(raised[0])
+    assert raised[0].strerror == "not a regular file" and raised[0].filename == str(fifo)
 
 
 def test_a_link_carries_no_record_of_its_own_nor_its_targets(
@@ -336,3 +336,20 @@ def test_a_record_on_a_file_another_user_owns_is_not_believed(
     assert read_mark(output) is None
     assert not matches(output, source, "compress")
     assert not _matches_by_descriptor(output, source)
+
+
+@pytest.mark.parametrize(("keep", "kept"), [(None, False), (0, False), (1, True), (2, True)])
+def test_by_descriptor_an_input_of_at_most_keep_bytes_is_returned_read_once(
+    tmp_path: Path, keep: int | None, kept: bool
+) -> None:
+    from lltd.fs.tree import Folder
+
+    path = write(tmp_path / "a.png", b"x")
+    with Folder.open(tmp_path).open_input("a.png") as opened:
+        source, data = (
+            Source.of_input(opened, "a.png")
+            if keep is None
+            else Source.of_input(opened, "a.png", keep)
+        )
+    assert data == (b"x" if kept else None)
+    assert source == Source.of(path, "a.png")
