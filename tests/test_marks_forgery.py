@@ -160,9 +160,18 @@ def test_a_link_to_the_intact_output_is_not_the_output(
     made: tuple[Path, Path, Source], tmp_path: Path
 ) -> None:
     _, output, _ = made
+    mark = read_mark(output)
+    assert mark is not None
     link = tmp_path / "out" / "link.webp"
     link.symlink_to(output)
-    assert not intact(link, read_mark(output))  # type: ignore[arg-type]
+    assert not intact(link, mark)
+    # A link as long as the output (a link's size is its target's length): not the size rule
+    # but its being a link keeps it out.
+    same_size = tmp_path / "out" / "same-size.webp"
+    target = "./" * ((mark.output_size - len(output.name)) // 2) + output.name
+    same_size.symlink_to(target)
+    assert os.lstat(same_size).st_size == mark.output_size
+    assert not intact(same_size, mark)
 
 
 def test_replace_keeps_the_output_of_an_original_forged_to_the_same_size_and_mtime(
