@@ -57,7 +57,10 @@ REPO = HERE.parents[1]
 RESULTS = HERE / "results"
 WORK = HERE / "work"  # scratch copies of interrupted modules (ignored by git)
 DETECTED = ("ok_killed", "bad_timeout", "ok_suspicious")
-STRICT_PYTEST = "import sys, pytest; sys.exit(0 if pytest.main(sys.argv[1:]) == 0 else 1)"
+STRICT_PYTEST = (
+    "import subprocess, sys; "
+    "sys.exit(0 if subprocess.call([sys.executable, '-m', 'pytest', *sys.argv[1:]]) == 0 else 1)"
+)
 #: The fast tests: what boots systemd or runs for minutes is left to CI.
 MARKERS = "not systemd and not slow"
 
@@ -244,7 +247,9 @@ def supervise(
 def run_module(entry: dict, mutmut: list[str], deadline: float) -> dict:
     """Mutate one module in its scratch copy (kept, and resumed, while unfinished)."""
     # mutmut 2 counts any exit status but 1 as "the tests pass": a mutant pytest cannot even
-    # import (exit status 2) would survive. Every failure is reported to it as 1.
+    # import (exit status 2), or one that kills the test process (a signal sent to the wrong
+    # process), would survive. Every failure is reported to it as 1, by a parent that outlives
+    # pytest.
     runner = [sys.executable, "-c", STRICT_PYTEST, "-x", "-q", "-p", "no:cacheprovider"]
     runner += ["-p", "no:randomly", "-m", MARKERS, *entry["tests"]]
     entry["key"] = key(entry)  # the tree as it is now: the copy below is taken from it
