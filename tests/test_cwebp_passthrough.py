@@ -208,3 +208,30 @@ def test_encode_options_refuse_one_over_and_one_under(
 )
 def test_encode_options_take_both_ends_of_each_range(field: str, value: float) -> None:
     assert getattr(EncodeOptions(**{field: value}), field) == value
+
+
+@needs_cwebp
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P"])  # cwebp keeps no profile of L or LA
+def test_cwebp_reads_each_png_mode_itself_so_metadata_icc_keeps_the_profile(
+    mode: str, picture: Path, tmp_path: Path
+) -> None:
+    """These PNGs go to cwebp as they are (no Pillow round trip, which would drop the profile):
+    ``-metadata icc`` then writes what cwebp itself writes, ICC profile included."""
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    source = tmp_path / f"{mode}.png"
+    with Image.open(picture) as image:
+        image.convert(mode).save(source, icc_profile=profile)
+    ours, theirs = tmp_path / "ours.webp", tmp_path / "theirs.webp"
+    options = EncodeOptions(quality=70, metadata=("icc",))
+    with Image.open(source) as image:
+        assert (image.format, image.mode) == ("PNG", mode)
+        CwebpCodec(CWEBP).encode_file(source, ours, options, image)
+    subprocess.run(
+        [CWEBP, "-quiet", "-q", "70", "-metadata", "icc", "-o", str(theirs), "--", str(source)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert ours.read_bytes() == theirs.read_bytes()
+    with Image.open(ours) as written:
+        assert written.info.get("icc_profile") == profile
