@@ -79,7 +79,14 @@ def test_an_accepted_upload_swapped_for_a_link_while_it_waits_leaks_nothing(
     try:
         watch.wait_ready()
         (inp / "warm.png").write_bytes(png_bytes(1))
-        wait_until(lambda: (out / "warm.png").exists(), 60, "the first output (a live worker)")
+        wait_until(
+            lambda: (
+                status(status_file).get("processed") == 1
+                and status(status_file).get("in_flight") == 0
+            ),
+            60,
+            "the first file done (a live, idle worker)",
+        )
         stopped = workers_of(watch.process.pid)
         assert stopped, "no worker process"
         for pid in stopped:
@@ -88,7 +95,9 @@ def test_an_accepted_upload_swapped_for_a_link_while_it_waits_leaks_nothing(
         for name, data in uploads.items():
             (inp / name).write_bytes(data)
         wait_until(
-            lambda: status(status_file).get("in_flight") == 2 and status(status_file).get("queued") == 1,
+            lambda: (
+                status(status_file).get("in_flight") == 2 and status(status_file).get("queued") == 1
+            ),
             30,
             "two uploads in flight and one queued",
         )
@@ -100,9 +109,11 @@ def test_an_accepted_upload_swapped_for_a_link_while_it_waits_leaks_nothing(
             os.kill(pid, signal.SIGCONT)
         stopped = []
         wait_until(
-            lambda: status(status_file).get("in_flight") == 0
-            and status(status_file).get("queued") == 0
-            and status(status_file).get("settling") == 0,
+            lambda: (
+                status(status_file).get("in_flight") == 0
+                and status(status_file).get("queued") == 0
+                and status(status_file).get("settling") == 0
+            ),
             60,
             "the daemon idle again",
         )
