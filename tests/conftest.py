@@ -86,6 +86,17 @@ def _tool_caches_in_the_session_folder(
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _progress_lines_only_where_asked() -> Iterator[None]:
+    """Off a terminal lltd prints a progress line every 10 s (lltd.common.progress); on a loaded
+    machine any run may pass that mark, and tests reading stderr line by line would then see
+    lines they did not ask for. The tests of those lines set LLTD_PROGRESS_INTERVAL themselves."""
+    with pytest.MonkeyPatch.context() as patch:
+        if "LLTD_PROGRESS_INTERVAL" not in os.environ:
+            patch.setenv("LLTD_PROGRESS_INTERVAL", "1e9")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_rmtree_outside_temp(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process code under test (clean_output_directory, storage cleaners) gets the guard too."""

@@ -79,7 +79,9 @@ def test_a_reader_sees_the_old_output_or_the_whole_new_one_never_a_partial_one(
         assert process.poll() is None, process.communicate()
         # Half-way through the encode: the destination still holds the old file, untouched, and
         # the half-written bytes sit in a temporary dotfile beside it.
-        being_written = Path((control / "paused").read_text())
+        # cwebp is handed the temporary through the folder's descriptor (/proc/PID/fd/N/NAME):
+        # resolved while lltd runs, that is the folder itself.
+        being_written = Path((control / "paused").read_text()).resolve()
         assert being_written != out / "photo.webp"
         assert being_written.parent == out and being_written.name.startswith(".photo.webp.")
         assert (out / "photo.webp").read_bytes() == leftover

@@ -20,6 +20,7 @@ np = pytest.importorskip("numpy")
 pytest.importorskip("foolbox")
 
 from PIL import Image  # noqa: E402
+from report_check import load_report  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from lltd.attack.run import QUANTIZATION_SCALES  # noqa: E402
@@ -279,10 +280,11 @@ def test_attack_writes_adversarial_pngs_and_an_honest_manifest(
         assert 1 <= int(row["steps"]) <= 50
     assert sum(r["saved_still_adversarial"] == "true" for r in by_status["ok"]) >= 3
 
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert report["summary"]["images"] == 8
-    assert report["summary"]["bad_input"] == 2
-    assert [r["input"] for r in report["images"]] == list(rows)
+    report = load_report(tmp_path / "report.json")  # lltd.report/1, totals from the records
+    assert report["command"] == "attack"
+    assert report["totals"]["files"] == 8
+    assert report["totals"]["bad_input"] == 2
+    assert [r["input"] for r in report["files"]] == list(rows)
     assert not list(out.glob(".*"))  # no temporary files left behind
 
 
@@ -494,9 +496,10 @@ def test_batch_size_changes_only_the_batching(tmp_path: Path, tiny: str) -> None
                               "--batch-size", batch, "--json", tmp_path / f"{batch}.json",
                               "--quiet")  # fmt: skip
         assert code == 0, stderr
-        report = json.loads((tmp_path / f"{batch}.json").read_text())
-        assert report["options"]["batch_size"] == int(batch)
-        assert report["summary"]["images"] == 5
+        report = load_report(tmp_path / f"{batch}.json")
+        assert report["settings"]["batch_size"] == int(batch)
+        assert report["settings"]["epsilon"] == pytest.approx(8 / 255)  # once, as used
+        assert report["totals"]["files"] == 5
         produced[batch] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
     assert produced["2"] == produced["8"]
 
@@ -530,3 +533,20 @@ def test_perturbation_scale_is_recorded_for_minimal_norm_attacks(
                 # Stretched only because the smaller scales did not survive rounding: the
                 # record says so by being adversarial at this scale.
                 assert row["saved_class"] != row["true_class"], row
+
+
+def test_progress_lines_in_a_log_and_none_with_quiet(
+    tmp_path: Path, tiny: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off a terminal (a log, nohup) attack says how far it is: a line per interval, here 0 s
+    so every image gives one (lltd.common.progress; no timing is asserted)."""
+    inputs = five_images(tmp_path / "in")
+    monkeypatch.setenv("LLTD_PROGRESS_INTERVAL", "0")
+    args = (inputs, "--model", f"{tiny}:build", "--attack", "fgsm", "--batch-size", "2")
+    code, _, stderr = run(*args, "-o", tmp_path / "loud")
+    assert code == 0, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("lltd: attack: ")]
+    assert [line.split()[2] for line in lines] == ["1/5", "2/5", "3/5", "4/5", "5/5"], stderr
+    assert all(" images/s" in line for line in lines)
+    code, _, stderr = run(*args, "-o", tmp_path / "quiet", "--quiet")
+    assert code == 0 and stderr == "", stderr

@@ -170,7 +170,9 @@ def test_thread_runner_stops_taking_files_when_the_caller_stops_reading() -> Non
 
     def job(task: Task) -> FileResult:
         ran.append(int(task.source.stem))
-        time.sleep(0.002)
+        # Not synchronisation: the workers would need the caller stalled for 5 s (500 x 20 ms /
+        # 2 workers) to take every file before it closes, even on a loaded machine.
+        time.sleep(0.02)
         return echo_job(task)
 
     results = ThreadRunner(2, poll_seconds=0.001).run(job, tasks(500))

@@ -406,7 +406,7 @@ def test_json_report_schema_and_quiet(sample_dir, run_lltd, tmp_path):
         "output_pixels",
     }
     totals = data["totals"]
-    assert totals["scanned"] == 11 and totals["failed"] == 1 and totals["converted"] == 10
+    assert totals["files"] == 11 and totals["failed"] == 1 and totals["converted"] == 10
     assert totals["saved_bytes"] == sum(
         r["bytes_before"] - r["bytes_after"] for r in data["files"] if r["outcome"] == "converted"
     )
@@ -416,7 +416,7 @@ def test_json_report_schema_and_quiet(sample_dir, run_lltd, tmp_path):
 def test_usage_errors_exit_2(run_lltd, tmp_path):
     for args, needle in (
         (["compress", tmp_path / "missing"], "does not exist"),
-        (["compress", tmp_path, "-q", "101"], "Invalid value for '-q'"),
+        (["compress", tmp_path, "-q", "101"], "lltd: error: -q: 101.0 is not in the range"),
         (["compress", tmp_path, "--backend", "magick"], "--backend"),
     ):
         result = run_lltd(*args)

@@ -193,11 +193,11 @@ def test_a_plain_run_imports_no_typer_and_converts(make_image, tmp_path):
     ("argv", "message"),
     [
         (["in", "-q", "101"], "101.0 is not in the range 0<=x<=100"),
-        (["in", "--bogus"], "No such option: --bogus"),
+        (["in", "--bogus"], "lltd: error: --bogus: no such option of lltd compress"),
         (["in", "in2"], "unexpected extra argument(s) (in2)"),
     ],
 )
-def test_refused_command_lines_get_typers_errors(make_image, tmp_path, argv, message):
+def test_refused_command_lines_get_the_typer_paths_errors(make_image, tmp_path, argv, message):
     make_image(tmp_path / "in" / "a.png")
     result = run(tmp_path, *argv)
     assert result.returncode == 2

@@ -1,7 +1,7 @@
 """Every option of the installed ``cwebp -longhelp``: honoured or refused by name, per backend.
 
 The list walked here is lltd's option table (:mod:`lltd.codecs.cwebp_options`), checked against
-the installed cwebp's own list; the README's option table is generated from the same list.
+the installed cwebp's own list; the docs' option table is generated from the same list.
 """
 
 from __future__ import annotations
@@ -265,13 +265,22 @@ def test_every_batch_option_is_routed(rgba, run_lltd, tmp_path):
             assert all(token.startswith("--cwebp-arg=") for token in argv[2:]), argv
 
 
-def test_readme_option_table_is_generated_from_this_list():
+def test_the_docs_option_table_is_generated_from_this_list():
+    """The cwebp reference page carries the marker the docs hook fills with :func:`render`
+    (tests/test_docs.py checks the built page)."""
+    import importlib.util
+
     from conftest import REPO
 
-    from lltd.codecs.option_table import BEGIN, END, render
+    from lltd.codecs.option_table import render
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    table = readme.split(BEGIN, 1)[1].split(END, 1)[0]
-    assert table == "\n" + render(), "run: python -m lltd.codecs.option_table README.md"
+    hook_path = REPO / "docs" / "hooks" / "cli_reference.py"
+    spec_ = importlib.util.spec_from_file_location("cli_reference", hook_path)
+    assert spec_ is not None and spec_.loader is not None
+    hook = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(hook)
+    page = (REPO / "docs" / "reference" / "cwebp.md").read_text(encoding="utf-8")
+    filled = hook.on_page_markdown(page, None, None, None)
+    assert render() in filled and "<!-- cwebp-options -->" not in filled
     for spec in OPTIONS:
-        assert f"`{spec.name}`" in table
+        assert f"`{spec.name}`" in filled

@@ -282,7 +282,9 @@ def test_a_newline_in_a_name_cannot_forge_a_line(run_lltd: RunLltd, tmp_path: Pa
     forged = "x.png\nlltd: converted: forged.png"
     (d / forged).write_bytes(b"\x89PNG\r\n\x1a\n not really")
     img(d / "ok\x1b[31m.png", 1)
-    result = run_lltd("compress", d, "-q", "60", "-o", tmp_path / "out", "--debug")
+    result = run_lltd(
+        "compress", d, "-q", "60", "-o", tmp_path / "out", "--debug", "--reason-files"
+    )
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert not [line for line in lines if line.startswith("lltd: converted: forged")]

@@ -18,6 +18,7 @@ from PIL import Image, ImageFilter
 torch = pytest.importorskip("torch")
 pytest.importorskip("foolbox")
 
+from report_check import load_report  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 import lltd.cli.evaluate  # noqa: E402, F401  (registers `evaluate` on the app: run alone, nothing else does)
@@ -196,10 +197,11 @@ def test_bpda_runs_the_real_defense_forward_and_the_surrogate_backward(
 
 
 def test_report_schema(quick_report: Path) -> None:
-    report = json.loads((quick_report / "results.json").read_text())
+    report = load_report(quick_report / "results.json")  # lltd.report/1
+    assert report["command"] == "evaluate" and report["output"] == str(quick_report)
     assert report["model"] == "reference" and report["data"] == "reference:test"
     assert report["n_images"] == QUICK_LIMIT
-    assert report["parameters"]["quick"] is True and report["parameters"]["adaptive"] is True
+    assert report["settings"]["quick"] is True and report["settings"]["adaptive"] is True
     rows = report["rows"]
     for row in rows:
         assert set(row) == {"attack", "defense", "accuracy", "restored", "n"}

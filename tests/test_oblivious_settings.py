@@ -77,10 +77,10 @@ def test_quick_evaluate_runs_deepfool_with_the_catalogs_quick_candidates(
     quick, full = reports["--quick"], reports[None]
     assert "attack deepfool (2 images, 20 steps, 3 candidates)" in progress["--quick"]
     assert "attack deepfool (2 images, 50 steps, 10 candidates)" in progress[None]
-    assert quick["parameters"]["candidates"] == {"deepfool": 3}
-    assert quick["parameters"]["steps"] == {"deepfool": 20}
-    assert full["parameters"]["candidates"] == {"deepfool": 10}
-    assert full["parameters"]["steps"] == {"deepfool": 50}
+    assert quick["settings"]["candidates"] == {"deepfool": 3}
+    assert quick["settings"]["steps"] == {"deepfool": 20}
+    assert full["settings"]["candidates"] == {"deepfool": 10}
+    assert full["settings"]["steps"] == {"deepfool": 50}
     for report in (quick, full):
         # Both seed images stay fooled after the 8-bit rounding (stretched where needed).
         rows = {(r["attack"], r["defense"]): r["accuracy"] for r in report["rows"]}

@@ -230,42 +230,6 @@ def test_slow_clients_get_408_and_others_are_served(tmp_path: Path) -> None:
         assert status == 200
 
 
-def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
-    data = png_bytes()
-    with running("--threads", "1", "--queue", "1", "--read-timeout", "60") as server:
-        # Two admitted requests whose bodies are still arriving fill the 1 thread + 1 queue slot.
-        held = []
-        for _ in range(2):
-            sock = raw_connection(server.port)
-            sock.sendall(
-                b"POST /v1/defend HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                b"Content-Length: %d\r\n\r\n" % len(data) + data[:10]
-            )
-            held.append(sock)
-        # The server has admitted both once readiness says the queue is full.
-        wait_for(lambda: server.request("GET", "/readyz")[0] == 503, "readiness to say full")
-        status, headers, body = server.request("GET", "/readyz")
-        assert status == 503 and "queue is full" in json_error(body)["error"]
-        status, headers, body = server.defend(data)
-        assert status == 503
-        assert headers["retry-after"] == "1"
-        assert "busy" in json_error(body)["error"]
-        # The held requests complete normally, and capacity returns.
-        for sock in held:
-            sock.sendall(data[10:])
-            status, _, body = read_answer(sock)
-            assert status == 200 and png_pixels(body)
-            sock.close()
-        status, _, _ = server.defend(data)
-        assert status == 200
-        status, _, _ = server.request("GET", "/readyz")
-        assert status == 200
-        _, _, metrics = server.request("GET", "/metrics")
-        assert re.search(
-            rb'lltd_serve_requests_total\{route="/v1/defend",status="503"\} 1\.0', metrics
-        )
-
-
 def test_too_many_connections_get_503_json_and_service_returns(tmp_path: Path) -> None:
     with running("--max-connections", "8", "--read-timeout", "60") as server:
         idle = [raw_connection(server.port) for _ in range(8)]

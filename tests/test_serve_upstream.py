@@ -4,6 +4,8 @@ stand-in started by the test on a loopback port) and its answer comes back."""
 from __future__ import annotations
 
 import base64
+import gzip
+import http.client
 import io
 import json
 import threading
@@ -21,17 +23,23 @@ SOURCE = Path(__file__).resolve().parents[1] / "sample_data" / "astronaut.png"
 
 
 class ModelServer(ThreadingHTTPServer):
-    """Records what it receives; answers with ``status``/``body`` after ``delay`` seconds."""
+    """Records what it receives; answers with ``status``/``body`` after ``delay`` seconds, once
+    ``gate`` is open (a test closes it to hold requests at the model server)."""
 
     daemon_threads = True
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.received: list[tuple[str, str, bytes]] = []
+        self.headers: list[dict[str, str]] = []  # of each request, names in lower case
         self.status = 200
         self.body = b'{"predictions": [281]}'
         self.content_type = "application/json"
         self.delay = 0.0
+        self.extra_headers: list[tuple[str, str]] = []
+        self.gzip = "never"  # "asked": when the request accepts gzip; "always": regardless
+        self.gate = threading.Event()
+        self.gate.set()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -42,12 +50,24 @@ class Handler(BaseHTTPRequestHandler):
         self.server.received.append(
             (self.path, self.headers.get("Content-Type", ""), self.rfile.read(length))
         )
+        self.server.headers.append({k.lower(): v for k, v in self.headers.items()})
+        self.server.gate.wait(120)  # bounded: a failed test never leaves the thread behind
         time.sleep(self.server.delay)
+        body, mode = self.server.body, self.server.gzip
+        gzipped = mode == "always" or (
+            mode == "asked" and "gzip" in self.headers.get("Accept-Encoding", "")
+        )
+        if gzipped:
+            body = gzip.compress(body)
         self.send_response(self.server.status)
         self.send_header("Content-Type", self.server.content_type)
-        self.send_header("Content-Length", str(len(self.server.body)))
+        self.send_header("Content-Length", str(len(body)))
+        if gzipped:
+            self.send_header("Content-Encoding", "gzip")
+        for name, value in self.server.extra_headers:
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(self.server.body)
+        self.wfile.write(body)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -152,8 +172,121 @@ def test_a_slow_model_server_fills_the_queue_and_turns_into_503(
                 break
             time.sleep(0.05)
         assert status == 503
+        assert server.request("GET", "/readyz")[1]["x-lltd-problem"] == "busy"
         status, headers, body = server.defend(SOURCE.read_bytes())
         assert status == 503 and headers["retry-after"] == "1" and json_error(body)
+        # lltd's own refusal is marked as such, and is not the model server's answer.
+        assert headers["x-lltd-problem"] == "busy" and "x-lltd-upstream-status" not in headers
         for thread in waiting:
             thread.join(60)
         assert answers == [200, 200]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--upstream-instance", "data"],
+            "--upstream-instance needs --upstream-protocol kserve-v1",
+        ),
+        (
+            ["--upstream-protocol", "kserve-v1", "--upstream-input", "x"],
+            "--upstream-input needs --upstream-protocol kserve-v2",
+        ),
+        (
+            ["--upstream-protocol", "kserve-v2", "--upstream-datatype", "FP32"],
+            "--upstream-datatype must be one of BYTES, UINT8, got 'FP32'",
+        ),
+        (
+            ["--upstream-protocol", "kserve-v1", "--upstream-instance", "image"],
+            "--upstream-instance must be one of image.b64, data, b64, got 'image'",
+        ),
+    ],
+)
+def test_protocol_options_need_their_protocol(
+    run_lltd: RunLltd, args: list[str], message: str
+) -> None:
+    result = run_lltd("serve", "--upstream", "http://127.0.0.1:9/m", *args)
+    assert result.returncode == 2 and result.stderr == f"lltd: error: {message}\n"
+
+
+def post_without_accept_encoding(port: int, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """A POST with no Accept-Encoding at all (http.client adds ``identity`` unless told not to)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.putrequest("POST", "/v1/defend", skip_accept_encoding=True)
+        conn.putheader("Content-Type", "image/png")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        answer = conn.getresponse()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+    finally:
+        conn.close()
+
+
+def test_the_client_accept_encoding_decides_what_comes_back_compressed(
+    model_server: ModelServer,
+) -> None:
+    model_server.gzip = "asked"
+    answer = json.loads(model_server.body)
+    url = f"http://127.0.0.1:{model_server.server_port}/predictions/m"
+    image = SOURCE.read_bytes()
+    with running("--upstream", url) as server:
+        # No Accept-Encoding, or identity: lltd asks the model server for identity.
+        status, headers, body = post_without_accept_encoding(server.port, image)
+        assert status == 200 and model_server.headers[-1]["accept-encoding"] == "identity"
+        assert "content-encoding" not in headers and json.loads(body) == answer
+        status, headers, body = server.defend(image, **{"Accept-Encoding": "identity"})
+        assert model_server.headers[-1]["accept-encoding"] == "identity"
+        assert "content-encoding" not in headers and json.loads(body) == answer
+        # A client that takes gzip gets the model server's gzip as it is.
+        status, headers, body = server.defend(image, **{"Accept-Encoding": "gzip"})
+        assert model_server.headers[-1]["accept-encoding"] == "gzip"
+        assert headers["content-encoding"] == "gzip"
+        assert json.loads(gzip.decompress(body)) == answer
+        # A model server that compresses regardless: lltd decodes for clients that cannot read it.
+        model_server.gzip = "always"
+        for accept in (None, "identity", "br, gzip;q=0"):
+            if accept is None:
+                status, headers, body = post_without_accept_encoding(server.port, image)
+            else:
+                status, headers, body = server.defend(image, **{"Accept-Encoding": accept})
+            assert status == 200 and "content-encoding" not in headers, (accept, headers)
+            assert json.loads(body) == answer and headers["content-length"] == str(len(body))
+        status, headers, body = server.defend(image, **{"Accept-Encoding": "gzip, br"})
+        assert headers["content-encoding"] == "gzip"
+
+
+def test_end_to_end_headers_and_request_ids_pass_hop_by_hop_ones_do_not(
+    model_server: ModelServer,
+) -> None:
+    trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    model_server.extra_headers = [
+        ("Connection", "X-Hop"),
+        ("X-Hop", "for this connection only"),
+        ("Keep-Alive", "timeout=5"),
+        ("X-Model-Version", "7"),
+    ]
+    url = f"http://127.0.0.1:{model_server.server_port}/predictions/m"
+    with running("--upstream", url) as server:
+        sent = {"x-request-id": "req-1", "traceparent": trace, "X-Not-Forwarded": "1"}
+        status, headers, _ = server.defend(SOURCE.read_bytes(), **sent)
+        seen = model_server.headers[-1]
+        assert seen["x-request-id"] == "req-1" and seen["traceparent"] == trace
+        assert "x-not-forwarded" not in seen
+        assert status == 200 and headers["x-model-version"] == "7"
+        assert "x-hop" not in headers and "keep-alive" not in headers
+        # The model server's own id wins; without one, the client's comes back.
+        assert headers["x-request-id"] == "req-1"
+        model_server.extra_headers = [("X-Request-Id", "model-9")]
+        _, headers, _ = server.defend(SOURCE.read_bytes(), **{"x-request-id": "req-2"})
+        assert headers["x-request-id"] == "model-9"
+        # An upstream 503 is the model server's: marked so, with no refusal marker of lltd's.
+        model_server.status = 503
+        status, headers, _ = server.defend(SOURCE.read_bytes())
+        assert status == 503 and headers["x-lltd-upstream-status"] == "503"
+        assert "x-lltd-problem" not in headers and "retry-after" not in headers
+    # Without a model server, the defended image carries the client's request id back.
+    with running() as server:
+        _, headers, _ = server.defend(SOURCE.read_bytes(), **{"x-request-id": "req-3"})
+        assert headers["x-request-id"] == "req-3"

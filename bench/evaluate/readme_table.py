@@ -22,7 +22,8 @@ def _percent(value: float | None) -> str:
 
 def table(report: dict) -> str:
     rows = report["rows"]
-    labels = report["parameters"]["defense_labels"]
+    # "settings" since lltd.report/1 (issue 26); "parameters" in the reports before it.
+    labels = (report.get("settings") or report["parameters"])["defense_labels"]
     cell = {(row["attack"], row["defense"]): row["accuracy"] for row in rows}
     attacks = [
         a for a in dict.fromkeys(row["attack"] for row in rows) if a not in ("none", *ADAPTIVE)

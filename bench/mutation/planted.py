@@ -162,6 +162,106 @@ ROWS = [
         ],
         "tests/test_bpda_surrogate.py::test_the_resize_pad_surrogate_places_the_picture_where_the_kernel_does",
     ),
+    # Issue 27: the bugs that passed every test before it, and those its tests found.
+    (
+        "a byte-intact output decided by size alone (SHA-256 skipped)",
+        "lltd/batch/marks.py",
+        [("return sha256_of(path) == (mark.output_size, mark.output_sha256)", "return True")],
+        "tests/test_marks_forgery.py::test_an_output_with_a_byte_flipped_in_its_middle_is_not_intact",
+    ),
+    (
+        "an unchanged original decided by size and mtime alone (SHA-256 skipped)",
+        "lltd/batch/marks.py",
+        [("return Source.of(path, name).sha256 == recorded.sha256", "return True")],
+        "tests/test_marks_forgery.py::test_an_original_with_other_bytes_but_the_same_size_and_mtime_is_not_the_original tests/test_marks_forgery.py::test_replace_keeps_the_output_of_an_original_forged_to_the_same_size_and_mtime",
+    ),
+    (
+        "--backend cwebp -q 75.5 encodes at 75",
+        "lltd/codecs/cwebp.py",
+        [('argv += ["-q", _exact(options.quality)]', 'argv += ["-q", str(int(options.quality))]')],
+        "tests/test_cwebp_passthrough.py::test_compress_with_the_cwebp_backend_encodes_at_a_fractional_quality",
+    ),
+    (
+        "-q passed with 6 significant digits (75.123456789 -> 75.1235; found by issue 27's tests)",
+        "lltd/codecs/cwebp.py",
+        [('argv += ["-q", _exact(options.quality)]', 'argv += ["-q", f"{options.quality:g}"]')],
+        "tests/test_cwebp_passthrough.py::test_the_quality_reaches_cwebp_as_exactly_the_number_given",
+    ),
+    (
+        "serve: a body of exactly --max-bytes refused with a Content-Length",
+        "lltd/serve/intake.py",
+        [("if int(declared) > max_bytes:", "if int(declared) >= max_bytes:")],
+        "tests/test_serve_intake.py::test_a_body_of_exactly_max_bytes_is_taken_with_a_content_length",
+    ),
+    (
+        "serve: a chunked body of exactly --max-bytes refused",
+        "lltd/serve/intake.py",
+        [("if size > max_bytes:", "if size >= max_bytes:")],
+        "tests/test_serve_intake.py::test_a_body_of_exactly_max_bytes_is_taken_chunked",
+    ),
+    (
+        "serve: Content-Type: Image/PNG refused with 415 (media types are case-insensitive)",
+        "lltd/serve/intake.py",
+        [
+            (
+                'media = declared.split(";", 1)[0].strip().lower()',
+                'media = declared.split(";", 1)[0].strip()',
+            )
+        ],
+        "tests/test_serve_intake.py::test_media_types_are_accepted_whatever_their_case_and_parameters",
+    ),
+    (
+        "serve: Accept image/webp;q=0.000 still asks for WebP (found by issue 27's tests)",
+        "lltd/serve/intake.py",
+        [
+            (
+                "_weight(params) > 0",
+                'not any(p.replace(" ", "") in ("q=0", "q=0.0") for p in params)',
+            )
+        ],
+        "tests/test_serve_intake.py::test_accept_asks_for_webp_only_with_a_q_value_above_zero",
+    ),
+    (
+        "--shared: a live daemon's claims taken over after --claim-timeout",
+        "lltd/watch/shared.py",
+        [("if previous is None or previous[0] != mtime:", "if previous is None:")],
+        "tests/test_watch_claims.py::test_a_live_daemon_is_never_taken_over_however_long_it_runs",
+    ),
+    (
+        "the 95 % Wilson interval's half-width wrong (4n instead of 4n^2)",
+        "lltd/evaluate/stats.py",
+        [("z * z / (4 * n * n)", "z * z / (4 * n)")],
+        "tests/test_stats_contracts.py::test_the_wilson_interval_equals_the_published_values",
+    ),
+    (
+        "a still-falling step curve passes the sanity check (tolerance doubled)",
+        "lltd/evaluate/sanity.py",
+        [("passed = half - last <= tolerance(n)", "passed = half - last <= 2 * tolerance(n)")],
+        "tests/test_stats_contracts.py::test_the_steps_check_fails_exactly_when_more_than_the_tolerance_falls_in_the_second_half",
+    ),
+    (
+        "the sanity tolerance 20 % instead of 2 %",
+        "lltd/evaluate/sanity.py",
+        [("max(1 / max(n, 1), 0.02)", "max(1 / max(n, 1), 0.2)")],
+        "tests/test_stats_contracts.py::test_the_tolerance_is_one_image_or_two_percent_whichever_is_larger",
+    ),
+    (
+        "keep_freed_memory leaves the heap trimmed (M_TRIM_THRESHOLD not set)",
+        "lltd/common/allocator.py",
+        [
+            (
+                "mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, _NEVER) == 1",
+                "mallopt(_M_MMAP_MAX, 0) == 1",
+            )
+        ],
+        "tests/test_allocator.py::test_kept_freed_memory_is_served_from_the_heap_kept_after_free_and_reused",
+    ),
+    (
+        "--max-pixels refuses an image of exactly the limit",
+        "lltd/imaging/imageio.py",
+        [("width * height > max_pixels:", "width * height >= max_pixels:")],
+        "tests/test_limits_boundaries.py::test_max_pixels_takes_an_image_of_exactly_the_limit_and_refuses_one_pixel_more",
+    ),
 ]
 
 

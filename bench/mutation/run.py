@@ -1,16 +1,27 @@
-"""Mutation testing of the modules whose bugs lose data or mislead: one command, one report.
+"""Mutation testing of the whole package: every module of lltd/, one command, one report.
 
-    .venv/bin/python bench/mutation/run.py                 # every module of [tool.lltd.mutation]
-    .venv/bin/python bench/mutation/run.py lltd/fs/atomic.py  # some (the others' results stay)
-    .venv/bin/python bench/mutation/run.py --report-only   # rewrite REPORT.md from the results
+    .venv/bin/python bench/mutation/run.py                      # every module not yet run
+    .venv/bin/python bench/mutation/run.py -j 2 --until 11:50   # 2 at a time, stop at 11:50 UTC
+    .venv/bin/python bench/mutation/run.py lltd/batch/marks.py  # some modules (by path)
+    .venv/bin/python bench/mutation/run.py --list               # each module and its tests
+    .venv/bin/python bench/mutation/run.py --report-only        # rewrite REPORT.md
 
-Each module listed in pyproject.toml's ``[[tool.lltd.mutation]]`` is mutated by mutmut 2 (one
-small change at a time: an operator, a constant, a removed call) and its own fast tests are run
-against every mutant; a mutant the tests do not fail on "survived". mutmut edits files in place,
-so all of this happens in a scratch copy of the working tree (git's tracked and untracked files),
-never in the checkout. Each module's outcome is kept in bench/mutation/results/; REPORT.md is
-made from all of them, with a reason for each survivor from bench/mutation/reasons.json (keyed
-"module | old line -> new line").
+Every ``lltd/**/*.py`` is a module to mutate (found, not listed). Its tests come from
+pyproject.toml's ``[[tool.lltd.mutation]]`` table when a row names it (``module`` may be a
+glob; a row with ``skip`` gives the reason its mutants cannot run), else by convention: the test
+files that import it by its dotted name, or are named after it (``test_<name>*.py``). mutmut 2
+plants one small bug at a time and runs those tests against each; a mutant no test fails on
+*survived*.
+
+mutmut edits files in place, so each module is mutated in its own scratch copy of the working
+tree (git's tracked and untracked files) under ``bench/mutation/work/`` (ignored), never in the
+checkout. Several modules run at once (``-j``). Resumable: each module's result is written to
+``bench/mutation/results/`` as soon as it ends, and an interrupted module keeps its scratch copy,
+whose mutmut cache resumes where it stopped. Cached: a result carries a key (the SHA-256 of the
+module, its test files, tests/conftest.py and the test command); a module whose key is
+unchanged is not run again. REPORT.md lists every module: its kill rate, "not run" (no result
+for the current code), or the reason it is skipped, with a reason for each survivor from
+bench/mutation/reasons.json (keyed "module | old line -> new line").
 
 Slow (minutes per module on 2 cores): not part of .ci/run.
 """
@@ -18,28 +29,82 @@ Slow (minutes per module on 2 cores): not part of .ci/run.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import fnmatch
+import hashlib
 import json
 import os
+import re
 import shlex
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 RESULTS = HERE / "results"
+WORK = HERE / "work"  # scratch copies of interrupted modules (ignored by git)
 DETECTED = ("ok_killed", "bad_timeout", "ok_suspicious")
+#: The fast tests: what boots systemd or runs for minutes is left to CI.
+MARKERS = "not systemd and not slow"
 
 
-def targets() -> list[dict]:
+def modules() -> list[str]:
+    """Every module of the package, as a path relative to the checkout."""
+    return sorted(str(path.relative_to(REPO)) for path in (REPO / "lltd").rglob("*.py"))
+
+
+def table() -> list[dict]:
     config = tomllib.loads((REPO / "pyproject.toml").read_text())
-    return config["tool"]["lltd"]["mutation"]
+    return config["tool"]["lltd"].get("mutation", [])
+
+
+def _dotted(module: str) -> str:
+    return module.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
+def conventional_tests(module: str) -> list[str]:
+    """Test files that import ``module`` by name, or are named after it."""
+    dotted = _dotted(module)
+    parent, _, name = dotted.rpartition(".")
+    uses = re.compile(
+        rf"(?:\b{re.escape(dotted)}\b(?!\.\w)|from {re.escape(parent)} import [^\n]*\b{name}\b)"
+    )
+    found = []
+    for test in sorted((REPO / "tests").glob("test_*.py")):
+        named = name != "__init__" and test.name.startswith(f"test_{name}")
+        if named or uses.search(test.read_text()):
+            found.append(str(test.relative_to(REPO)))
+    return found
+
+
+def target(module: str, rows: list[dict]) -> dict:
+    """What to run against ``module``: the first table row naming it, else the convention."""
+    for row in rows:
+        if fnmatch.fnmatch(module, row["module"]):
+            return {"module": module, "tests": row.get("tests", []), "skip": row.get("skip")}
+    tests = conventional_tests(module)
+    return {"module": module, "tests": tests, "skip": None if tests else "no test names it"}
+
+
+def key(entry: dict) -> str:
+    """The cache key: the module, the test files it runs, conftest and the command."""
+    digest = hashlib.sha256(json.dumps([entry["tests"], MARKERS]).encode())
+    files = [entry["module"], "tests/conftest.py"]
+    files += [t.split("::")[0] for t in entry["tests"] if t.startswith("tests/")]
+    for name in files:
+        path = REPO / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    return digest.hexdigest()
 
 
 def scratch_copy(into: Path) -> None:
@@ -57,10 +122,10 @@ def scratch_copy(into: Path) -> None:
             archive.extractall(into, filter="tar")
 
 
-def mutated_line(work: Path, mutmut: str, mutant: int) -> str:
+def mutated_line(work: Path, mutmut: list[str], mutant: int) -> str:
     """What the mutant's line became ("" when the mutation removes it)."""
     shown = subprocess.run(
-        [mutmut, "show", str(mutant)], cwd=work, capture_output=True, text=True, check=False
+        [*mutmut, "show", str(mutant)], cwd=work, capture_output=True, text=True, check=False
     ).stdout.splitlines()
     added = [line[1:].strip() for line in shown if line[:1] == "+" and line[:3] != "+++"]
     return (added or [""])[0]
@@ -92,21 +157,29 @@ def _is_working(pid: int) -> bool:
     return False
 
 
-def supervise(argv: list[str], work: Path, stall: float = 60.0, attempts: int = 6) -> int:
-    """Run mutmut to the end; return how often it had to be restarted.
+def supervise(
+    argv: list[str], work: Path, deadline: float, stall: float = 60.0, attempts: int = 6
+) -> tuple[int, bool]:
+    """Run mutmut to the end or to ``deadline`` (time.time()); return (restarts, finished).
 
     mutmut 2's worker process can die (on this shared machine it did, with no trace) and the
     main process then waits for it forever. mutmut keeps every result in its cache, so a rerun
     resumes with the mutants not yet tested: when mutmut has had no worker for ``stall`` s, its
-    process group is killed and it is started again."""
+    process group is killed and it is started again. At the deadline it is stopped the same way
+    (its cache keeps what it did)."""
     env = {**os.environ, "PYTHONPATH": str(work)}
     for attempt in range(attempts):
         process = subprocess.Popen(
-            argv, cwd=work, env=env, stdout=subprocess.DEVNULL, start_new_session=True
-        )
+            argv, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
         idle_since: float | None = None
         while process.poll() is None:
             time.sleep(5)
+            if time.time() > deadline:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                return attempt, False
             if _is_working(process.pid):
                 idle_since = None
             elif idle_since is None:
@@ -117,108 +190,227 @@ def supervise(argv: list[str], work: Path, stall: float = 60.0, attempts: int = 
                 process.wait()
                 break
         else:
-            return attempt
-    return attempts
+            return attempt, True
+    return attempts, False
 
 
-def run_module(target: dict, mutmut: str) -> dict:
-    """Mutate one module in a fresh scratch copy; return its counts and survivors."""
+def run_module(entry: dict, mutmut: list[str], deadline: float) -> dict:
+    """Mutate one module in its scratch copy (kept, and resumed, while unfinished)."""
     runner = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
-    runner += ["-p", "no:randomly", *target["tests"]]
-    print(f"== {target['module']}: {shlex.join(target['tests'])}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="lltd-mutation-") as scratch:
-        work = Path(scratch)
+    runner += ["-p", "no:randomly", "-m", MARKERS, *entry["tests"]]
+    work = WORK / entry["module"].replace("/", ".")
+    stamp = work / ".lltd-mutation-key"
+    if not (stamp.exists() and stamp.read_text() == entry["key"]):
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
         scratch_copy(work)
-        restarts = supervise(
-            [mutmut, "run", "--paths-to-mutate", target["module"], "--runner",
-             shlex.join(runner), "--no-progress"],
-            work,
-        )  # fmt: skip
+        stamp.write_text(entry["key"])
+    print(f"== {entry['module']}: {shlex.join(entry['tests'])}", flush=True)
+    started = time.time()
+    restarts, finished = supervise(
+        [*mutmut, "run", "--paths-to-mutate", entry["module"], "--runner",
+         shlex.join(runner), "--no-progress"],
+        work, deadline,
+    )  # fmt: skip
+    rows: list[tuple[int, int, str, str]] = []
+    if (work / ".mutmut-cache").exists():
         with sqlite3.connect(work / ".mutmut-cache") as db:
             rows = db.execute(
                 "SELECT Mutant.id, Line.line_number + 1, Mutant.status, Line.line FROM Mutant "
-                "JOIN Line ON Mutant.line = Line.id ORDER BY Mutant.id"
+                "JOIN Line ON Mutant.line = Line.id JOIN SourceFile ON Line.sourcefile = "
+                "SourceFile.id WHERE SourceFile.filename = ? ORDER BY Mutant.id",
+                (entry["module"],),
             ).fetchall()
-        survivors = [
-            {"line": line, "old": text.strip(), "new": mutated_line(work, mutmut, mutant)}
-            for mutant, line, status, text in rows
-            if status not in DETECTED
-        ]
     statuses = [row[2] for row in rows]
-    return {
-        "module": target["module"],
-        "tests": target["tests"],
+    not_run = statuses.count("untested")
+    survivors = [
+        {"line": line, "old": text.strip(), "new": mutated_line(work, mutmut, mutant)}
+        for mutant, line, status, text in rows
+        if status not in (*DETECTED, "untested")
+    ]
+    if not rows:
+        finished = False  # mutmut stopped before its cache: the baseline failed
+    result = {
+        "module": entry["module"],
+        "tests": entry["tests"],
+        "key": entry["key"],
+        "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "minutes": round((time.time() - started) / 60, 1),
         "restarts": restarts,
+        "complete": finished and not_run == 0,
         "mutants": len(rows),
         "killed": statuses.count("ok_killed") + statuses.count("ok_suspicious"),
         "timeout": statuses.count("bad_timeout"),
         "survived": len(survivors),
+        "not_run": not_run,
         "survivors": survivors,
     }
+    if result["complete"]:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
 
 
 def result_file(module: str) -> Path:
     return RESULTS / (module.replace("/", ".") + ".json")
 
 
-def report() -> str:
+def load_result(module: str) -> dict | None:
+    path = result_file(module)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def report(entries: list[dict]) -> str:
     known = HERE / "reasons.json"
     reasons = json.loads(known.read_text()) if known.exists() else {}
-    results = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("*.json"))]
     lines = [
         "# Mutation testing report",
         "",
-        "Made by `python bench/mutation/run.py` (mutmut 2.5, each module against its own",
-        "fast tests; see [tests/README.md](../../tests/README.md#mutation-testing)).",
+        "Made by `python bench/mutation/run.py` (mutmut 2.5; every module of `lltd/`, each against",
+        "its own fast tests; see [tests/README.md](../../tests/README.md#mutation-testing)).",
         "*Detected* = killed (a test failed) or timed out (a mutant that hangs is caught too).",
+        "*Stale*: run on an earlier version of the module or its tests (the figure is for that",
+        "code).",
         "",
-        "| module | tests run against it | mutants | killed | timeout | survived | not run "
-        "| detected |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| module | mutants | killed | timeout | survived | not run | detected | state |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    total = detected = 0
-    rows: list[str] = []
-    for result in results:
+    total = detected = ran = 0
+    missing: list[str] = []
+    skipped: list[str] = []
+    survivors: list[str] = []
+    below: list[str] = []
+    for entry in entries:
+        module = entry["module"]
+        if entry["skip"]:
+            skipped.append(f"| `{module}` | {entry['skip']} |")
+            continue
+        result = load_result(module)
+        if result is None:
+            missing.append(module)
+            continue
+        tried = result["mutants"] - result.get("not_run", 0)
         caught = result["killed"] + result["timeout"]
-        run = result["mutants"] - result.get("not_run", 0)  # an interrupted campaign's partial
-        total += run
+        total += tried
         detected += caught
-        share = f"{100 * caught / run:.1f} %" if run else "-"
-        tests = " ".join(f"`{test}`" for test in result["tests"])
+        ran += 1
+        share = f"{100 * caught / tried:.1f} %" if tried else "-"
+        if tried and caught / tried < 0.85:
+            below.append(module)
+        state = "current" if result.get("key") == entry["key"] else "stale"
+        if not result.get("complete", True):
+            state += ", partial"
         lines.append(
-            f"| `{result['module']}` | {tests} | {result['mutants']} | {result['killed']} | "
-            f"{result['timeout']} | {result['survived']} | {result.get('not_run', 0)} | {share} |"
+            f"| `{module}` | {result['mutants']} | {result['killed']} | {result['timeout']} | "
+            f"{result['survived']} | {result.get('not_run', 0)} | {share} | {state} |"
         )
         for survivor in result["survivors"]:
-            key = f"{result['module']} | {survivor['old']} -> {survivor['new']}"
+            reason = reasons.get(f"{module} | {survivor['old']} -> {survivor['new']}")
             change = f"`{survivor['old']}` → `{survivor['new'] or '(line removed)'}`"
-            rows.append(
-                f"| `{result['module']}` | {survivor['line']} | {change.replace('|', '/')} | "
-                f"{reasons.get(key, '(not yet explained)')} |"
+            survivors.append(
+                f"| `{module}` | {survivor['line']} | {change.replace('|', '/')} | "
+                f"{reason or '(not yet explained)'} |"
             )
     if total:
-        lines.append(f"| **all (run)** | | {total} | | | | | **{100 * detected / total:.1f} %** |")
-    lines += ["", "## Survivors", "", "| module | line | mutation | why it survives |"]
-    lines += ["| --- | ---: | --- | --- |", *rows]
+        lines.append(
+            f"| **all run** | {total} | | | | | **{100 * detected / total:.1f} %** | "
+            f"{ran} modules |"
+        )
+    lines += [
+        "",
+        f"{len(entries)} modules in `lltd/`: {ran} run, {len(skipped)} skipped (below, with the "
+        f"reason), {len(missing)} not run yet. Below 85 %: "
+        + (", ".join(f"`{m}`" for m in below) or "none")
+        + ".",
+        "",
+        "## Not run yet",
+        "",
+        ", ".join(f"`{m}`" for m in missing) or "(none)",
+        "",
+        "## Skipped: mutants that cannot run",
+        "",
+        "| module | why |",
+        "| --- | --- |",
+        *skipped,
+        "",
+        "## Survivors",
+        "",
+        "| module | line | mutation | why it survives |",
+        "| --- | ---: | --- | --- |",
+        *survivors,
+    ]
     notes = HERE / "NOTES.md"  # how and when the results above were measured
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
 
 
+def _deadline(until: str | None) -> float:
+    if until is None:
+        return float("inf")
+    now = dt.datetime.now(dt.UTC)
+    hour, minute = map(int, until.split(":"))
+    end = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return (end if end > now else end + dt.timedelta(days=1)).timestamp()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("modules", nargs="*", help="only these modules (paths as in pyproject)")
+    parser.add_argument("modules", nargs="*", help="only these modules (paths; globs allowed)")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="modules at once (default 2)")
+    parser.add_argument("--until", help="stop at HH:MM UTC (unfinished modules resume later)")
+    parser.add_argument("--force", action="store_true", help="rerun modules whose key matches")
+    parser.add_argument("--list", action="store_true", help="print each module and its tests")
     parser.add_argument("--report-only", action="store_true", help="only rewrite REPORT.md")
     args = parser.parse_args()
-    mutmut = str(Path(sys.executable).with_name("mutmut"))
+    rows = table()
+    entries = [target(module, rows) for module in modules()]
+    for entry in entries:
+        entry["key"] = key(entry)
+    if args.list:
+        for entry in entries:
+            print(entry["module"], "|", entry["skip"] or shlex.join(entry["tests"]))
+        return 0
     if not args.report_only:
+
+        def rank(entry: dict) -> int:  # in the order the command line names them
+            hits = [i for i, p in enumerate(args.modules) if fnmatch.fnmatch(entry["module"], p)]
+            return hits[0] if hits else -1
+
+        chosen = sorted(
+            (e for e in entries if not e["skip"] and (not args.modules or rank(e) >= 0)), key=rank
+        )
+        todo = [
+            entry
+            for entry in chosen
+            if args.force
+            or not (old := load_result(entry["module"]))
+            or old.get("key") != entry["key"]
+            or not old.get("complete", True)
+        ]
+        print(f"{len(todo)} of {len(chosen)} modules to run ({len(chosen) - len(todo)} cached)")
         RESULTS.mkdir(exist_ok=True)
-        for target in targets():
-            if not args.modules or target["module"] in args.modules:
-                result = run_module(target, mutmut)
-                result_file(target["module"]).write_text(json.dumps(result, indent=1) + "\n")
-    text = report()
+        mutmut = [sys.executable, "-m", "mutmut"]
+        deadline = _deadline(args.until)
+        lock = threading.Lock()
+
+        def one(entry: dict) -> None:
+            if time.time() > deadline:
+                return
+            result = run_module(entry, mutmut, deadline)
+            with lock:
+                result_file(entry["module"]).write_text(json.dumps(result, indent=1) + "\n")
+                (HERE / "REPORT.md").write_text(report(entries))
+            tried = result["mutants"] - result["not_run"]
+            caught = result["killed"] + result["timeout"]
+            print(
+                f"   {entry['module']}: {caught}/{tried} detected, {result['not_run']} not run, "
+                f"{result['minutes']} min",
+                flush=True,
+            )
+
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            list(pool.map(one, todo))
+    text = report(entries)
     (HERE / "REPORT.md").write_text(text)
     print(text)
     return 0

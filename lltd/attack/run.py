@@ -114,23 +114,61 @@ class AttackReport:
         return counts
 
     def to_json(self) -> dict[str, Any]:
-        options = asdict(self.options)
-        options["synsets"] = str(self.options.synsets) if self.options.synsets else None
-        from lltd.common.version import version
+        """The ``lltd.report/1`` report: the options and what they resolved to (model, device,
+        epsilon) once as ``settings``; each manifest row as a file record."""
+        from lltd.common.report import envelope, file_size
 
-        return {
-            "lltd_version": version(),
-            "input": str(self.input_dir),
-            "output": str(self.output_dir),
-            "model": self.classifier,
-            "device": self.device,
-            "input_size": self.input_size,
-            "epsilon": self.epsilon,
-            "options": options,
-            "summary": self.summary,
-            "seconds": round(self.seconds, 3),
-            "images": [asdict(record) for record in self.records],
-        }
+        settings = asdict(self.options)
+        settings["synsets"] = str(self.options.synsets) if self.options.synsets else None
+        settings.update(
+            model=self.classifier,
+            device=self.device,
+            input_size=self.input_size,
+            epsilon=self.epsilon,  # the budget used (None: the attack takes none)
+        )
+
+        def size(folder: Path, name: str | None) -> int | None:
+            # Names are relative, as in manifest.csv; IN_DIR may be one file.
+            return file_size(folder if folder.is_file() else folder / name) if name else None
+
+        files = [
+            _file_record(
+                record,
+                size(self.input_dir, record.input),
+                size(self.output_dir, record.output),
+            )
+            for record in self.records
+        ]
+        totals: dict[str, Any] = {"files": len(self.records)}
+        totals.update((k, v) for k, v in self.summary.items() if k != "images")
+        totals["bytes_before"] = sum(record["bytes_before"] or 0 for record in files)
+        totals["bytes_after"] = sum(record["bytes_after"] or 0 for record in files)
+        totals["seconds"] = round(self.seconds, 3)
+        return envelope(
+            "attack",
+            input=str(self.input_dir),
+            output=str(self.output_dir),
+            settings=settings,
+            files=files,
+            totals=totals,
+        )
+
+
+def _file_record(record: AttackRecord, before: int | None, after: int | None) -> dict[str, Any]:
+    """A manifest row in the shared file shape (names relative, as in manifest.csv):
+    ``outcome`` is its status, ``error`` its reason; the manifest's other columns follow."""
+    row = asdict(record)
+    output = row.pop("output") or None
+    status, reason = row.pop("status"), row.pop("reason")
+    return {
+        "input": row.pop("input"),
+        "output": output,
+        "outcome": status,
+        "bytes_before": before,
+        "bytes_after": after if output else None,
+        "error": reason or None,
+        **row,
+    }
 
 
 def find_synsets(in_dir: Path) -> Path | None:

@@ -11,6 +11,10 @@ names this very input, unchanged, and the output is still byte for byte what was
 same-named file without a record is not ours. Object stores keep the record in a sidecar object
 (see :mod:`lltd.cluster.storage`); file systems without user extended attributes keep none, so
 their outputs are simply redone.
+
+Trust follows ownership: a record is read only from a file the running user owns (root's own
+files when running as root). In a sticky or group-writable folder anyone may write a file whose
+record names our input; that file is somebody else's, never "our earlier output".
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lltd.fs.tree import Input
 
 XATTR = "user.lltd.made"
 _CHUNK = 1 << 20
@@ -60,6 +68,20 @@ class Source:
         finally:
             os.close(fd)
         return cls(name, st.st_size, st.st_mtime_ns, digest.hexdigest()), data
+
+    @classmethod
+    def of_input(cls, opened: Input, name: str, keep: int = 0) -> tuple[Source, bytes | None]:
+        """:meth:`read` from an input already open (:mod:`lltd.fs.tree`): the bytes hashed are
+        the bytes decoded, from the one descriptor whose version later decisions compare."""
+        digest = hashlib.sha256()
+        data = None
+        if opened.st.st_size <= keep:
+            data = opened.read_all()
+            digest.update(data)
+        else:
+            for chunk in opened.chunks():
+                digest.update(chunk)
+        return cls(name, opened.st.st_size, opened.st.st_mtime_ns, digest.hexdigest()), data
 
 
 @dataclass(frozen=True)
@@ -161,12 +183,43 @@ def write_mark(path: Path | int, mark: Mark | None) -> None:
             os.setxattr(path, XATTR, mark.to_bytes(), follow_symlinks=False)
 
 
+def trusted(st: os.stat_result) -> bool:
+    """A record on this file may be believed: the running user owns it."""
+    return st.st_uid == os.geteuid()
+
+
 def read_mark(path: Path) -> Mark | None:
     try:
+        if not trusted(os.lstat(path)):
+            return None
         data = os.getxattr(path, XATTR, follow_symlinks=False)
     except OSError:
         return None
     return Mark.from_bytes(data)
+
+
+def read_mark_fd(fd: int) -> Mark | None:
+    """The record on an open file, if the running user owns it."""
+    try:
+        if not trusted(os.fstat(fd)):
+            return None
+        return Mark.from_bytes(os.getxattr(fd, XATTR))
+    except OSError:
+        return None
+
+
+def matches_input(existing: Input, source: Source, command: str) -> bool:
+    """:func:`matches` on an output already open by descriptor (its record, size and content
+    read from that descriptor)."""
+    mark = read_mark_fd(existing.fd)
+    if mark is None or mark.command != command or mark.source != source:
+        return False
+    if existing.st.st_size != mark.output_size:
+        return False
+    digest = hashlib.sha256()
+    for chunk in existing.chunks():
+        digest.update(chunk)
+    return digest.hexdigest() == mark.output_sha256
 
 
 def intact(path: Path, mark: Mark) -> bool:

@@ -46,7 +46,9 @@ def execute(batch: BatchRun, runner: Runner) -> tuple[list[FileResult], Totals]:
     if batch.json_path is not None:
         from lltd.batch.provenance import provenance
 
-        extra = {**provenance(batch.job), **batch.report_extra}
+        where = {key: batch.report_extra.get(key) for key in ("input", "output")}
+        # The job's own fields are its settings, once (report_extra repeats some for the planner).
+        extra = {**provenance(batch.job), **where}
         write_json_report(batch.json_path, batch.command, results, totals, inputs=inputs, **extra)
     return results, totals
 
@@ -64,7 +66,7 @@ def clean_output_directory(output: Path, root: Path) -> bool:
         return False
     if not output.is_dir():
         raise UsageError(f"--c: {printable(output)} is not a directory")
-    if is_within(output, root):
+    if is_within(output, root) or _holds(root, output):
         foreign = _first_foreign_file(output)
         if foreign is not None:
             raise UsageError(
@@ -73,11 +75,15 @@ def clean_output_directory(output: Path, root: Path) -> bool:
             )
     import shutil  # only --c needs it
 
-    for child in output.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
+    from lltd.fs.tree import Folder
+
+    # By descriptor: what is removed is what this folder holds, whatever its path names later.
+    with Folder.open(output) as folder, os.scandir(folder.fd) as entries:
+        for entry in list(entries):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.name, dir_fd=folder.fd)
+            else:
+                os.unlink(entry.name, dir_fd=folder.fd)
     return True
 
 
@@ -88,11 +94,22 @@ def check_clean(output: Path, root: Path) -> None:
         raise UsageError(
             f"--c refuses to delete {printable(output)}: it is / or the home directory"
         )
-    if is_within(root, output):
+    if is_within(root, output) or _holds(output, root):
         raise UsageError(
             f"--c refuses to delete {printable(output)}: it is or contains the input folder "
             f"{printable(root)}"
         )
+
+
+def _holds(output: Path, root: Path) -> bool:
+    """``output`` is or contains ``root`` by identity (a link or bind mount of it counts)."""
+    if not output.is_dir() or not root.is_dir():
+        return False
+    from lltd.fs.relation import Relation, relation
+    from lltd.fs.tree import Folder
+
+    with Folder.open(output) as out, Folder.open(root) as tree:
+        return relation(out, tree) in (Relation.SAME, Relation.CONTAINS)
 
 
 def _first_foreign_file(folder: Path) -> Path | None:

@@ -26,6 +26,7 @@ Jobs only *declare* their inputs (:class:`PlannedJob`); the rules live here, onc
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import stat
@@ -40,6 +41,9 @@ from lltd.batch.pipeline import BatchRun, clean_output_directory
 from lltd.batch.scan import Task, is_within, matches_name, scan, suffix
 from lltd.common.errors import UsageError
 from lltd.common.text import printable
+from lltd.fs.identity import Version
+from lltd.fs.relation import Relation, path_below, relation
+from lltd.fs.tree import Folder
 
 MAX_ALTERNATES = 1000
 
@@ -87,6 +91,12 @@ class OutputTree:
     input_mark: Callable[[str], Mark | None]  # the record on an input-relative file
     as_input: Callable[[str], str | None]  # its input-relative name if inside the input tree
     same_source: Callable[[Mark, str], bool]  # the record names this input, unchanged
+    #: The output tree is, holds or lies in the input tree (by identity): an unrecorded file
+    #: there may be an original of someone's, never replaced.
+    overlaps: bool = False
+    #: The node at this name belongs to the running user: only such a file can be a leftover
+    #: of ours (in a sticky or group-writable folder the others' files are theirs).
+    owned: Callable[[str], bool] = lambda name: True
 
 
 class NameRecord(Protocol):
@@ -137,7 +147,8 @@ class Planner:
         daemon): ``is_input`` filters, ``assign`` names (against what exists and what ``names``
         says was given before, also by an earlier run or another daemon)."""
         root = input_root.resolve()
-        tree = local_tree(job, root, job.output_root(root).absolute().resolve())
+        output = job.output_root(root).absolute().resolve()
+        tree = local_tree(job, root, output, _path_relation(root, output))
         return cls(job, tree, names=names if names is not None else PlanNames())
 
     def is_input(self, relative: str, exists: Callable[[PurePosixPath], bool]) -> bool:
@@ -180,28 +191,65 @@ class Planner:
             return True
         mark = self.tree.mark(name)
         if mark is None:
-            # Unrecorded: someone else's file, unless it sits in a folder of our own (a leftover
-            # of an interrupted or older run, which webp-converter also redid) and no complete
-            # name record says that we never gave it.
-            return inside is None and not self.job.in_place and not self.names.complete
+            # Unrecorded: someone else's file, unless it sits in a folder of our own apart from
+            # the input tree (a leftover of an interrupted or older run, which webp-converter
+            # also redid) and no complete name record says that we never gave it.
+            return (
+                inside is None
+                and not self.tree.overlaps
+                and not self.job.in_place
+                and not self.names.complete
+                and self.tree.owned(name)
+            )
         if mark.command != self.job.command or mark.source.name != relative:
             return False  # the output of another input (or another command): never replaced
         # Under --r an output whose original has changed since is the only copy of that picture.
         return not self.job.consumes_input or self.tree.same_source(mark, relative)
 
 
-def local_tree(job: PlannedJob, input_root: Path, output_root: Path) -> OutputTree:
-    # Output names are relative and plain (no "..", no links inside them): an output folder
-    # apart from the input folder holds no input, which spares a path per name (planning runs
-    # before the first file starts).
-    apart = not is_within(output_root, input_root) and not is_within(input_root, output_root)
+def tree_relation(input_root: Path, output_root: Path) -> tuple[Relation, str | None]:
+    """How the output tree relates to the input tree, from their identities (a link or bind
+    mount of a folder is that folder), and the name one reaches the other by: the output's
+    below the input (INSIDE), the input's below the output (CONTAINS). An output folder that
+    does not exist yet is judged by its nearest existing ancestor."""
+    existing, missing = output_root, PurePosixPath()
+    while not os.path.isdir(existing) and existing != existing.parent:
+        missing = PurePosixPath(existing.name) / missing
+        existing = existing.parent
+    with Folder.open(input_root) as tree, Folder.open(existing) as out:
+        found = relation(out, tree)
+        if found is Relation.APART:
+            return found, None
+        if found in (Relation.SAME, Relation.INSIDE):
+            below = path_below(out, tree)
+            name = "/".join(part for part in (below, missing.as_posix()) if part not in ("", "."))
+            return (Relation.INSIDE if name else Relation.SAME), name
+        if missing.parts:  # a new folder beside the input's ancestors holds no input
+            return Relation.APART, None
+        return found, path_below(tree, out)
+
+
+def local_tree(
+    job: PlannedJob,
+    input_root: Path,
+    output_root: Path,
+    related: tuple[Relation, str | None] | None = None,
+) -> OutputTree:
+    """The output tree as the planner sees it. ``related``: :func:`tree_relation` (computed
+    here when not given, by path where the folders do not exist)."""
+    kind, between = related if related is not None else _path_relation(input_root, output_root)
     output_folder = str(output_root)
 
     def as_input(name: str) -> str | None:
-        if apart:
-            return None
-        path = output_root / name
-        return path.relative_to(input_root).as_posix() if is_within(path, input_root) else None
+        # Output names are relative and plain (no "..", no links inside them).
+        if kind is Relation.SAME:
+            return name
+        if kind is Relation.INSIDE:
+            return f"{between}/{name}"
+        if kind is Relation.CONTAINS and between is not None:
+            prefix = between + "/"
+            return name[len(prefix) :] if name.startswith(prefix) else None
+        return None
 
     return OutputTree(
         exists=lambda name: os.path.lexists(os.path.join(output_folder, name)),
@@ -209,18 +257,54 @@ def local_tree(job: PlannedJob, input_root: Path, output_root: Path) -> OutputTr
         input_mark=lambda name: read_mark(input_root / name),
         as_input=as_input,
         same_source=lambda mark, relative: same_source(mark, input_root / relative, relative),
+        overlaps=kind is not Relation.APART,
+        owned=lambda name: _owned(os.path.join(output_folder, name)),
     )
 
 
+def _owned(path: str) -> bool:
+    try:
+        return os.lstat(path).st_uid == os.geteuid()
+    except OSError:
+        return False
+
+
+def _path_relation(input_root: Path, output_root: Path) -> tuple[Relation, str | None]:
+    """:func:`tree_relation` for a host whose folders may not exist yet (the daemon's planner
+    is made before its folders are checked): by identity when both exist, else by path."""
+    with contextlib.suppress(OSError):
+        return tree_relation(input_root, output_root)
+    if output_root == input_root:
+        return Relation.SAME, ""
+    if is_within(output_root, input_root):
+        return Relation.INSIDE, output_root.relative_to(input_root).as_posix()
+    if is_within(input_root, output_root):
+        return Relation.CONTAINS, input_root.relative_to(output_root).as_posix()
+    return Relation.APART, None
+
+
 def check_roots(job: PlannedJob, input_root: Path, output_root: Path) -> None:
-    """``-o`` equal to the input folder: outputs would be taken for inputs (and the input's
-    subfolders would look like output); refuse rather than handle half the tree."""
-    if not job.in_place and output_root.resolve() == input_root.resolve():
+    """``-o`` equal to the input folder (by identity: a link or bind mount of it is it):
+    outputs would be taken for inputs (and the input's subfolders would look like output);
+    refuse rather than handle half the tree."""
+    if job.in_place or not os.path.isdir(output_root):
+        return
+    with Folder.open(input_root) as tree, Folder.open(output_root) as out:
+        same = tree.identity == out.identity
+    if same:
         raise UsageError(
             f"the output folder is the input folder {printable(input_root)}: outputs would mix "
             "with the originals; choose another -o"
             + (" (or --r to replace in place)" if job.command == "compress" else "")
         )
+
+
+def _version_at(path: Path) -> Version | bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return Version.of(st) if stat.S_ISREG(st.st_mode) else False
 
 
 def _size_and_problem(path: Path | str) -> tuple[int, str | None]:
@@ -252,9 +336,10 @@ def plan_local(
         clean_output_directory(output_root, root)
     # An output folder inside the input is not input; one that holds the input (-o a parent
     # folder) excludes nothing: its outputs are recognised by their records instead.
-    inside = not job.in_place and is_within(output_root.resolve(), root)
-    exclude = [output_root] if inside else []
-    tree = local_tree(job, root, output_root.resolve())
+    related = tree_relation(root, output_root)
+    inside = not job.in_place and related[0] is Relation.INSIDE
+    exclude = [root / related[1]] if inside and related[1] else []
+    tree = local_tree(job, root, output_root.resolve(), related)
     if assume_empty and not job.in_place:
         tree = replace(tree, exists=lambda name: False, mark=lambda name: None)
     planner = Planner(job, tree)
@@ -270,7 +355,9 @@ def plan_local(
 
     def make_task(name: str, out: str) -> Task:
         found = scanned[name]
-        return Task(found.source, found.relative, output_root / out)
+        output = output_root / out
+        # What the planner just judged to be at the name is all the job may replace.
+        return Task(found.source, found.relative, output, replaces=_version_at(output))
 
     return plan_names(
         planner,

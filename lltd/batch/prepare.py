@@ -12,7 +12,6 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from lltd.batch.lock import folder_locks
 from lltd.batch.outcome import Outcome
 from lltd.batch.pipeline import BatchRun, check_clean
 from lltd.batch.plan import PlannedJob, check_roots, plan_local
@@ -20,6 +19,8 @@ from lltd.batch.scan import IMAGE_EXTENSIONS, is_within
 from lltd.common.errors import UsageError
 from lltd.common.text import printable
 from lltd.fs.atomic import UnsafeDestination, check_destination, remove_stale_temporaries
+from lltd.fs.locks import tree_locks
+from lltd.fs.tree import Folder
 
 #: Locks live as long as the process: a command runs one batch, then exits.
 _HELD = contextlib.ExitStack()
@@ -58,7 +59,9 @@ def plan_local_run(
         output_root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create {printable(output_root)}: {exc.strerror}") from None
-    _HELD.enter_context(folder_locks(output_root, None if job.in_place else root))
+    writes = _HELD.enter_context(Folder.open(output_root))
+    reads = None if job.in_place else _HELD.enter_context(Folder.open(root))
+    _HELD.enter_context(tree_locks(writes, reads))
     remove_stale_temporaries(output_root)
     return plan_local(root, job, clean=clean, ignore_filename_match=ignore_filename_match)
 
@@ -90,6 +93,20 @@ def check_json_destination(path: Path, batch: BatchRun) -> None:
 VERBS = {"compress": "convert", "flip": "flip", "defend": "defend"}
 
 
+def would_fail(source: Path, job: object) -> str | None:
+    """Why the real run would fail ``source``: it goes through the jobs' own safe open, pixels
+    decoded (a truncated file fails only there), so "would convert" is not said of a file the
+    run then fails. (A storage run's inputs are not fetched for a dry run.)"""
+    from lltd.common.errors import ImageError
+    from lltd.imaging.imageio import open_image
+
+    try:
+        open_image(source, getattr(job, "max_pixels", None))
+    except ImageError as exc:
+        return str(exc)
+    return None
+
+
 def print_dry_run(batch: BatchRun) -> None:
     """Each file: what would happen and its output name; then the counts. Writes nothing."""
     verb = VERBS.get(batch.command, "process")
@@ -110,6 +127,10 @@ def print_dry_run(batch: BatchRun) -> None:
         if is_done is not None and task.output is not None and is_done(task, task.output):
             what = "already done" + ("; would delete the original" if replace else "")
             counts["done"] += 1
+        elif names is None and (problem := would_fail(task.source, job)) is not None:
+            print(f"would fail: {printable(source)}: {printable(problem)}")
+            counts["failed"] += 1
+            continue
         else:
             what = f"would {verb}" + (", then delete the original" if replace else "")
             counts["todo"] += 1

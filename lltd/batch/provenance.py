@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,20 +14,23 @@ _CHUNK = 1 << 20
 
 
 def file_facts(path: str | Path | None) -> dict[str, object]:
-    """SHA-256 and pixel size of a local file (nulls for a file that is gone or is no image)."""
+    """SHA-256, byte count and pixel size of a local file (nulls for a file that is gone or is
+    no image)."""
     digest: str | None = None
     size: list[int] | None = None
+    count: int | None = None
     if path is not None:
         try:
             sha = hashlib.sha256()
             with open(path, "rb") as stream:
+                count = os.fstat(stream.fileno()).st_size  # the bytes hashed, not a later file
                 while chunk := stream.read(_CHUNK):
                     sha.update(chunk)
             digest = sha.hexdigest()
             size = _pixel_size(Path(path))
         except OSError:  # gone (a replaced original), unreadable, or a storage URL
-            pass
-    return {"sha256": digest, "pixels": size}
+            count = None
+    return {"sha256": digest, "pixels": size, "bytes": count}
 
 
 def _pixel_size(path: Path) -> list[int] | None:
@@ -49,12 +53,21 @@ def input_facts(sources: Iterable[Path]) -> dict[str, dict[str, object]]:
 def add_file_facts(
     records: list[dict[str, object]], inputs: dict[str, dict[str, object]]
 ) -> list[dict[str, object]]:
+    """Each record's hashes and pixel sizes, and its real byte counts: the input's as read
+    before the run, the output's as it lies now (null where no output was written; a storage
+    URL keeps the count its job reported)."""
     for record in records:
         source = str(record["input"])
         facts = inputs.get(source) or file_facts(source)
         record["input_sha256"], record["input_pixels"] = facts["sha256"], facts["pixels"]
         out = file_facts(record["output"]) if record.get("output") else file_facts(None)
         record["output_sha256"], record["output_pixels"] = out["sha256"], out["pixels"]
+        if facts["bytes"] is not None:
+            record["bytes_before"] = facts["bytes"]
+        if not record.get("output"):
+            record["bytes_after"] = None
+        elif out["bytes"] is not None:
+            record["bytes_after"] = out["bytes"]
     return records
 
 

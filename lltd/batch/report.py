@@ -51,10 +51,16 @@ def progress_reporter(
     total: int, label: str, *, quiet: bool, debug: bool, stream: TextIO | None = None
 ) -> Iterator[Callable[[FileResult], None]]:
     """A callback for each result: prints failures (and, with debug, every file) and advances a
-    progress bar when ``stream`` is a terminal and not ``quiet``."""
+    progress bar when ``stream`` is a terminal and not ``quiet``; elsewhere (a log) a plain
+    progress line every 10 s (:mod:`lltd.common.progress`)."""
     stream = stream or sys.stderr
     show_bar = not quiet and total > 0 and stream.isatty()
     bar = None
+    ticker = None
+    if not quiet and total > 0 and not show_bar:
+        from lltd.common.progress import Ticker
+
+        ticker = Ticker(total, f"lltd: {label}", lambda line: print(line, file=stream, flush=True))
     last_refresh = [0.0]
     if show_bar:
         from rich.console import Console
@@ -85,6 +91,8 @@ def progress_reporter(
         elif debug:
             where = f"{printable(result.input)} -> {printable(result.output or '')}"
             print(f"lltd: {result.outcome.value}: {where}", file=stream)
+        if ticker is not None:
+            ticker.advance()
         if bar is not None:
             bar.advance(task_id)
             now = time.monotonic()
@@ -153,20 +161,36 @@ def write_json_report(
     results: list[FileResult],
     totals: Totals,
     inputs: dict[str, dict[str, object]] | None = None,
+    *,
+    input: str | None = None,
+    output: str | None = None,
+    settings: dict[str, object] | None = None,
     **extra: object,
 ) -> None:
-    """The report; each file's record gets its input's and output's SHA-256 and pixel size
-    (``inputs``: facts taken before the run, for originals a run deletes)."""
+    """The ``lltd.report/1`` report; each file's record gets its input's and output's SHA-256,
+    pixel size and real byte count (``inputs``: facts taken before the run, for originals a run
+    deletes), and the totals count the bytes over the same records."""
     from lltd.batch.provenance import add_file_facts
-    from lltd.common.version import version
+    from lltd.common.report import envelope
 
     files = add_file_facts([result.to_json() for result in results], inputs or {})
     total = totals.to_json()
+    del total["scanned"]  # "files", first, as in every report
+    total = {"files": len(files), **total}
+    total["bytes_before"] = sum(int(record["bytes_before"] or 0) for record in files)  # type: ignore[call-overload]
+    total["bytes_after"] = sum(int(record["bytes_after"] or 0) for record in files)  # type: ignore[call-overload]
     if command != "compress":  # webp-converter's words are compress's; say what the summary says
         for record in [*files, total]:
             _in_batch_words(record)
-    report = {"command": command, "lltd_version": version(), **extra, "files": files}
-    report["totals"] = total
+    report = envelope(
+        command,
+        input=input,
+        output=output,
+        settings=settings or {},
+        files=files,
+        totals=total,
+        **extra,
+    )
     write_bytes_atomic(path, (json.dumps(report, indent=2, default=str) + "\n").encode())
 
 

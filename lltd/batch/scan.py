@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lltd.fs.identity import Version
+
 #: webp-converter's inputs, matched case-insensitively (it took only lower-case .jpg/.png).
 COMPRESS_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
 #: What flip, defend and watch accept.
@@ -24,6 +26,10 @@ class Task:
     # The input as its owner named it, where ``source`` is a copy (the watch daemon's claim):
     # what the failure's .error.txt names.
     display: Path | None = None
+    # What the output may replace (lltd.fs.tree.Folder.publish): the version of the file the
+    # planner judged to be this input's own earlier output, False when the name was free, True
+    # for a task nobody planned (any regular file, as before the file layer).
+    replaces: Version | bool = True
 
 
 def is_within(path: Path, folder: Path) -> bool:
@@ -51,8 +57,11 @@ def scan(
 ) -> list[Task]:
     """Image files under ``root`` (recursively, sorted), skipping ``exclude`` folders and dotfiles.
 
-    Symbolic links are followed only when they resolve inside ``root``; linked folders are not
-    entered, so a link cannot make a file appear twice or pull in files from elsewhere.
+    Symbolic links are never inputs and linked folders are not entered: a link cannot make a
+    file appear twice or pull in files from elsewhere. The listing is only a proposal: each
+    input is then opened beneath the tree's descriptor with no link followed
+    (:meth:`lltd.fs.tree.Folder.open_input`), so a name swapped after this walk is refused
+    there, not followed.
     """
     root = root.resolve()
     wanted = {ext.lower() for ext in extensions}
@@ -72,8 +81,7 @@ def scan(
         for name in sorted(filenames):
             if name.startswith(".") or suffix(name).lower() not in wanted:
                 continue
-            linked = os.path.islink(os.path.join(dirpath, name))
-            if linked and not is_within((here / name).resolve(), root):
+            if os.path.islink(os.path.join(dirpath, name)):
                 continue
             tasks.append(Task(source=here / name, relative=relative_dir / name))
     return tasks

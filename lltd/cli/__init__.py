@@ -134,8 +134,19 @@ def _exit_now(status: int) -> None:
     os._exit(status)
 
 
+def os_error_line(exc: OSError) -> str:
+    """``PATH: reason`` (``/out/x: not a directory``) rather than ``[Errno 20] ...: 'PATH'``."""
+    from lltd.common.text import one_line, printable
+
+    if exc.filename is None or not exc.strerror:
+        return one_line(exc)
+    reason = exc.strerror[:1].lower() + exc.strerror[1:]
+    return f"{printable(exc.filename)}: {reason}"
+
+
 def _guarded(call: Callable[[], int | None], args: list[str]) -> int:
-    """Run ``call``; a user error (LltdError) becomes one line on stderr and status 2."""
+    """Run ``call``; a user error (LltdError) becomes one line on stderr and status 2, an
+    expected failure (permission, a full disk, unreachable storage) one line and status 1."""
     from lltd.common.errors import LltdError
     from lltd.common.text import one_line
 
@@ -152,8 +163,16 @@ def _guarded(call: Callable[[], int | None], args: list[str]) -> int:
             raise
         print(f"lltd: error: {message}", file=sys.stderr)
         return 2
-    except OSError as exc:  # e.g. an output folder that cannot be created
-        print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
+    except OSError as exc:  # e.g. an output folder that cannot be created, a full disk
+        print(f"lltd: error: {os_error_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # an unreachable s3:// store: one line, not botocore's traceback
+        from lltd.cli.failures import storage_failure
+
+        line = storage_failure(exc, args)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("lltd: interrupted", file=sys.stderr)

@@ -21,13 +21,17 @@ from lltd.attack.catalog import ATTACKS, help_text
 
 @app.command(
     "attack",
+    short_help="Write adversarial examples of the images under IN_DIR, with a manifest.csv.",
     help="Write adversarial examples Adv_<true>-<adversarial>.png of the images under IN_DIR, "
     "with a manifest.csv saying, per image, whether the saved PNG still fools the model.",
 )
 def attack_command(
     in_dir: Annotated[Path, typer.Argument(help="Folder (or one file) of images.")],
     output_directory: Annotated[
-        Path, typer.Option("-o", "--output-directory", help="Where the PNGs and manifest go.")
+        Path,
+        typer.Option(
+            "-o", "--output-directory", metavar="OUT", help="Where the PNGs and manifest go."
+        ),
     ],
     model: Annotated[
         str,
@@ -39,15 +43,12 @@ def attack_command(
     ] = "inception_v3",
     weights: opt.Weights = "DEFAULT",
     attack: Annotated[
-        str, typer.Option("--attack", help=f"One of {', '.join(ATTACKS)}.")
-    ] = "deepfool",
-    epsilon: Annotated[
-        float | None,
+        str,
         typer.Option(
-            "--epsilon",
-            help="L-inf budget of fgsm/bim/pgd in [0, 1] pixel units (default 8/255).",
+            "--attack", metavar=f"[{'|'.join(ATTACKS)}]", help=f"One of {', '.join(ATTACKS)}."
         ),
-    ] = None,
+    ] = "deepfool",
+    epsilon: opt.Epsilon = None,
     steps: Annotated[
         int | None,
         typer.Option("--steps", help=f"Attack iterations (default: {help_text()}).", min=1),
@@ -74,6 +75,7 @@ def attack_command(
             raise UsageError(f"--attack must be one of {', '.join(ATTACKS)}, not {attack!r}")
         if not in_dir.exists():
             raise UsageError(f"{in_dir}: no such file or folder")
+        opt.writable_folder(output_directory)
         opt.prepare_torch(threads)  # before the import below loads torch
         from lltd.attack.run import AttackOptions, attack_folder, write_json
 
@@ -103,16 +105,25 @@ def attack_command(
 
 
 class _progress:
-    """Failure lines as they happen; a rich progress bar when stderr is a terminal."""
+    """Failure lines as they happen; a rich progress bar when stderr is a terminal, a plain
+    line every 10 s when it is a log (:mod:`lltd.common.progress`)."""
 
     def __init__(self, quiet: bool) -> None:
-        self.quiet, self.bar, self.task = quiet, None, None
+        self.quiet, self.bar, self.task, self.ticker = quiet, None, None, None
 
     def __enter__(self):  # type: ignore[no-untyped-def]
         return self.start, self.record
 
     def start(self, total: int) -> None:
-        if self.quiet or total == 0 or not sys.stderr.isatty():
+        if self.quiet or total == 0:
+            return
+        if not sys.stderr.isatty():
+            from lltd.common.progress import Ticker
+
+            def emit(line: str) -> None:
+                print(line, file=sys.stderr, flush=True)
+
+            self.ticker = Ticker(total, "lltd: attack", emit, unit="images")
             return
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -137,6 +148,8 @@ class _progress:
                 print(line, file=sys.stderr, flush=True)
         if self.bar is not None:
             self.bar.advance(self.task)
+        if self.ticker is not None:
+            self.ticker.advance()
 
     def __exit__(self, *exc_info: object) -> None:
         if self.bar is not None:

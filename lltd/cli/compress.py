@@ -77,17 +77,35 @@ def compress_command(
     ] = D.alpha_q,
     exact: Annotated[bool, typer.Option(*NAMES["exact"], help="cwebp -exact.")] = D.exact,
     metadata: Annotated[
-        str, typer.Option(*NAMES["metadata"], help="cwebp -metadata: all,none,exif,icc,xmp.")
+        str,
+        typer.Option(
+            *NAMES["metadata"],
+            metavar="LIST",
+            help="cwebp -metadata: a comma list of all, none, exif, icc, xmp.",
+        ),
     ] = D.metadata,
     sharp_yuv: Annotated[
         bool, typer.Option(*NAMES["sharp_yuv"], help="cwebp -sharp_yuv.")
     ] = D.sharp_yuv,
     preset: Annotated[
-        str | None, typer.Option(*NAMES["preset"], help="cwebp -preset (cwebp backend).")
+        str | None,
+        typer.Option(
+            *NAMES["preset"],
+            metavar="[default|photo|picture|drawing|icon|text]",
+            help="cwebp -preset (cwebp backend).",
+        ),
     ] = D.preset,
     backend: opt.Backend = D.backend,
     cwebp: opt.CwebpPath = D.cwebp,
     auto_orient: opt.AutoOrient = D.auto_orient,
+    reason_files: Annotated[
+        bool,
+        typer.Option(
+            *NAMES["reason_files"],
+            help="Also write OUT/failed/NAME.error.txt with each failure's reason (the log and "
+            "--json give it either way).",
+        ),
+    ] = D.reason_files,
     cwebp_args: Annotated[
         list[str] | None,
         typer.Option("--cwebp-arg", hidden=True, help="A token of a cwebp option (internal)."),

@@ -10,6 +10,7 @@ from lltd.cli.root import app
 
 @app.command(
     "cwebp",
+    short_help="cwebp INPUT -o OUTPUT.webp, with cwebp's options and their meaning.",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
     help="cwebp [options] INPUT -o OUTPUT.webp, with cwebp 1.2.4's options and their meaning "

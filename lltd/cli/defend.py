@@ -21,7 +21,7 @@ def defend_command(
     output_directory: Annotated[
         str, typer.Option("-o", "--output-directory", help="Output folder.")
     ],
-    quality: opt.Quality = 60,
+    quality: opt.Quality = None,
     quality_range: opt.QualityRange = None,
     direction: opt.Direction = "horizontal",
     no_flip: opt.NoFlip = False,
@@ -34,7 +34,11 @@ def defend_command(
     cwebp: opt.CwebpPath = None,
     format: Annotated[
         str,
-        typer.Option("--format", help="Container of the defended pixels: png or webp-lossless."),
+        typer.Option(
+            "--format",
+            metavar="[png|webp-lossless]",
+            help="Container of the defended pixels: png or webp-lossless.",
+        ),
     ] = "png",
     force: Annotated[
         bool, typer.Option("--force", help="Redo outputs that are up to date.")

@@ -26,6 +26,7 @@ DEFAULT_DEFENSES = "none,webp,flip,webp+flip,jpeg,bit-depth,median,webp-band,ran
 
 @app.command(
     "evaluate",
+    short_help="Accuracy of a classifier on clean, attacked and defended images.",
     help="Accuracy of a classifier on clean, attacked and defended images (attacks computed once "
     "against the undefended model, saved as 8-bit images, then every defense applied; "
     "--adversarial adds precomputed adversarial images; --adaptive attacks each defended model "
@@ -34,7 +35,10 @@ DEFAULT_DEFENSES = "none,webp,flip,webp+flip,jpeg,bit-depth,median,webp-band,ran
 )
 def evaluate_command(
     output_directory: Annotated[
-        Path, typer.Option("-o", "--output-directory", help="REPORT_DIR for the results.")
+        Path,
+        typer.Option(
+            "-o", "--output-directory", metavar="REPORT_DIR", help="REPORT_DIR for the results."
+        ),
     ],
     model: Annotated[
         str,
@@ -62,11 +66,18 @@ def evaluate_command(
         ),
     ] = None,
     attacks: Annotated[
-        str, typer.Option("--attacks", help=f"Comma list of {', '.join(ATTACKS)} (or none).")
+        str,
+        typer.Option(
+            "--attacks", metavar="LIST", help=f"Comma list of {', '.join(ATTACKS)} (or none)."
+        ),
     ] = ",".join(DEFAULT_EVALUATE_ATTACKS),
     defenses: Annotated[
         str,
-        typer.Option("--defenses", help=f"Comma list of {DEFENSE_CHOICES.replace(',', ', ')}."),
+        typer.Option(
+            "--defenses",
+            metavar="LIST",
+            help=f"Comma list of {DEFENSE_CHOICES.replace(',', ', ')}.",
+        ),
     ] = DEFAULT_DEFENSES,
     quality: Annotated[
         float, typer.Option("-q", "--quality", help="WebP quality of webp and webp+flip.")
@@ -86,10 +97,7 @@ def evaluate_command(
         float,
         typer.Option("--resize-pad", help="Largest shrink of resize-pad/randomized (0-0.5)."),
     ] = 0.15,
-    epsilon: Annotated[
-        float | None,
-        typer.Option("--epsilon", help="L-inf budget of fgsm/bim/pgd in [0, 1] (default 8/255)."),
-    ] = None,
+    epsilon: opt.Epsilon = None,
     adaptive: Annotated[
         bool,
         typer.Option(
@@ -137,6 +145,7 @@ def evaluate_command(
     quiet: opt.Quiet = False,
 ) -> None:
     try:
+        opt.writable_folder(output_directory)
         opt.prepare_torch(threads)  # before the imports below load torch
         from lltd.evaluate.defenses import DefenseParameters, parse_defenses
         from lltd.evaluate.report import print_table, write_report

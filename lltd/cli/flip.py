@@ -19,11 +19,21 @@ def flip_command(
         typer.Option("-o", "--output-directory", help="Write here instead of beside."),
     ] = None,
     direction: Annotated[
-        str, typer.Option("--direction", help="horizontal (left-right) or vertical.")
+        str,
+        typer.Option(
+            "--direction",
+            metavar="[horizontal|vertical]",
+            help="horizontal (left-right) or vertical.",
+        ),
     ] = "horizontal",
     suffix: Annotated[str, typer.Option("--suffix", help="Appended to the stem.")] = "_f",
     format: Annotated[
-        str, typer.Option("--format", help="same (JPEG keeps its tables) or png (lossless).")
+        str,
+        typer.Option(
+            "--format",
+            metavar="[same|png]",
+            help="same (JPEG keeps its tables) or png (lossless).",
+        ),
     ] = "same",
     force: Annotated[bool, typer.Option("--force", help="Redo flips that already exist.")] = False,
     auto_orient: opt.AutoOrient = False,

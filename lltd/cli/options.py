@@ -70,7 +70,12 @@ MaxPixels = Annotated[
     ),
 ]
 Backend = Annotated[
-    str, typer.Option("--backend", help="WebP encoder: pillow (in-process libwebp) or cwebp.")
+    str,
+    typer.Option(
+        "--backend",
+        metavar="[pillow|cwebp]",
+        help="WebP encoder: pillow (in-process libwebp) or cwebp.",
+    ),
 ]
 CwebpPath = Annotated[
     str | None, typer.Option("--cwebp", help="cwebp binary for --backend cwebp.", metavar="PATH")
@@ -94,7 +99,11 @@ Method = Annotated[
 ]
 # The defense settings (lltd.defense.DefenseSettings), declared once for the commands that take
 # them with the same defaults as `lltd defend`.
-Quality = Annotated[float, typer.Option("-q", "--quality", min=0, max=100, help="WebP quality.")]
+# None when not given: -q beside --quality-range is refused, not silently ignored.
+Quality = Annotated[
+    float | None,
+    typer.Option("-q", "--quality", min=0, max=100, help="WebP quality (default: 60)."),
+]
 QualityRange = Annotated[
     str | None,
     typer.Option(
@@ -108,12 +117,15 @@ Direction = Annotated[
     str,
     typer.Option(
         "--direction",
+        metavar="[horizontal|vertical|random]",
         help="horizontal (left-right), vertical, or random (one of the two per image).",
     ),
 ]
 NoFlip = Annotated[bool, typer.Option("--no-flip", help="Skip the flip.")]
 NoWebp = Annotated[bool, typer.Option("--no-webp", help="Skip the WebP round trip.")]
-Order = Annotated[str, typer.Option("--order", help="webp-flip or flip-webp.")]
+Order = Annotated[
+    str, typer.Option("--order", metavar="[webp-flip|flip-webp]", help="webp-flip or flip-webp.")
+]
 ResizePad = Annotated[
     float,
     typer.Option(
@@ -140,11 +152,35 @@ Weights = Annotated[
     ),
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (pgd's random start).")]
-Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+Device = Annotated[
+    str, typer.Option("--device", metavar="[auto|cpu|cuda]", help="auto, cpu or cuda.")
+]
 Threads = Annotated[
     int | None,
     typer.Option(
         "--threads", help="CPU threads for torch (default: torch's, one per core).", min=1
+    ),
+]
+
+
+def budget(text: str) -> float:
+    """An L-inf budget as a number (0.0314) or a fraction of the 8-bit scale (8/255), as the
+    papers and the help text write it."""
+    numerator, slash, denominator = text.partition("/")
+    try:
+        value = float(numerator) / float(denominator) if slash else float(text)
+    except (ValueError, ZeroDivisionError):
+        raise typer.BadParameter(f"{text!r} is not a number or a fraction such as 8/255") from None
+    return value
+
+
+Epsilon = Annotated[
+    float | None,
+    typer.Option(
+        "--epsilon",
+        parser=budget,
+        metavar="EPS",
+        help="L-inf budget of fgsm/bim/pgd in (0, 1]: 0.0314 or 8/255 (the default).",
     ),
 ]
 Scheduler = Annotated[
@@ -174,6 +210,21 @@ def prepare_torch(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def writable_folder(path: Path, option: str = "-o") -> Path:
+    """Refuse now, not after an hour of attacks, an output folder that cannot be made: its
+    nearest existing ancestor must be a folder we may write in. Creates nothing."""
+    from lltd.common.text import printable
+
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{option} {printable(path)}: {printable(existing)} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {printable(path)}: {printable(existing)} is not writable")
+    return path
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 
+from lltd.cli.voice import LltdGroup, LltdTyper
 from lltd.common.extras import extra_for, missing_extra_message
 
-app = typer.Typer(
+app = LltdTyper(
     name="lltd",
+    cls=LltdGroup,  # lltd's one-line usage errors and the help's own value names
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

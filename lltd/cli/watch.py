@@ -32,12 +32,16 @@ def watch_command(
         typer.Option("--config", help="TOML file of drop folders and settings.", dir_okay=False),
     ] = None,
     action: Annotated[
-        str | None, typer.Option("--action", help="defend (default), compress or flip.")
+        str | None,
+        typer.Option(
+            "--action", metavar="[defend|compress|flip]", help="defend (default), compress or flip."
+        ),
     ] = None,
     on_success: Annotated[
         str | None,
         typer.Option(
             "--on-success",
+            metavar="[move|delete|keep]",
             help="What becomes of a done input: move (to IN/.lltd/done/, default), "
             "delete, or keep (remembered in IN/.lltd/journal.sqlite).",
         ),
@@ -63,7 +67,9 @@ def watch_command(
     direction: Annotated[
         str | None,
         typer.Option(
-            "--direction", help="horizontal (default) or vertical; defend also takes random."
+            "--direction",
+            metavar="[horizontal|vertical|random]",
+            help="horizontal (default) or vertical; defend also takes random.",
         ),
     ] = None,
     resize_pad: Annotated[
@@ -82,18 +88,30 @@ def watch_command(
         bool, typer.Option("--no-webp", help="defend: skip the WebP round trip.")
     ] = False,
     order: Annotated[
-        str | None, typer.Option("--order", help="defend: webp-flip (default) or flip-webp.")
+        str | None,
+        typer.Option(
+            "--order",
+            metavar="[webp-flip|flip-webp]",
+            help="defend: webp-flip (default) or flip-webp.",
+        ),
     ] = None,
     method: Annotated[
         int | None, typer.Option("-m", "--method", min=0, max=6, help="cwebp -m (default 4).")
     ] = None,
     backend: Annotated[
-        str | None, typer.Option("--backend", help="WebP encoder: pillow (default) or cwebp.")
+        str | None,
+        typer.Option(
+            "--backend", metavar="[pillow|cwebp]", help="WebP encoder: pillow (default) or cwebp."
+        ),
     ] = None,
     cwebp: opt.CwebpPath = None,
     format: Annotated[
         str | None,
-        typer.Option("--format", help="defend: png (default) or webp-lossless; flip: same or png."),
+        typer.Option(
+            "--format",
+            metavar="[png|webp-lossless|same]",
+            help="defend: png (default) or webp-lossless; flip: same or png.",
+        ),
     ] = None,
     jobs: Annotated[
         int | None, typer.Option("-j", "--jobs", min=0, help="Worker processes (0 = all cores).")
@@ -115,7 +133,7 @@ def watch_command(
         str | None,
         typer.Option(
             "--settle-rule",
-            metavar="RULE",
+            metavar="[close|quiet]",
             help="When a written file is complete: close (its first close after writing; "
             "default) or quiet (nobody has it open and it stayed unchanged for --settle: "
             "uploaders that reopen the file per chunk). A rename into IN completes it under both.",

@@ -9,7 +9,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -43,7 +43,7 @@ def cwebp_argv(options: EncodeOptions) -> list[str]:
         # cwebp drops -z when -q or -m is given, whatever the order; lltd lets -z win.
         argv += ["-z", str(options.lossless_preset)]
     else:
-        argv += ["-q", f"{options.quality:g}"]
+        argv += ["-q", _exact(options.quality)]
         if options.method != 4:
             argv += ["-m", str(options.method)]
     if options.alpha_q != 100:
@@ -65,6 +65,13 @@ def cwebp_argv(options: EncodeOptions) -> list[str]:
     for tokens in options.tuning:
         argv += tokens
     return argv
+
+
+def _exact(number: float) -> str:
+    """``number`` as cwebp reads it back exactly: ``75``, ``75.5``, ``75.123456789`` (``:g`` alone
+    keeps 6 digits and would pass 75.1235)."""
+    short = f"{number:g}"
+    return short if float(short) == number else repr(float(number))
 
 
 NOT_FOUND = (
@@ -135,9 +142,11 @@ class CwebpCodec:
         options: EncodeOptions,
         extra: Sequence[str] = ("-quiet",),
         capture: bool = True,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         """Run cwebp; ``extra`` holds the printing options of ``lltd cwebp`` (default: quiet),
-        whose output reaches stderr when ``capture`` is false."""
+        whose output reaches stderr when ``capture`` is false, with ``names`` (temporaries)
+        replaced by what they stand for."""
         # "--" ends cwebp's options: a file named "-x.png" is read as a file.
         argv = [
             str(self.binary),
@@ -148,15 +157,19 @@ class CwebpCodec:
             "--",
             str(source),
         ]
-        result = subprocess.run(
-            argv,
-            stdout=subprocess.PIPE if capture else sys.stderr,
-            stderr=subprocess.PIPE if capture else sys.stderr,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            reason = failure_reason(result.stderr or "", result.returncode)
+        if not capture:
+            from lltd.common.relay import relay
+
+            sys.stderr.flush()
+            with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as child:
+                assert child.stdout is not None
+                printed = relay(child.stdout.fileno(), names or {}).decode(errors="replace")
+            code = child.returncode
+        else:
+            result = subprocess.run(argv, capture_output=True, text=True, check=False)
+            printed, code = result.stderr or "", result.returncode
+        if code != 0:
+            reason = failure_reason(printed, code)
             raise CodecError(f"cwebp failed: {reason}")
 
     def encode_file(
@@ -167,15 +180,19 @@ class CwebpCodec:
         image: Image.Image | None,
         extra: Sequence[str] = ("-quiet",),
         capture: bool = True,
+        names: Mapping[str, str] | None = None,
     ) -> None:
-        """``image`` None: hand ``source`` to cwebp as it is (raw YUV with ``-s``)."""
+        """``image`` None: hand ``source`` to cwebp as it is (raw YUV with ``-s``). ``names``:
+        what to print in place of the paths cwebp sees (see :meth:`_run`)."""
         if image is None or (image.format, image.mode) in _CWEBP_NATIVE:
-            self._run(source, target, options, extra, capture)
+            self._run(source, target, options, extra, capture, names)
             return
         with tempfile.TemporaryDirectory(prefix="lltd-cwebp-") as scratch:
             png = Path(scratch) / "input.png"
             _save_png(image, png)
-            self._run(png, target, options, extra, capture)
+            self._run(
+                png, target, options, extra, capture, {**(names or {}), str(png): str(source)}
+            )
 
     def encode(self, image: Image.Image, options: EncodeOptions) -> bytes:
         with tempfile.TemporaryDirectory(prefix="lltd-cwebp-") as scratch:

@@ -3,7 +3,7 @@
 This table is the one source for the grammar parser (:mod:`lltd.codecs.grammar`), for the option
 routing of ``compress`` and ``defend`` (:func:`lltd.cli.normalize_argv`), for the refusals of the
 pillow backend, for the test that walks the installed ``cwebp -longhelp``, and for the option
-table generated into the README (``scripts/cwebp_option_table.py``).
+table generated into the docs' cwebp reference (``lltd.codecs.option_table``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Generate the README's cwebp option table from :data:`lltd.codecs.cwebp_options.OPTIONS` (the
-list tests/test_cwebp_options.py walks against the installed ``cwebp -longhelp``).
+"""Generate the cwebp option table from :data:`lltd.codecs.cwebp_options.OPTIONS` (the list
+tests/test_cwebp_options.py walks against the installed ``cwebp -longhelp``).
 
-``python -m lltd.codecs.option_table README.md`` rewrites the table between its markers;
-tests/test_cwebp_options.py fails when the README's table is not what this prints.
+The docs site renders it into the cwebp reference at build time (docs/hooks/cli_reference.py);
+``python -m lltd.codecs.option_table FILE`` rewrites the table between its markers in FILE.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def replace_table(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    path = Path(argv[0] if argv else "README.md")
+    if not argv:
+        raise SystemExit("usage: python -m lltd.codecs.option_table FILE")
+    path = Path(argv[0])
     path.write_text(replace_table(path.read_text(encoding="utf-8")), encoding="utf-8")
     return 0
 

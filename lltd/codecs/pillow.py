@@ -47,7 +47,7 @@ def _resize(image: Image.Image, width: int, height: int) -> Image.Image:
         height = max(1, (image.height * width + image.width // 2) // image.width)
     shrinking = width <= image.width and height <= image.height
     # libwebp averages areas when shrinking and interpolates when enlarging; these are Pillow's
-    # closest filters (see the README's option table).
+    # closest filters (see the option table in docs/reference/cwebp.md).
     resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
     return image.resize((width, height), resample)
 

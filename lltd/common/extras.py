@@ -46,5 +46,5 @@ def missing_extra_message(module: str, extra: str, feature: str) -> str:
     top = module.partition(".")[0]
     return (
         f"{feature} needs the '{extra}' extra ({top} is not installed): "
-        f"pip install -e '.[{extra}]' in a checkout, or the wheel with [{extra}]"
+        f"pip install '.[{extra}]' in a checkout, or the wheel with [{extra}]"
     )

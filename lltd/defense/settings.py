@@ -114,6 +114,14 @@ class DefenseSettings:
         if "direction" in values:
             values["flip"] = values.pop("direction")
         try:
+            if "quality" in values and "quality_range" in values:
+                # The band draws the quality per image; a fixed one beside it would be ignored.
+                raise DefenseSettingsError(
+                    "quality_range",
+                    f"{settings['quality_range']} draws the WebP quality per image; "
+                    f"{names.get('quality', 'quality')} {values['quality']:g} would be ignored: "
+                    "give one of the two",
+                )
             if no_webp:
                 values["quality"] = None
             if no_flip:

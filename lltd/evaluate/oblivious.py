@@ -3,6 +3,8 @@ saved as 8-bit images, then every defense is applied to those same images."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -36,9 +38,11 @@ def attack_images(
     epsilon: float | None,
     settings: dict[str, int],
     seed: int,
+    done: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """The attack's adversarial images against ``model``, quantised to 8 bits; ``settings``:
-    the catalog's :meth:`~lltd.attack.catalog.AttackSpec.settings` (steps, candidates)."""
+    the catalog's :meth:`~lltd.attack.catalog.AttackSpec.settings` (steps, candidates).
+    ``done`` hears how many images are attacked after each batch (progress lines)."""
     out = []
     for start in range(0, len(data), _ATTACK_BATCH):
         batch = slice(start, start + _ATTACK_BATCH)
@@ -56,6 +60,8 @@ def attack_images(
             out.append(to_uint8(result.adversarial))
         else:
             out.append(_stretch(model, clean, result.adversarial, data.labels[batch]))
+        if done is not None:
+            done(min(start + _ATTACK_BATCH, len(data)))
     return np.concatenate(out)
 
 

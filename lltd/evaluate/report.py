@@ -160,6 +160,41 @@ def _csv(rows: list[dict[str, Any]], fields: Sequence[str]) -> bytes:
     return buffer.getvalue().encode()
 
 
+def as_document(report: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """results.json: the report in the shared ``lltd.report/1`` shape (``parameters`` become
+    ``settings``). Its results are the rows; ``files`` lists the inputs it could not read."""
+    from lltd.common.report import envelope, file_size
+
+    files = [
+        {
+            "input": path,
+            "output": None,
+            "outcome": "failed",
+            "bytes_before": file_size(path),
+            "bytes_after": None,
+            "error": "skipped: not readable as an image",
+        }
+        for path in report.get("skipped", [])
+    ]
+    totals = {
+        "files": report["n_images"] + len(files),
+        "evaluated": report["n_images"],
+        "failed": len(files),
+        "seconds": report.get("timings_s", {}).get("total", 0.0),
+    }
+    # In memory the settings are "parameters" (the tables read them); the document says settings.
+    body = {key: value for key, value in report.items() if key != "parameters"}
+    return envelope(
+        "evaluate",
+        input=report["data"],
+        output=str(out_dir),
+        settings=report["parameters"],
+        files=files,
+        totals=totals,
+        **body,
+    )
+
+
 def write_report(report: dict[str, Any], out_dir: Path, plots: bool = True) -> list[Path]:
     """Write every file of the report (each atomically); returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -169,10 +204,7 @@ def write_report(report: dict[str, Any], out_dir: Path, plots: bool = True) -> l
         write_bytes_atomic(out_dir / name, data)
         written.append(out_dir / name)
 
-    from lltd.common.version import version
-
-    report = {"lltd_version": version(), **report}
-    put("results.json", (json.dumps(report, indent=2) + "\n").encode())
+    put("results.json", (json.dumps(as_document(report, out_dir), indent=2) + "\n").encode())
     put("results.csv", _csv(report["rows"], ROW_FIELDS))
     put("results.md", markdown(report).encode())
     if report["sweep"]:
@@ -186,23 +218,15 @@ def write_report(report: dict[str, Any], out_dir: Path, plots: bool = True) -> l
     return written
 
 
-def print_table(report: dict[str, Any]) -> None:
-    """The accuracy table on stdout with rich."""
-    from rich.console import Console
-    from rich.table import Table
+def print_table(report: dict[str, Any], width: int | None = None) -> None:
+    """The accuracy table on stdout, fitting the terminal (80 columns when not one): defenses
+    as rows, attacks as short columns with a legend (:mod:`lltd.evaluate.terminal`)."""
+    import shutil
+    import sys
+
+    from lltd.evaluate.terminal import table_lines
 
     for line in sanity_lines(report)[:1]:
-        Console(stderr=True).print(line.replace("**", ""), markup=False, highlight=False)
-    header, body = table(report)
-    title = f"Top-1 accuracy (%), {report['model']} on {report['data']} ({report['n_images']})"
-    shown = Table(title=title)
-    shown.add_column(header[0])
-    for name in header[1:]:
-        shown.add_column(name, justify="right")
-    for line in body:
-        shown.add_row(*line)
-    worst = ["worst case", *(_pct(entry["accuracy"]) for entry in report["worst_case"].values())]
-    if len(worst) == len(header):
-        shown.add_section()
-        shown.add_row(*worst)
-    Console().print(shown)
+        print(line.replace("**", ""), file=sys.stderr)
+    width = width or shutil.get_terminal_size((80, 24)).columns
+    print("\n".join(table_lines(report, width)), flush=True)

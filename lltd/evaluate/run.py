@@ -19,7 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from lltd.attack.catalog import ATTACKS, DEFAULT_EVALUATE_ATTACKS, check_epsilon, spec
+from lltd.attack.catalog import (
+    ATTACKS,
+    DEFAULT_EVALUATE_ATTACKS,
+    check_epsilon,
+    is_bounded,
+    spec,
+)
 from lltd.common.errors import UsageError
 from lltd.common.limits import DEFAULT_MAX_PIXELS
 from lltd.evaluate import sanity
@@ -68,7 +74,9 @@ class EvaluateOptions:
         return self.attack_settings(attack)["steps"]
 
     def epsilon_for(self, attack: str) -> float | None:
-        return check_epsilon(attack, self.epsilon)
+        """The budget ``attack`` runs with: --epsilon applies to the attacks that take one;
+        DeepFool and C&W find a minimal perturbation and ignore it."""
+        return check_epsilon(attack, self.epsilon if is_bounded(attack) else None)
 
     def linf_epsilon(self) -> float:
         return check_epsilon("pgd", self.epsilon) or 0.0
@@ -94,6 +102,12 @@ class EvaluateOptions:
                 f"unknown attack {unknown[0]!r}; choose from {', '.join(ATTACKS)} (or none)"
             )
         self.linf_epsilon()
+        attacks = [name for name in self.attacks if name in ATTACKS]
+        if self.epsilon is not None and not self.adaptive and not any(map(is_bounded, attacks)):
+            raise UsageError(
+                f"--epsilon {self.epsilon:g}: none of the attacks ({', '.join(attacks) or 'none'})"
+                " takes a budget; add fgsm, bim or pgd, or --adaptive"
+            )
         for name, value in (("--restarts", self.restarts), ("--eot", self.eot)):
             if value is not None and value < 1:
                 raise UsageError(f"{name} must be at least 1, not {value}")
@@ -189,7 +203,10 @@ def _oblivious(
     steps = settings["steps"]
     detail = "".join(f", {value} {key}" for key, value in settings.items() if key != "steps")
     say(f"attack {name} ({len(data)} images, {steps} steps{detail})")
-    adversarial = attack_images(model, data, name, epsilon, settings, options.seed)
+    from lltd.common.progress import Ticker
+
+    ticker = Ticker(len(data), f"attack {name}", say, unit="images")  # a line every 10 s
+    adversarial = attack_images(model, data, name, epsilon, settings, options.seed, ticker.update)
     fooled = predict(model, adversarial) != data.labels
     attacks.append(
         {

@@ -9,31 +9,36 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 # Re-exported: the batch engine, the daemon and the tests import them from here.
-from lltd.fs.destination import TEMP_SUFFIX, UnsafeDestination, check_destination, new_temporary_fd
+from lltd.common.text import printable
+from lltd.fs.destination import TEMP_SUFFIX, UnsafeDestination, check_destination
+from lltd.fs.identity import Version
+from lltd.fs.tree import Folder, describe
 
 
 class AtomicTarget:
-    """A temporary path beside ``destination``; see :func:`atomic_output`.
+    """A temporary file in the destination's folder (held open); see :func:`atomic_output`.
 
-    The writer either writes :attr:`path` by name (a codec, an external binary) or hands its
-    bytes to :meth:`write`, which goes through the descriptor the file was created with (no
-    second open of it, and no reading it back to hash it)."""
+    The writer hands its bytes to :meth:`write` (through the descriptor the file was created
+    with: no second open of it, and no reading it back to hash it), or writes :attr:`through`
+    by name (an external encoder): that name goes through the folder's descriptor
+    (``/proc/PID/fd/N/TEMP``) where ``/proc`` is mounted, so a folder renamed or swapped for a
+    link meanwhile cannot redirect the write. :attr:`path` is the temporary's ordinary name,
+    for messages."""
 
-    def __init__(self, destination: Path) -> None:
+    def __init__(self, destination: Path, folder: Folder) -> None:
         self.destination = destination
-        try:
-            self.fd, name = new_temporary_fd(destination)
-        except (FileNotFoundError, NotADirectoryError):
-            # The first file of a folder (asked here rather than by a stat before every file).
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            self.fd, name = new_temporary_fd(destination)
-        self.path = Path(name)
+        self.folder = folder
+        self.name = destination.name
+        self.fd, self.temp = folder.new_temporary(self.name)
+        self.path = folder.path / self.temp
+        self.through = Path(by_name(folder, self.temp))
         self.discarded = False  # pragma: no mutate (only its truth is read: None would do)
 
     def write(self, data: bytes) -> int:
@@ -41,6 +46,9 @@ class AtomicTarget:
         while view:
             view = view[os.write(self.fd, view) :]
         return len(data)
+
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
 
     def discard(self) -> None:
         """Do not publish: the temporary file is removed and ``destination`` is left untouched."""
@@ -52,43 +60,93 @@ class AtomicTarget:
             os.close(fd)
 
 
+def by_name(folder: Folder, name: str) -> str:
+    """A name for ``name`` in ``folder`` that goes through the folder's descriptor, for writers
+    that only take a path (they may be child processes: the PID, not ``self``)."""
+    if _proc_fd():
+        return f"/proc/{os.getpid()}/fd/{folder.fd}/{name}"
+    return os.path.join(folder.path, name)
+
+
+def by_name_fd(fd: int) -> str | None:
+    """A name that reopens the file held by ``fd`` (``/proc/PID/fd/N``) for readers that only
+    take a path, or None without ``/proc``."""
+    return f"/proc/{os.getpid()}/fd/{fd}" if _proc_fd() else None
+
+
+@functools.cache  # pragma: no mutate (a fact of the machine)
+def _proc_fd() -> bool:
+    return os.path.isdir("/proc/self/fd")
+
+
+def open_parent(destination: Path) -> Folder:
+    """The folder of a destination named by path (reports, a library caller's output), made
+    when missing."""
+    try:
+        return Folder.open(destination.parent)
+    except (FileNotFoundError, NotADirectoryError):
+        # The first file of a folder (asked here rather than by a stat before every file).
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        return Folder.open(destination.parent)
+
+
 @contextlib.contextmanager
 def atomic_output(
-    destination: Path, before_publish: Callable[[Path], object] | None = None
+    destination: Path,
+    before_publish: Callable[[Path], object] | None = None,
+    *,
+    folder: Folder | None = None,
+    replaces: Version | bool = True,
+    durable: bool = False,
 ) -> Iterator[AtomicTarget]:
-    """Yield a temporary file beside ``destination``; rename it into place only on success.
+    """Yield a temporary file in ``destination``'s folder; rename it into place only on success.
 
     Readers never see a partial file, and an interrupted writer leaves only a dot-temp file that
     :func:`remove_stale_temporaries` can clear. ``before_publish(temp)`` runs on the complete
-    temporary file just before the rename (the provenance record goes on there). A destination
-    that exists and is not a regular file is refused, before and again just before the rename.
+    temporary file just before the rename (the provenance record goes on there).
+
+    ``folder``: the destination's folder, already open (a tree's; then ``destination`` only
+    names it); else it is opened from ``destination``'s path. ``replaces``: what may be at the
+    destination (see :meth:`Folder.publish`); a node that is not a regular file never is, and
+    is refused before and again at the rename. ``durable``: the content and the folder are
+    fsync'd, so the output outlives a power cut that a following deletion (``--r``) does.
     """
-    check_destination(destination)
-    target = AtomicTarget(destination)
-    published = False
+    owned = folder is None
+    where = open_parent(destination) if folder is None else folder
     try:
-        yield target
-        if not target.discarded:
-            os.fchmod(target.fd, 0o666 & ~_umask())
-            if before_publish is not None:
-                before_publish(target.path)
+        st = where.stat(destination.name)
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise UnsafeDestination(f"refusing to write {printable(destination)}: {describe(st)}")
+        target = AtomicTarget(destination, where)
+        published = False
+        try:
+            yield target
+            if not target.discarded:
+                os.fchmod(target.fd, 0o666 & ~_umask())
+                if before_publish is not None:
+                    before_publish(target.through)
+                if durable:
+                    os.fsync(target.fd)
+                target.close()
+                where.publish(target.temp, target.name, replaces)
+                published = True
+                if durable:
+                    os.fsync(where.fd)
+        finally:
             target.close()
-            check_destination(destination)
-            os.replace(target.path, destination)
-            published = True
+            if not published:
+                where.discard(target.temp)
     finally:
-        target.close()
-        if not published:
-            with contextlib.suppress(FileNotFoundError):
-                target.path.unlink()
+        if owned:
+            where.close()
 
 
 def write_atomic(destination: Path, write: Callable[[BinaryIO], object]) -> int:
     """Write through ``write(fileobj)`` atomically; return the number of bytes written."""
     with atomic_output(destination) as target:
-        with open(target.path, "wb") as handle:
+        with os.fdopen(os.dup(target.fd), "wb") as handle:
             write(handle)
-        return target.path.stat().st_size
+        return target.size()
 
 
 def write_bytes_atomic(destination: Path, data: bytes) -> int:
@@ -96,15 +154,29 @@ def write_bytes_atomic(destination: Path, data: bytes) -> int:
 
 
 def copy_atomic(
-    source: Path, destination: Path, before_publish: Callable[[Path], object] | None = None
+    source: Path | int,
+    destination: Path,
+    before_publish: Callable[[Path], object] | None = None,
+    *,
+    folder: Folder | None = None,
+    replaces: Version | bool = True,
 ) -> None:
-    """Copy ``source`` to ``destination`` through a temporary file, keeping timestamps (and,
-    through ``copystat``, extended attributes: a provenance record travels with the copy)."""
+    """Copy ``source`` (a path, or a descriptor open for reading: an input already opened) to
+    ``destination`` through a temporary file, keeping timestamps (and, through ``copystat``,
+    extended attributes: a provenance record travels with the copy)."""
     import shutil  # here: compress copies only the files it sets aside
 
-    with atomic_output(destination, before_publish) as target:
-        shutil.copyfile(source, target.path)
-        shutil.copystat(source, target.path)
+    with atomic_output(destination, before_publish, folder=folder, replaces=replaces) as target:
+        if isinstance(source, int):
+            offset = 0
+            while chunk := os.pread(source, 1 << 20, offset):
+                offset += len(chunk)
+                target.write(chunk)
+            st = os.fstat(source)
+            os.utime(target.fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+        else:
+            shutil.copyfile(source, target.through)
+            shutil.copystat(source, target.through)
 
 
 def make_durable(path: Path) -> None:
@@ -123,14 +195,21 @@ def make_durable(path: Path) -> None:
 
 
 def remove_stale_temporaries(folder: Path) -> int:
-    """Delete temporary files left by an interrupted run under ``folder``; return how many."""
+    """Delete temporary files left by an interrupted run under ``folder``; return how many.
+
+    By descriptor (``os.fwalk``: no link followed, each folder entered relative to its
+    parent), and only regular files with lltd's temporary name are removed."""
     removed = 0
     if not folder.is_dir():
         return 0
-    for tmp in folder.rglob(f".*{TEMP_SUFFIX}"):
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-            removed += 1
+    for _, _, names, dir_fd in os.fwalk(folder):
+        for name in names:
+            if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                    os.unlink(name, dir_fd=dir_fd)
+                    removed += 1
     return removed
 
 
@@ -156,9 +235,12 @@ __all__ = [
     "AtomicTarget",
     "UnsafeDestination",
     "atomic_output",
+    "by_name",
+    "by_name_fd",
     "check_destination",
     "copy_atomic",
     "make_durable",
+    "open_parent",
     "remove_stale_temporaries",
     "write_atomic",
     "write_bytes_atomic",

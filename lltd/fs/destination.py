@@ -33,11 +33,15 @@ def check_destination(destination: str | os.PathLike[str]) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISREG(mode):
-        # The default is for systems with other file types (Solaris doors): none on Linux.
-        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")  # pragma: no mutate
         raise UnsafeDestination(
-            f"refusing to write {printable(destination)}: it exists and is {kind}"
+            f"refusing to write {printable(destination)}: it exists and is {describe_mode(mode)}"
         )
+
+
+def describe_mode(mode: int) -> str:
+    """ "a FIFO", "a symbolic link", ...: what a node that is not a regular file is."""
+    # The default is for systems with other file types (Solaris doors): none on Linux.
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")  # pragma: no mutate
 
 
 def new_temporary(destination: str | os.PathLike[str]) -> str:

@@ -1,17 +1,29 @@
-"""What the jobs share: their declarations' defaults, reading the input, quarantine."""
+"""What the jobs share: their declarations' defaults, reading the input, writing outputs and
+quarantine, all through the file layer (:mod:`lltd.fs`).
+
+An input is opened once beneath its tree's descriptor (no link followed), hashed and decoded
+from that descriptor; an output is created in its folder's descriptor and published replacing
+at most the version the planner judged to be this input's own (``Task.replaces``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from lltd.batch.marks import Source, matches, stamp
+from lltd.batch.marks import Source, matches_input, stamp
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
 from lltd.common.errors import ImageError
 from lltd.common.text import printable
-from lltd.fs.atomic import copy_atomic, write_bytes_atomic
+from lltd.fs.atomic import AtomicTarget, atomic_output, by_name_fd, copy_atomic
+from lltd.fs.identity import Version
+from lltd.fs.places import place_of, split_task, tree_at
+from lltd.fs.resolve import Escape
+from lltd.fs.tree import Folder, Input, NotRegular
 
 FAILED = "failed"
 
@@ -22,20 +34,30 @@ def file_size(path: Path) -> int:
     return 0
 
 
+def open_task_input(task: Task) -> Input:
+    """Open the task's input once, beneath its tree (a FIFO, device, folder or link refused)."""
+    root, name = split_task(task.source, task.relative)
+    try:
+        return tree_at(root).open_input(name)
+    except NotRegular:
+        raise ImageError("not a regular file") from None
+    except Escape:
+        raise ImageError("a symbolic link or outside its folder: not followed") from None
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            raise ImageError("not a regular file") from None
+        raise ImageError(f"cannot read: {exc.strerror or exc}") from None
+
+
 def read_source(task: Task) -> Source:
-    """Describe the input (size, time, SHA-256) for its provenance record; a FIFO, device or
-    folder is refused here, before anything would block on it."""
+    """Describe the input (size, time, SHA-256) for its provenance record."""
     return read_input(task)[0]
 
 
 def read_input(task: Task, keep: int = 0) -> tuple[Source, bytes | None]:
     """:func:`read_source`, and the input's bytes when it holds at most ``keep`` of them."""
-    try:
-        return Source.read(task.source, task.relative.as_posix(), keep)
-    except OSError as exc:
-        if exc.errno == errno.EINVAL:
-            raise ImageError("not a regular file") from None
-        raise ImageError(f"cannot read: {exc.strerror or exc}") from None
+    with open_task_input(task) as opened:
+        return Source.of_input(opened, task.relative.as_posix(), keep)
 
 
 def stamper(command: str, source: Source | None):  # type: ignore[no-untyped-def]
@@ -45,6 +67,23 @@ def stamper(command: str, source: Source | None):  # type: ignore[no-untyped-def
     return lambda path: stamp(path, command, source)
 
 
+def reader_path(opened: Input, fallback: Path) -> Path:
+    """A name a decoder (Pillow, cwebp) can open that leads to the input's own descriptor."""
+    through = by_name_fd(opened.fd)
+    return Path(through) if through else fallback
+
+
+@dataclass
+class Begun:
+    """An input opened and read: what it is (``source``), its bytes when small enough, the open
+    input (its descriptor and version), and ``done`` when an earlier run's output is reused."""
+
+    source: Source
+    data: bytes | None
+    input: Input
+    done: FileResult | None = None
+
+
 def quarantine(
     task: Task,
     folder: Path,
@@ -52,31 +91,58 @@ def quarantine(
     *,
     with_reason_file: bool = True,
     command: str | None = None,
+    opened: Input | None = None,
+    root: Path | None = None,
 ) -> FileResult:
     """The one quarantine: copy a bad input to ``folder`` (keeping its relative path) beside a
     ``.error.txt`` naming it and the reason, and report the failure.
 
     The copy is best effort: an unreadable input cannot be copied, and the failure is reported
     all the same. ``command`` marks the copy as ours (``--c`` may then remove it; it is never
-    taken for an input).
+    taken for an input). ``opened``: the input's descriptor, copied from (else the input is
+    opened for the copy); ``root``: the output tree ``folder`` lies in.
     """
     destination = folder / task.relative
     output: str | None = None
-    source = None
-    if command is not None:
-        with contextlib.suppress(ImageError):
-            source = read_source(task)
-    with contextlib.suppress(OSError):
-        copy_atomic(task.source, destination, stamper(command or "", source))
-        output = str(destination)
+    owned = None
+    with contextlib.suppress(ImageError):
+        if opened is None:
+            opened = owned = open_task_input(task)
+    try:
+        if opened is not None:
+            source = None
+            if command is not None:
+                source = Source.of_input(opened, task.relative.as_posix())[0]
+            with contextlib.suppress(OSError), output_place(destination, root) as (where, _):
+                copy_atomic(opened.fd, destination, stamper(command or "", source), folder=where)
+                output = str(destination)
+        size = opened.st.st_size if opened is not None else file_size(task.source)
+    finally:
+        if owned is not None:
+            owned.close()
     if with_reason_file:
         with contextlib.suppress(OSError):
             reason_file = destination.with_name(destination.name + ".error.txt")
             line = f"{printable(task.display or task.source)}: {printable(reason)}\n"
-            write_bytes_atomic(reason_file, line.encode())
-    return FileResult(
-        str(task.source), output, Outcome.FAILED, bytes_before=file_size(task.source), error=reason
-    )
+            with (
+                output_place(reason_file, root) as (where, _),
+                atomic_output(reason_file, folder=where) as target,
+            ):
+                target.write(line.encode())
+    return FileResult(str(task.source), output, Outcome.FAILED, bytes_before=size, error=reason)
+
+
+@contextlib.contextmanager
+def output_place(
+    path: Path, root: Path | None, *, create: bool = True
+) -> Iterator[tuple[Folder, str]]:
+    """The folder (by descriptor, beneath ``root`` when ``path`` is in it) and name of an output."""
+    folder, name, owned = place_of(path, root, create=create)
+    try:
+        yield folder, name
+    finally:
+        if owned:
+            folder.close()
 
 
 class Declared:
@@ -108,6 +174,10 @@ class Declared:
             return task.source.parent / name.name
         return self.output_dir / name
 
+    def tree_root(self, task: Task) -> Path:
+        """The output tree of ``task``: its outputs and copies are reached beneath it."""
+        return self.output_root(split_task(task.source, task.relative)[0])
+
     @property
     def quarantine_dir(self) -> Path | None:
         """Failures are copied here (with a reason file); None: reported only (in place)."""
@@ -116,34 +186,83 @@ class Declared:
     def is_done(self, task: Task, output: Path) -> bool:
         """An earlier run wrote ``output`` from this very input, and it is intact."""
         try:
-            return matches(output, Source.of(task.source, task.relative.as_posix()), self.command)
-        except OSError:
+            with open_task_input(task) as opened:
+                source = Source.of_input(opened, task.relative.as_posix())[0]
+            return self.earlier_output(task, output, source) is not None
+        except (ImageError, OSError):
             return False
 
-    def begin(self, task: Task, output: Path) -> Source | FileResult:
-        """Read the input; a failure, or an intact output of this very input from an earlier
-        run (unless ``force``), settles the task here."""
-        begun = self.begin_reading(task, output)
-        return begun if isinstance(begun, FileResult) else begun[0]
-
-    def begin_reading(
-        self, task: Task, output: Path, keep: int = 0
-    ) -> tuple[Source, bytes | None] | FileResult:
-        """:meth:`begin`, also returning the input's bytes when it holds at most ``keep``."""
+    def earlier_output(self, task: Task, output: Path, source: Source) -> Version | None:
+        """The version of ``output`` when an earlier run of this command wrote it from
+        ``source`` and it is intact (read by descriptor, never through a link)."""
         try:
-            source, data = read_input(task, keep)
+            with (
+                output_place(output, self.tree_root(task), create=False) as (folder, name),
+                folder.open_input(name) as existing,
+            ):
+                if matches_input(existing, source, self.command):
+                    return existing.version
+        except (OSError, ImageError, NotRegular):
+            pass
+        return None
+
+    def begin(self, task: Task, output: Path) -> Begun | FileResult:
+        return self.begin_reading(task, output)
+
+    def begin_reading(self, task: Task, output: Path, keep: int = 0) -> Begun | FileResult:
+        """Open and read the input (its bytes too when it holds at most ``keep``); a failure
+        settles the task here. ``done`` is set when an intact output of this very input from
+        an earlier run exists (unless ``force``). The caller closes ``Begun.input``."""
+        try:
+            opened = open_task_input(task)
         except ImageError as exc:
             return self.fail(task, str(exc), self.command)
-        if not self.force and matches(output, source, self.command):
-            return FileResult(
+        try:
+            source, data = Source.of_input(opened, task.relative.as_posix(), keep)
+        except OSError as exc:
+            opened.close()
+            return self.fail(task, f"cannot read: {exc.strerror or exc}", self.command)
+        begun = Begun(source, data, opened)
+        if not self.force and self.earlier_output(task, output, source) is not None:
+            begun.done = FileResult(
                 str(task.source), str(output), Outcome.ALREADY_DONE, source.size, file_size(output)
             )
-        return source, data
+        return begun
 
-    def fail(self, task: Task, reason: str, command: str) -> FileResult:
+    @contextlib.contextmanager
+    def writing(
+        self,
+        task: Task,
+        output: Path,
+        before_publish: Callable[[Path], object] | None = None,
+        *,
+        durable: bool = False,
+    ) -> Iterator[AtomicTarget]:
+        """:func:`atomic_output` for the task's output: in its folder's descriptor, replacing
+        at most what the planner decided (``task.replaces``)."""
+        with (
+            output_place(output, self.tree_root(task)) as (folder, _),
+            atomic_output(
+                output, before_publish, folder=folder, replaces=task.replaces, durable=durable
+            ) as target,
+        ):
+            yield target
+
+    def fail(
+        self, task: Task, reason: str, command: str, opened: Input | None = None
+    ) -> FileResult:
         folder = self.quarantine_dir
         if folder is None:
-            return FileResult(
-                str(task.source), None, Outcome.FAILED, file_size(task.source), error=reason
-            )
-        return quarantine(task, folder, reason, command=command)
+            size = opened.st.st_size if opened is not None else file_size(task.source)
+            return FileResult(str(task.source), None, Outcome.FAILED, size, error=reason)
+        # The reason file beside the copy: compress writes it only when asked (reason_files).
+        with_reason = getattr(self, "reason_files", True)
+        return quarantine(
+            task,
+            folder,
+            reason,
+            command=command,
+            with_reason_file=with_reason,
+            opened=opened,
+            root=self.tree_root(task),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -10,9 +11,8 @@ from lltd.batch.scan import IMAGE_EXTENSIONS, Task
 from lltd.common.errors import CodecError, ImageError
 from lltd.defense.kernel import apply
 from lltd.defense.settings import DefenseSettings
-from lltd.fs.atomic import atomic_output
 from lltd.imaging.imageio import DEFAULT_MAX_PIXELS, open_image
-from lltd.jobs.common import Declared, stamper
+from lltd.jobs.common import Declared, reader_path, stamper
 
 # Speed, not pixels (both containers are lossless; no mutate: any value gives the same pixels).
 # PNG level 1: the defended file is an intermediate for a classifier; zlib's default level costs
@@ -33,7 +33,7 @@ class DefendJob(Declared):
     force: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # pragma: no mutate (annotation only)
     #: On by default: the defended PNG carries no EXIF, so an unapplied orientation would be lost
-    #: and the classifier would see the picture on its side (see the README's defend section).
+    #: and the classifier would see the picture on its side (docs/guide/defense.md).
     auto_orient: bool = True
 
     command = "defend"
@@ -58,24 +58,35 @@ class DefendJob(Declared):
 
     def __call__(self, task: Task) -> FileResult:
         output = task.output or self.output_for(task)
-        source = self.begin(task, output)
-        if isinstance(source, FileResult):
-            return source
-        try:
-            image = open_image(task.source, self.max_pixels, auto_orient=self.auto_orient)
-            # Keyed by the relative path: a seeded randomised defense draws the same for a file
-            # whichever worker or host runs it, and `lltd watch` draws as `lltd defend` does.
-            draw = self.settings.draw_for(task.relative.as_posix())
-            defended = apply(image, self.settings, draw)
-        except (ImageError, CodecError) as exc:
-            return self.fail(task, str(exc), self.command)
-        with atomic_output(output, stamper(self.command, source)) as target:
-            if self.format == "png":
-                defended.save(target.path, format="PNG", compress_level=_PNG_LEVEL)
-            else:
-                defended.save(target.path, format="WEBP", lossless=True, exact=True, **_WEBP_EFFORT)
-            after = target.path.stat().st_size
-        return FileResult(str(task.source), str(output), Outcome.CONVERTED, source.size, after)
+        begun = self.begin(task, output)
+        if isinstance(begun, FileResult):
+            return begun
+        with begun.input as opened:
+            if begun.done is not None:
+                return begun.done
+            try:
+                image = open_image(
+                    reader_path(opened, task.source), self.max_pixels, auto_orient=self.auto_orient
+                )
+                # Keyed by the relative path: a seeded randomised defense draws the same for a
+                # file whichever worker or host runs it, and `lltd watch` as `lltd defend` does.
+                draw = self.settings.draw_for(task.relative.as_posix())
+                defended = apply(image, self.settings, draw)
+            except (ImageError, CodecError) as exc:
+                return self.fail(task, str(exc), self.command, opened)
+            with (
+                self.writing(task, output, stamper(self.command, begun.source)) as target,
+                os.fdopen(os.dup(target.fd), "wb") as handle,
+            ):
+                if self.format == "png":
+                    defended.save(handle, format="PNG", compress_level=_PNG_LEVEL)
+                else:
+                    defended.save(handle, format="WEBP", lossless=True, exact=True, **_WEBP_EFFORT)
+                handle.flush()
+                after = target.size()
+            return FileResult(
+                str(task.source), str(output), Outcome.CONVERTED, begun.source.size, after
+            )
 
 
 def plan_defend(root: Path, job: DefendJob):  # type: ignore[no-untyped-def]

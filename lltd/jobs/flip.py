@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from PIL import Image, JpegImagePlugin
 
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task
 from lltd.common.errors import ImageError
-from lltd.fs.atomic import atomic_output
+from lltd.fs.tree import Input
 from lltd.imaging.imageio import DEFAULT_MAX_PIXELS, apply_orientation, open_image
-from lltd.jobs.common import Declared, stamper
+from lltd.jobs.common import Declared, reader_path, stamper
 from lltd.transforms import Direction, flip
 
 
@@ -71,29 +73,34 @@ class FlipJob(Declared):
 
     def __call__(self, task: Task) -> FileResult:
         output = task.output or self.output_for(task)
-        source = self.begin(task, output)
-        if isinstance(source, FileResult):
-            return source
-        try:
-            image = open_image(task.source, self.max_pixels)
-            _check_depth(task.source, image)
-        except ImageError as exc:
-            return self.fail(task, str(exc), self.command)
-        # The original keeps its format and JPEG tables for save_like; the pixels are turned.
-        flipped = flip(apply_orientation(image) if self.auto_orient else image, self.direction)
-        with atomic_output(output, stamper(self.command, source)) as target:
-            save_like(flipped, image, target.path, "PNG" if self.format == "png" else None)
-            after = target.path.stat().st_size
-        return FileResult(str(task.source), str(output), Outcome.CONVERTED, source.size, after)
+        begun = self.begin(task, output)
+        if isinstance(begun, FileResult):
+            return begun
+        with begun.input as opened:
+            if begun.done is not None:
+                return begun.done
+            try:
+                image = open_image(reader_path(opened, task.source), self.max_pixels)
+                _check_depth(opened, image)
+            except ImageError as exc:
+                return self.fail(task, str(exc), self.command, opened)
+            # The original keeps its format and JPEG tables for save_like; the pixels turn.
+            flipped = flip(apply_orientation(image) if self.auto_orient else image, self.direction)
+            with self.writing(task, output, stamper(self.command, begun.source)) as target:
+                with os.fdopen(os.dup(target.fd), "wb") as handle:
+                    save_like(flipped, image, handle, "PNG" if self.format == "png" else None)
+                after = target.size()
+            return FileResult(
+                str(task.source), str(output), Outcome.CONVERTED, begun.source.size, after
+            )
 
 
-def _check_depth(path: Path, image: Image.Image) -> None:
+def _check_depth(opened: Input, image: Image.Image) -> None:
     """Pillow reads a 16-bit colour PNG as 8 bits per channel (16-bit grey stays ``I;16``):
     refuse it rather than write a flip that lost half of every sample."""
     if image.format != "PNG":
         return
-    with open(path, "rb") as handle:
-        header = handle.read(26)
+    header = os.pread(opened.fd, 26, 0)
     depth, colour = header[24], header[25]
     if depth == 16 and colour in (2, 6):  # truecolour, truecolour with alpha
         raise ImageError(
@@ -102,7 +109,9 @@ def _check_depth(path: Path, image: Image.Image) -> None:
         )
 
 
-def save_like(image: Image.Image, original: Image.Image, path: Path, fmt: str | None) -> None:
+def save_like(
+    image: Image.Image, original: Image.Image, path: Path | BinaryIO, fmt: str | None
+) -> None:
     """Save ``image`` in ``fmt`` (default: the original's) with the least loss Pillow offers."""
     fmt = fmt or original.format or "PNG"
     params: dict[str, object] = {}

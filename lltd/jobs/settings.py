@@ -54,6 +54,7 @@ def compress_job(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     force: bool = False,
     auto_orient: bool = False,
+    reason_files: bool = True,
 ):  # type: ignore[no-untyped-def]
     from lltd.jobs.compress import CompressJob
 
@@ -68,6 +69,7 @@ def compress_job(
         max_pixels=max_pixels,
         force=force,
         auto_orient=auto_orient,
+        reason_files=reason_files,
     )
 
 

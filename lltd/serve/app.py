@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -24,11 +25,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lltd.common.errors import CodecError, ImageError
-from lltd.serve.intake import Admission, check_content_type, read_body, wants_webp
-from lltd.serve.kernel import Defended, ImageTooLarge, defend_bytes
+from lltd.serve.admission import Admission, BodyBytes
+from lltd.serve.intake import check_content_type, read_body, wants_webp
+from lltd.serve.kernel import Defended, ImageTooLarge, defend_bytes, pixels
 from lltd.serve.metrics import Metrics
-from lltd.serve.problems import Problem, problem_response
+from lltd.serve.problems import Problem, busy, problem_response, response_for
 from lltd.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from lltd.serve.upstream import Upstream
 
 log = logging.getLogger("lltd.serve")
 ROUTES = ("/v1/defend", "/healthz", "/readyz", "/metrics")
@@ -40,9 +45,17 @@ class Service:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.admission = Admission(settings.thread_count() + settings.queue_size())
+        self.admission = Admission(
+            settings.thread_count(),
+            settings.max_inflight_pixels,
+            settings.queue_size(),
+            settings.queue_timeout,
+        )
+        self.bodies = BodyBytes(
+            settings.max_inflight_bytes, settings.queue_timeout, self.metrics.body_bytes.inc
+        )
         self.executor: ThreadPoolExecutor | None = None
-        self.upstream = None
+        self.upstream: Upstream | None = None
         self.ready = False
 
     async def start(self) -> None:
@@ -52,11 +65,7 @@ class Service:
         if self.settings.upstream:
             from lltd.serve.upstream import Upstream  # httpx only in forwarding mode
 
-            self.upstream = Upstream(
-                self.settings.upstream,
-                self.settings.upstream_protocol,
-                self.settings.upstream_timeout,
-            )
+            self.upstream = Upstream(self.settings)
         self.ready = True
 
     async def stop(self) -> None:
@@ -67,33 +76,76 @@ class Service:
             self.executor.shutdown(wait=True)
 
     async def defend(self, request: Request) -> Response:
-        # The slot is held until the answer is ready, forwarding included: a slow model server
-        # fills the queue and turns into 503s rather than into unbounded waiting requests.
-        with self.admission.slot():
-            result = await self._defend(request)
-            stages = self.metrics.stage_seconds
-            stages.labels("decode").observe(result.decode_s)
-            stages.labels("defend").observe(result.defend_s)
-            stages.labels("encode").observe(result.encode_s)
-            if self.upstream is None:
-                return Response(
-                    result.data, 200, headers=result.headers, media_type=result.media_type
-                )
-            start = time.perf_counter()
-            try:
-                answer = await self.upstream.forward(result.data, result.media_type)
-            finally:
-                stages.labels("upstream").observe(time.perf_counter() - start)
-            answer.headers.update(result.headers)
-            return answer
-
-    async def _defend(self, request: Request) -> Defended:
         settings = self.settings
         check_content_type(request)
-        body = await read_body(request, settings.max_bytes, settings.read_timeout)
-        self.metrics.bytes_in.inc(len(body))
+        async with self.bodies.holding() as take:
+            # Read on the event loop, before admission: a slow client holds no thread.
+            body = await read_body(request, settings.max_bytes, settings.read_timeout, take)
+            self.metrics.bytes_in.inc(len(body))
+            cost = self._pixels(body)
+            # The thread and the pixels are held until the answer is ready, forwarding
+            # included: a slow model server fills the queue and turns into 503s, not into
+            # unbounded waiting.
+            async with self._admitted(cost):
+                return await self._answer(request, body)
+
+    @contextlib.asynccontextmanager
+    async def _admitted(self, cost: int) -> AsyncIterator[None]:
+        """:meth:`Admission.admit`, counted in the metrics while waiting and while admitted."""
+        waiting, admitted = self.metrics.waiting_requests, self.metrics.admitted_pixels
+        entered = False
+        waiting.inc()
+        try:
+            async with self.admission.admit(cost):
+                waiting.dec()
+                entered = True
+                admitted.inc(cost)
+                try:
+                    yield
+                finally:
+                    admitted.dec(cost)
+        finally:
+            if not entered:
+                waiting.dec()
+
+    def _pixels(self, body: bytes) -> int:
+        try:
+            return pixels(body, self.settings.pixel_limit())
+        except ImageTooLarge as exc:
+            raise Problem(413, str(exc)) from None
+        except ImageError as exc:
+            raise Problem(400, str(exc)) from None
+
+    async def _answer(self, request: Request, body: bytes) -> Response:
+        result = await self._defend(request, body)
+        stages = self.metrics.stage_seconds
+        stages.labels("decode").observe(result.decode_s)
+        stages.labels("defend").observe(result.defend_s)
+        stages.labels("encode").observe(result.encode_s)
+        if self.upstream is None:
+            headers = {**result.headers, **echoed(request)}
+            return Response(result.data, 200, headers=headers, media_type=result.media_type)
+        start = time.perf_counter()
+        try:
+            payload = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self.upstream.payload, result, request.headers.get("x-request-id")
+            )
+            answer = await self.upstream.forward(payload, request.headers)
+        finally:
+            stages.labels("upstream").observe(time.perf_counter() - start)
+        answer.headers.update(result.headers)
+        return answer
+
+    async def _defend(self, request: Request, body: bytes) -> Defended:
+        settings = self.settings
+        as_rgb = self.upstream is not None and self.upstream.wants_pixels
         work = partial(
-            defend_bytes, body, settings.defense, settings.max_pixels, wants_webp(request)
+            defend_bytes,
+            body,
+            settings.defense,
+            settings.pixel_limit(),
+            wants_webp(request),
+            as_rgb,
         )
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, work)
@@ -101,6 +153,12 @@ class Service:
             raise Problem(413, str(exc)) from None
         except (ImageError, CodecError) as exc:
             raise Problem(400, str(exc)) from None
+
+
+def echoed(request: Request) -> dict[str, str]:
+    """The client's ``x-request-id``, echoed on a defended image (as a model server would)."""
+    request_id = request.headers.get("x-request-id")
+    return {} if request_id is None else {"x-request-id": request_id}
 
 
 def create_app(settings: ServeSettings | None = None) -> ASGIApp:
@@ -114,10 +172,10 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if not service.ready:
-            return problem_response(503, "not ready: starting or stopping")
+        if not service.ready:  # a refusal like any other: retry (elsewhere) after Retry-After
+            return response_for(busy("not ready: starting or stopping"))
         if service.admission.full:
-            return problem_response(503, "not ready: the work queue is full", {"Retry-After": "1"})
+            return response_for(busy("not ready: the work queue is full"))
         return JSONResponse({"status": "ready"})
 
     async def metrics(request: Request) -> Response:
@@ -134,7 +192,7 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
 
     async def problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.message, exc.headers)
+        return response_for(exc)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)  # 404, 405: the same one-line JSON
@@ -189,7 +247,7 @@ class Accounting:
             except Problem as exc:
                 if started:
                     raise
-                response = problem_response(exc.status, exc.message, exc.headers)
+                response = response_for(exc)
                 await response(scope, receive, counting_send)
             except Exception as exc:  # a bug must cost one request, not the worker
                 log.error(

@@ -1,17 +1,22 @@
-"""What a request must pass before its image reaches a thread: type, size, speed, admission."""
+"""What a request must pass before it may ask for a thread: its type, its size, its speed.
+
+All of it happens on the event loop, before admission (:mod:`lltd.serve.admission`): a client
+that is slow to send its body holds its connection, not a thread nor a place in the queue.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import ClientDisconnect, Request
 
 from lltd.serve.problems import Problem
 
-#: Content types ``POST /v1/defend`` takes; the bytes decide the format (PNG, JPEG or WebP).
-ACCEPTED_TYPES = ("image/png", "image/jpeg", "image/webp", "application/octet-stream")
+#: Content types ``POST /v1/defend`` takes; the bytes decide the format (PNG, JPEG or WebP), so
+#: curl's default for ``--data-binary @a.png`` (application/x-www-form-urlencoded) is taken too.
+ACCEPTED_TYPES = ("image/png", "image/jpeg", "image/webp", "application/octet-stream",
+                  "application/x-www-form-urlencoded")  # fmt: skip
 
 
 def check_content_type(request: Request) -> None:
@@ -29,15 +34,32 @@ def wants_webp(request: Request) -> bool:
     """``Accept: image/webp`` (with a non-zero q) asks for lossless WebP instead of PNG."""
     for item in request.headers.get("accept", "").split(","):
         media, *params = (part.strip().lower() for part in item.split(";"))
-        if media == "image/webp" and not any(
-            p.replace(" ", "") in ("q=0", "q=0.0") for p in params
-        ):
+        if media == "image/webp" and _weight(params) > 0:
             return True
     return False
 
 
-async def read_body(request: Request, max_bytes: int, timeout: float) -> bytes:
-    """The whole body, at most ``max_bytes`` (413), within ``timeout`` seconds (408).
+def _weight(params: list[str]) -> float:
+    """An Accept item's q-value (RFC 9110 12.4.2: "0" to "1" with up to three decimals, so
+    "q=0.000" refuses too); 1 when absent or unreadable."""
+    for param in params:
+        name, _, value = param.replace(" ", "").partition("=")
+        if name == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 1.0
+    return 1.0
+
+
+async def read_body(
+    request: Request,
+    max_bytes: int,
+    timeout: float,
+    take: Callable[[int], Awaitable[None]] | None = None,
+) -> bytes:
+    """The whole body, at most ``max_bytes`` (413), within ``timeout`` seconds (408); each chunk
+    is ``take``n from the service's budget of body bytes before it is kept (it may wait there).
 
     A declared Content-Length over the limit is refused before a byte is read, so a flood of
     large bodies costs no memory; a chunked body is counted as it arrives.
@@ -58,6 +80,8 @@ async def read_body(request: Request, max_bytes: int, timeout: float) -> bytes:
                 size += len(chunk)
                 if size > max_bytes:
                     raise Problem(413, f"body exceeds the limit of {max_bytes} bytes (--max-bytes)")
+                if take is not None:
+                    await take(len(chunk))
                 chunks.append(chunk)
     except TimeoutError:
         raise Problem(
@@ -66,32 +90,3 @@ async def read_body(request: Request, max_bytes: int, timeout: float) -> bytes:
     except ClientDisconnect:
         raise Problem(400, "client disconnected before the body was complete") from None
     return b"".join(chunks)
-
-
-class Admission:
-    """At most ``capacity`` requests between admission and their answer: those in the threads
-    plus those waiting for one. Beyond that the answer is 503 with Retry-After, at once, before
-    the body is read, so neither the queue nor memory grows under a flood. (One event loop per
-    process: no lock is needed.)"""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.admitted = 0
-
-    @property
-    def full(self) -> bool:
-        return self.admitted >= self.capacity
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        if self.full:
-            raise Problem(
-                503,
-                f"busy: {self.admitted} requests in progress or queued; retry later",
-                {"Retry-After": "1"},
-            )
-        self.admitted += 1
-        try:
-            yield
-        finally:
-            self.admitted -= 1

@@ -11,6 +11,8 @@ import hashlib
 import io
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -31,6 +33,7 @@ class Defended:
     decode_s: float
     defend_s: float
     encode_s: float
+    size: tuple[int, int] = (0, 0)  # width, height
 
 
 def draw_for(data: bytes, settings: DefenseSettings) -> Draw:
@@ -60,21 +63,13 @@ def draw_headers(settings: DefenseSettings, draw: Draw) -> dict[str, str]:
     return headers
 
 
-def decode(data: bytes, max_pixels: int) -> Image.Image:
-    """Decode an uploaded image fully, with the limits ``lltd defend`` applies to files."""
-    if not data:
-        raise ImageError("empty body (0 bytes)")
+@contextmanager
+def _image_errors() -> Iterator[None]:
+    """Pillow's ways of failing on bad bytes, as the one-line errors the service answers with."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageTooLarge(
-                    f"{width}x{height} = {width * height} pixels exceeds the limit of "
-                    f"{max_pixels} (--max-pixels)"
-                )
-            image.load()
+            yield
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -83,6 +78,34 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageError("not a PNG, JPEG or WebP image") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"corrupt or truncated image: {exc}") from None
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    if not data:
+        raise ImageError("empty body (0 bytes)")
+    image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{width}x{height} = {width * height} pixels exceeds the limit of "
+            f"{max_pixels} (--max-pixels)"
+        )
+    return image
+
+
+def pixels(data: bytes, max_pixels: int) -> int:
+    """How many pixels the body decodes to, from its header alone (no pixel is decoded): the
+    cost admission charges, known before a thread is taken."""
+    with _image_errors():
+        width, height = _open(data, max_pixels).size
+    return width * height
+
+
+def decode(data: bytes, max_pixels: int) -> Image.Image:
+    """Decode an uploaded image fully, with the limits ``lltd defend`` applies to files."""
+    with _image_errors():
+        image = _open(data, max_pixels)
+        image.load()
     return image
 
 
@@ -100,21 +123,30 @@ def encode(image: Image.Image, webp: bool) -> bytes:
     return buffer.getvalue()
 
 
-def defend_bytes(data: bytes, settings: DefenseSettings, max_pixels: int, webp: bool) -> Defended:
-    """Decode, defend, encode; raises :class:`ImageError` (bad input) or :class:`CodecError`."""
+def defend_bytes(
+    data: bytes, settings: DefenseSettings, max_pixels: int, webp: bool, rgb: bool = False
+) -> Defended:
+    """Decode, defend, encode; raises :class:`ImageError` (bad input) or :class:`CodecError`.
+
+    ``rgb``: the defended pixels as RGB bytes, row by row, instead of an encoded image (for a
+    model server that takes a tensor); alpha, if any, is dropped."""
     start = time.perf_counter()
     image = decode(data, max_pixels)
     decoded = time.perf_counter()
     draw = draw_for(data, settings)
     defended = apply(image, settings, draw)
     done = time.perf_counter()
-    out = encode(defended, webp)
+    if rgb:
+        out, media_type = defended.convert("RGB").tobytes(), "application/octet-stream"
+    else:
+        out, media_type = encode(defended, webp), "image/webp" if webp else "image/png"
     end = time.perf_counter()
     return Defended(
         out,
-        "image/webp" if webp else "image/png",
+        media_type,
         draw_headers(settings, draw),
         decoded - start,
         done - decoded,
         end - done,
+        defended.size,
     )

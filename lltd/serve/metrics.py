@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from lltd.common.exposition import CONTENT_TYPE, render
 
 # Per-stage times of a 299x299 image are a few ms; a whole request can wait in the queue.
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -59,6 +54,24 @@ class Metrics:
             registry=reg,
             multiprocess_mode="livesum",
         )
+        self.admitted_pixels = Gauge(
+            "lltd_serve_admitted_pixels",
+            "Decoded pixels of the requests admitted now (--max-inflight-pixels bounds them).",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.body_bytes = Gauge(
+            "lltd_serve_body_bytes",
+            "Bytes of request bodies in memory now (--max-inflight-bytes bounds them).",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.waiting_requests = Gauge(
+            "lltd_serve_waiting_requests",
+            "Requests whose body is read, waiting for a thread and their pixels (--queue).",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
         self.bytes_in = Counter(
             "lltd_serve_received_bytes", "Request body bytes received.", registry=reg
         )
@@ -68,9 +81,9 @@ class Metrics:
 
     def exposition(self) -> tuple[bytes, str]:
         if self.registry is not None:
-            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            return render(self.registry), CONTENT_TYPE
         from prometheus_client import multiprocess as mp
 
         registry = CollectorRegistry()
         mp.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        return render(registry), CONTENT_TYPE

@@ -16,6 +16,7 @@ from typing import Any
 from uvicorn.protocols.http import h11_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from lltd.serve.problems import MARKER
 from lltd.serve.settings import ServeSettings
 
 BUSY = {"error": "too many connections; retry later", "status": 503}
@@ -30,7 +31,8 @@ def _timeout_answer(timeout: float) -> bytes:
     )
     head = (
         b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-        b"connection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
+        b"%s: error\r\nconnection: close\r\ncontent-length: %d\r\n\r\n"
+        % (MARKER.lower().encode(), len(body))
     )
     return head + body
 
@@ -43,6 +45,7 @@ async def _too_many_connections(scope: Any, receive: Any, send: Any) -> None:
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", b"1"),
+        (MARKER.lower().encode(), b"busy"),
         (b"connection", b"close"),
     ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})

@@ -29,7 +29,8 @@ def _announce(sockets: list[socket.socket], settings: ServeSettings, notifier: N
     print(
         f"lltd serve: listening on http://{address}:{port} "
         f"(workers {settings.workers}, threads {settings.thread_count()}, "
-        f"queue {settings.queue_size()}, defense {settings.defense.label()}"
+        f"queue {settings.queue_size()}, pixels in flight {settings.max_inflight_pixels}, "
+        f"defense {settings.defense.label()}"
         + (
             f", upstream {settings.upstream_protocol} {settings.upstream}"
             if settings.upstream

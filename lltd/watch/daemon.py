@@ -41,7 +41,7 @@ from lltd.watch.log import Log
 from lltd.watch.notify import Notifier
 from lltd.watch.pool import Pool, Report, pool_for
 from lltd.watch.settle import Settler, signature
-from lltd.watch.status import Counters, FolderCounts, Publisher
+from lltd.watch.status import Counters, FolderCounts, Publisher, Summary
 from lltd.watch.worker import WorkItem, earlier_attempt, give_up
 
 if TYPE_CHECKING:
@@ -89,6 +89,8 @@ class Daemon:
         )
         self._fatal: str | None = None
         self.metrics: Metrics | None = None
+        # A periodic line for the log (none with --quiet), beside the per-file lines.
+        self.summary = None if config.quiet else Summary(self.counters, self.log.info)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -175,6 +177,8 @@ class Daemon:
                 next_rescan = now + self.config.rescan
             self.pool.retire_if_idle(now, self.intake.queued())
             self._publish_status(now)
+            if self.summary is not None:
+                self.summary.tick(now)
             if interval is not None and now >= next_ping:
                 if self._healthy():
                     self.notifier.watchdog()

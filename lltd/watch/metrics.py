@@ -8,10 +8,14 @@ scrape time, so the metrics, ``STATUS=`` and the status file can never disagree.
 from __future__ import annotations
 
 import contextlib
+import socket
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from lltd.common.errors import UsageError
+from lltd.common.exposition import CONTENT_TYPE, render
 from lltd.watch.status import Counters
 
 #: Close-to-output latency buckets (s): a small image takes tens of ms, a backlog file minutes.
@@ -58,12 +62,13 @@ class Metrics:
 
     def serve(self, host: str, port: int) -> int:
         """Serve ``/metrics`` on a thread; return the port (the chosen one for port 0)."""
-        from prometheus_client import start_http_server
-
         try:
-            self._server, _thread = start_http_server(port, host, registry=self.registry)
+            self._server = _MetricsServer((host, port), self.registry)
         except OSError as exc:
             raise UsageError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+        threading.Thread(
+            target=self._server.serve_forever, name="lltd-metrics", daemon=True
+        ).start()
         port = int(self._server.server_address[1])
         self.url = f"http://{host}:{port}/metrics"
         return port
@@ -111,3 +116,31 @@ class _CountersCollector:
         yield GaugeMetricFamily(
             "lltd_watch_workers", "Worker processes allowed.", value=self.workers
         )
+
+
+class _MetricsServer(ThreadingHTTPServer):
+    """prometheus_client's own server answers OpenMetrics to a scraper that asks for it; this one
+    answers every path with the one format of :mod:`lltd.common.exposition`, as ``lltd serve``."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], registry: Any) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.registry = registry
+        super().__init__(address, _MetricsHandler)
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    server: _MetricsServer
+
+    def do_GET(self) -> None:
+        body = render(self.server.registry)
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # a scrape every few seconds is not news

@@ -145,3 +145,36 @@ class Publisher:
                 write_status_file(self.path, counters)
             except OSError as exc:
                 self.warn(f"cannot write {printable(self.path)}: {exc.strerror}")
+
+
+class Summary:
+    """The daemon's periodic line for its log: ``summary: processed N (+n), failed F (+f),
+    queued Q, in flight I`` at most once per interval (10 s; ``LLTD_PROGRESS_INTERVAL``), and
+    only when something changed, so an idle daemon writes nothing. (--quiet silences it.)"""
+
+    def __init__(
+        self, counters: Counters, emit: Callable[[str], None], every: float | None = None
+    ) -> None:
+        from lltd.common.progress import interval
+
+        self.counters, self.emit = counters, emit
+        self.every = interval() if every is None else every
+        self.last: float | None = None
+        self.shown = (0, 0, 0, 0)
+
+    def tick(self, now: float) -> None:
+        if self.last is None:
+            self.last = now
+        if now - self.last < self.every:
+            return
+        self.last = now
+        c = self.counters
+        state = (c.processed, c.failed, c.queued, c.in_flight)
+        if state == self.shown:
+            return
+        processed, failed = state[0] - self.shown[0], state[1] - self.shown[1]
+        self.shown = state
+        self.emit(
+            f"summary: processed {c.processed} (+{processed}), failed {c.failed} (+{failed}), "
+            f"queued {c.queued}, in flight {c.in_flight}"
+        )

@@ -29,11 +29,18 @@ def deletable(path: object) -> bool:
 
 def _guard(real, what: str, *, single: bool):  # type: ignore[no-untyped-def]
     def guarded(path, *args, **kwargs):  # type: ignore[no-untyped-def]
-        # Relative names under dir_fd come from a call already checked (rmtree's own walk).
-        relative_to_fd = kwargs.get("dir_fd") is not None
-        exists = os.path.lexists(path) if single else True
-        if not relative_to_fd and exists and not deletable(path):
-            raise PermissionError(f"lltd test guard: refused {what}({os.fspath(path)!r})")
+        # A name relative to dir_fd (rmtree's own walk, lltd's file layer) is judged in the
+        # folder that descriptor holds, as /proc names it.
+        judged = path
+        dir_fd = kwargs.get("dir_fd")
+        if dir_fd is not None:
+            try:
+                judged = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), os.fspath(path))
+            except OSError:  # no /proc: judged by the call that opened the folder
+                return real(path, *args, **kwargs)
+        exists = os.path.lexists(judged) if single else True
+        if exists and not deletable(judged):
+            raise PermissionError(f"lltd test guard: refused {what}({os.fspath(judged)!r})")
         return real(path, *args, **kwargs)
 
     guarded.__wrapped__ = real  # type: ignore[attr-defined]

@@ -31,6 +31,7 @@ NAMES: dict[str, tuple[str, ...]] = {
     "backend": ("--backend",),
     "cwebp": ("--cwebp",),
     "auto_orient": ("--auto-orient",),
+    "reason_files": ("--reason-files",),
     "jobs": ("-j", "--jobs"),
     "max_pixels": ("--max-pixels",),
     "json_report": ("--json",),
@@ -70,6 +71,7 @@ class CompressRequest:
     backend: str = "pillow"
     cwebp: str | None = None
     auto_orient: bool = False
+    reason_files: bool = False  # no .error.txt in failed/ unless asked, as webp-converter
     #: cwebp options compress does not declare itself, token by token, in command-line order.
     cwebp_args: tuple[str, ...] = ()
     jobs: int = 0

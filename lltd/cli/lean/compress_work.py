@@ -46,6 +46,7 @@ def run_compress(request: CompressRequest) -> int:
         ignore_transparency=r.ignore_transparency_image,
         max_pixels=r.max_pixels,
         auto_orient=r.auto_orient,
+        reason_files=r.reason_files,
     )
     if not r.quiet and not r.dry_run:
         where = (

@@ -155,7 +155,10 @@ def _encode_to(call, own: Own, codec, image, target: Path) -> None:  # type: ign
         extra = ["-quiet"] if call.quiet or not printing else printing
         if call.yuv_size is not None:
             extra += ["-s", *map(str, call.yuv_size)]
-        codec.encode_file(call.source, target, call.options, image, extra, capture=not printing)
+        shown = {str(target): str(call.output)}  # cwebp writes a temporary; say the destination
+        codec.encode_file(
+            call.source, target, call.options, image, extra, capture=not printing, names=shown
+        )
     else:
         codec.encode_file(call.source, target, call.options, image)
 

@@ -16,12 +16,16 @@ except ImportError:  # pragma: no cover (not CPython)
 from lltd.fs.destination import UnsafeDestination, check_destination, new_temporary
 
 
-def _spawn(argv: list[str], to_stdout: bool, capture: bool) -> tuple[int, bytes]:
+def _spawn(
+    argv: list[str], to_stdout: bool, capture: bool, names: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """Run ``argv``; its exit code and, with ``capture``, what it printed. cwebp's own messages
-    go to stderr, never into a ``-o -`` stream or lltd's stdout."""
+    go to stderr, never into a ``-o -`` stream or lltd's stdout; without ``capture`` they are
+    relayed there as they come, with ``names`` (the temporary) replaced (the destination)."""
     actions: list[tuple[int, ...]] = []
     reader = writer = -1
-    if capture:
+    relaying = not capture and bool(names)
+    if capture or relaying:
         reader, writer = os.pipe()
         actions.append((os.POSIX_SPAWN_DUP2, writer, 2))
         if not to_stdout:
@@ -35,18 +39,23 @@ def _spawn(argv: list[str], to_stdout: bool, capture: bool) -> tuple[int, bytes]
             argv[0], argv, os.environ, file_actions=actions, setsigdef=(SIGPIPE, SIGXFSZ)
         )
     except BaseException:
-        if capture:
+        if reader != -1:
             os.close(reader)
             os.close(writer)
         raise
     printed = b""
     try:
-        if capture:
+        if relaying:
+            from lltd.common.relay import relay
+
+            os.close(writer)
+            printed = relay(reader, names or {})
+        elif capture:
             os.close(writer)
             while chunk := os.read(reader, 65536):
                 printed += chunk
     finally:
-        if capture:
+        if reader != -1:
             os.close(reader)
         # Also on Ctrl-C: cwebp got the same SIGINT; reap it before the temporary goes, or it
         # could recreate the file after the cleanup.
@@ -84,7 +93,8 @@ def run_cwebp(
     argv = [binary, *options, "-o", temp or "-", "--", source]
     try:
         try:
-            code, printed = _spawn(argv, to_stdout=temp is None, capture=capture)
+            shown = {temp: output} if temp is not None else None
+            code, printed = _spawn(argv, to_stdout=temp is None, capture=capture, names=shown)
         except OSError:
             return None  # cwebp could not be started: the full path says why
         if code == 0 and temp is not None:

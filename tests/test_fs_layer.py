@@ -1,0 +1,191 @@
+"""lltd.fs, the file layer by descriptor, on real files: names are resolved beneath a folder's
+descriptor without following links, outputs never replace what was not decided on, removals
+act only on the version decided on, and trees relate by identity (links, bind mounts)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lltd.common.errors import UsageError
+from lltd.fs import resolve
+from lltd.fs.identity import Version
+from lltd.fs.locks import tree_locks
+from lltd.fs.relation import Relation, relation
+from lltd.fs.tree import Folder, NotRegular, Occupied
+
+OPENERS = ["openat2", "walk"]
+
+
+@pytest.fixture(params=OPENERS)
+def opener(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "openat2":
+        if not resolve.openat2_available():
+            pytest.skip("this kernel has no openat2")
+    else:
+        monkeypatch.setattr(resolve, "_openat2", lambda: None)
+    return request.param
+
+
+def test_links_and_escapes_below_a_tree_are_never_followed(tmp_path: Path, opener: str) -> None:
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    (tree / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(b"secret")
+    (tree / "sub" / "a.png").write_bytes(b"mine")
+    (tree / "link.png").symlink_to(outside / "secret.png")
+    (tree / "inner.png").symlink_to(tree / "sub" / "a.png")
+    (tree / "linkdir").symlink_to(outside)
+    with Folder.open(tree) as folder:
+        with folder.open_input("sub/a.png") as found:
+            assert found.read_all() == b"mine"
+            assert found.version == Version.of(os.stat(tree / "sub" / "a.png"))
+        for name in ("link.png", "inner.png", "linkdir/secret.png", "../outside/secret.png"):
+            with pytest.raises(OSError) as caught:
+                folder.open_input(name).close()
+            assert caught.value.errno in (errno.ELOOP, errno.EXDEV, errno.ENOTDIR), name
+        with pytest.raises(OSError):
+            folder.child("linkdir", create=True).close()
+    assert not (outside / "linkdir").exists()
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path, opener: str) -> None:
+    os.mkfifo(tmp_path / "p.png")
+    with Folder.open(tmp_path) as folder, pytest.raises(NotRegular):
+        folder.open_input("p.png")
+
+
+def _temp_with(folder: Folder, name: str, data: bytes) -> str:
+    fd, temp = folder.new_temporary(name)
+    os.write(fd, data)
+    os.close(fd)
+    return temp
+
+
+def test_publish_never_replaces_what_was_not_decided_on(tmp_path: Path) -> None:
+    with Folder.open(tmp_path) as folder:
+        folder.publish(_temp_with(folder, "a.webp", b"one"), "a.webp", replaces=False)
+        assert (tmp_path / "a.webp").read_bytes() == b"one"
+        # Something appeared where nothing was planned: kept, ours is not published.
+        temp = _temp_with(folder, "a.webp", b"two")
+        with pytest.raises(Occupied):
+            folder.publish(temp, "a.webp", replaces=False)
+        assert (tmp_path / "a.webp").read_bytes() == b"one"
+        # Replacing one known version: done; a file changed since: kept.
+        planned = Version.of(os.stat(tmp_path / "a.webp"))
+        folder.publish(temp, "a.webp", replaces=planned)
+        assert (tmp_path / "a.webp").read_bytes() == b"two"
+        temp = _temp_with(folder, "a.webp", b"three")
+        with pytest.raises(Occupied):
+            folder.publish(temp, "a.webp", replaces=planned)  # planned is the old inode
+        assert (tmp_path / "a.webp").read_bytes() == b"two"
+        folder.discard(temp)
+        (tmp_path / "b.webp").symlink_to(tmp_path / "a.webp")
+        temp = _temp_with(folder, "b.webp", b"x")
+        with pytest.raises(Occupied):
+            folder.publish(temp, "b.webp", replaces=True)
+        folder.discard(temp)
+    assert (tmp_path / "b.webp").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.webp", "b.webp"]
+
+
+def test_remove_acts_only_on_the_version_decided_on(tmp_path: Path) -> None:
+    photo = tmp_path / "a.png"
+    photo.write_bytes(b"old")
+    with Folder.open(tmp_path) as folder:
+        with folder.open_input("a.png") as found:
+            version = found.version
+        # A new version saved by rename (a new inode), then in place (same inode, new mtime).
+        (tmp_path / "new").write_bytes(b"new")
+        os.rename(tmp_path / "new", photo)
+        assert folder.remove("a.png", version) == "it changed since it was converted"
+        assert photo.read_bytes() == b"new"
+        with folder.open_input("a.png") as found:
+            version = found.version
+        os.utime(photo, ns=(1, 1))
+        assert folder.remove("a.png", version) is not None
+        assert photo.read_bytes() == b"new"
+        version = Version.of(os.stat(photo))
+        assert folder.remove("a.png", version) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_trees_relate_by_identity_through_links(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "new").mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "alias").symlink_to(photos)
+
+    def rel(a: Path, b: Path) -> Relation:
+        with Folder.open(a) as first, Folder.open(b) as second:
+            return relation(first, second)
+
+    assert rel(photos / "new", photos) is Relation.INSIDE
+    assert rel(photos, photos / "new") is Relation.CONTAINS
+    assert rel(tmp_path / "alias", photos) is Relation.SAME
+    assert rel(tmp_path / "alias" / "new", photos) is Relation.INSIDE
+    assert rel(photos, tmp_path / "other") is Relation.APART
+
+
+def test_a_bind_mount_of_a_folder_is_that_folder(tmp_path: Path) -> None:
+    """In a private mount namespace (``unshare -m``): nothing changes for the machine."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) to bind-mount in a private mount namespace")
+    photos, mount = tmp_path / "photos", tmp_path / "mnt"
+    (photos / "new").mkdir(parents=True)
+    mount.mkdir()
+    script = (
+        "import sys; from lltd.fs.tree import Folder; from lltd.fs.relation import relation\n"
+        "pairs = [(sys.argv[1], sys.argv[2]), (sys.argv[2] + '/new', sys.argv[1]),"
+        " (sys.argv[1], sys.argv[2] + '/new')]\n"
+        "print(' '.join(relation(Folder.open(a), Folder.open(b)).value for a, b in pairs))\n"
+    )
+    done = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c",
+         'mount --bind "$1" "$2" && exec "$3" -c "$4" "$1" "$2"', "sh",
+         str(photos), str(mount), sys.executable, script],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0 and "mount" in done.stderr and "Traceback" not in done.stderr:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["same", "inside", "contains"]
+
+
+def test_runs_on_overlapping_trees_exclude_each_other(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "new").mkdir(parents=True)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "alias").symlink_to(photos)
+    with Folder.open(photos) as writes, tree_locks(writes):
+        for other in (photos, photos / "new", tmp_path / "alias"):
+            with Folder.open(other) as folder, pytest.raises(UsageError):  # noqa: SIM117
+                with tree_locks(folder):
+                    pass
+        with (
+            Folder.open(tmp_path / "out") as out,
+            Folder.open(photos / "new") as reads,
+            pytest.raises(UsageError),
+            tree_locks(out, reads),
+        ):
+            pass
+        with Folder.open(tmp_path / "out") as out, tree_locks(out):
+            pass  # an unrelated tree
+    # Two runs that only read one folder run together; a writer on it is refused meanwhile.
+    (tmp_path / "out2").mkdir()
+    with (
+        Folder.open(photos) as reads,
+        Folder.open(tmp_path / "out") as out,
+        tree_locks(out, reads),
+        Folder.open(tmp_path / "out2") as out2,
+    ):
+        with tree_locks(out2, reads):
+            pass
+        with pytest.raises(UsageError), tree_locks(reads):
+            pass

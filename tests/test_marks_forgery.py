@@ -1,0 +1,212 @@
+"""Provenance against forgery (lltd.batch.marks): what stands between ``--r`` or a reused output and
+a lost picture is the SHA-256, never the size and modification time alone. Each forgery keeps size
+and mtime (``os.utime`` back) and must be recognised: an original with other bytes is not the
+original the record names; an output with one byte flipped in its middle is not intact; a record
+copied from another file names another file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lltd.batch.marks import (
+    XATTR,
+    Mark,
+    Source,
+    intact,
+    matches,
+    read_mark,
+    same_source,
+    sha256_of,
+    stamp,
+)
+from lltd.batch.outcome import Outcome
+from lltd.batch.plan import plan_local
+from lltd.codecs import EncodeOptions
+from lltd.jobs.compress import CompressJob
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def forge(path: Path, data: bytes) -> None:
+    """Replace ``path``'s bytes with ``data`` of the same length, size and mtime kept."""
+    before = path.stat()
+    assert len(data) == before.st_size
+    with open(path, "r+b") as stream:  # the same inode: its record stays on it
+        stream.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    forge(path, bytes(data))
+
+
+@pytest.fixture
+def made(tmp_path: Path) -> tuple[Path, Path, Source]:
+    """An input and the output a compress run made from it, with its record."""
+    original = write(tmp_path / "in" / "a.png", b"the original picture, 40 bytes long....")
+    output = write(tmp_path / "out" / "a.webp", b"the WebP made from it, also some bytes")
+    source = Source.of(original, "a.png")
+    stamp(output, "compress", source)
+    return original, output, source
+
+
+def test_an_untouched_original_and_output_are_recognised(made: tuple[Path, Path, Source]) -> None:
+    original, output, source = made
+    mark = read_mark(output)
+    assert mark == Mark("compress", source, *sha256_of(output))
+    assert same_source(mark, original, "a.png")
+    assert intact(output, mark)
+    assert matches(output, source, "compress")
+
+
+def test_an_original_with_other_bytes_but_the_same_size_and_mtime_is_not_the_original(
+    made: tuple[Path, Path, Source],
+) -> None:
+    original, output, source = made
+    forge(original, original.read_bytes().upper())
+    mark = read_mark(output)
+    assert mark is not None
+    assert not same_source(mark, original, "a.png")
+    now = Source.of(original, "a.png")
+    assert (now.size, now.mtime_ns) == (source.size, source.mtime_ns) and now != source
+    assert not matches(output, now, "compress")
+
+
+def test_an_output_with_a_byte_flipped_in_its_middle_is_not_intact(
+    made: tuple[Path, Path, Source],
+) -> None:
+    _, output, source = made
+    flip_middle_byte(output)
+    mark = read_mark(output)
+    assert mark is not None and mark.output_size == output.stat().st_size
+    assert not intact(output, mark)
+    assert not matches(output, source, "compress")
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_an_output_with_its_first_or_last_byte_changed_is_not_intact(
+    made: tuple[Path, Path, Source], where: str
+) -> None:
+    _, output, source = made
+    data = bytearray(output.read_bytes())
+    data[0 if where == "first" else -1] ^= 0x80
+    forge(output, bytes(data))
+    assert not matches(output, source, "compress")
+
+
+def test_a_record_copied_onto_another_file_names_that_other_file_not_this_one(
+    made: tuple[Path, Path, Source], tmp_path: Path
+) -> None:
+    original, output, source = made
+    # Another output of the same size, and another input of the same size and mtime.
+    other_output = write(tmp_path / "out" / "b.webp", b"X" * output.stat().st_size)
+    os.setxattr(other_output, XATTR, os.getxattr(output, XATTR))
+    os.utime(other_output, ns=(output.stat().st_atime_ns, output.stat().st_mtime_ns))
+    mark = read_mark(other_output)
+    assert mark is not None
+    assert not intact(other_output, mark)
+    assert not matches(other_output, source, "compress")
+    other_input = tmp_path / "in" / "b.png"
+    shutil.copyfile(original, other_input)
+    os.utime(other_input, ns=(source.mtime_ns, source.mtime_ns))
+    # Same bytes, size and time, but another name: not the input the record names.
+    assert not same_source(read_mark(output), other_input, "b.png")  # type: ignore[arg-type]
+    assert not matches(output, Source.of(other_input, "b.png"), "compress")
+
+
+def test_a_record_of_another_command_is_not_reused(made: tuple[Path, Path, Source]) -> None:
+    _, output, source = made
+    assert not matches(output, source, "defend")
+
+
+def test_a_garbled_or_missing_record_is_no_record(made: tuple[Path, Path, Source]) -> None:
+    _, output, source = made
+    for garbage in (b"{", b"[]", b'{"command": "compress"}', b"\xff"):
+        os.setxattr(output, XATTR, garbage)
+        assert read_mark(output) is None
+        assert not matches(output, source, "compress")
+    os.removexattr(output, XATTR)
+    assert read_mark(output) is None and not matches(output, source, "compress")
+
+
+def test_a_gone_output_or_original_is_neither_intact_nor_the_source(
+    made: tuple[Path, Path, Source],
+) -> None:
+    original, output, _ = made
+    mark = read_mark(output)
+    assert mark is not None
+    original.unlink()
+    assert not same_source(mark, original, "a.png")
+    output.unlink()
+    assert not intact(output, mark)
+
+
+def test_a_link_to_the_intact_output_is_not_the_output(
+    made: tuple[Path, Path, Source], tmp_path: Path
+) -> None:
+    _, output, _ = made
+    link = tmp_path / "out" / "link.webp"
+    link.symlink_to(output)
+    assert not intact(link, read_mark(output))  # type: ignore[arg-type]
+
+
+def test_replace_keeps_the_output_of_an_original_forged_to_the_same_size_and_mtime(
+    tmp_path: Path,
+) -> None:
+    """Under --r, the output of an original that changed since is the only copy of that
+    picture: the planner must not write the new original's WebP over it."""
+    src = tmp_path / "in"
+    original = write(src / "a.png", b"first picture")
+    output = write(src / "a.webp", b"an earlier output")
+    stamp(output, "compress", Source.of(original, "a.png"))
+    forge(original, b"FIRST PICTURE")
+    job = CompressJob(output_dir=Path("unused"), options=EncodeOptions(quality=60), replace=True)
+    run = plan_local(src, job)
+    assert {t.relative.as_posix(): t.output.name for t in run.tasks} == {"a.png": "a.png.webp"}
+
+
+def test_a_rerun_redoes_an_output_forged_in_its_middle_and_an_original_forged_in_place(
+    tmp_path: Path, run_lltd, make_image
+) -> None:
+    """End to end: neither a forged output nor a forged original is taken as already done,
+    while an untouched pair is."""
+    from PIL import Image, PngImagePlugin
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    for name in ("a.png", "c.png"):
+        make_image(src / name, size=(64, 48))
+    pixels = Image.open(make_image(tmp_path / "b.png", size=(64, 48))).copy()
+
+    def save_b(note: str) -> bytes:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("note", note)  # the only difference: same length, same pixels
+        pixels.save(tmp_path / "b-new.png", pnginfo=info)
+        return (tmp_path / "b-new.png").read_bytes()
+
+    write(src / "b.png", save_b("first"))
+    first = run_lltd("compress", src, "-o", out, "-q", "70", "--quiet")
+    assert first.returncode == 0, first.stderr
+    made = {name: (out / name).read_bytes() for name in ("a.webp", "b.webp", "c.webp")}
+    flip_middle_byte(out / "a.webp")
+    forge(src / "b.png", save_b("other"))
+    again = run_lltd("compress", src, "-o", out, "-q", "70", "--json", tmp_path / "r.json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    outcomes = {Path(r["input"]).name: r["outcome"] for r in report["files"]}
+    done = Outcome.ALREADY_DONE.value
+    assert outcomes == {"a.png": outcomes["a.png"], "b.png": outcomes["b.png"], "c.png": done}
+    assert done not in (outcomes["a.png"], outcomes["b.png"])
+    assert {name: (out / name).read_bytes() for name in made} == made  # redone, the same

@@ -1,0 +1,81 @@
+"""``lltd.serve.admission.Budget`` in-process: first come first served, and a wait given up
+(timeout, disconnect) hands on what it was granted or lets the next ones through."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lltd.serve.admission import Budget
+
+
+def run(coroutine: object) -> None:
+    asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+def test_a_large_cost_at_the_head_is_not_overtaken() -> None:
+    async def main() -> None:
+        budget = Budget(10)
+        await budget.take(6)
+        order: list[str] = []
+
+        async def want(name: str, cost: int) -> None:
+            await budget.take(cost)
+            order.append(name)
+
+        large = asyncio.create_task(want("large", 10))
+        await asyncio.sleep(0)
+        small = asyncio.create_task(want("small", 1))  # would fit now, but the large one waits
+        await asyncio.sleep(0)
+        assert order == [] and len(budget.waiting) == 2
+        budget.release(6)
+        await large
+        assert order == ["large"] and budget.used == [10]
+        budget.release(10)
+        await small
+        assert order == ["large", "small"] and budget.used == [1]
+
+    run(main())
+
+
+def test_a_wait_given_up_lets_the_next_ones_through() -> None:
+    async def main() -> None:
+        budget = Budget(4, 100)
+        await budget.take(1, 90)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await budget.take(1, 20)  # the pixels do not fit: it waits, then gives up
+        assert not budget.waiting and budget.used == [1, 90]
+        head = asyncio.create_task(budget.take(1, 20))
+        await asyncio.sleep(0)
+        behind = asyncio.create_task(budget.take(1, 5))
+        await asyncio.sleep(0)
+        head.cancel()  # the client went away: the one behind it fits and goes
+        await behind
+        assert budget.used == [2, 95] and not budget.waiting
+
+    run(main())
+
+
+def test_a_grant_that_arrives_as_the_wait_is_cancelled_is_handed_back() -> None:
+    async def main() -> None:
+        budget = Budget(1)
+        await budget.take(1)
+        waiter = asyncio.create_task(budget.take(1))
+        await asyncio.sleep(0)
+        budget.release(1)  # granted to the waiter...
+        waiter.cancel()  # ...which is cancelled before it runs again
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert budget.used == [0]
+
+    run(main())
+
+
+def test_a_cost_that_can_never_fit_is_refused() -> None:
+    async def main() -> None:
+        with pytest.raises(ValueError, match="can never fit"):
+            await Budget(2, 10).take(1, 11)
+
+    run(main())
