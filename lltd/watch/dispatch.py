@@ -103,10 +103,11 @@ class Dispatcher:
                 raise Resettle  # replaced or written to since it settled
             sig = now
             if folder.claims is not None:
-                taken = folder.claims.claim(relative, sig)  # None: another daemon was first
-                if taken is None:
+                source = folder.claims.claim(relative, sig)  # None: another daemon was first
+                held = folder.claims.held_version(relative)
+                if source is None or held is None:
                     return False
-                source, sig = taken
+                sig = held
         if folder.seen(path, sig):
             return False
         # display: a failure's .error.txt names the file as uploaded, not its claimed copy.

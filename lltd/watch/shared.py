@@ -91,29 +91,33 @@ class Claims:
         finally:
             os.close(fd)
 
-    def claim(self, relative: Path, settled: Version) -> tuple[Path, Version] | None:
-        """Move ``IN/relative`` into our claim folder, by descriptor, while it is the version
-        that settled; None if another daemon was first, or the name holds something else now.
-        Returns the claimed path and its version there (a rename changes only the ctime)."""
+    def claim(self, relative: Path, settled: Version | None = None) -> Path | None:
+        """Move ``IN/relative`` into our claim folder, by descriptor, while it is a regular file
+        (the version that ``settled``, when given); None if another daemon was first, or the
+        name holds something else now. A file we claimed earlier (a retry, a takeover) is ours
+        already. Its version there: :meth:`held_version` (a rename changes only the ctime)."""
+        if self.held_version(relative) is not None:
+            return self.mine / relative
         try:
             src = open_dir(self.root, relative.parent.parts, create=False)
         except OSError:
             return None
         try:
-            if _regular(src, relative.name) != settled:
+            now = _regular(src, relative.name)
+            if now is None or (settled is not None and now != settled):
                 return None
             dst = self._mine(relative, create=True)
             try:
                 if _exists(dst, relative.name):
-                    return None  # an earlier upload of that name is still ours: later
+                    return None  # not a regular file of ours: never replaced
                 os.rename(relative.name, relative.name, src_dir_fd=src, dst_dir_fd=dst)
-                now = _regular(dst, relative.name)
-                if now is None or now[:4] != settled[:4]:  # same node, same content
+                after = _regular(dst, relative.name)
+                if after is None or after[:4] != now[:4]:  # same node, same content
                     # Swapped between the check and the rename: not the upload that settled.
                     if not _exists(src, relative.name):
                         os.rename(relative.name, relative.name, src_dir_fd=dst, dst_dir_fd=src)
                     return None
-                return self.mine / relative, now
+                return self.mine / relative
             finally:
                 os.close(dst)
         except (FileNotFoundError, UnsafePath):

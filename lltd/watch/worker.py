@@ -88,7 +88,6 @@ def process(item: WorkItem) -> Processed:
     with opened:
         _prepare_destination(item)
         result = run_one(item.job, opened.task(task))
-        result.input = str(task.source)
         if not opened.unchanged():
             # Written to while we read it: whatever we made may come from a partial file. Leave
             # the input where it is; the daemon lets it settle and does it again.
@@ -155,7 +154,6 @@ def give_up(item: WorkItem, reason: str) -> Processed:
         raise OSError(errno.ESTALE, str(exc)) from None
     with opened:
         result = fail(item.job, opened.task(item.task), reason)
-        result.input = str(item.task.source)
         if item.fsync:
             for path in _written_paths(result):
                 make_durable(path)
