@@ -53,16 +53,23 @@ def contents_under(*roots: Path) -> Iterator[bytes]:
 
 
 @pytest.mark.parametrize(
-    ("mode", "secret"),
-    [("move", SECRET), ("delete", png_bytes(77)), ("shared", SECRET)],
-    ids=["move-text", "delete-image", "shared-text"],
+    ("mode", "secret", "swap"),
+    [
+        ("move", SECRET, "link"),
+        ("delete", png_bytes(77), "link"),
+        ("shared", SECRET, "link"),
+        ("move", SECRET, "fifo"),
+        ("delete", SECRET, "file"),
+    ],
+    ids=["move-link-text", "delete-link-image", "shared-link-text", "move-fifo", "delete-file"],
 )
-def test_an_accepted_upload_swapped_for_a_link_while_it_waits_leaks_nothing(
-    tmp_path: Path, mode: str, secret: bytes
+def test_an_accepted_upload_swapped_while_it_waits_leaks_nothing(
+    tmp_path: Path, mode: str, secret: bytes, swap: str
 ) -> None:
     """Three uploads settle while the only worker is stopped (two go in flight, one waits in
-    the queue); each is then replaced by a link to a file outside IN. Nothing of the outside
-    file may reach OUT, OUT/failed/ or the daemon's state, and it stays as it was."""
+    the queue); each is then replaced by a link to a file outside IN (or a FIFO, or another
+    upload). Nothing of the outside file may reach OUT, OUT/failed/ or the daemon's state, it
+    stays as it was, and a replacing upload is done as itself, never as what it replaced."""
     inp, out = tmp_path / "in", tmp_path / "out"
     inp.mkdir()
     outside = tmp_path / "private" / "secret.png"
@@ -76,6 +83,7 @@ def test_an_accepted_upload_swapped_for_a_link_while_it_waits_leaks_nothing(
         args += ["--shared", "--claim-timeout", "30"]
     watch = Watch(tmp_path, *args)
     stopped: list[int] = []
+    swapped: list[str] = []
     try:
         watch.wait_ready()
         (inp / "warm.png").write_bytes(png_bytes(1))
@@ -101,10 +109,16 @@ def test_an_accepted_upload_swapped_for_a_link_while_it_waits_leaks_nothing(
             30,
             "two uploads in flight and one queued",
         )
-        for name in uploads:
-            if (inp / name).exists():  # under --shared, those in flight are claimed already
-                (inp / name).unlink()
+        replacements = {name: png_bytes(50 + i) for i, name in enumerate(uploads)}
+        swapped = [name for name in uploads if (inp / name).exists()]  # --shared: claimed
+        for name in swapped:
+            (inp / name).unlink()
+            if swap == "link":
                 (inp / name).symlink_to(outside)
+            elif swap == "fifo":
+                os.mkfifo(inp / name)
+            else:
+                (inp / name).write_bytes(replacements[name])
         for pid in stopped:
             os.kill(pid, signal.SIGCONT)
         stopped = []
@@ -113,6 +127,7 @@ def test_an_accepted_upload_swapped_for_a_link_while_it_waits_leaks_nothing(
                 status(status_file).get("in_flight") == 0
                 and status(status_file).get("queued") == 0
                 and status(status_file).get("settling") == 0
+                and (swap != "file" or all((out / name).exists() for name in uploads))
             ),
             60,
             "the daemon idle again",
@@ -124,10 +139,16 @@ def test_an_accepted_upload_swapped_for_a_link_while_it_waits_leaks_nothing(
     assert outside.read_bytes() == secret
     assert secret not in list(contents_under(out, inp / ".lltd"))
     assert "Traceback" not in watch.stderr
-    for name in uploads:  # the links stay where the uploader put them, unfollowed
-        if (inp / name).is_symlink():
+    for name in swapped:  # links and FIFOs stay where the uploader put them, unread
+        if swap == "link":
             assert os.readlink(inp / name) == str(outside)
-    if mode == "shared":  # the two claimed before the swap were the uploads themselves
+        elif swap == "fifo":
+            assert stat.S_ISFIFO((inp / name).lstat().st_mode)
+    if swap == "file":  # new uploads, done as themselves once settled
+        wanted = {name: defended_pixels(data) for name, data in replacements.items()}
+        assert all((decoded(out / name) == wanted[name]).all() for name in swapped)
+        assert not any((inp / name).exists() for name in uploads)  # deleted: what was done
+    elif mode == "shared":  # the two claimed before the swap were the uploads themselves
         for name in ("v0.png", "v1.png"):
             assert (decoded(out / name) == defended_pixels(uploads[name])).all()
         assert not (out / "v2.png").exists()
