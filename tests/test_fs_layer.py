@@ -189,3 +189,32 @@ def test_runs_on_overlapping_trees_exclude_each_other(tmp_path: Path) -> None:
             pass
         with pytest.raises(UsageError), tree_locks(reads):
             pass
+
+
+def test_the_clusters_local_storage_fetches_and_deletes_by_descriptor(tmp_path: Path) -> None:
+    """A cluster run on a local folder (``file://``): a link in the tree is not fetched, and
+    ``--r``'s deletion removes only the version that was fetched and converted."""
+    pytest.importorskip("fsspec")
+    from lltd.cluster.storage import Storage
+    from lltd.fs.destination import UnsafeDestination
+
+    tree, scratch = tmp_path / "tree", tmp_path / "scratch"
+    tree.mkdir()
+    scratch.mkdir()
+    (tmp_path / "secret").write_bytes(b"secret")
+    (tree / "link.png").symlink_to(tmp_path / "secret")
+    (tree / "a.png").write_bytes(b"old version")
+    storage = Storage.of(f"file://{tree}")
+    with pytest.raises(OSError):
+        storage.fetch("link.png", scratch / "link.png")
+    assert not (scratch / "link.png").exists()
+    storage.fetch("a.png", scratch / "a.png")
+    assert (scratch / "a.png").read_bytes() == b"old version"
+    (tmp_path / "new").write_bytes(b"new version, saved by rename")
+    os.rename(tmp_path / "new", tree / "a.png")
+    with pytest.raises(UnsafeDestination, match="original kept"):
+        storage.delete("a.png")
+    assert (tree / "a.png").read_bytes() == b"new version, saved by rename"
+    storage.fetch("a.png", scratch / "b.png")
+    storage.delete("a.png")
+    assert not (tree / "a.png").exists()

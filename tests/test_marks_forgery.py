@@ -6,6 +6,7 @@ copied from another file names another file."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ from lltd.batch.marks import (
     same_source,
     sha256_of,
     stamp,
+    write_mark,
 )
 from lltd.batch.outcome import Outcome
 from lltd.batch.plan import plan_local
@@ -210,3 +212,83 @@ def test_a_rerun_redoes_an_output_forged_in_its_middle_and_an_original_forged_in
     assert outcomes == {"a.png": outcomes["a.png"], "b.png": outcomes["b.png"], "c.png": done}
     assert done not in (outcomes["a.png"], outcomes["b.png"])
     assert {name: (out / name).read_bytes() for name in made} == made  # redone, the same
+
+
+@pytest.mark.parametrize(("keep", "kept"), [(0, False), (38, False), (39, True), (40, True)])
+def test_an_input_of_at_most_keep_bytes_is_returned_with_its_description(
+    tmp_path: Path, keep: int, kept: bool
+) -> None:
+    """The job decodes the very bytes the record's SHA-256 names, read once (39 bytes here)."""
+    data = b"the original picture, 39 bytes long...."
+    path = write(tmp_path / "a.png", data)
+    source, returned = Source.read(path, "a.png", keep)
+    assert returned == (data if kept else None)
+    assert source == Source.of(path, "a.png") == Source.read(path, "a.png")[0]
+    assert Source.read(path, "a.png")[1] is None  # nothing kept unless asked
+    assert (source.size, source.sha256) == (39, hashlib.sha256(data).hexdigest())
+
+
+def test_the_record_is_compact_sorted_json() -> None:
+    mark = Mark("compress", Source("a.png", 3, 7, "ab"), 2, "cd")
+    assert mark.to_bytes() == (
+        b'{"command":"compress","output_sha256":"cd","output_size":2,'
+        b'"source":{"mtime_ns":7,"name":"a.png","sha256":"ab","size":3}}'
+    )
+    assert Mark.from_bytes(mark.to_bytes()) == mark
+
+
+def test_an_empty_input_is_returned_empty_and_one_byte_is_not_kept_unless_asked(
+    tmp_path: Path,
+) -> None:
+    empty = write(tmp_path / "empty.png", b"")
+    assert Source.read(empty, "empty.png")[1] == b""  # 0 bytes: at most keep (0)
+    one = write(tmp_path / "one.png", b"x")
+    assert Source.read(one, "one.png")[1] is None
+    assert Source.read(one, "one.png", 1)[1] == b"x"
+
+
+def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    """O_NONBLOCK: opening a FIFO with no writer must not block; it is not a regular file."""
+    import errno
+    import threading
+
+    fifo = tmp_path / "a.png"
+    os.mkfifo(fifo)
+    raised: list[BaseException] = []
+
+    def describe() -> None:
+        try:
+            Source.of(fifo, "a.png")
+        except OSError as exc:
+            raised.append(exc)
+
+    reader = threading.Thread(target=describe, daemon=True)  # left behind if it blocks
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "Source.of blocked on a FIFO"
+    assert len(raised) == 1 and raised[0].errno == errno.EINVAL
+    assert "not a regular file" in str(raised[0])
+
+
+def test_a_link_carries_no_record_of_its_own_nor_its_targets(
+    made: tuple[Path, Path, Source], tmp_path: Path
+) -> None:
+    """A link planted at an output's name is not the output: its target's record is not read
+    through it, and stamping through it never writes on the target."""
+    _, output, _ = made
+    link = tmp_path / "out" / "link.webp"
+    link.symlink_to(output)
+    assert read_mark(output) is not None and read_mark(link) is None
+    other = write(tmp_path / "out" / "other.webp", b"someone else's file")
+    other_link = tmp_path / "out" / "other-link.webp"
+    other_link.symlink_to(other)
+    write_mark(other_link, read_mark(output))
+    assert read_mark(other) is None
+
+
+def test_a_file_of_several_read_chunks_is_measured_and_hashed_whole(tmp_path: Path) -> None:
+    data = bytes(range(256)) * (5 * 4096 + 3)  # 5 MiB and 768 bytes: 6 reads of 1 MiB
+    path = write(tmp_path / "big.webp", data)
+    assert sha256_of(path) == (len(data), hashlib.sha256(data).hexdigest())
+    source = Source.of(path, "big.webp")
+    assert (source.size, source.sha256) == (len(data), hashlib.sha256(data).hexdigest())

@@ -34,7 +34,9 @@ def setup(tmp_path: Path, other: str = "hostb-4242") -> tuple[Claims, Claims, Fa
     mine.start()
     theirs.start()
     (root / "photo.png").write_bytes(b"picture")
-    assert theirs.claim(Path("photo.png")) == theirs.mine / "photo.png"
+    assert theirs.mine == root / ".lltd" / "claims" / other
+    assert (theirs.mine / ".alive").is_file() and (mine.mine / ".alive").is_file()
+    os.rename(root / "photo.png", theirs.mine / "photo.png")  # what its claim does: one rename
     return mine, theirs, clock, root
 
 
@@ -139,3 +141,89 @@ def test_stopping_gives_every_claim_back_unless_a_new_upload_took_the_name(
     else:
         assert (root / "photo.png").read_bytes() == b"picture"
         assert not theirs.mine.exists()
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"), [("a-b/c", "a_b_c"), ("", "host"), ("plain", "plain")]
+)
+def test_a_daemons_id_is_its_host_without_dashes_then_its_pid(
+    monkeypatch: pytest.MonkeyPatch, host: str, expected: str
+) -> None:
+    """The PID is read back after the last "-", so the host part holds none."""
+    from lltd.watch import shared
+
+    monkeypatch.setattr(shared.socket, "gethostname", lambda: host)
+    assert shared.daemon_id() == f"{expected}-{os.getpid()}"
+
+
+def test_a_process_we_may_not_signal_is_alive_a_missing_one_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lltd.watch import shared
+
+    def refuse(pid: int, signal: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    sent: list[tuple[int, int]] = []
+    real_kill = os.kill
+    monkeypatch.setattr(
+        shared.os, "kill", lambda pid, sig: sent.append((pid, sig)) or real_kill(pid, sig)
+    )
+    assert shared._pid_alive(os.getpid())
+    assert sent == [(os.getpid(), 0)]  # signal 0: only asks whether it exists
+    monkeypatch.setattr(shared.os, "kill", refuse)
+    assert shared._pid_alive(1)  # another user's process: alive, not ours to take over
+
+
+def test_dotfiles_and_the_keep_alive_are_not_claims_and_emptied_folders_are_removed(
+    tmp_path: Path,
+) -> None:
+    mine, theirs, clock, _ = setup(tmp_path)
+    (theirs.mine / "sub").mkdir()
+    (theirs.mine / "sub" / ".partial.png").write_bytes(b"x")  # an upload's temporary
+    (theirs.mine / "sub" / ALIVE).write_bytes(b"")  # only the top one is the keep-alive
+    assert sorted(theirs.held()) == [Path("photo.png")]
+    (theirs.mine / "sub" / ".partial.png").unlink()
+    (theirs.mine / "sub" / ALIVE).unlink()
+    clock.now += TIMEOUT
+    mine.orphans()
+    clock.now += TIMEOUT
+    assert mine.tend() == [("hostb-4242", [Path("photo.png")])]
+    # Its emptied subfolders are removed; its keep-alive stays (a stalled daemon that wakes
+    # up touches it again).
+    assert [p.name for p in theirs.mine.iterdir()] == [ALIVE]
+    assert mine.tend() == []
+
+
+def test_a_takeover_goes_on_past_a_file_a_third_daemon_took_first(tmp_path: Path) -> None:
+    mine, theirs, _, _ = setup(tmp_path)
+    (theirs.mine / "b.png").write_bytes(b"b")
+    taken = sorted(theirs.held())
+    (theirs.mine / taken[0]).unlink()  # a third daemon's rename won that one
+    assert mine.take_over("hostb-4242") == taken[1:]
+    assert list(mine.held()) == taken[1:]
+
+
+def test_stray_entries_in_the_claims_folder_do_not_hide_a_silent_daemon(tmp_path: Path) -> None:
+    mine, _, clock, root = setup(tmp_path)
+    for n in range(30):  # files, not claim folders: whatever their order in the listing
+        (root / ".lltd" / "claims" / f"stray{n}-x").write_bytes(b"")
+    assert mine.orphans() == []
+    clock.now += TIMEOUT
+    assert mine.orphans() == ["hostb-4242"]
+
+
+def test_the_claimed_path_and_giving_back_what_we_do_not_hold(tmp_path: Path) -> None:
+    mine, _, _, root = setup(tmp_path)
+    assert mine.claimed_path(Path("a/b.png")) == root / ".lltd" / "claims" / "hosta-1" / "a/b.png"
+    assert mine.give_back(Path("never-claimed.png")) is False
+    assert not (root / "never-claimed.png").exists()
+
+
+def test_the_keep_alive_is_readable_by_all_and_executable_by_none(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        mine, _, _, _ = setup(tmp_path)
+    finally:
+        os.umask(previous)
+    assert (mine.mine / ALIVE).stat().st_mode & 0o777 == 0o644

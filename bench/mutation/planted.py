@@ -231,19 +231,19 @@ ROWS = [
         "the 95 % Wilson interval's half-width wrong (4n instead of 4n^2)",
         "lltd/evaluate/stats.py",
         [("z * z / (4 * n * n)", "z * z / (4 * n)")],
-        "tests/test_stats_contracts.py::test_the_wilson_interval_equals_the_published_values",
+        "tests/test_stats_wilson.py::test_the_wilson_interval_equals_the_published_values",
     ),
     (
         "a still-falling step curve passes the sanity check (tolerance doubled)",
         "lltd/evaluate/sanity.py",
         [("passed = half - last <= tolerance(n)", "passed = half - last <= 2 * tolerance(n)")],
-        "tests/test_stats_contracts.py::test_the_steps_check_fails_exactly_when_more_than_the_tolerance_falls_in_the_second_half",
+        "tests/test_sanity_contracts.py::test_the_steps_check_fails_exactly_when_more_than_the_tolerance_falls_in_the_second_half",
     ),
     (
         "the sanity tolerance 20 % instead of 2 %",
         "lltd/evaluate/sanity.py",
         [("max(1 / max(n, 1), 0.02)", "max(1 / max(n, 1), 0.2)")],
-        "tests/test_stats_contracts.py::test_the_tolerance_is_one_image_or_two_percent_whichever_is_larger",
+        "tests/test_sanity_contracts.py::test_the_tolerance_is_one_image_or_two_percent_whichever_is_larger",
     ),
     (
         "keep_freed_memory leaves the heap trimmed (M_TRIM_THRESHOLD not set)",

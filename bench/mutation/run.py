@@ -54,6 +54,7 @@ REPO = HERE.parents[1]
 RESULTS = HERE / "results"
 WORK = HERE / "work"  # scratch copies of interrupted modules (ignored by git)
 DETECTED = ("ok_killed", "bad_timeout", "ok_suspicious")
+STRICT_PYTEST = "import sys, pytest; sys.exit(0 if pytest.main(sys.argv[1:]) == 0 else 1)"
 #: The fast tests: what boots systemd or runs for minutes is left to CI.
 MARKERS = "not systemd and not slow"
 
@@ -73,32 +74,50 @@ def _dotted(module: str) -> str:
 
 
 def conventional_tests(module: str) -> list[str]:
-    """Test files that import ``module`` by name, or are named after it."""
+    """Test files that import ``module`` by name, or are named after it; failing those, the
+    test files named after its package (``lltd/serve/app.py``: ``tests/test_serve*.py``)."""
     dotted = _dotted(module)
     parent, _, name = dotted.rpartition(".")
     uses = re.compile(
         rf"(?:\b{re.escape(dotted)}\b(?!\.\w)|from {re.escape(parent)} import [^\n]*\b{name}\b)"
     )
-    found = []
-    for test in sorted((REPO / "tests").glob("test_*.py")):
-        named = name != "__init__" and test.name.startswith(f"test_{name}")
-        if named or uses.search(test.read_text()):
-            found.append(str(test.relative_to(REPO)))
+    tests = sorted((REPO / "tests").glob("test_*.py"))
+    found = [
+        str(test.relative_to(REPO))
+        for test in tests
+        if (name != "__init__" and test.name.startswith(f"test_{name}"))
+        or uses.search(test.read_text())
+    ]
+    package = parent.rpartition(".")[2]
+    if not found and package != "lltd":
+        found = [str(t.relative_to(REPO)) for t in tests if t.name.startswith(f"test_{package}")]
     return found
 
 
 def target(module: str, rows: list[dict]) -> dict:
-    """What to run against ``module``: the first table row naming it, else the convention."""
+    """What to run against ``module``: the first table row naming it (``module``: a glob or a
+    list of them), else the convention."""
     for row in rows:
-        if fnmatch.fnmatch(module, row["module"]):
+        patterns = row["module"] if isinstance(row["module"], list) else [row["module"]]
+        if any(fnmatch.fnmatch(module, pattern) for pattern in patterns):
             return {"module": module, "tests": row.get("tests", []), "skip": row.get("skip")}
     tests = conventional_tests(module)
     return {"module": module, "tests": tests, "skip": None if tests else "no test names it"}
 
 
+def planned(module: str) -> int | None:
+    """How many mutants mutmut makes of ``module`` (None if mutmut cannot parse it)."""
+    try:
+        from mutmut import Context, list_mutations
+
+        return len(list_mutations(Context(source=(REPO / module).read_text(), filename=module)))
+    except Exception:  # mutmut's parser, not ours: the run itself would say more
+        return None
+
+
 def key(entry: dict) -> str:
     """The cache key: the module, the test files it runs, conftest and the command."""
-    digest = hashlib.sha256(json.dumps([entry["tests"], MARKERS]).encode())
+    digest = hashlib.sha256(json.dumps([entry["tests"], MARKERS, STRICT_PYTEST]).encode())
     files = [entry["module"], "tests/conftest.py"]
     files += [t.split("::")[0] for t in entry["tests"] if t.startswith("tests/")]
     for name in files:
@@ -157,6 +176,14 @@ def _is_working(pid: int) -> bool:
     return False
 
 
+def restore_originals(work: Path) -> None:
+    """Put back what a killed mutmut left mutated: it writes ``NAME.py.bak`` before planting a
+    mutant and moves it back after the tests, so a kill in between leaves the mutant in place,
+    and the next start would take it for the original."""
+    for backup in (work / "lltd").rglob("*.py.bak"):
+        os.replace(backup, backup.with_suffix(""))
+
+
 def supervise(
     argv: list[str], work: Path, deadline: float, stall: float = 60.0, attempts: int = 6
 ) -> tuple[int, bool]:
@@ -169,6 +196,7 @@ def supervise(
     (its cache keeps what it did)."""
     env = {**os.environ, "PYTHONPATH": str(work)}
     for attempt in range(attempts):
+        restore_originals(work)
         process = subprocess.Popen(
             argv, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -196,8 +224,11 @@ def supervise(
 
 def run_module(entry: dict, mutmut: list[str], deadline: float) -> dict:
     """Mutate one module in its scratch copy (kept, and resumed, while unfinished)."""
-    runner = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    # mutmut 2 counts any exit status but 1 as "the tests pass": a mutant pytest cannot even
+    # import (exit status 2) would survive. Every failure is reported to it as 1.
+    runner = [sys.executable, "-c", STRICT_PYTEST, "-x", "-q", "-p", "no:cacheprovider"]
     runner += ["-p", "no:randomly", "-m", MARKERS, *entry["tests"]]
+    entry["key"] = key(entry)  # the tree as it is now: the copy below is taken from it
     work = WORK / entry["module"].replace("/", ".")
     stamp = work / ".lltd-mutation-key"
     if not (stamp.exists() and stamp.read_text() == entry["key"]):
@@ -276,17 +307,23 @@ def report(entries: list[dict]) -> str:
     ]
     total = detected = ran = 0
     missing: list[str] = []
+    empty: list[str] = []
     skipped: list[str] = []
+    counts = {entry["module"]: planned(entry["module"]) for entry in entries}
+    package = sum(n or 0 for n in counts.values())
     survivors: list[str] = []
     below: list[str] = []
     for entry in entries:
         module = entry["module"]
+        if counts[module] == 0:
+            empty.append(module)  # nothing mutmut can change (docstrings, re-exports)
+            continue
         if entry["skip"]:
-            skipped.append(f"| `{module}` | {entry['skip']} |")
+            skipped.append(f"| `{module}` | {counts[module]} | {entry['skip']} |")
             continue
         result = load_result(module)
         if result is None:
-            missing.append(module)
+            missing.append(f"`{module}` ({counts[module]})")
             continue
         tried = result["mutants"] - result.get("not_run", 0)
         caught = result["killed"] + result["timeout"]
@@ -317,19 +354,25 @@ def report(entries: list[dict]) -> str:
         )
     lines += [
         "",
-        f"{len(entries)} modules in `lltd/`: {ran} run, {len(skipped)} skipped (below, with the "
-        f"reason), {len(missing)} not run yet. Below 85 %: "
+        f"{len(entries)} modules in `lltd/`, {package} mutants in all: {ran} modules run "
+        f"({total} mutants tried, {100 * total / max(package, 1):.0f} % of the package), "
+        f"{len(missing)} not run yet, {len(skipped)} skipped (below, with the reason), "
+        f"{len(empty)} with no mutants. Below 85 %: "
         + (", ".join(f"`{m}`" for m in below) or "none")
         + ".",
         "",
-        "## Not run yet",
+        "## Not run yet (mutants)",
         "",
-        ", ".join(f"`{m}`" for m in missing) or "(none)",
+        ", ".join(missing) or "(none)",
+        "",
+        "## No mutants",
+        "",
+        ", ".join(f"`{m}`" for m in empty) or "(none)",
         "",
         "## Skipped: mutants that cannot run",
         "",
-        "| module | why |",
-        "| --- | --- |",
+        "| module | mutants | why |",
+        "| --- | ---: | --- |",
         *skipped,
         "",
         "## Survivors",

@@ -230,6 +230,18 @@ class Folder:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp, dir_fd=self.fd)
 
+    def clear(self) -> None:
+        """Remove everything in this folder (``--c``), by descriptor: what goes is what this
+        folder holds, whatever its path names meanwhile; links are removed, never followed."""
+        import shutil  # only --c needs it
+
+        with os.scandir(self.fd) as entries:
+            for entry in list(entries):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.name, dir_fd=self.fd)
+                else:
+                    os.unlink(entry.name, dir_fd=self.fd)
+
     def remove(self, name: str, expected: Version) -> str | None:
         """Unlink ``name`` only if it is ``expected``; None when removed, else why it was kept."""
         seam.reached("remove", self.fd, name)
