@@ -212,11 +212,33 @@ def test_steps_and_square_checks_fail_when_they_should() -> None:
     n = 10
     still_falling = _attack([90] * 5 + [-1] * 5, [False] * n)  # half break in the last steps
     flat = _attack([3] * 5 + [-1] * 5, [False] * n)
-    assert not sanity.steps_check(still_falling, 100).passed
-    assert sanity.steps_check(flat, 100).passed
+    assert sanity.steps_check(still_falling, 100).passed is False
+    assert sanity.steps_check(flat, 100).passed is True
     masked = _attack([-1] * n, [True] * n)  # Square breaks everything, the gradient nothing
-    assert not sanity.square_check(masked).passed
+    assert sanity.square_check(masked).passed is False
     assert sanity.square_check(_attack([3] * 5 + [-1] * 5, [True] * 5 + [False] * 5)).passed
+
+
+def test_checks_with_nothing_to_test_are_not_informative() -> None:
+    """ImageNet's "Square broke 0 of the 0 images left" and "0 % after 50 steps, 0 % after
+    100" could not have failed: they are reported as such (None), never as passed."""
+    n = 10
+    everything_at_once = _attack([2] * n, [True] * n)
+    square = sanity.square_check(everything_at_once)
+    assert square.passed is None and "no image for Square" in square.detail
+    steps = sanity.steps_check(everything_at_once, 100)
+    assert steps.passed is None and "nothing was left to break" in steps.detail
+    # One image standing halfway is enough for the check to be able to fail.
+    assert sanity.steps_check(_attack([2] * 9 + [80], [True] * n), 100).passed is True
+    assert sanity.steps_check(_attack([2] * 8 + [80, -1], [True] * 9 + [False]), 100).passed
+    assert sanity.stronger_check("webp", 64, 0, 0).passed is None
+    assert sanity.stronger_check("webp", 64, 10, 1).passed is True
+    assert sanity.stronger_check("webp", 64, 10, 2).passed is False
+    curve = [(1 / 255, 0.4), (2 / 255, 0.2), (4 / 255, 0.1)]
+    assert sanity.curve_check("webp", curve, 1 / 255, 0.85, 20).passed is False
+    assert sanity.curve_check("webp", curve, 1 / 255, 0.40, 20).passed is True
+    assert sanity.curve_check("webp", curve, 1 / 255, 0.45, 20).passed is True  # one image
+    assert sanity.curve_check("webp", curve, 4 / 255, 0.0, 20).passed is None
 
 
 def test_a_report_with_failing_checks_says_so_at_its_top() -> None:
@@ -237,7 +259,14 @@ def test_a_report_with_failing_checks_says_so_at_its_top() -> None:
     assert "SANITY CHECKS FAILED (1 of 2)" in top and "steps flatten (webp): still falling" in top
     assert "| webp q60 | 90.0 | **50.0** | 24.0-76.0 | bpda-pgd | 10 |" in text
     report["sanity"][0]["passed"] = True
-    assert "All 2 sanity checks" in markdown(report).split("## Worst case")[0]
+    assert "All 2 informative sanity checks" in markdown(report).split("## Worst case")[0]
+    # A check with nothing to test is neither passed nor failed, and the top says so.
+    report["sanity"][0]["passed"] = None
+    top = markdown(report).split("## Worst case")[0]
+    assert "All 1 informative sanity checks" in top and "1 more had nothing to test" in top
+    assert "- not informative: steps flatten (webp)" in markdown(report)
+    report["sanity"][1]["passed"] = None
+    assert markdown(report).split("\n")[2].startswith("**NO SANITY CHECK COULD FAIL**")
 
 
 def test_precomputed_adversarial_folder_is_evaluated_under_every_defense(

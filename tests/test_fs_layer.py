@@ -189,3 +189,56 @@ def test_runs_on_overlapping_trees_exclude_each_other(tmp_path: Path) -> None:
             pass
         with pytest.raises(UsageError), tree_locks(reads):
             pass
+
+
+def test_the_clusters_local_storage_fetches_and_deletes_by_descriptor(tmp_path: Path) -> None:
+    """A cluster run on a local folder (``file://``): a link in the tree is not fetched, and
+    ``--r``'s deletion removes only the version that was fetched and converted."""
+    pytest.importorskip("fsspec")
+    from lltd.cluster.storage import Storage
+    from lltd.fs.destination import UnsafeDestination
+
+    tree, scratch = tmp_path / "tree", tmp_path / "scratch"
+    tree.mkdir()
+    scratch.mkdir()
+    (tmp_path / "secret").write_bytes(b"secret")
+    (tree / "link.png").symlink_to(tmp_path / "secret")
+    (tree / "a.png").write_bytes(b"old version")
+    storage = Storage.of(f"file://{tree}")
+    with pytest.raises(OSError):
+        storage.fetch("link.png", scratch / "link.png")
+    assert not (scratch / "link.png").exists()
+    storage.fetch("a.png", scratch / "a.png")
+    assert (scratch / "a.png").read_bytes() == b"old version"
+    (tmp_path / "new").write_bytes(b"new version, saved by rename")
+    os.rename(tmp_path / "new", tree / "a.png")
+    with pytest.raises(UnsafeDestination, match="original kept"):
+        storage.delete("a.png")
+    assert (tree / "a.png").read_bytes() == b"new version, saved by rename"
+    storage.fetch("a.png", scratch / "b.png")
+    storage.delete("a.png")
+    assert not (tree / "a.png").exists()
+
+
+def test_a_reader_of_a_folder_and_a_writer_inside_it_exclude_each_other(tmp_path: Path) -> None:
+    """flock alone cannot tell a reader of ``photos`` from a writer's shared lock on it (the
+    writer's tree ``photos/new`` lies inside): the record-lock marks do, in either order."""
+    photos = tmp_path / "photos"
+    (photos / "new").mkdir(parents=True)
+    for out_name in ("out", "out2"):
+        (tmp_path / out_name).mkdir()
+    with (
+        Folder.open(photos) as reads,
+        Folder.open(tmp_path / "out") as out,
+        Folder.open(photos / "new") as inner,
+    ):
+        with tree_locks(out, reads), pytest.raises(UsageError, match="reading"), tree_locks(inner):
+            pass
+        with tree_locks(inner), pytest.raises(UsageError, match="writing inside"):  # noqa: SIM117
+            with tree_locks(out, reads):
+                pass
+        # Nothing is left held: both orders work again one after the other.
+        with tree_locks(out, reads):
+            pass
+        with tree_locks(inner):
+            pass

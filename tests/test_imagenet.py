@@ -97,6 +97,53 @@ def test_evaluate_on_the_seed_images_offline(efficientnet, seed_data: Path, tmp_
     # The seed's DeepFool examples were made on Inception-v3: they barely transfer.
     assert rows["precomputed:adversarial-deepfool-inception_v3", "none"]["n"] == 6
     assert rows["fgsm", "none"]["accuracy"] < 1.0
+    # Each precomputed image pairs with its original, so it joins the per-image worst case.
+    (precomputed,) = [a for a in report["attacks"] if a["attack"].startswith("precomputed:")]
+    assert precomputed["paired"] == precomputed["images"] == 6
+    worst = report["worst_case"]["webp+flip"]
+    assert set(worst["alone"]) == {"none", "fgsm", "precomputed:adversarial-deepfool-inception_v3"}
+    assert worst["robust"] == len(report["survivors"]["webp+flip"])
+
+
+def test_foolbox_samples_are_a_second_labelled_imagenet_set(efficientnet) -> None:
+    """foolbox's wheel holds 20 labelled ImageNet photographs: --data foolbox-samples, offline.
+    Less flattering than the seed's 20 (all right): EfficientNet-Lite0 gets 17 of them right."""
+    import foolbox
+
+    from lltd.evaluate.bpda import to_pixels
+    from lltd.evaluate.data import FOOLBOX_SAMPLES, foolbox_samples
+
+    data = foolbox_samples(efficientnet.classes, efficientnet.size)
+    assert len(data) == 20 and data.images.shape[1:] == (224, 224, 3)
+    assert data.source == FOOLBOX_SAMPLES and data.names[0] == "imagenet_00_243"
+    folder = Path(foolbox.__file__).parent / "data"
+    expected = [int(name.split("_")[2]) for name in data.names]
+    assert data.labels.tolist() == expected and (folder / f"{data.names[5]}.jpg").is_file()
+    predictions = efficientnet.predict(to_pixels(data.images)).numpy()
+    assert int((predictions == data.labels).sum()) == 17
+
+
+def test_foolbox_samples_need_the_imagenet_classes(reference_cache, tmp_path, run_lltd) -> None:
+    from lltd.cli.evaluate import FOOLBOX_SAMPLES as CLI_NAME
+    from lltd.evaluate.data import FOOLBOX_SAMPLES
+
+    assert CLI_NAME == FOOLBOX_SAMPLES == "foolbox-samples"
+    missing = tmp_path / "missing"
+    result = run_lltd(
+        "evaluate", "--data", "foolbox-samples", "--data", missing, "-o", tmp_path / "out",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"lltd: error: --data {missing}: not a folder"]
+    result = run_lltd(
+        "evaluate", "--model", "reference", "--data", "foolbox-samples", "--attacks", "none",
+        "-o", tmp_path / "out", "--device", "cpu", "--quiet",
+        env={"LLTD_CACHE_DIR": str(reference_cache)},
+    )  # fmt: skip
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
+    assert result.stderr.splitlines() == [
+        "lltd: error: --data foolbox-samples: its labels are ImageNet's 1000 class indices, and "
+        "this model has 12 classes"
+    ]
 
 
 @pytest.mark.timeout(900)

@@ -69,3 +69,11 @@ def test_readme_is_a_page_a_newcomer_reads() -> None:
 
 def test_links_lead_somewhere() -> None:
     assert not broken_links(README), f"README links to nothing: {broken_links(README)}"
+
+
+def test_every_command_has_an_example() -> None:
+    from lltd.cli import COMMANDS
+
+    shown = " ".join(e.code for e in EXAMPLES if e.lang == "sh")
+    missing = [name for name in COMMANDS if f"lltd {name} " not in shown]
+    assert not missing, f"the README shows no example of lltd {missing}"

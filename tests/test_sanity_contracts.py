@@ -89,7 +89,7 @@ def test_the_epsilon_check_passes_exactly_when_at_most_the_tolerance_survives_th
     assert [round(e * 255, 6) for e, _ in check.data] == [2, 4, 8, 16, 32, 64]
     assert [a for _, a in check.data] == [1.0] + [bright / 10] * 5  # 130 falls at 4/255
     assert check.name == "epsilon to ~0 (identity)"
-    assert check.detail == f"identity: {10 * bright:.1f} % at epsilon 0.251 (10 steps)"
+    assert check.detail == f"identity: {10 * bright:.1f} % at epsilon 64/255 (10 steps)"
     assert said[0] == "  epsilon 0.0078 on identity: 100.0 %" and len(said) == 6
 
 

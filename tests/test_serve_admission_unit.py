@@ -79,3 +79,47 @@ def test_a_cost_that_can_never_fit_is_refused() -> None:
             await Budget(2, 10).take(1, 11)
 
     run(main())
+
+
+def test_a_cancelled_request_keeps_its_pixels_until_its_thread_is_done() -> None:
+    import io
+    import threading
+
+    from PIL import Image
+    from starlette.requests import Request
+
+    from lltd.serve.app import Service
+    from lltd.serve.settings import ServeSettings
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 20, 30)).save(buffer, "PNG")
+    messages = [{"type": "http.request", "body": buffer.getvalue(), "more_body": False}]
+
+    async def receive() -> dict[str, object]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/defend", "headers": []}
+
+    async def main() -> None:
+        service = Service(ServeSettings(threads=1))
+        await service.start()
+        assert service.executor is not None
+        gate = threading.Event()
+        service.executor.submit(gate.wait, 60)  # the one thread is busy: the image queues there
+        try:
+            request = asyncio.create_task(service.defend(Request(scope, receive)))
+            while service.admission.pixels_in_flight == 0:
+                await asyncio.sleep(0.001)
+            request.cancel()  # as uvicorn does at its graceful-shutdown deadline
+            for _ in range(20):
+                await asyncio.sleep(0)
+            # The image is still going to be decoded in that thread: its pixels stay counted.
+            assert not request.done() and service.admission.pixels_in_flight == 1200
+        finally:
+            gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        assert service.admission.pixels_in_flight == 0 and service.admission.threads_busy == 0
+        await service.stop()
+
+    run(main())

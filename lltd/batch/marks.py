@@ -124,7 +124,8 @@ def _open_regular(path: Path) -> tuple[int, os.stat_result]:
     """A read-only descriptor of ``path``, refused unless it is a regular file. O_NONBLOCK:
     opening a FIFO must not wait for a writer. Plain descriptors, not Python file objects:
     these reads run once or twice per image, and a file object adds an isatty ioctl and seeks."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    # O_NOFOLLOW: a name swapped for a link is refused, never read through (issue 24).
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -239,7 +240,7 @@ def same_source(mark: Mark, path: Path, name: str) -> bool:
     if recorded.name != name:
         return False
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
         if (st.st_size, st.st_mtime_ns) != (recorded.size, recorded.mtime_ns):
             return False
         return Source.of(path, name).sha256 == recorded.sha256

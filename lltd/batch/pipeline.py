@@ -73,17 +73,10 @@ def clean_output_directory(output: Path, root: Path) -> bool:
                 f"--c refuses to empty {printable(output)}: it lies inside the input folder and "
                 f"holds {printable(foreign)}, which lltd did not write"
             )
-    import shutil  # only --c needs it
-
     from lltd.fs.tree import Folder
 
-    # By descriptor: what is removed is what this folder holds, whatever its path names later.
-    with Folder.open(output) as folder, os.scandir(folder.fd) as entries:
-        for entry in list(entries):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.name, dir_fd=folder.fd)
-            else:
-                os.unlink(entry.name, dir_fd=folder.fd)
+    with Folder.open(output) as folder:
+        folder.clear()
     return True
 
 

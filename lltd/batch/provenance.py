@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import stat
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 _CHUNK = 1 << 20
 
@@ -22,18 +24,26 @@ def file_facts(path: str | Path | None) -> dict[str, object]:
     if path is not None:
         try:
             sha = hashlib.sha256()
-            with open(path, "rb") as stream:
-                count = os.fstat(stream.fileno()).st_size  # the bytes hashed, not a later file
+            # O_NOFOLLOW and a regular file only: a name swapped for a link or a FIFO is
+            # reported with nulls, never read through (issue 24).
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as stream:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise OSError("not a regular file")
+                os.set_blocking(fd, True)
+                count = st.st_size  # the bytes hashed, not a later file
                 while chunk := stream.read(_CHUNK):
                     sha.update(chunk)
-            digest = sha.hexdigest()
-            size = _pixel_size(Path(path))
+                digest = sha.hexdigest()
+                stream.seek(0)
+                size = _pixel_size(stream)
         except OSError:  # gone (a replaced original), unreadable, or a storage URL
             count = None
     return {"sha256": digest, "pixels": size, "bytes": count}
 
 
-def _pixel_size(path: Path) -> list[int] | None:
+def _pixel_size(path: Path | BinaryIO) -> list[int] | None:
     from PIL import Image
 
     try:

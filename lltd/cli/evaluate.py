@@ -22,6 +22,8 @@ DEFENSE_CHOICES = (
     "none,webp,flip,webp+flip,jpeg,bit-depth,median,webp-band,flip-random,resize-pad,randomized"
 )
 DEFAULT_DEFENSES = "none,webp,flip,webp+flip,jpeg,bit-depth,median,webp-band,randomized"
+#: lltd.evaluate.data.FOOLBOX_SAMPLES, kept here for the same reason (a test checks they agree).
+FOOLBOX_SAMPLES = "foolbox-samples"
 
 
 @app.command(
@@ -50,11 +52,12 @@ def evaluate_command(
     ] = "reference",
     weights: opt.Weights = "DEFAULT",
     data: Annotated[
-        Path | None,
+        list[str] | None,
         typer.Option(
             "--data",
-            help="Labelled images: class folders (ImageFolder) or '<synset> <name>.<ext>' files "
-            "(default for --model reference: its test split).",
+            help="Labelled images: class folders (ImageFolder) or '<synset> <name>.<ext>' files, "
+            "or 'foolbox-samples' (the 20 ImageNet photographs in foolbox's wheel); repeatable, "
+            "the sets are joined (default for --model reference: its test split).",
         ),
     ] = None,
     adversarial: Annotated[
@@ -127,6 +130,14 @@ def evaluate_command(
             "WebP and JPEG quality.",
         ),
     ] = None,
+    match_size: Annotated[
+        bool,
+        typer.Option(
+            "--match-size",
+            help="Pair each WebP quality (--sweep-quality's, else 20,40,60,80) with the JPEG "
+            "quality of the same mean size and attack both (with --adaptive, BPDA-PGD too).",
+        ),
+    ] = False,
     quick: Annotated[
         bool, typer.Option("--quick", help="60 images and fewer attack steps (for CI).")
     ] = False,
@@ -166,12 +177,14 @@ def evaluate_command(
             eot=eot,
             square_queries=square_queries,
             sweep_qualities=parse_qualities(sweep_quality) if sweep_quality else (),
+            match_size=match_size,
             quick=quick,
             seed=seed,
         )
         options.validate()
-        if data is not None and not data.is_dir():
-            raise UsageError(f"--data {printable(data)}: not a folder")
+        for folder in data or []:
+            if folder != FOOLBOX_SAMPLES and not Path(folder).is_dir():
+                raise UsageError(f"--data {printable(folder)}: not a folder")
         for folder in adversarial or []:
             if not folder.is_dir():
                 raise UsageError(f"--adversarial {printable(folder)}: not a folder")
@@ -184,7 +197,7 @@ def evaluate_command(
         report = evaluate_model(
             model,
             None if weights == "random" else weights,
-            data,
+            data or [],
             options,
             device=device,
             limit=limit,

@@ -19,6 +19,8 @@ from lltd.batch.marks import Mark, Source, read_mark
 from lltd.common.errors import UsageError
 from lltd.common.urls import is_url
 from lltd.fs.atomic import copy_atomic
+from lltd.fs.destination import UnsafeDestination
+from lltd.fs.identity import Version
 
 #: Object stores have no extended attributes: an output's provenance record is the object
 #: ``.lltd/made/<output name>`` beside the tree (local files keep it on the file itself).
@@ -29,6 +31,10 @@ MARKS = ".lltd/made"
 class FileInfo:
     size: int
     mtime: float | None
+
+
+#: Local files fetched by this process and the version fetched: what delete() may remove.
+_FETCHED: dict[str, Version] = {}
 
 
 def _timestamp(value: Any) -> float | None:
@@ -177,11 +183,19 @@ class Storage:
         """Copy a file here with its modification time (exact for local files: provenance
         records compare it)."""
         local.parent.mkdir(parents=True, exist_ok=True)
-        self.fs.get_file(self.path(relative), str(local))
         if self.is_local:
-            mtime_ns = os.stat(self.path(relative)).st_mtime_ns
-            os.utime(local, ns=(mtime_ns, mtime_ns))
+            # By descriptor (lltd.fs): no link in the tree followed, and the version copied is
+            # the version a later delete() may remove, nothing else.
+            from lltd.fs.places import tree_at
+
+            tree = tree_at(Path(self.path()))
+            with tree.open_input(relative) as opened, open(local, "xb") as out:
+                for chunk in opened.chunks():
+                    out.write(chunk)
+                os.utime(out.fileno(), ns=(opened.st.st_atime_ns, opened.st.st_mtime_ns))
+                _FETCHED[self.path(relative)] = opened.version
             return
+        self.fs.get_file(self.path(relative), str(local))
         info = self.info(relative)
         if info is not None and info.mtime is not None:
             os.utime(local, (info.mtime, info.mtime))
@@ -191,7 +205,15 @@ class Storage:
         local files, a single put for object stores (whose objects appear only once complete)."""
         destination = self.path(relative)
         if self.is_local:
-            copy_atomic(local, Path(destination))  # copystat carries the provenance record
+            from lltd.fs.places import place_of
+
+            # In the tree's descriptor, through no link; copystat carries the provenance record.
+            folder, _, owned = place_of(Path(destination), Path(self.path()))
+            try:
+                copy_atomic(local, Path(destination), folder=folder)
+            finally:
+                if owned:
+                    folder.close()
             return
         self.fs.pipe_file(destination, local.read_bytes())
         mark = read_mark(local)
@@ -199,11 +221,35 @@ class Storage:
             self.fs.pipe_file(self.path(f"{MARKS}/{relative}"), mark.to_bytes())
 
     def delete(self, relative: str) -> None:
+        """Remove a file the job removed (``--r``'s original, a dropped older output). A local
+        file goes only if it is still the version this process fetched (lltd.fs)."""
+        if self.is_local:
+            self._delete_local(relative)
+            return
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.path(relative))
         if not self.is_local:
             with contextlib.suppress(FileNotFoundError):
                 self.fs.rm_file(self.path(f"{MARKS}/{relative}"))
+
+    def _delete_local(self, relative: str) -> None:
+        from lltd.fs.places import place_of
+
+        expected = _FETCHED.pop(self.path(relative), None)
+        if expected is None:
+            return  # never fetched here: nothing this job decided on
+        try:
+            where = Path(self.path(relative))
+            folder, name, owned = place_of(where, Path(self.path()), create=False)
+        except FileNotFoundError:
+            return
+        try:
+            why = folder.remove(name, expected)
+        finally:
+            if owned:
+                folder.close()
+        if why is not None and why != "it is gone":
+            raise UnsafeDestination(f"{self.url(relative)}: original kept: {why}")
 
     def remove_tree(self) -> bool:
         if not self.fs.exists(self.path()):

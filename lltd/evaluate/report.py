@@ -13,6 +13,25 @@ from lltd.fs.atomic import write_bytes_atomic
 
 ROW_FIELDS = ("attack", "defense", "accuracy", "restored", "n")
 SWEEP_FIELDS = ("codec", "quality", "attack", "accuracy", "mean_bytes", "n")
+MATCH_FIELDS = (
+    "codec", "quality", "webp_quality", "mean_bytes", "size_ratio", "bits_per_pixel", "clean",
+    "oblivious",
+    "adaptive", "worst", "n",
+)  # fmt: skip
+
+
+def status(passed: bool | None) -> str:
+    """A check's verdict; ``None`` is a check that had nothing to test (it could not fail)."""
+    return "not informative" if passed is None else "passed" if passed else "FAILED"
+
+
+def epsilon_label(epsilon: float) -> str:
+    """``8/255``; between 8-bit levels, what the attack really had: ``0.5/255 (floored to
+    0/255)`` (the attacks' ball holds whole levels only)."""
+    levels = epsilon * 255
+    whole = int(levels + 1e-6)
+    text = f"{round(levels, 4):g}/255"
+    return text if abs(levels - whole) < 1e-6 else f"{text} (floored to {whole}/255)"
 
 
 def _ordered(values: Sequence[str]) -> list[str]:
@@ -55,14 +74,21 @@ def sanity_lines(report: dict[str, Any]) -> list[str]:
     if not checks:
         return ["No adaptive attack was run (`--adaptive`): the worst case below covers only "
                 "attacks that do not know the defense.", ""]  # fmt: skip
-    failed = [check for check in checks if not check["passed"]]
+    failed = [check for check in checks if check["passed"] is False]
+    idle = [check for check in checks if check["passed"] is None]
     if failed:
         lines = [f"**SANITY CHECKS FAILED ({len(failed)} of {len(checks)})**: the adaptive "
                  "figures below are not trustworthy until these pass:", ""]  # fmt: skip
         lines += [f"- FAILED {check['name']}: {check['detail']}" for check in failed]
         return [*lines, ""]
+    informative = len(checks) - len(idle)
+    if not informative:
+        return [f"**NO SANITY CHECK COULD FAIL** on this run (all {len(checks)} had nothing "
+                "to test): the adaptive figures below are unchecked.", ""]  # fmt: skip
+    more = f"; {len(idle)} more had nothing to test (not informative)" if idle else ""
     return [
-        f"All {len(checks)} sanity checks of the adaptive attacks passed (listed at the end).",
+        f"All {informative} informative sanity checks of the adaptive attacks passed{more} "
+        "(listed at the end).",
         "",
     ]
 
@@ -82,6 +108,70 @@ def headline(report: dict[str, Any]) -> list[str]:
     return _grid(header, body)
 
 
+def alone_lines(report: dict[str, Any]) -> list[str]:
+    """Per defense, how many images each attack alone leaves, beside the union's count."""
+    entries = {d: e for d, e in report["worst_case"].items() if "alone" in e}
+    if not entries:
+        return []
+    labels = report["parameters"]["defense_labels"]
+    attacks = _ordered([a for e in entries.values() for a in e["alone"] if a != "none"])
+    header = ["defense", "every attack (union)", "clean", *attacks, "minimum of the rows"]
+    body = [
+        [labels.get(defense, defense), f"**{e['robust']}**", str(e["alone"].get("none", "-")),
+         *(str(e["alone"].get(a, "-")) for a in attacks),
+         f"{round(e['min_row']['accuracy'] * e['n'])} ({e['min_row']['attack']})"]
+        for defense, e in entries.items()
+    ]  # fmt: skip
+    return [
+        "Images left (of n): an image counts as robust only if the defended classifier gets it "
+        "right clean and under every attack of the report (each oblivious attack, each "
+        "precomputed set, every adaptive run); each attack alone leaves more.",
+        "",
+        *_grid(header, body),
+        "",
+    ]
+
+
+def source_lines(report: dict[str, Any]) -> list[str]:
+    """Clean accuracy and worst case per --data source, when several were joined."""
+    sources = report.get("by_source") or {}
+    if len(sources) < 2:
+        return []
+    labels = report["parameters"]["defense_labels"]
+    defenses = [d for d in report["worst_case"] if d in next(iter(sources.values()))]
+    header = ["source", "n", *(f"{labels.get(d, d)} clean / worst" for d in defenses)]
+    body = [
+        [source, str(entry["n"]),
+         *(f"{_pct(entry[d]['clean'])} / {_pct(entry[d]['worst'])}" for d in defenses)]
+        for source, entry in sources.items()
+    ]  # fmt: skip
+    return ["## Per data set: clean and worst-case accuracy (%)", "", *_grid(header, body), ""]
+
+
+def match_lines(report: dict[str, Any]) -> list[str]:
+    entries = report.get("match_size") or []
+    if not entries:
+        return []
+    body = [
+        [e["codec"], str(e["quality"]), f"{e['mean_bytes']:.0f}", f"{e['size_ratio']:.2f}",
+         f"{e['bits_per_pixel']:.2f}",
+         _pct(e["clean"]), _pct(e["oblivious"]), _pct(e["adaptive"]), f"**{_pct(e['worst'])}**"]
+        for e in entries
+    ]  # fmt: skip
+    header = ["codec", "quality", "mean bytes", "x WebP's", "bits/pixel", "clean",
+              "oblivious (all)", "adaptive (BPDA-PGD)", "worst"]  # fmt: skip
+    return [
+        "## WebP against JPEG at equal size (`--match-size`)",
+        "",
+        "Each WebP quality is paired with the JPEG quality of the closest mean size on these "
+        "images (x WebP's: its size over WebP's; far from 1 where no JPEG quality gets that "
+        "small). oblivious (all): right under every oblivious attack; worst: that and BPDA-PGD.",
+        "",
+        *_grid(header, body),
+        "",
+    ]
+
+
 def markdown(report: dict[str, Any]) -> str:
     parameters = report["parameters"]
     adaptive = report.get("adaptive")
@@ -93,9 +183,13 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         *headline(report),
         "",
-        "Worst case = the minimum over every attack row below (oblivious, precomputed, and with "
-        "`--adaptive` BPDA-PGD and Square). Intervals: Wilson score, 95 %.",
+        "Worst case = the share of images the defended classifier gets right clean and under "
+        "every attack below (oblivious, precomputed, and with `--adaptive` every BPDA-PGD run "
+        "and Square): per image, the attacker picks whichever attack works. Intervals: Wilson "
+        "score, 95 %.",
         "",
+        *alone_lines(report),
+        *source_lines(report),
         "## Top-1 accuracy (%) per attack and defense",
         "",
         *_grid(*table(report)),
@@ -132,12 +226,12 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "Adaptive settings: `" + json.dumps(adaptive, sort_keys=True) + "`"]
         lines += ["", "## Sanity checks", ""]
         lines += [
-            f"- {'passed' if check['passed'] else 'FAILED'}: {check['name']}: {check['detail']}"
+            f"- {status(check['passed'])}: {check['name']}: {check['detail']}"
             for check in report["sanity"]
         ]
         for defense, curves in report.get("curves", {}).items():
             if "epsilon" in curves:
-                points = ", ".join(f"{e * 255:.0f}/255: {_pct(a)}" for e, a in curves["epsilon"])
+                points = ", ".join(f"{epsilon_label(e)}: {_pct(a)}" for e, a in curves["epsilon"])
                 lines += ["", f"Accuracy (%) against epsilon on {defense}: {points}"]
         steps = [
             f"{defense}: " + ", ".join(f"{k}: {_pct(a)}" for k, a in curves["steps"])
@@ -147,7 +241,8 @@ def markdown(report: dict[str, Any]) -> str:
         if steps:
             lines += ["", "Accuracy (%) against BPDA-PGD steps:", ""]
             lines += [f"- {line}" for line in steps]
-    lines += ["", "Parameters: `" + json.dumps(parameters, sort_keys=True) + "`", ""]
+    lines += ["", *match_lines(report)]
+    lines += ["Parameters: `" + json.dumps(parameters, sort_keys=True) + "`", ""]
     return "\n".join(lines)
 
 
@@ -209,12 +304,16 @@ def write_report(report: dict[str, Any], out_dir: Path, plots: bool = True) -> l
     put("results.md", markdown(report).encode())
     if report["sweep"]:
         put("sweep.csv", _csv(report["sweep"], SWEEP_FIELDS))
+    if report.get("match_size"):
+        put("match_size.csv", _csv(report["match_size"], MATCH_FIELDS))
     if plots:
         from lltd.evaluate import plots as plotting
 
         put("accuracy.png", plotting.accuracy_plot(report))
         if report["sweep"]:
             put("quality.png", plotting.quality_plot(report))
+        if report.get("match_size"):
+            put("size.png", plotting.size_plot(report))
     return written
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,11 @@ from lltd.evaluate.adaptive import (
     attack_defense,
     defended_predictions,
 )
-from lltd.evaluate.data import Dataset
+from lltd.evaluate.data import Dataset, pair, pairing_key
 from lltd.evaluate.defenses import Defense, DefenseParameters
+from lltd.evaluate.match import match_size
 from lltd.evaluate.oblivious import attack_images, perturbation, predict
-from lltd.evaluate.stats import worst_case
+from lltd.evaluate.stats import wilson, worst_case
 from lltd.evaluate.sweep import sweep
 
 QUICK_IMAGES = 60
@@ -63,6 +64,8 @@ class EvaluateOptions:
     eot: int | None = None
     square_queries: int | None = None
     sweep_qualities: Sequence[int] = ()
+    #: Pair each sweep quality's WebP with the JPEG of the same mean size (``--match-size``).
+    match_size: bool = False
     quick: bool = False
     seed: int = 0
 
@@ -131,6 +134,20 @@ def _row(
 
 
 ImageSet = tuple[np.ndarray, np.ndarray]
+#: Images of the stronger-configuration sanity check (evenly spread over the set).
+STRONGER_SUBSAMPLE = 64
+
+
+def _paired(correct: np.ndarray, index: np.ndarray | None, n: int) -> np.ndarray:
+    """Per image of the report's set: still right under this attack. ``index``: per image of a
+    precomputed set, the clean image it was made from (-1: none); an image is right when every
+    adversarial version made from it is (one not attacked by the set counts as right)."""
+    if index is None:
+        return correct
+    out = np.ones(n, dtype=bool)
+    made = index >= 0
+    np.logical_and.at(out, index[made], correct[made])
+    return out
 
 
 def evaluate(
@@ -152,42 +169,113 @@ def evaluate(
         for name in options.attacks:
             if name != "none":
                 sets[name] = _oblivious(model, data, options, name, attacks, say)
+    # The per-image worst case needs every attack's images lined up with the clean ones: a
+    # precomputed image pairs with the clean image it was made from, by name (without --data,
+    # the first precomputed set's images are the report's).
+    first = next(iter((precomputed or {}).values()), None)
+    base = (
+        data.names if data is not None else [pairing_key(n) for n in first.names] if first else []
+    )
+    n_images = len(data) if data is not None else len(first) if first is not None else 0
+    pairing: dict[str, np.ndarray] = {}
     for name, adversarial in (precomputed or {}).items():
         sets[name] = (adversarial.images, adversarial.labels)
+        pairing[name] = pair(base, adversarial.names)
         fooled = predict(model, adversarial.images) != adversarial.labels
         attacks.append(
             {"attack": name, "epsilon": None, "steps": None, "fooled": float(fooled.mean()),
-             "source": adversarial.source, "seconds": 0.0}
+             "source": adversarial.source, "seconds": 0.0,
+             "paired": int((pairing[name] >= 0).sum()), "images": len(adversarial)}
         )  # fmt: skip
 
     rows: list[Row] = []
+    survival: dict[str, dict[str, np.ndarray]] = {d.name: {} for d in options.defenses}
     say(f"defenses ({len(options.defenses)} x {len(sets)} image sets)")
     for name, (images, labels) in sets.items():
         fooled = predict(model, images) != labels
         for defense in options.defenses:
             predictions = defended_predictions(model, defense, images)
             rows.append(_row(name, defense.name, predictions, labels, fooled))
+            if name in pairing and (pairing[name] < 0).any():
+                continue  # not all its images pair with clean ones: see _unpaired
+            correct = predictions == labels
+            survival[defense.name][name] = _paired(correct, pairing.get(name), n_images)
 
     checks: list[sanity.Check] = []
     curves: dict[str, Any] = {}
     settings = options.adaptive_settings()
     if options.adaptive and data is not None:
-        rows += _adaptive(model, data, options, settings, attacks, checks, curves, say)
+        rows += _adaptive(model, data, options, settings, attacks, checks, curves, survival, say)
 
     quality_sweep = (
         sweep(model, sets, options.sweep_qualities, say) if options.sweep_qualities else []
     )
     body_rows = [vars(row) for row in rows]
+    worst = worst_case(body_rows, survival if n_images else None)
+    _unpaired(worst, body_rows, [name for name, index in pairing.items() if (index < 0).any()])
+    if options.adaptive and data is not None:
+        checks += _headline_checks(model, data, options, settings, survival, worst, curves, say)
+    matched = (
+        match_size(
+            model,
+            data,
+            sets,
+            options.sweep_qualities,
+            settings if options.adaptive else None,
+            say,
+        )
+        if options.match_size and data is not None
+        else None
+    )
     return {
         "rows": body_rows,
-        "worst_case": worst_case(body_rows),
+        "worst_case": worst,
+        "survivors": {
+            defense: np.flatnonzero(np.logical_and.reduce(list(outcomes.values()))).tolist()
+            for defense, outcomes in survival.items()
+            if outcomes and n_images
+        },
         "attacks": attacks,
         "sweep": quality_sweep,
+        "match_size": matched,
         "adaptive": settings.as_dict() if options.adaptive else None,
         "sanity": [check.as_dict() for check in checks],
-        "sanity_passed": all(check.passed for check in checks),
+        "sanity_passed": not any(check.passed is False for check in checks),
         "curves": curves,
+        "by_source": _by_source(data, survival) if data is not None else None,
     }
+
+
+def _unpaired(worst: dict[str, Any], rows: list[dict[str, Any]], names: list[str]) -> None:
+    """A precomputed set whose images do not all pair with clean ones cannot join the per-image
+    union; the worst case is then at most its row, so it never reads better than that set."""
+    for row in rows:
+        entry = worst.get(row["defense"])
+        if row["attack"] in names and entry and row["accuracy"] < entry["accuracy"]:
+            entry.update(
+                accuracy=row["accuracy"], attack=row["attack"], n=row["n"],
+                interval=list(wilson(row["accuracy"], row["n"])),
+            )  # fmt: skip
+
+
+def _by_source(data: Dataset, survival: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Clean accuracy and worst case per joined --data source (one entry when there is one)."""
+    origin = data.origin if data.origin is not None else np.zeros(len(data), dtype=int)
+    out: dict[str, Any] = {}
+    for number, source in enumerate(data.sources):
+        mine = origin == number
+        out[source] = {
+            "n": int(mine.sum()),
+            **{
+                defense: {
+                    "clean": float(outcomes["none"][mine].mean()) if "none" in outcomes else None,
+                    "worst": float(np.logical_and.reduce(list(outcomes.values()))[mine].mean()),
+                }
+                for defense, outcomes in survival.items()
+                if outcomes
+            },
+        }
+    return out
 
 
 def _oblivious(
@@ -229,6 +317,7 @@ def _adaptive(
     attacks: list[dict[str, Any]],
     checks: list[sanity.Check],
     curves: dict[str, Any],
+    survival: dict[str, dict[str, np.ndarray]],
     say: Progress,
 ) -> list[Row]:
     rows: list[Row] = []
@@ -247,6 +336,7 @@ def _adaptive(
         results[defense.name] = result
         for name, broken in ((BPDA, result.broken), (SQUARE, result.square_broken)):
             rows.append(Row(name, defense.name, float(1 - broken.mean()), None, len(labels)))
+            survival[defense.name][name] = ~broken
         attacks.append(
             {
                 "attack": f"{BPDA} + {SQUARE}",
@@ -261,9 +351,7 @@ def _adaptive(
         curves[defense.name] = {"steps": result.steps_curve(settings.steps)}
         checks.append(sanity.steps_check(result, settings.steps))
         checks.append(sanity.square_check(result))
-    main = next((d for d in options.defenses if d.name == MAIN_DEFENSE), None) or next(
-        (d for d in options.defenses if d.lossy), None
-    )
+    main = _main_defense(options.defenses)
     if main is not None:
         say(f"sanity: accuracy against epsilon on {main.label}")
         check = sanity.epsilon_check(model, main, images, labels, settings, say)
@@ -272,10 +360,70 @@ def _adaptive(
     return rows
 
 
+def _main_defense(defenses: Sequence[Defense]) -> Defense | None:
+    return next((d for d in defenses if d.name == MAIN_DEFENSE), None) or next(
+        (d for d in defenses if d.lossy), None
+    )
+
+
+def stronger(settings: AdaptiveSettings) -> AdaptiveSettings:
+    """The stronger configuration of the sanity check: twice the steps, one more run per loss
+    (other random starts: another seed)."""
+    return replace(
+        settings, steps=2 * settings.steps, restarts=settings.restarts + 1, seed=settings.seed + 1
+    )
+
+
+def _headline_checks(
+    model: nn.Module,
+    data: Dataset,
+    options: EvaluateOptions,
+    settings: AdaptiveSettings,
+    survival: dict[str, dict[str, np.ndarray]],
+    worst: dict[str, Any],
+    curves: dict[str, Any],
+    say: Progress,
+) -> list[sanity.Check]:
+    """The checks of the headline itself: the epsilon curve is not below it, and a stronger
+    configuration breaks at most one image it counts as robust (on a subsample)."""
+    checks: list[sanity.Check] = []
+    main = _main_defense(options.defenses)
+    if main is not None and "epsilon" in curves.get(main.name, {}):
+        checks.append(
+            sanity.curve_check(
+                main.name,
+                curves[main.name]["epsilon"],
+                settings.epsilon,
+                worst[main.name]["accuracy"],
+                len(data),
+            )
+        )
+    subsample = np.unique(
+        np.linspace(0, len(data) - 1, min(len(data), STRONGER_SUBSAMPLE)).round().astype(int)
+    )
+    harder = stronger(settings)
+    for defense in options.defenses:
+        robust = np.logical_and.reduce(list(survival[defense.name].values()))
+        chosen = subsample[robust[subsample]]
+        broken = 0
+        if len(chosen):
+            say(
+                f"sanity: stronger attack on {defense.label} ({len(chosen)} robust images of "
+                f"{len(subsample)}, {harder.steps} steps x {harder.restarts} restarts)"
+            )
+            result = attack_defense(
+                model, defense, data.images[chosen], data.labels[chosen], harder, say,
+                square=False, index=chosen,
+            )  # fmt: skip
+            broken = int(result.broken.sum())
+        checks.append(sanity.stronger_check(defense.name, len(subsample), len(chosen), broken))
+    return checks
+
+
 def evaluate_model(
     model: str,
     weights: str | None,
-    data_dir: Path | None,
+    data_dir: Path | str | Sequence[Path | str] | None,
     options: EvaluateOptions,
     *,
     device: str = "cpu",
@@ -292,14 +440,24 @@ def evaluate_model(
 
     say = progress or (lambda message: None)
     options.validate()
-    if data_dir is None and model != REFERENCE_MODEL and not adversarial_dirs:
+    data_dirs = [data_dir] if isinstance(data_dir, str | Path) else list(data_dir or ())
+    if not data_dirs and model != REFERENCE_MODEL and not adversarial_dirs:
         raise UsageError("--data (or --adversarial) is required unless --model reference")
     started = time.monotonic()
     classifier = load_pixel_classifier(model, weights, device, synsets, progress=say)
     timings = {"model": round(time.monotonic() - started, 2)}
     dataset: Dataset | None = None
-    if data_dir is not None:
-        dataset = datasets.load_folder(data_dir, classifier.classes, classifier.size, max_pixels)
+    if data_dirs:
+        dataset = datasets.join(
+            [
+                datasets.foolbox_samples(classifier.classes, classifier.size, max_pixels)
+                if str(folder) == datasets.FOOLBOX_SAMPLES
+                else datasets.load_folder(
+                    Path(folder), classifier.classes, classifier.size, max_pixels
+                )
+                for folder in data_dirs
+            ]
+        )
     elif not adversarial_dirs:
         dataset = datasets.reference_data()
     cap = limit if limit is not None else (QUICK_IMAGES if options.quick else None)
@@ -362,6 +520,7 @@ def _parameters(options: EvaluateOptions, device: str) -> dict[str, Any]:
         },
         "adaptive": options.adaptive,
         "sweep_qualities": list(options.sweep_qualities),
+        "match_size": options.match_size,
         "quick": options.quick,
         "seed": options.seed,
         "device": device,

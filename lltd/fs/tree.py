@@ -230,6 +230,18 @@ class Folder:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp, dir_fd=self.fd)
 
+    def clear(self) -> None:
+        """Remove everything in this folder (``--c``), by descriptor: what goes is what this
+        folder holds, whatever its path names meanwhile; links are removed, never followed."""
+        import shutil  # only --c needs it
+
+        with os.scandir(self.fd) as entries:
+            for entry in list(entries):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.name, dir_fd=self.fd)
+                else:
+                    os.unlink(entry.name, dir_fd=self.fd)
+
     def remove(self, name: str, expected: Version) -> str | None:
         """Unlink ``name`` only if it is ``expected``; None when removed, else why it was kept."""
         seam.reached("remove", self.fd, name)
@@ -283,6 +295,17 @@ class Input:
         while chunk := os.pread(self.fd, _CHUNK, offset):
             offset += len(chunk)
             yield chunk
+
+    def dup(self) -> Input:
+        """Another handle on this open file and its folder, closed on its own: a host that
+        opened and checked the input (the watch daemon) hands it to a job this way
+        (:attr:`lltd.batch.scan.Task.opened`), and the job reads that very file."""
+        folder = Folder(os.dup(self.folder.fd), self.folder.path)
+        try:
+            return Input(os.dup(self.fd), self.st, folder, self.name)
+        except BaseException:
+            folder.close()
+            raise
 
     def unchanged(self) -> bool:
         """The descriptor's file still has the version it was opened with (no writer since)."""

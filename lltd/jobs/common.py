@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -17,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from lltd.batch.marks import Source, matches_input, stamp
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
-from lltd.common.errors import ImageError
+from lltd.common.errors import ImageError, LltdError
 from lltd.common.text import printable
 from lltd.fs.atomic import AtomicTarget, atomic_output, by_name_fd, copy_atomic
 from lltd.fs.identity import Version
@@ -35,7 +37,10 @@ def file_size(path: Path) -> int:
 
 
 def open_task_input(task: Task) -> Input:
-    """Open the task's input once, beneath its tree (a FIFO, device, folder or link refused)."""
+    """Open the task's input once, beneath its tree (a FIFO, device, folder or link refused),
+    or take the one its host opened already (``Task.opened``)."""
+    if task.opened is not None:
+        return task.opened.dup()
     root, name = split_task(task.source, task.relative)
     try:
         return tree_at(root).open_input(name)
@@ -113,23 +118,43 @@ def quarantine(
             source = None
             if command is not None:
                 source = Source.of_input(opened, task.relative.as_posix())[0]
-            with contextlib.suppress(OSError), output_place(destination, root) as (where, _):
-                copy_atomic(opened.fd, destination, stamper(command or "", source), folder=where)
+            with (
+                contextlib.suppress(OSError, LltdError),
+                output_place(destination, root) as (where, _),
+            ):
+                copy_atomic(
+                    opened.fd,
+                    destination,
+                    stamper(command or "", source),
+                    folder=where,
+                    replaces=own_version(where, destination.name),
+                )
                 output = str(destination)
         size = opened.st.st_size if opened is not None else file_size(task.source)
     finally:
         if owned is not None:
             owned.close()
     if with_reason_file:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, LltdError):
             reason_file = destination.with_name(destination.name + ".error.txt")
             line = f"{printable(task.display or task.source)}: {printable(reason)}\n"
             with (
                 output_place(reason_file, root) as (where, _),
-                atomic_output(reason_file, folder=where) as target,
+                atomic_output(
+                    reason_file, folder=where, replaces=own_version(where, reason_file.name)
+                ) as target,
             ):
                 target.write(line.encode())
     return FileResult(str(task.source), output, Outcome.FAILED, bytes_before=size, error=reason)
+
+
+def own_version(folder: Folder, name: str) -> Version | bool:
+    """What a copy of lltd's own (``failed/``, ``origin/``, a reason file) may replace: a regular
+    file of the running user's there (an earlier run's copy), never another user's."""
+    st = folder.stat(name)
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        return False
+    return Version.of(st)
 
 
 @contextlib.contextmanager

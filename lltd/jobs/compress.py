@@ -24,7 +24,7 @@ from lltd.fs.places import place_of
 from lltd.fs.tree import Input, describe
 from lltd.imaging.imageio import DEFAULT_MAX_PIXELS, open_image
 from lltd.imaging.transparency import has_transparency
-from lltd.jobs.common import Begun, Declared, output_place, reader_path, stamper
+from lltd.jobs.common import Begun, Declared, output_place, own_version, reader_path, stamper
 
 ORIGIN, TRANSPARENCY = "origin", "transparency"
 #: Inputs up to this size are read once into memory (hashed, then decoded from there); larger
@@ -89,7 +89,13 @@ class CompressJob(Declared):
             return FileResult(str(task.source), None, outcome, bytes_before=source.size)
         destination = self.output_dir / folder / task.relative
         with output_place(destination, self.tree_root(task)) as (where, _):
-            copy_atomic(opened.fd, destination, stamper(self.command, source), folder=where)
+            copy_atomic(
+                opened.fd,
+                destination,
+                stamper(self.command, source),
+                folder=where,
+                replaces=own_version(where, destination.name),
+            )
         return FileResult(str(task.source), str(destination), outcome, bytes_before=source.size)
 
     def __call__(self, task: Task) -> FileResult:

@@ -147,8 +147,14 @@ class Service:
             wants_webp(request),
             as_rgb,
         )
+        running = asyncio.get_running_loop().run_in_executor(self.executor, work)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            # Cancelled (uvicorn's graceful-shutdown deadline): the thread goes on with the
+            # image, so its thread and pixels are given back only once it is done.
+            await asyncio.wait([running])
+            raise
         except ImageTooLarge as exc:
             raise Problem(413, str(exc)) from None
         except (ImageError, CodecError) as exc:
