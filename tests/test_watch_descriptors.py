@@ -9,10 +9,12 @@ trees was read (its bytes appear nowhere under IN or OUT) or written, and no pic
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -243,3 +245,62 @@ def test_entries_planted_under_the_state_folder_are_never_followed(tmp_path: Pat
     assert not (out / "y.png").exists() and not (out / "x.png").exists()
     assert not (out / "dir").exists()
     assert "Traceback" not in watch.stderr
+
+
+WATCH_STEPS = ["open", "read", "publish", "remove"]
+
+
+@pytest.mark.parametrize("kind", ["link-inside", "link-outside", "fifo", "other", "gone"])
+def test_a_swap_at_every_step_of_the_daemon_loses_nothing_and_reads_nothing_outside(
+    tmp_path: Path, kind: str
+) -> None:
+    """The fault-injection seam of the file layer (``LLTD_FS_SEAM``, as tests/test_fs_attacks.py
+    drives it for the batch commands) in the daemon's workers: at each step, the upload named
+    after it is swapped (``open.png`` as the worker opens it, ``read.png`` once it is open, the
+    output of ``publish.png`` as it is renamed into OUT, ``remove.png`` as ``--on-success
+    delete`` removes it). Afterwards every picture's bytes are still in IN (its state included)
+    or OUT, or named by the record of an output made from them, and nothing outside was read."""
+    from test_fs_attacks import SEAM, accounted, all_bytes, picture
+
+    inp, out, elsewhere = tmp_path / "in", tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    secret = elsewhere / "secret.png"
+    secret.write_bytes(SECRET)
+    other = picture(elsewhere / "other.png", 97)
+    for k, name in enumerate(["keep", *WATCH_STEPS]):
+        picture(inp / f"{name}.png", 11 + k)
+        past = time.time() - 60  # a backlog: no settling before the first step
+        os.utime(inp / f"{name}.png", (past, past))
+    originals = all_bytes(inp)
+    seam = tmp_path / "seam.py"
+    seam.write_text(SEAM)
+    status_file = tmp_path / "status.json"
+    env = {
+        "LLTD_FS_SEAM": str(seam), "SEAM_KIND": kind, "SEAM_SECRET": str(secret),
+        "SEAM_OTHER": str(other),
+    }  # fmt: skip
+    watch = Watch(
+        tmp_path, inp, "-o", out, "-j", "1", "--settle", "100", "--on-success", "delete",
+        "--status-file", status_file, env=env,
+    )  # fmt: skip
+    try:
+        watch.wait_ready()
+        wait_until(
+            lambda: (
+                (out / "keep.png").exists()
+                and status(status_file).get("in_flight") == 0
+                and status(status_file).get("queued") == 0
+                and status(status_file).get("settling") == 0
+            ),
+            90,
+            "every upload handled",
+        )
+    finally:
+        assert watch.stop() == 0, watch.stderr
+    assert "Traceback" not in watch.stderr, watch.stderr
+    kept = accounted([inp, out])
+    assert originals <= kept, f"a picture's bytes are gone\n{watch.stderr}"
+    assert secret.read_bytes() == SECRET
+    assert hashlib.sha256(SECRET).hexdigest() not in kept, "the outside file was read in"
+    if kind == "other":
+        assert hashlib.sha256(other.read_bytes()).hexdigest() in kept
