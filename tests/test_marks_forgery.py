@@ -55,6 +55,13 @@ def flip_middle_byte(path: Path) -> None:
     forge(path, bytes(data))
 
 
+def with_record_of(output: Path, path: Path, data: bytes) -> Path:
+    """``path`` holding ``data``, with a copy of ``output``'s record (xattr) on it."""
+    write(path, data)
+    os.setxattr(path, XATTR, os.getxattr(output, XATTR))
+    return path
+
+
 @pytest.fixture
 def made(tmp_path: Path) -> tuple[Path, Path, Source]:
     """An input and the output a compress run made from it, with its record."""
@@ -114,8 +121,8 @@ def test_a_record_copied_onto_another_file_names_that_other_file_not_this_one(
 ) -> None:
     original, output, source = made
     # Another output of the same size, and another input of the same size and mtime.
-    other_output = write(tmp_path / "out" / "b.webp", b"X" * output.stat().st_size)
-    os.setxattr(other_output, XATTR, os.getxattr(output, XATTR))
+    size = output.stat().st_size
+    other_output = with_record_of(output, tmp_path / "out" / "b.webp", b"X" * size)
     os.utime(other_output, ns=(output.stat().st_atime_ns, output.stat().st_mtime_ns))
     mark = read_mark(other_output)
     assert mark is not None
@@ -324,11 +331,9 @@ def test_by_descriptor_a_byte_flipped_in_the_middle_or_a_copied_record_does_not_
     made: tuple[Path, Path, Source], tmp_path: Path
 ) -> None:
     original, output, source = made
-    other = write(tmp_path / "out" / "b.webp", b"Y" * output.stat().st_size)
-    os.setxattr(other, XATTR, os.getxattr(output, XATTR))
+    other = with_record_of(output, tmp_path / "out" / "b.webp", b"Y" * output.stat().st_size)
     assert not _matches_by_descriptor(other, source)
-    longer = write(tmp_path / "out" / "c.webp", output.read_bytes() + b"!")
-    os.setxattr(longer, XATTR, os.getxattr(output, XATTR))
+    longer = with_record_of(output, tmp_path / "out" / "c.webp", output.read_bytes() + b"!")
     assert not _matches_by_descriptor(longer, source)
     flip_middle_byte(output)
     assert not _matches_by_descriptor(output, source)
