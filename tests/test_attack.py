@@ -546,7 +546,8 @@ def test_progress_lines_in_a_log_and_none_with_quiet(
     code, _, stderr = run(*args, "-o", tmp_path / "loud")
     assert code == 0, stderr
     lines = [line for line in stderr.splitlines() if line.startswith("lltd: attack: ")]
-    assert [line.split()[2] for line in lines] == ["1/5", "2/5", "3/5", "4/5", "5/5"], stderr
-    assert all(" images/s" in line for line in lines)
+    assert lines[0] == "lltd: attack: 5 images, the model is loaded", stderr
+    assert [line.split()[2] for line in lines[1:]] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
+    assert all(" images/s" in line for line in lines[1:])
     code, _, stderr = run(*args, "-o", tmp_path / "quiet", "--quiet")
     assert code == 0 and stderr == "", stderr

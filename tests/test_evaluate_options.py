@@ -16,6 +16,7 @@ from PIL import Image
 torch = pytest.importorskip("torch")
 pytest.importorskip("foolbox")
 
+from report_check import load_report  # noqa: E402
 from test_evaluate import QUICK_LIMIT, independent_predictions, quick_indices, run_cli  # noqa: E402
 
 from lltd.evaluate import reference  # noqa: E402
@@ -28,7 +29,7 @@ CLEAN_ONLY = ["--attacks", "none", "--no-plots", "--quiet", "--device", "cpu"]
 def test_quick_takes_60_images(reference_cache: Path, tmp_path: Path) -> None:
     code, _, stderr = run_cli("--quick", "--defenses", "none", "-o", tmp_path, *CLEAN_ONLY)
     assert code == 0, stderr
-    report = json.loads((tmp_path / "results.json").read_text())
+    report = load_report(tmp_path / "results.json")  # lltd.report/1, as every report
     assert report["n_images"] == 60 and report["settings"]["quick"] is True
     assert report["rows"][0]["n"] == 60
 

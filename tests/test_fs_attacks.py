@@ -366,15 +366,25 @@ PAUSE_SEAM = textwrap.dedent(
 )
 
 
+REPLACE, ELSEWHERE = ["--r"], ["-o", "{tmp}/out"]
+
+
 @pytest.mark.parametrize(
     ("first", "second"),
-    [("photos/new", "photos"), ("photos", "photos/new"), ("photos", "alias")],
+    [
+        (("photos/new", REPLACE), ("photos", REPLACE)),
+        (("photos", REPLACE), ("photos/new", REPLACE)),
+        (("photos", REPLACE), ("alias", REPLACE)),
+        (("photos", ELSEWHERE), ("photos/new", REPLACE)),  # a reader of the parent, a writer
+        (("photos/new", REPLACE), ("photos", ELSEWHERE)),
+    ],
+    ids=["child-parent", "parent-child", "alias", "reader-then-inner", "inner-then-reader"],
 )
-def test_replacing_runs_on_overlapping_trees_exclude_each_other(
-    tmp_path: Path, first: str, second: str
+def test_runs_on_overlapping_trees_exclude_each_other_when_one_replaces(
+    tmp_path: Path, first: tuple[str, list[str]], second: tuple[str, list[str]]
 ) -> None:
-    """A ``--r`` run on a folder and one on its parent, its child, or itself through a link:
-    whichever starts second is refused with one line, and the first finishes."""
+    """A ``--r`` run on a folder and any run on its parent, its child, or itself through a
+    link: whichever starts second is refused with one line, and the first finishes."""
     picture(tmp_path / "photos" / "a.png", 5)
     picture(tmp_path / "photos" / "new" / "b.png", 6)
     (tmp_path / "alias").symlink_to(tmp_path / "photos")
@@ -383,21 +393,25 @@ def test_replacing_runs_on_overlapping_trees_exclude_each_other(
     seam = tmp_path / "seam.py"
     seam.write_text(PAUSE_SEAM)
     env = {**os.environ, "LLTD_FS_SEAM": str(seam), "CONTROL": str(control)}
-    argv = [sys.executable, "-m", "lltd", "compress", "--r", "-q", "60", "-j", "1"]
+
+    def argv(run: tuple[str, list[str]]) -> list[str]:
+        folder, options = run
+        return [
+            sys.executable, "-m", "lltd", "compress", str(tmp_path / folder), "-q", "60",
+            "-j", "1", *(option.format(tmp=tmp_path) for option in options),
+        ]  # fmt: skip
+
     running = subprocess.Popen(
-        [*argv, str(tmp_path / first)], env=env, stderr=subprocess.PIPE, text=True,
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        argv(first), env=env, stderr=subprocess.PIPE, text=True, stdout=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 60
         while not (control / "paused").exists() and running.poll() is None:
             assert time.monotonic() < deadline, "the first run never reached its first file"
             time.sleep(0.05)
-        refused = subprocess.run(
-            [*argv, str(tmp_path / second)], env=env, capture_output=True, text=True, check=False
-        )
+        refused = subprocess.run(argv(second), env=env, capture_output=True, text=True, check=False)
         assert refused.returncode == 2, refused.stderr
-        assert_one_line_error(refused.stderr, "lltd: error:", "another lltd run is using")
+        assert_one_line_error(refused.stderr, "lltd: error:", "another lltd run is")
     finally:
         (control / "go").touch()
         _, stderr = running.communicate(timeout=120)

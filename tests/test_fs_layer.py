@@ -218,3 +218,27 @@ def test_the_clusters_local_storage_fetches_and_deletes_by_descriptor(tmp_path: 
     storage.fetch("a.png", scratch / "b.png")
     storage.delete("a.png")
     assert not (tree / "a.png").exists()
+
+
+def test_a_reader_of_a_folder_and_a_writer_inside_it_exclude_each_other(tmp_path: Path) -> None:
+    """flock alone cannot tell a reader of ``photos`` from a writer's shared lock on it (the
+    writer's tree ``photos/new`` lies inside): the record-lock marks do, in either order."""
+    photos = tmp_path / "photos"
+    (photos / "new").mkdir(parents=True)
+    for out_name in ("out", "out2"):
+        (tmp_path / out_name).mkdir()
+    with (
+        Folder.open(photos) as reads,
+        Folder.open(tmp_path / "out") as out,
+        Folder.open(photos / "new") as inner,
+    ):
+        with tree_locks(out, reads), pytest.raises(UsageError, match="reading"), tree_locks(inner):
+            pass
+        with tree_locks(inner), pytest.raises(UsageError, match="writing inside"):  # noqa: SIM117
+            with tree_locks(out, reads):
+                pass
+        # Nothing is left held: both orders work again one after the other.
+        with tree_locks(out, reads):
+            pass
+        with tree_locks(inner):
+            pass

@@ -294,9 +294,17 @@ def test_two_worker_processes_share_the_port_and_the_metrics(tmp_path: Path) -> 
     with running("--workers", "2") as server:
         for _ in range(6):
             assert server.defend(data)[0] == 200
-        _, _, body = server.request("GET", "/metrics")
-    text = body.decode()
-    assert metric(text, "lltd_serve_requests_total", route="/v1/defend", status="200") == 6
+
+        def answered() -> float:
+            # A request is counted once its answer has gone out, so a scrape right after the
+            # sixth answer may come first: wait for the count, then check it is exactly 6.
+            text = server.request("GET", "/metrics")[2].decode()
+            if "lltd_serve_requests_total{" not in text:
+                return 0.0
+            return metric(text, "lltd_serve_requests_total", route="/v1/defend", status="200")
+
+        wait_for(lambda: answered() >= 6, "six answered requests in /metrics", timeout=30)
+        assert answered() == 6
 
 
 def test_serve_starts_without_torch_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

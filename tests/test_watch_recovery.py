@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lltd.common.errors import UsageError
+from lltd.fs.identity import Version
 from lltd.watch.config import FolderConfig
 from lltd.watch.folders import (
     SHARED_TEMP_AGE,
@@ -173,23 +174,27 @@ def test_output_names_are_given_once_and_kept_across_a_restart(drop, tmp_path: P
     assert again.output_for(again.root / "a.png") == again.output / "a_f.png"
 
 
+def version(size: int, mtime_ns: int) -> Version:
+    return Version(1, 2, size, mtime_ns, mtime_ns)
+
+
 def test_keep_mode_remembers_what_it_did_by_name_size_and_time(drop) -> None:
     folder = drop(on_success="keep")
     assert folder.keeps
     path = folder.root / "sub" / "a.png"
-    key = folder.journal_key(path, (10, 20))
+    key = folder.journal_key(path, version(10, 20))
     assert key == ("sub/a.png", 10, 20)
-    assert not folder.seen(path, (10, 20))
+    assert not folder.seen(path, version(10, 20))
     folder.journal.record(key, "converted", "sub/a.png")
-    assert folder.seen(path, (10, 20))
-    assert not folder.seen(path, (10, 21))  # touched since: done again
+    assert folder.seen(path, version(10, 20))
+    assert not folder.seen(path, version(10, 21))  # touched since: done again
 
 
 def test_move_mode_never_skips_a_file_it_did_before(drop) -> None:
     folder = drop()
     path = folder.root / "a.png"
-    folder.journal.record(folder.journal_key(path, (1, 2)), "converted", "a.png")
-    assert not folder.seen(path, (1, 2))  # moved out after success: a re-drop is new work
+    folder.journal.record(folder.journal_key(path, version(1, 2)), "converted", "a.png")
+    assert not folder.seen(path, version(1, 2))  # moved out after success: a re-drop is new work
 
 
 def test_an_output_folder_inside_in_is_created_with_its_parents_and_never_taken_for_input(
@@ -223,6 +228,8 @@ def test_the_errors_of_opening_name_the_folder_and_the_reason(tmp_path: Path) ->
     with pytest.raises(UsageError) as caught:
         open_folder(0, FolderConfig(input=tmp_path / "in", output=tmp_path / "a file" / "out"))
     assert str(caught.value) == f"cannot create {tmp_path / 'a file' / 'out'}: Not a directory"
+    # The state folder is made (0700) and checked first, before anything else is written.
+    (tmp_path / "in" / STATE_DIR).rmdir()
     (tmp_path / "in" / STATE_DIR).write_text("a file where the state folder goes")
     with pytest.raises(UsageError) as caught:
         open_folder(0, FolderConfig(input=tmp_path / "in", output=tmp_path / "out"))

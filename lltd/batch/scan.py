@@ -5,10 +5,14 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lltd.fs.identity import Version
+
+if TYPE_CHECKING:
+    from lltd.fs.tree import Input
 
 #: webp-converter's inputs, matched case-insensitively (it took only lower-case .jpg/.png).
 COMPRESS_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
@@ -30,6 +34,9 @@ class Task:
     # planner judged to be this input's own earlier output, False when the name was free, True
     # for a task nobody planned (any regular file, as before the file layer).
     replaces: Version | bool = True
+    # An input its host already opened and checked (the watch daemon: the file that settled):
+    # the job reads a duplicate of this descriptor instead of opening the name again.
+    opened: Input | None = field(default=None, compare=False, repr=False)
 
 
 def is_within(path: Path, folder: Path) -> bool:

@@ -124,6 +124,7 @@ class _progress:
                 print(line, file=sys.stderr, flush=True)
 
             self.ticker = Ticker(total, "lltd: attack", emit, unit="images")
+            emit(f"lltd: attack: {total} images, the model is loaded")  # a log knows it started
             return
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

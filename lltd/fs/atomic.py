@@ -180,11 +180,16 @@ def copy_atomic(
 
 
 def make_durable(path: Path) -> None:
-    """fsync a file and its folder, so a power cut cannot undo a rename we then act upon."""
+    """fsync a file and its folder, so a power cut cannot undo a rename we then act upon.
+
+    Only a regular file is synced: the name may have been swapped for a link or a FIFO since it
+    was written (``O_NOFOLLOW``, and ``O_NONBLOCK`` so that opening a FIFO does not wait)."""
     with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+        fd = os.open(path, flags)
         try:
-            os.fsync(fd)
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.fsync(fd)
         finally:
             os.close(fd)
         fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

@@ -11,10 +11,13 @@ of it up to ``/``, is locked shared. So:
   exclude each other;
 * two runs that only read one folder run together, and so do runs on unrelated trees.
 
-Locks are taken on identities, so a folder reached through a link or a bind mount is locked as
-itself. What flock cannot say: a run that only *reads* an ancestor of a writer's tree holds
-that ancestor shared, as the writer does; the two are not excluded (the reader may find an
-original gone, and reports that file as failed; nothing is lost).
+flock has only two modes, so it cannot tell a run that *reads* an ancestor A from a writer's
+shared lock on A. Open-file-description record locks (``F_OFD_SETLK``, byte-range and
+independent of flock, also dropped when the process dies) carry that on the same folders: a
+reader marks its tree (byte 0), a writer marks every ancestor of its tree (byte 1), and each
+then looks for the other's mark (``F_OFD_GETLK``). Each marks before it looks, so of two runs
+starting together at least one sees the other. Locks are taken on identities, so a folder
+reached through a link or a bind mount is locked as itself.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import struct
 from collections.abc import Iterator
 
 from lltd.common.errors import UsageError
@@ -52,6 +56,7 @@ def tree_locks(writes: Folder, reads: Folder | None = None) -> Iterator[None]:
                 wanted.setdefault(identity, (fcntl.LOCK_SH, fd, None))
         for kind, fd, tree in wanted.values():
             _lock(fd, kind, tree)
+        _marks(writes, reads, wanted)
         yield
     finally:
         for fd in held:
@@ -68,6 +73,50 @@ def _lock(fd: int, kind: int, tree: Folder | None) -> None:
         ) from None
     except OSError:  # a file system without flock: run unlocked rather than not at all
         pass
+
+
+_FLOCK_LAYOUT = "hhqqi4x"  # struct flock: l_type, l_whence, l_start, l_len, l_pid
+READER, WRITER_BELOW = 0, 1  # the bytes a mark locks
+
+
+def _marks(
+    writes: Folder, reads: Folder | None, wanted: dict[Identity, tuple[int, int, Folder | None]]
+) -> None:
+    """The reader/writer-below marks (see the module docstring), on the descriptors the flocks
+    use: one open file description per folder, so a run never conflicts with itself."""
+    above = [wanted[identity][1] for identity, _ in ancestors(writes)]
+    reader = None
+    if reads is not None and reads.identity != writes.identity:
+        reader = wanted[reads.identity][1]
+    try:
+        if reader is not None:
+            _record(reader, READER)
+        for fd in above:
+            _record(fd, WRITER_BELOW)
+        if reader is not None and _held(reader, WRITER_BELOW):
+            raise UsageError(
+                f"another lltd run is writing inside {printable(reads.path)}; wait for it to finish"
+            )
+        for fd in above:
+            if _held(fd, READER):
+                raise UsageError(
+                    f"another lltd run is reading {printable(_path_of(fd))}, which contains "
+                    f"{printable(writes.path)}; wait for it to finish"
+                )
+    except OSError:  # no OFD locks here (another kernel, a network file system): flock only
+        return
+
+
+def _record(fd: int, byte: int) -> None:
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(_FLOCK_LAYOUT, fcntl.F_RDLCK, 0, byte, 1, 0))
+
+
+def _held(fd: int, byte: int) -> bool:
+    """Another open file description holds a mark on ``byte`` of this folder."""
+    query = struct.pack(_FLOCK_LAYOUT, fcntl.F_WRLCK, 0, byte, 1, 0)
+    return struct.unpack(_FLOCK_LAYOUT, fcntl.fcntl(fd, fcntl.F_OFD_GETLK, query))[0] != (
+        fcntl.F_UNLCK
+    )
 
 
 def _path_of(fd: int) -> str:

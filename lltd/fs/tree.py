@@ -296,6 +296,17 @@ class Input:
             offset += len(chunk)
             yield chunk
 
+    def dup(self) -> Input:
+        """Another handle on this open file and its folder, closed on its own: a host that
+        opened and checked the input (the watch daemon) hands it to a job this way
+        (:attr:`lltd.batch.scan.Task.opened`), and the job reads that very file."""
+        folder = Folder(os.dup(self.folder.fd), self.folder.path)
+        try:
+            return Input(os.dup(self.fd), self.st, folder, self.name)
+        except BaseException:
+            folder.close()
+            raise
+
     def unchanged(self) -> bool:
         """The descriptor's file still has the version it was opened with (no writer since)."""
         return Version.of(os.fstat(self.fd)) == self.version

@@ -37,7 +37,10 @@ def file_size(path: Path) -> int:
 
 
 def open_task_input(task: Task) -> Input:
-    """Open the task's input once, beneath its tree (a FIFO, device, folder or link refused)."""
+    """Open the task's input once, beneath its tree (a FIFO, device, folder or link refused),
+    or take the one its host opened already (``Task.opened``)."""
+    if task.opened is not None:
+        return task.opened.dup()
     root, name = split_task(task.source, task.relative)
     try:
         return tree_at(root).open_input(name)

@@ -23,6 +23,7 @@ from watchdog.observers.api import BaseObserver
 from lltd.batch.engine import default_jobs
 from lltd.batch.outcome import Outcome
 from lltd.common.text import printable
+from lltd.fs.identity import Version
 from lltd.watch.config import WatchConfig
 from lltd.watch.discovery import (
     FolderSink,
@@ -39,7 +40,7 @@ from lltd.watch.intake import Intake
 from lltd.watch.log import Log
 from lltd.watch.notify import Notifier
 from lltd.watch.pool import Pool, Report, pool_for
-from lltd.watch.settle import Settler
+from lltd.watch.settle import Settler, signature
 from lltd.watch.status import Counters, FolderCounts, Publisher, Summary
 from lltd.watch.worker import WorkItem, earlier_attempt, give_up
 
@@ -248,10 +249,10 @@ class Daemon:
 
     # -- discovery ---------------------------------------------------------------------------
 
-    def queue_live(self, key: Key) -> None:
+    def queue_live(self, key: Key, version: Version) -> None:
         """Queue a claimed arrival, blocking the observer while the queue is full."""
         while not self._stop.is_set():
-            if self.intake.put_live(key, timeout=0.5):
+            if self.intake.put_live(key, timeout=0.5, version=version):
                 return
         self.intake.release(key)
 
@@ -275,7 +276,10 @@ class Daemon:
         for _, key in vanished:
             self.intake.release(key)
         for path, key in settled:
-            if not self.intake.put_live(key, timeout=0):
+            version = signature(path)  # what settled: the dispatcher and worker compare it
+            if version is None:
+                self.intake.release(key)
+            elif not self.intake.put_live(key, timeout=0, version=version):
                 self.settler.track(path, key)  # queue full: try again after another settle
 
     # -- accounting --------------------------------------------------------------------------
@@ -292,9 +296,14 @@ class Daemon:
         if report.kind == "released":
             self.intake.release(key)  # still in IN: the next start does it
         elif report.kind == "changed":
-            self.log.warning(
-                f"{printable(key[1])} changed while being processed: again once settled"
-            )
+            processed = report.processed
+            if processed is not None and processed.disposed == "replaced":
+                why = processed.result.error or "replaced"
+                self.log.warning(f"{printable(key[1])}: {printable(why)}; looked at again")
+            else:
+                self.log.warning(
+                    f"{printable(key[1])} changed while being processed: again once settled"
+                )
             self.dispatcher.retry_later(key)  # back through settling
         elif report.kind == "retry":
             name = type(report.error).__name__
@@ -314,7 +323,7 @@ class Daemon:
             self.intake.release(key)
 
     def _account(
-        self, folder: Folder, key: Key, item: WorkItem, sig: tuple[int, int], report: Report[Key]
+        self, folder: Folder, key: Key, item: WorkItem, sig: Version, report: Report[Key]
     ) -> None:
         assert report.processed is not None
         result, disposed = report.processed.result, report.processed.disposed
@@ -329,7 +338,7 @@ class Daemon:
             )
         self.counters.count(folder.index, failed, result.error, result.outcome.value, source=key[1])
         if self.metrics is not None:
-            self.metrics.observe_latency(time.time() - sig[1] / 1e9)  # mtime: the last write
+            self.metrics.observe_latency(time.time() - sig.mtime_ns / 1e9)  # mtime: the last write
         if failed:
             where = f" (set aside in {printable(result.output)})" if result.output else ""
             self.log.error(f"failed: {printable(key[1])}: {printable(result.error or '')}{where}")

@@ -27,6 +27,7 @@ from watchdog.observers.api import BaseObserver
 
 from lltd.common.errors import LltdError
 from lltd.common.text import printable
+from lltd.fs.identity import Version
 from lltd.watch.folders import Folder
 from lltd.watch.handler import WatchHandler
 from lltd.watch.intake import Intake
@@ -48,7 +49,7 @@ class Discovery(Protocol):
     settler: Settler[Key]
     intake: Intake[Key]
 
-    def queue_live(self, key: Key) -> None: ...
+    def queue_live(self, key: Key, version: Version) -> None: ...
 
     def request_scan(self, folder: Folder, directory: Path) -> None: ...
 
@@ -78,10 +79,10 @@ class FolderSink:
         sig = signature(path)
         if sig is None:
             intake.release(key)
-        elif sig[0] == 0:
+        elif sig.size == 0:
             settler.track(path, key)  # an empty file is a placeholder until proven otherwise
         else:
-            self.daemon.queue_live(key)
+            self.daemon.queue_live(key, sig)
 
     def moved_in(self, path: Path) -> None:
         """Renamed into place: complete whatever the rule (a rename is how writers publish)."""
@@ -235,8 +236,8 @@ class Scanner:
                 key = (folder.index, str(path))
                 if not intake.claim(key):
                     continue
-                if wall_now - sig[1] / 1e9 >= self.settle_s:
-                    intake.put_backlog(key)
+                if wall_now - sig.mtime_ns / 1e9 >= self.settle_s:
+                    intake.put_backlog(key, sig)
                 else:
                     settler.track(path, key)
 

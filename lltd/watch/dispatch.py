@@ -7,7 +7,6 @@ this empties it, and the pool reports back to the daemon, never to this module.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +59,10 @@ class Dispatcher:
                 continue
             try:
                 submitted = self._submit(key)
+            except Resettle:
+                self.retry_later(key)
+                self.pool.unreserve()
+                continue
             except Exception as exc:  # the dispatcher must not die; the file stays on disk
                 self.error(
                     f"cannot start work on {printable(key[1])}: {type(exc).__name__}: "
@@ -85,16 +88,26 @@ class Dispatcher:
         path = Path(key[1])
         relative = path.relative_to(folder.root)
         output = folder.output_for(path)  # before the claim: a failure here leaves none behind
+        settled = self.intake.settled(key)
         source: Path | None = path
-        if folder.claims is not None and os.path.lexists(folder.claims.claimed_path(relative)):
-            source = folder.claims.claimed_path(relative)  # a retry, or taken over
+        claimed = folder.claims.held_version(relative) if folder.claims is not None else None
+        if claimed is not None:
+            source, sig = folder.claims.claimed_path(relative), claimed  # a retry, or taken over
         elif not folder.filter.accepts(path):
             return False  # not ours any more
-        elif folder.claims is not None:
-            source = folder.claims.claim(relative)  # None: another daemon was first
-        sig = None if source is None else signature(source)
-        if source is None or sig is None:
-            return False  # gone (renamed, deleted, done)
+        else:
+            now = signature(path)  # the name itself: a link swapped in is no regular file
+            if now is None:
+                return False  # gone, or replaced by something that is no upload
+            if settled is not None and now != settled:
+                raise Resettle  # replaced or written to since it settled
+            sig = now
+            if folder.claims is not None:
+                source = folder.claims.claim(relative, sig)  # None: another daemon was first
+                held = folder.claims.held_version(relative)
+                if source is None or held is None:
+                    return False
+                sig = held
         if folder.seen(path, sig):
             return False
         # display: a failure's .error.txt names the file as uploaded, not its claimed copy.
@@ -108,7 +121,13 @@ class Dispatcher:
             fsync=self.fsync,
             input_root=folder.root,
             output_root=folder.output,
+            expect=sig,
+            root_identity=folder.identity,
         )
         if self.stopped.is_set():
             return False
         return self.pool.submit(key, item, sig)
+
+
+class Resettle(Exception):
+    """The file is not the version that settled: let it settle again (a link never does)."""

@@ -1,7 +1,8 @@
 """The drop folders: open (IN, its state folder ``IN/.lltd``, OUT), lock, recover after a crash.
 
-``IN/.lltd`` is reached without following links (a writer of IN could plant one) and kept open
-for the daemon's life; the lock and the journal are opened through that descriptor.
+``IN/.lltd`` is the daemon's alone (:mod:`lltd.watch.state`), reached without following links
+(a writer of IN could plant one) and kept open for the daemon's life; the lock and the journal
+are opened through that descriptor.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ from lltd.batch.scan import is_within
 from lltd.common.errors import UsageError
 from lltd.common.text import printable
 from lltd.fs.atomic import TEMP_SUFFIX, remove_stale_temporaries
+from lltd.fs.identity import Version
 from lltd.watch.actions import make_job
 from lltd.watch.config import FolderConfig
 from lltd.watch.handler import Filter
 from lltd.watch.journal import Journal
 from lltd.watch.lock import FolderLock
 from lltd.watch.names import FileNames
-from lltd.watch.safedir import UnsafePath, open_dir
 from lltd.watch.shared import Claims
+from lltd.watch.state import STATE_DIR, open_state
 
-STATE_DIR = ".lltd"
 SHARED_TEMP_AGE = 3600.0  # s: older temporaries in a shared folder belong to no live writer
 
 
@@ -64,10 +65,10 @@ class Folder:
             return False
         return (st.st_dev, st.st_ino) == self.identity
 
-    def journal_key(self, path: Path, sig: tuple[int, int]) -> tuple[str, int, int]:
-        return (str(path.relative_to(self.root)), sig[0], sig[1])
+    def journal_key(self, path: Path, sig: Version) -> tuple[str, int, int]:
+        return (str(path.relative_to(self.root)), sig.size, sig.mtime_ns)
 
-    def seen(self, path: Path, sig: tuple[int, int]) -> bool:
+    def seen(self, path: Path, sig: Version) -> bool:
         """Done before, in keep mode (where the input stays in IN)."""
         return (
             self.keeps
@@ -104,11 +105,13 @@ def open_folder(
     output = fc.output.resolve()
     state_dir = root / STATE_DIR
     try:
-        output.mkdir(parents=True, exist_ok=True)
-        state_fd = open_dir(root, (STATE_DIR,))
-    except UnsafePath as exc:
-        raise UsageError(f"{printable(exc.filename)} is a link or not a folder: refused") from None
+        state_fd = open_state(root)  # before anything is written: a refused start touches nothing
     except OSError as exc:
+        raise UsageError(f"cannot create {printable(state_dir)}: {exc.strerror}") from None
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        os.close(state_fd)
         raise UsageError(f"cannot create {printable(exc.filename)}: {exc.strerror}") from None
     job = make_job(fc, output)
     lock = FolderLock(state_dir / "lock", root, dir_fd=state_fd, shared=shared)

@@ -12,7 +12,10 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from lltd.fs.identity import Version
 
 Item = TypeVar("Item", bound=Hashable)
 
@@ -23,6 +26,9 @@ class Intake(Generic[Item]):
         self._backlog: deque[Item] = deque()
         self._live: deque[Item] = deque()
         self._known: set[Item] = set()
+        # The version each file had when it settled (or was found complete): what the
+        # dispatcher and the worker compare the file with before acting on it.
+        self._settled: dict[Item, Version] = {}
         self._cond = threading.Condition()
         self._closed = False
 
@@ -38,15 +44,28 @@ class Intake(Generic[Item]):
         """``item`` is finished (or dropped): a later event or scan may bring it back."""
         with self._cond:
             self._known.discard(item)
+            self._settled.pop(item, None)
             self._cond.notify_all()
 
-    def put_backlog(self, item: Item) -> None:
+    def settled(self, item: Item) -> Version | None:
+        """The version ``item`` had when it was queued (None: not known, e.g. a takeover)."""
+        with self._cond:
+            return self._settled.get(item)
+
+    def _note(self, item: Item, version: Version | None) -> None:
+        if version is not None:
+            self._settled[item] = version
+
+    def put_backlog(self, item: Item, version: Version | None = None) -> None:
         """Queue a claimed item found by a scan (unbounded: a scan lists what is on disk)."""
         with self._cond:
+            self._note(item, version)
             self._backlog.append(item)
             self._cond.notify_all()
 
-    def put_live(self, item: Item, timeout: float | None = None) -> bool:
+    def put_live(
+        self, item: Item, timeout: float | None = None, version: Version | None = None
+    ) -> bool:
         """Queue a claimed arrival, blocking while the queue is full; False on timeout/close."""
         with self._cond:
             if not self._cond.wait_for(
@@ -55,6 +74,7 @@ class Intake(Generic[Item]):
                 return False
             if self._closed:
                 return False
+            self._note(item, version)
             self._live.append(item)
             self._cond.notify_all()
             return True

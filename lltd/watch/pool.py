@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from lltd.common.errors import LltdError
+from lltd.fs.identity import Version
 from lltd.watch.config import WatchConfig
 from lltd.watch.worker import Processed, WorkItem, init_worker, process
 
@@ -38,7 +39,7 @@ Kind = Literal["done", "changed", "retry", "dead", "released", "stuck"]
 class InFlight(Generic[Key]):
     key: Key
     item: WorkItem
-    sig: tuple[int, int]
+    sig: Version
     attempt: int
 
 
@@ -101,7 +102,7 @@ class Pool(Generic[Key]):
     def unreserve(self) -> None:
         self._slots.release()
 
-    def submit(self, key: Key, item: WorkItem, sig: tuple[int, int]) -> bool:
+    def submit(self, key: Key, item: WorkItem, sig: Version) -> bool:
         """Start ``item`` in a reserved slot; False once the pool is closed."""
         with self._lock:
             if self._closed:
@@ -193,7 +194,7 @@ class Pool(Generic[Key]):
             self.report(Report("stuck", flight, reason=reason))
             return
         self._attempts.pop(flight.key, None)
-        if processed.disposed == "changed":
+        if processed.disposed in ("changed", "replaced"):
             self.report(Report("released" if self._closed else "changed", flight, processed))
             return
         self.report(Report("done", flight, processed))

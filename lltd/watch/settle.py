@@ -1,5 +1,6 @@
-"""Completion without a completion signal: a file is ready once its size and mtime have not
-changed for ``settle`` seconds and nobody we know of has it open."""
+"""Completion without a completion signal: a file is ready once its version (identity, size,
+mtime, ctime) has not changed for ``settle`` seconds and nobody we know of has it open. The
+version it settled with is what the dispatcher and the worker compare later."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from lltd.fs.identity import Version
+
 Key = TypeVar("Key")
 
 #: An open we saw but whose close we missed (an event lost to a queue overflow) must not hold a
@@ -22,20 +25,22 @@ OPEN_GRACE_FACTOR = 30
 @dataclass
 class _Watched(Generic[Key]):
     key: Key
-    signature: tuple[int, int] | None
+    signature: Version | None
     changed_at: float
     opens: int = 0
 
 
-def signature(path: Path) -> tuple[int, int] | None:
-    """(size, mtime in ns) of a regular file, or None when it is gone or not a file."""
+def signature(path: Path) -> Version | None:
+    """The version (identity, size, mtime, ctime) of the regular file ``path`` itself, or None
+    when it is gone or not a regular file: a link is never an input, so it is not followed
+    (its target is no upload, and a link swapped in for an upload must not settle as one)."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except OSError:
         return None
     if not stat_module.S_ISREG(st.st_mode):
         return None
-    return st.st_size, st.st_mtime_ns
+    return Version.of(st)
 
 
 class Settler(Generic[Key]):
@@ -46,7 +51,7 @@ class Settler(Generic[Key]):
         settle_s: float,
         *,
         clock: Callable[[], float] = time.monotonic,
-        stat: Callable[[Path], tuple[int, int] | None] = signature,
+        stat: Callable[[Path], Version | None] = signature,
     ) -> None:
         self.settle_s = settle_s
         self.clock = clock

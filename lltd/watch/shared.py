@@ -15,11 +15,13 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from lltd.watch.safedir import UnsafePath, ensure_dirs, open_dir
+from lltd.fs.identity import Version
+from lltd.watch.safedir import UnsafePath, open_dir
 
 CLAIMS = "claims"
 ALIVE = ".alive"
@@ -74,61 +76,122 @@ class Claims:
     def claimed_path(self, relative: Path) -> Path:
         return self.mine / relative
 
-    def claim(self, relative: Path) -> Path | None:
-        """Move ``IN/relative`` into our claim folder; None if another daemon was first (or the
-        file is gone). A file we claimed earlier (a retry, a takeover) is ours already."""
-        target = self.mine / relative
-        if os.path.lexists(target):
-            return target
+    def _mine(self, relative: Path, *, create: bool = False) -> int:
+        """Our claim folder for ``relative``'s folder, reached without following links."""
+        return open_dir(self.root, (*self._parts, self.me, *relative.parent.parts), create=create)
+
+    def held_version(self, relative: Path) -> Version | None:
+        """The version of the regular file we hold for ``relative`` (a retry, a takeover)."""
         try:
-            ensure_dirs(self.root, Path(*self._parts, self.me, *relative.parent.parts))
-            os.rename(self.root / relative, target)
-        except FileNotFoundError:
+            fd = self._mine(relative)
+        except OSError:
             return None
-        except UnsafePath:
+        try:
+            return _regular(fd, relative.name)
+        finally:
+            os.close(fd)
+
+    def claim(self, relative: Path, settled: Version | None = None) -> Path | None:
+        """Move ``IN/relative`` into our claim folder, by descriptor, while it is a regular file
+        (the version that ``settled``, when given); None if another daemon was first, or the
+        name holds something else now. A file we claimed earlier (a retry, a takeover) is ours
+        already. Its version there: :meth:`held_version` (a rename changes only the ctime)."""
+        if self.held_version(relative) is not None:
+            return self.mine / relative
+        try:
+            src = open_dir(self.root, relative.parent.parts, create=False)
+        except OSError:
             return None
-        return target
+        try:
+            now = _regular(src, relative.name)
+            if now is None or (settled is not None and now != settled):
+                return None
+            dst = self._mine(relative, create=True)
+            try:
+                if _exists(dst, relative.name):
+                    return None  # not a regular file of ours: never replaced
+                os.rename(relative.name, relative.name, src_dir_fd=src, dst_dir_fd=dst)
+                after = _regular(dst, relative.name)
+                if after is None or after[:4] != now[:4]:  # same node, same content
+                    # Swapped between the check and the rename: not the upload that settled.
+                    if not _exists(src, relative.name):
+                        os.rename(relative.name, relative.name, src_dir_fd=dst, dst_dir_fd=src)
+                    return None
+                return self.mine / relative
+            finally:
+                os.close(dst)
+        except (FileNotFoundError, UnsafePath):
+            return None
+        finally:
+            os.close(src)
 
     def give_back(self, relative: Path) -> bool:
         """Return a claimed file to IN (it changed while processed, or we are stopping)."""
-        source, target = self.mine / relative, self.root / relative
-        if os.path.lexists(target):
-            return False  # a new upload took the name meanwhile: the claim stays for a takeover
         try:
-            os.rename(source, target)
+            src = self._mine(relative)
         except OSError:
             return False
+        try:
+            dst = open_dir(self.root, relative.parent.parts, create=False)
+        except OSError:
+            os.close(src)
+            return False
+        try:
+            if _exists(dst, relative.name) or not _exists(src, relative.name):
+                return False  # a new upload took the name: the claim stays for a takeover
+            os.rename(relative.name, relative.name, src_dir_fd=src, dst_dir_fd=dst)
+        except OSError:
+            return False
+        finally:
+            os.close(src)
+            os.close(dst)
         return True
 
     def held(self) -> Iterator[Path]:
         """Relative paths of the files in our claim folder."""
-        yield from _files(self.mine)
+        try:
+            fd = open_dir(self.root, (*self._parts, self.me), create=False)
+        except OSError:
+            return
+        try:
+            yield from _files(fd)
+        finally:
+            os.close(fd)
 
     def orphans(self) -> list[str]:
         """Claim folders whose daemon is gone (see the module docstring)."""
         now = self.clock()
         dead: list[str] = []
         try:
-            others = [e.name for e in os.scandir(self.claims) if e.name != self.me]
+            claims = open_dir(self.root, self._parts, create=False)
         except OSError:
             return []
-        host = self.me.rpartition("-")[0]
-        for other in others:
-            other_host, _, pid = other.rpartition("-")
-            if other_host == host and pid.isdigit() and not _pid_alive(int(pid)):
-                dead.append(other)
-                continue
-            try:
-                mtime: int | None = os.stat(self.claims / other / ALIVE).st_mtime_ns
-            except FileNotFoundError:
-                mtime = None
-            except OSError:
-                continue
-            previous = self._seen.get(other)
-            if previous is None or previous[0] != mtime:
-                self._seen[other] = (mtime, now)
-            elif now - previous[1] >= self.timeout:
-                dead.append(other)
+        try:
+            with os.scandir(claims) as entries:
+                # A link planted among the claim folders is nobody's claim: never followed.
+                others = [
+                    e.name for e in entries if e.name != self.me and e.is_dir(follow_symlinks=False)
+                ]
+            host = self.me.rpartition("-")[0]
+            for other in others:
+                other_host, _, pid = other.rpartition("-")
+                if other_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+                    dead.append(other)
+                    continue
+                try:
+                    alive = os.stat(f"{other}/{ALIVE}", dir_fd=claims, follow_symlinks=False)
+                    mtime: int | None = alive.st_mtime_ns
+                except FileNotFoundError:
+                    mtime = None
+                except OSError:
+                    continue
+                previous = self._seen.get(other)
+                if previous is None or previous[0] != mtime:
+                    self._seen[other] = (mtime, now)
+                elif now - previous[1] >= self.timeout:
+                    dead.append(other)
+        finally:
+            os.close(claims)
         return dead
 
     def tend(self) -> list[tuple[str, list[Path]]]:
@@ -138,20 +201,47 @@ class Claims:
         return [(other, files) for other, files in taken if files]
 
     def take_over(self, other: str) -> list[Path]:
-        """Move ``other``'s claims into ours, one rename each; return their relative paths."""
-        source_root = self.claims / other
+        """Move ``other``'s claims into ours, one rename each; return their relative paths.
+        Only regular files are taken, and nothing under the claim folders is followed: a link
+        planted there (as a folder or a file) stays where it is, and nothing outside IN moves."""
         taken: list[Path] = []
-        for relative in list(_files(source_root)):
-            target = self.mine / relative
-            try:
-                ensure_dirs(self.root, Path(*self._parts, self.me, *relative.parent.parts))
-                if os.path.lexists(target):
+        try:
+            source = open_dir(self.root, (*self._parts, other), create=False)
+        except OSError:
+            self._seen.pop(other, None)
+            return taken
+        try:
+            for relative in list(_files(source)):
+                try:
+                    src = open_dir(
+                        self.root, (*self._parts, other, *relative.parent.parts), create=False
+                    )
+                except OSError:
                     continue
-                os.rename(source_root / relative, target)
-            except OSError:
-                continue  # another daemon took it first
-            taken.append(relative)
-        _remove_empty(source_root)
+                try:
+                    if _regular(src, relative.name) is None:
+                        continue
+                    dst = self._mine(relative, create=True)
+                    try:
+                        if _exists(dst, relative.name):
+                            continue
+                        os.rename(relative.name, relative.name, src_dir_fd=src, dst_dir_fd=dst)
+                    finally:
+                        os.close(dst)
+                except OSError:
+                    continue  # another daemon took it first
+                finally:
+                    os.close(src)
+                taken.append(relative)
+            _remove_empty(source)
+        finally:
+            os.close(source)
+        with contextlib.suppress(OSError):
+            fd = open_dir(self.root, self._parts, create=False)
+            try:
+                os.rmdir(other, dir_fd=fd)
+            finally:
+                os.close(fd)
         self._seen.pop(other, None)
         return taken
 
@@ -159,23 +249,51 @@ class Claims:
         """Give every claim back to IN and remove our folder; return how many stayed."""
         stayed = sum(1 for relative in list(self.held()) if not self.give_back(relative))
         with contextlib.suppress(OSError):
-            (self.mine / ALIVE).unlink()
-        _remove_empty(self.mine)
+            fd = open_dir(self.root, (*self._parts, self.me), create=False)
+            try:
+                with contextlib.suppress(OSError):
+                    os.unlink(ALIVE, dir_fd=fd)
+                _remove_empty(fd)
+            finally:
+                os.close(fd)
+            parent = open_dir(self.root, self._parts, create=False)
+            try:
+                os.rmdir(self.me, dir_fd=parent)
+            finally:
+                os.close(parent)
         return stayed
 
 
-def _files(folder: Path) -> Iterator[Path]:
-    for dirpath, _dirnames, filenames in os.walk(folder):
+def _regular(dir_fd: int, name: str) -> Version | None:
+    """The version of the regular file ``name`` in ``dir_fd`` itself (a link is no file)."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return Version.of(st) if stat.S_ISREG(st.st_mode) else None
+
+
+def _exists(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _files(dir_fd: int) -> Iterator[Path]:
+    """Regular files below the folder ``dir_fd`` (relative), links never followed."""
+    for dirpath, _dirnames, filenames, fd in os.fwalk(".", dir_fd=dir_fd):
         here = Path(dirpath)
         for name in filenames:
-            if here == folder and name == ALIVE:
+            if (here == Path(".") and name == ALIVE) or name.startswith("."):
                 continue
-            if name.startswith("."):
-                continue
-            yield (here / name).relative_to(folder)
+            if _regular(fd, name) is not None:
+                yield (here / name)
 
 
-def _remove_empty(folder: Path) -> None:
-    for dirpath, _dirnames, _filenames in os.walk(folder, topdown=False):
-        with contextlib.suppress(OSError):
-            os.rmdir(dirpath)  # only empty ones go
+def _remove_empty(dir_fd: int) -> None:
+    for _dirpath, dirnames, _filenames, fd in os.fwalk(".", dir_fd=dir_fd, topdown=False):
+        for name in dirnames:
+            with contextlib.suppress(OSError):
+                os.rmdir(name, dir_fd=fd)  # only empty ones go

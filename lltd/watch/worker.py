@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import signal
 import sys
@@ -20,8 +21,9 @@ from lltd.batch.scan import Task
 from lltd.common.errors import LltdError
 from lltd.common.text import printable
 from lltd.fs.atomic import make_durable
+from lltd.fs.identity import Version
+from lltd.watch.entry import NotSettled, Settled, open_settled
 from lltd.watch.safedir import UnsafePath, ensure_dirs, is_link_free, open_dir
-from lltd.watch.settle import signature
 
 DONE, FAILED_INPUTS = "done", "failed"
 PR_SET_PDEATHSIG = 1
@@ -39,13 +41,18 @@ class WorkItem:
     # is reached without following links (see lltd.watch.safedir).
     input_root: Path | None = None
     output_root: Path | None = None
+    # The version the file settled with (None: whatever regular file is there now, for callers
+    # that queued nothing), and IN's identity: what the worker checks before reading a byte.
+    expect: Version | None = None
+    root_identity: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
 class Processed:
     result: FileResult
-    # Where the input went: "moved:PATH", "deleted", "kept", "vanished", or "changed" (it was
-    # written to while being processed, and stays for another go).
+    # Where the input went: "moved:PATH", "deleted", "kept", "vanished", "changed" (it was
+    # written to while being processed, and stays for another go), or "replaced" (its name held
+    # something else than what settled: nothing was read or moved).
     disposed: str
 
 
@@ -61,38 +68,60 @@ def init_worker(parent: int) -> None:
 
 
 def process(item: WorkItem) -> Processed:
+    """Run the job on exactly the file that settled: opened once beneath IN without following a
+    link, checked on its descriptor (a regular file, the version it settled with), and read by
+    the job through that descriptor; disposed of only while its name still holds it."""
     task = item.task
-    if not os.path.lexists(task.source):
+    try:
+        opened = open_settled(item)
+    except FileNotFoundError:
         return Processed(
             FileResult(str(task.source), None, Outcome.FAILED, error="vanished before processing"),
             "vanished",
         )
-    before = signature(task.source)
-    _prepare_destination(item)
-    result = run_one(item.job, task)
-    if signature(task.source) != before:
-        # Written to while we read it: whatever we made may come from a partial file. Leave
-        # the input where it is; the daemon lets it settle and does it again.
-        if result.outcome is Outcome.FAILED and result.output:
-            _discard_quarantine(Path(result.output))
-        return Processed(result, "changed")
-    # A failure was set aside by the job's own quarantine policy (OUT/failed/ and its
-    # .error.txt, naming task.display): nothing to repair here.
-    if item.fsync:
-        for path in _written_paths(result):
-            make_durable(path)
-    return Processed(result, dispose(item, result))
+    except NotSettled as exc:
+        # Replaced (by a link, a FIFO, another file) or written to since it settled: nothing of
+        # it is read. The daemon lets whatever is there now settle, and a link never does.
+        return Processed(
+            FileResult(str(task.source), None, Outcome.FAILED, error=str(exc)), "replaced"
+        )
+    with opened:
+        _prepare_destination(item)
+        result = run_one(item.job, opened.task(task))
+        if not opened.unchanged():
+            # Written to while we read it: whatever we made may come from a partial file. Leave
+            # the input where it is; the daemon lets it settle and does it again.
+            if result.outcome is Outcome.FAILED and result.output:
+                _discard_quarantine(Path(result.output))
+            return Processed(result, "changed")
+        # A failure was set aside by the job's own quarantine policy (OUT/failed/ and its
+        # .error.txt, naming task.display): nothing to repair here.
+        if item.fsync:
+            for path in _written_paths(result):
+                make_durable(path)
+        return Processed(result, dispose(item, result, opened))
 
 
-def earlier_attempt(item: WorkItem, sig: tuple[int, int]) -> FileResult | None:
+def earlier_attempt(item: WorkItem, sig: Version) -> FileResult | None:
     """The result of an attempt whose report was lost (a Dask worker killed after it moved the
-    input, and the rerun found it gone): the input in done/ with its size and mtime (a rename
-    keeps both) and the output in place."""
-    done = item.state_dir / DONE / item.task.relative
-    output = item.task.output
-    if signature(done) != sig or output is None or not os.path.exists(output):
+    input, and the rerun found it gone): the input in done/ (a rename keeps its identity, size
+    and mtime; looked at without following links) and the output in place."""
+    root = item.state_dir.parent if item.input_root is None else item.input_root
+    parts = (item.state_dir.name, DONE, *item.task.relative.parent.parts)
+    try:
+        fd = open_dir(root, parts, create=False)
+    except OSError:
         return None
-    return FileResult(str(item.task.source), str(output), Outcome.CONVERTED, sig[0])
+    try:
+        st = os.stat(item.task.relative.name, dir_fd=fd, follow_symlinks=False)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    output = item.task.output
+    if not sig.same_content_as(st) or output is None or not os.path.exists(output):
+        return None
+    return FileResult(str(item.task.source), str(output), Outcome.CONVERTED, sig.size)
 
 
 def _prepare_destination(item: WorkItem) -> None:
@@ -115,11 +144,20 @@ def _prepare_destination(item: WorkItem) -> None:
 def give_up(item: WorkItem, reason: str) -> Processed:
     """A file the workers kept dying on: failed by the job's own quarantine policy, then made
     durable and disposed of as any failure (an ``OSError`` if the input cannot be moved)."""
-    result = fail(item.job, item.task, reason)
-    if item.fsync:
-        for path in _written_paths(result):
-            make_durable(path)
-    return Processed(result, dispose(item, result))
+    try:
+        opened = open_settled(item)
+    except FileNotFoundError:
+        return Processed(
+            FileResult(str(item.task.source), None, Outcome.FAILED, error=reason), "vanished"
+        )
+    except NotSettled as exc:
+        raise OSError(errno.ESTALE, str(exc)) from None
+    with opened:
+        result = fail(item.job, opened.task(item.task), reason)
+        if item.fsync:
+            for path in _written_paths(result):
+                make_durable(path)
+        return Processed(result, dispose(item, result, opened))
 
 
 def _discard_quarantine(copy: Path) -> None:
@@ -138,16 +176,15 @@ def _written_paths(result: FileResult) -> list[Path]:
     return paths
 
 
-def dispose(item: WorkItem, result: FileResult) -> str:
-    source = item.task.source
+def dispose(item: WorkItem, result: FileResult, opened: Settled) -> str:
+    """Keep, delete or move the input: only the node that was processed, by descriptor. A name
+    that holds something else by now is left alone (``changed``: the daemon looks again)."""
     failed = result.outcome is Outcome.FAILED
     if item.on_success == "keep":
         return "kept"
     if item.on_success == "delete" and not (failed and not _exists(result.output)):
         # A failure is deleted only once its copy is safe in OUT/failed/.
-        with contextlib.suppress(FileNotFoundError):
-            source.unlink()
-        return "deleted"
+        return opened.remove()
     folder = (FAILED_INPUTS if failed else DONE, *item.task.relative.parent.parts)
     root = item.state_dir.parent if item.input_root is None else item.input_root
     parts = (item.state_dir.name, *folder)
@@ -158,12 +195,10 @@ def dispose(item: WorkItem, result: FileResult) -> str:
         raise LltdError(f"refused: {printable(exc.filename)} is a link or not a folder") from None
     try:
         name = unique_name(fd, item.task.relative.name)
-        os.rename(source, name, dst_dir_fd=fd)
-    except FileNotFoundError:
-        return "vanished"
+        moved = opened.move_to(fd, name)
     finally:
         os.close(fd)
-    return f"moved:{root.joinpath(*parts, name)}"
+    return f"moved:{root.joinpath(*parts, name)}" if moved == "moved" else moved
 
 
 def unique_name(dir_fd: int, name: str) -> str:
