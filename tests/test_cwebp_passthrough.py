@@ -208,3 +208,31 @@ def test_encode_options_refuse_one_over_and_one_under(
 )
 def test_encode_options_take_both_ends_of_each_range(field: str, value: float) -> None:
     assert getattr(EncodeOptions(**{field: value}), field) == value
+
+
+@needs_cwebp
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "LA"])
+def test_cwebp_reads_each_png_mode_itself_so_metadata_xmp_keeps_the_packet(
+    mode: str, picture: Path, tmp_path: Path
+) -> None:
+    """These PNGs go to cwebp as they are, not through Pillow (whose PNG writer drops an XMP
+    packet): ``-metadata xmp`` then writes what cwebp itself writes, the packet included."""
+    from PIL import PngImagePlugin
+
+    packet = '<x:xmpmeta xmlns:x="adobe:ns:meta/">lltd-xmp-test</x:xmpmeta>'
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", packet)
+    source = tmp_path / f"{mode}.png"
+    with Image.open(picture) as image:
+        image.convert(mode).save(source, pnginfo=info)
+    ours, theirs = tmp_path / "ours.webp", tmp_path / "theirs.webp"
+    options = EncodeOptions(quality=70, metadata=("xmp",))
+    with Image.open(source) as image:
+        assert (image.format, image.mode) == ("PNG", mode)
+        CwebpCodec(CWEBP).encode_file(source, ours, options, image)
+    subprocess.run(
+        [CWEBP, "-quiet", "-q", "70", "-metadata", "xmp", "-o", str(theirs), "--", str(source)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert b"lltd-xmp-test" in ours.read_bytes()

@@ -380,3 +380,19 @@ def test_the_home_page_paints_something(site: Path, served: _Served, tmp_path: P
     with Image.open(shot) as image:
         colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
     assert colours is None or len(colours) > 50, "the screenshot of the home page is blank"
+
+
+def test_getting_started_lists_every_extra() -> None:
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    text = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    for_the_suite = {"test", "model-servers"}  # the tests' own (.ci/setup), not a user's
+    missing = [
+        name
+        for name in extras
+        if name not in for_the_suite and f"pip install '.[{name}]'" not in text
+    ]
+    assert not missing, f"docs/getting-started.md does not say how to install {missing}"

@@ -55,6 +55,13 @@ def flip_middle_byte(path: Path) -> None:
     forge(path, bytes(data))
 
 
+def with_record_of(output: Path, path: Path, data: bytes) -> Path:
+    """``path`` holding ``data``, with a copy of ``output``'s record (xattr) on it."""
+    write(path, data)
+    os.setxattr(path, XATTR, os.getxattr(output, XATTR))
+    return path
+
+
 @pytest.fixture
 def made(tmp_path: Path) -> tuple[Path, Path, Source]:
     """An input and the output a compress run made from it, with its record."""
@@ -114,8 +121,8 @@ def test_a_record_copied_onto_another_file_names_that_other_file_not_this_one(
 ) -> None:
     original, output, source = made
     # Another output of the same size, and another input of the same size and mtime.
-    other_output = write(tmp_path / "out" / "b.webp", b"X" * output.stat().st_size)
-    os.setxattr(other_output, XATTR, os.getxattr(output, XATTR))
+    size = output.stat().st_size
+    other_output = with_record_of(output, tmp_path / "out" / "b.webp", b"X" * size)
     os.utime(other_output, ns=(output.stat().st_atime_ns, output.stat().st_mtime_ns))
     mark = read_mark(other_output)
     assert mark is not None
@@ -160,9 +167,18 @@ def test_a_link_to_the_intact_output_is_not_the_output(
     made: tuple[Path, Path, Source], tmp_path: Path
 ) -> None:
     _, output, _ = made
+    mark = read_mark(output)
+    assert mark is not None
     link = tmp_path / "out" / "link.webp"
     link.symlink_to(output)
-    assert not intact(link, read_mark(output))  # type: ignore[arg-type]
+    assert not intact(link, mark)
+    # A link as long as the output (a link's size is its target's length): not the size rule
+    # but its being a link keeps it out.
+    same_size = tmp_path / "out" / "same-size.webp"
+    target = "./" * ((mark.output_size - len(output.name)) // 2) + output.name
+    same_size.symlink_to(target)
+    assert os.lstat(same_size).st_size == mark.output_size
+    assert not intact(same_size, mark)
 
 
 def test_replace_keeps_the_output_of_an_original_forged_to_the_same_size_and_mtime(
@@ -267,7 +283,7 @@ def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
     reader.join(60)
     assert not reader.is_alive(), "Source.of blocked on a FIFO"
     assert len(raised) == 1 and raised[0].errno == errno.EINVAL
-    assert "not a regular file" in str(raised[0])
+    assert raised[0].strerror == "not a regular file" and raised[0].filename == str(fifo)
 
 
 def test_a_link_carries_no_record_of_its_own_nor_its_targets(
@@ -292,3 +308,62 @@ def test_a_file_of_several_read_chunks_is_measured_and_hashed_whole(tmp_path: Pa
     assert sha256_of(path) == (len(data), hashlib.sha256(data).hexdigest())
     source = Source.of(path, "big.webp")
     assert (source.size, source.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+
+
+# The jobs decide "already converted" on the output held open by descriptor (matches_input).
+def _matches_by_descriptor(output: Path, source: Source, command: str = "compress") -> bool:
+    from lltd.batch.marks import matches_input
+    from lltd.fs.tree import Folder
+
+    with Folder.open(output.parent).open_input(output.name) as opened:
+        return matches_input(opened, source, command)
+
+
+def test_by_descriptor_an_intact_output_of_this_input_matches(
+    made: tuple[Path, Path, Source],
+) -> None:
+    _, output, source = made
+    assert _matches_by_descriptor(output, source)
+    assert not _matches_by_descriptor(output, source, "defend")
+
+
+def test_by_descriptor_a_byte_flipped_in_the_middle_or_a_copied_record_does_not_match(
+    made: tuple[Path, Path, Source], tmp_path: Path
+) -> None:
+    original, output, source = made
+    other = with_record_of(output, tmp_path / "out" / "b.webp", b"Y" * output.stat().st_size)
+    assert not _matches_by_descriptor(other, source)
+    longer = with_record_of(output, tmp_path / "out" / "c.webp", output.read_bytes() + b"!")
+    assert not _matches_by_descriptor(longer, source)
+    flip_middle_byte(output)
+    assert not _matches_by_descriptor(output, source)
+    forge(original, original.read_bytes().upper())
+    assert not _matches_by_descriptor(output, Source.of(original, "a.png"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
+def test_a_record_on_a_file_another_user_owns_is_not_believed(
+    made: tuple[Path, Path, Source],
+) -> None:
+    _, output, source = made
+    os.chown(output, 12345, 12345)
+    assert read_mark(output) is None
+    assert not matches(output, source, "compress")
+    assert not _matches_by_descriptor(output, source)
+
+
+@pytest.mark.parametrize(("keep", "kept"), [(None, False), (0, False), (1, True), (2, True)])
+def test_by_descriptor_an_input_of_at_most_keep_bytes_is_returned_read_once(
+    tmp_path: Path, keep: int | None, kept: bool
+) -> None:
+    from lltd.fs.tree import Folder
+
+    path = write(tmp_path / "a.png", b"x")
+    with Folder.open(tmp_path).open_input("a.png") as opened:
+        source, data = (
+            Source.of_input(opened, "a.png")
+            if keep is None
+            else Source.of_input(opened, "a.png", keep)
+        )
+    assert data == (b"x" if kept else None)
+    assert source == Source.of(path, "a.png")

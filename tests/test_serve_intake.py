@@ -44,16 +44,20 @@ def body(headers: dict[str, str], chunks: list[bytes], timeout: float = 60.0) ->
     return asyncio.run(read_body(request(headers, chunks), LIMIT, timeout))
 
 
-def status_of(call) -> int:  # type: ignore[no-untyped-def]
+def status_of(call, message: str | None = None) -> int:  # type: ignore[no-untyped-def]
+    """The refusal's status; its message must be ``message`` exactly when given."""
     with pytest.raises(Problem) as raised:
         call()
+    if message is not None:
+        assert raised.value.message == message
     return raised.value.status
 
 
 @pytest.mark.parametrize(
     "declared",
     ["image/png", "Image/PNG", "IMAGE/JPEG", "image/WebP", "application/octet-stream",
-     "image/png; charset=binary", "image/png ;q=1", "  image/jpeg  "],
+     "image/png; charset=binary", "image/png ;q=1", "  image/jpeg  ",
+     "application/x-www-form-urlencoded"],  # curl --data-binary's default
 )  # fmt: skip
 def test_media_types_are_accepted_whatever_their_case_and_parameters(declared: str) -> None:
     check_content_type(request({"Content-Type": declared}))
@@ -123,7 +127,8 @@ def test_a_body_of_exactly_max_bytes_is_taken_chunked() -> None:
 def test_one_byte_over_max_bytes_is_refused_with_413_declared_or_chunked() -> None:
     assert status_of(lambda: body({"Content-Length": str(LIMIT + 1)}, [b"x" * (LIMIT + 1)])) == 413
     over = [b"x" * 600, b"x" * (LIMIT + 1 - 600)]
-    assert status_of(lambda: body({"Transfer-Encoding": "chunked"}, over)) == 413
+    message = f"body exceeds the limit of {LIMIT} bytes (--max-bytes)"
+    assert status_of(lambda: body({"Transfer-Encoding": "chunked"}, over), message) == 413
 
 
 def test_a_declared_length_over_the_limit_is_refused_before_a_byte_is_read() -> None:
@@ -146,7 +151,8 @@ def test_a_declared_length_over_the_limit_is_refused_before_a_byte_is_read() -> 
 
 @pytest.mark.parametrize("declared", ["-1", "1e3", "ten", "0x10", ""])
 def test_an_invalid_content_length_is_refused_with_400(declared: str) -> None:
-    assert status_of(lambda: body({"Content-Length": declared}, [b""])) == 400
+    message = f"invalid Content-Length {declared!r}"
+    assert status_of(lambda: body({"Content-Length": declared}, [b""]), message) == 400
 
 
 def test_an_empty_body_is_read_as_empty() -> None:
@@ -166,6 +172,7 @@ def test_a_client_that_leaves_mid_body_gets_400() -> None:
     with pytest.raises(Problem) as raised:
         asyncio.run(go())
     assert raised.value.status == 400
+    assert raised.value.message == "client disconnected before the body was complete"
 
 
 def test_a_body_that_does_not_arrive_in_time_is_refused_with_408_and_closes() -> None:

@@ -29,9 +29,12 @@ Slow (minutes per module on 2 cores): not part of .ci/run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import fnmatch
+import functools
 import hashlib
+import io
 import json
 import os
 import re
@@ -54,7 +57,10 @@ REPO = HERE.parents[1]
 RESULTS = HERE / "results"
 WORK = HERE / "work"  # scratch copies of interrupted modules (ignored by git)
 DETECTED = ("ok_killed", "bad_timeout", "ok_suspicious")
-STRICT_PYTEST = "import sys, pytest; sys.exit(0 if pytest.main(sys.argv[1:]) == 0 else 1)"
+STRICT_PYTEST = (
+    "import subprocess, sys; "
+    "sys.exit(0 if subprocess.call([sys.executable, '-m', 'pytest', *sys.argv[1:]]) == 0 else 1)"
+)
 #: The fast tests: what boots systemd or runs for minutes is left to CI.
 MARKERS = "not systemd and not slow"
 
@@ -105,13 +111,29 @@ def target(module: str, rows: list[dict]) -> dict:
     return {"module": module, "tests": tests, "skip": None if tests else "no test names it"}
 
 
+def unparsable(entry: dict) -> dict:
+    """``entry`` skipped with the reason when mutmut cannot read its module."""
+    if not entry["skip"] and planned(entry["module"]) is None:
+        entry["skip"] = UNPARSABLE
+    return entry
+
+
+#: Why a module mutmut cannot read is skipped.
+UNPARSABLE = (
+    "mutmut 2.5 cannot read it: its parser (parso 0.8) refuses parenthesized context managers "
+    "(`with (a as x, b as y):`, Python 3.10 syntax)"
+)
+
+
+@functools.cache
 def planned(module: str) -> int | None:
     """How many mutants mutmut makes of ``module`` (None if mutmut cannot parse it)."""
-    try:
-        from mutmut import Context, list_mutations
+    from mutmut import Context, list_mutations
 
-        return len(list_mutations(Context(source=(REPO / module).read_text(), filename=module)))
-    except Exception:  # mutmut's parser, not ours: the run itself would say more
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # mutmut prints parso's complaint
+            return len(list_mutations(Context(source=(REPO / module).read_text(), filename=module)))
+    except Exception:  # parso's ParserSyntaxError (see UNPARSABLE)
         return None
 
 
@@ -225,7 +247,9 @@ def supervise(
 def run_module(entry: dict, mutmut: list[str], deadline: float) -> dict:
     """Mutate one module in its scratch copy (kept, and resumed, while unfinished)."""
     # mutmut 2 counts any exit status but 1 as "the tests pass": a mutant pytest cannot even
-    # import (exit status 2) would survive. Every failure is reported to it as 1.
+    # import (exit status 2), or one that kills the test process (a signal sent to the wrong
+    # process), would survive. Every failure is reported to it as 1, by a parent that outlives
+    # pytest.
     runner = [sys.executable, "-c", STRICT_PYTEST, "-x", "-q", "-p", "no:cacheprovider"]
     runner += ["-p", "no:randomly", "-m", MARKERS, *entry["tests"]]
     entry["key"] = key(entry)  # the tree as it is now: the copy below is taken from it
@@ -319,7 +343,8 @@ def report(entries: list[dict]) -> str:
             empty.append(module)  # nothing mutmut can change (docstrings, re-exports)
             continue
         if entry["skip"]:
-            skipped.append(f"| `{module}` | {counts[module]} | {entry['skip']} |")
+            count = "?" if counts[module] is None else counts[module]
+            skipped.append(f"| `{module}` | {count} | {entry['skip']} |")
             continue
         result = load_result(module)
         if result is None:
@@ -406,7 +431,7 @@ def main() -> int:
     parser.add_argument("--report-only", action="store_true", help="only rewrite REPORT.md")
     args = parser.parse_args()
     rows = table()
-    entries = [target(module, rows) for module in modules()]
+    entries = [unparsable(target(module, rows)) for module in modules()]
     for entry in entries:
         entry["key"] = key(entry)
     if args.list:
