@@ -219,7 +219,7 @@ def test_report_schema(quick_report: Path) -> None:
             r["accuracy"] for r in rows if r["defense"] == defense and r["attack"] != "none"
         ]
         worst = report["worst_case"][defense]
-        assert worst["accuracy"] <= min(attacked)
+        assert worst["accuracy"] <= min(attacked) + 1e-9  # rows are 1 - mean(broken): rounding
         assert worst["robust"] == len(report["survivors"][defense])
         assert worst["accuracy"] == pytest.approx(worst["robust"] / QUICK_LIMIT)
         assert worst["min_row"]["accuracy"] == min(attacked)
