@@ -262,6 +262,42 @@ ROWS = [
         [("width * height > max_pixels:", "width * height >= max_pixels:")],
         "tests/test_limits_boundaries.py::test_max_pixels_takes_an_image_of_exactly_the_limit_and_refuses_one_pixel_more",
     ),
+    # Survivors of issue 27's mutation campaign, each killed by a test written for it.
+    (
+        "a link as long as the output taken for the intact output (regular-file rule dropped)",
+        "lltd/batch/marks.py",
+        [
+            (
+                "if not stat.S_ISREG(st.st_mode) or st.st_size != mark.output_size:",
+                "if not stat.S_ISREG(st.st_mode) and st.st_size != mark.output_size:",
+            )
+        ],
+        "tests/test_marks_forgery.py::test_a_link_to_the_intact_output_is_not_the_output",
+    ),
+    (
+        "an input of exactly keep bytes read twice (by descriptor)",
+        "lltd/batch/marks.py",
+        [("if opened.st.st_size <= keep:", "if opened.st.st_size < keep:")],
+        "tests/test_marks_forgery.py::test_by_descriptor_an_input_of_at_most_keep_bytes_is_returned_read_once",
+    ),
+    (
+        "the claim protocol sends SIGHUP, not signal 0, to a daemon it checks",
+        "lltd/watch/shared.py",
+        [("os.kill(pid, 0)", "os.kill(pid, 1)")],
+        "tests/test_watch_claims.py::test_a_process_we_may_not_signal_is_alive_a_missing_one_is_not",
+    ),
+    (
+        "grey PNGs with alpha sent through Pillow (their XMP packet lost under -metadata xmp)",
+        "lltd/codecs/cwebp.py",
+        [('    ("PNG", "LA"),', '    ("XXPNGXX", "LA"),')],
+        "tests/test_cwebp_passthrough.py::test_cwebp_reads_each_png_mode_itself_so_metadata_xmp_keeps_the_packet",
+    ),
+    (
+        "the Wilson interval's upper end left above 1 by float rounding (n = 16 at 100 %)",
+        "lltd/evaluate/stats.py",
+        [("min(1.0, max(centre + half, accuracy))", "min(2.0, max(centre + half, accuracy))")],
+        "tests/test_stats_wilson.py::test_the_interval_never_leaves_0_1_even_by_float_rounding",
+    ),
 ]
 
 
