@@ -1,0 +1,80 @@
+"""The facts a ``--json`` report gives of each file (lltd.batch.provenance.file_facts), exactly:
+SHA-256, byte count and pixel size of a regular file; nulls for anything else (gone, a link, a
+FIFO, a folder), never read through. In-process."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+from PIL import Image
+
+from lltd.batch.provenance import add_file_facts, file_facts, input_facts
+
+NULLS = {"sha256": None, "pixels": None, "bytes": None}
+
+
+def png(path: Path, size: tuple[int, int] = (7, 5)) -> Path:
+    Image.new("RGB", size, (1, 2, 3)).save(path)
+    return path
+
+
+def test_a_picture_has_its_hash_byte_count_and_pixel_size(tmp_path: Path) -> None:
+    path = png(tmp_path / "a.png")
+    data = path.read_bytes()
+    assert file_facts(path) == {
+        "sha256": hashlib.sha256(data).hexdigest(), "pixels": [7, 5], "bytes": len(data)
+    }  # fmt: skip
+    assert file_facts(str(path)) == file_facts(path)
+
+
+def test_a_file_that_is_no_picture_still_has_its_hash_and_size(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 9000  # 2.2 MiB: several reads
+    path = tmp_path / "notes.bin"
+    path.write_bytes(data)
+    assert file_facts(path) == {
+        "sha256": hashlib.sha256(data).hexdigest(), "pixels": None, "bytes": len(data)
+    }  # fmt: skip
+
+
+def test_no_file_a_gone_file_a_folder_and_a_link_are_all_nulls(tmp_path: Path) -> None:
+    target = png(tmp_path / "a.png")
+    (tmp_path / "link.png").symlink_to(target)
+    (tmp_path / "folder.png").mkdir()
+    assert file_facts(None) == NULLS
+    for name in ("gone.png", "folder.png", "link.png"):
+        assert file_facts(tmp_path / name) == NULLS, name
+
+
+def test_a_fifo_is_nulls_at_once_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "a.png"
+    os.mkfifo(fifo)
+    got: list[dict] = []
+    reader = threading.Thread(target=lambda: got.append(file_facts(fifo)), daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "file_facts blocked on a FIFO"
+    assert got == [NULLS]
+
+
+def test_reports_take_the_inputs_facts_from_before_the_run_and_the_outputs_now(
+    tmp_path: Path,
+) -> None:
+    original = png(tmp_path / "a.png")
+    before = input_facts([original])
+    out = png(tmp_path / "a.webp.png", (3, 2))
+    original.unlink()  # --r removed it
+    records = [
+        {"input": str(original), "output": str(out)},
+        {"input": str(tmp_path / "b.png"), "output": None},
+    ]
+    add_file_facts(records, before)
+    first, second = records
+    assert (first["input_sha256"], first["input_pixels"]) == (
+        before[str(original)]["sha256"], [7, 5]
+    )  # fmt: skip
+    assert first["output_pixels"] == [3, 2]
+    assert first["output_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert second["input_sha256"] is None and second["output_sha256"] is None
