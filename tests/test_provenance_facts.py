@@ -63,15 +63,20 @@ def test_reports_take_the_inputs_facts_from_before_the_run_and_the_outputs_now(
     tmp_path: Path,
 ) -> None:
     original = png(tmp_path / "a.png")
+    size_before = original.stat().st_size
     before = input_facts([original])
     out = png(tmp_path / "a.webp.png", (3, 2))
     original.unlink()  # --r removed it
     records = [
         {"input": str(original), "output": str(out)},
-        {"input": str(tmp_path / "b.png"), "output": None},
+        {"input": str(tmp_path / "b.png"), "output": None, "bytes_after": 5},
+        {"input": str(original), "output": "s3://bucket/a.webp", "bytes_after": 321},
     ]
     add_file_facts(records, before)
-    first, second = records
+    first, second, remote = records
+    assert first["bytes_before"] == size_before and first["bytes_after"] == out.stat().st_size
+    assert "bytes_before" not in second and second["bytes_after"] is None  # nothing written
+    assert remote["bytes_after"] == 321  # a storage URL keeps the count its job reported
     assert (first["input_sha256"], first["input_pixels"]) == (
         before[str(original)]["sha256"], [7, 5]
     )  # fmt: skip
