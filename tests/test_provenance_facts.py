@@ -83,3 +83,37 @@ def test_reports_take_the_inputs_facts_from_before_the_run_and_the_outputs_now(
     assert first["output_pixels"] == [3, 2]
     assert first["output_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert second["input_sha256"] is None and second["output_sha256"] is None
+
+
+def test_settings_are_a_dataclass_jobs_fields_and_nothing_else_is() -> None:
+    import dataclasses
+
+    from lltd.batch.provenance import settings_of
+
+    @dataclasses.dataclass
+    class Job:
+        quality: float = 75.5
+
+    assert settings_of(Job()) == {"quality": 75.5}
+    assert settings_of(Job) == {}  # the class itself is no job
+    assert settings_of(object()) == {}
+
+
+def test_the_cwebp_a_job_names_is_the_one_reported(tmp_path: Path) -> None:
+    import shutil
+    import types
+
+    import pytest
+
+    from lltd.batch.provenance import encoder_of
+
+    found = shutil.which("cwebp")
+    if found is None:
+        pytest.skip("cwebp not installed (apt-get install webp)")
+    own = tmp_path / "my-cwebp"
+    shutil.copy2(found, own)
+    job = types.SimpleNamespace(backend="cwebp", cwebp=str(own))
+    facts = encoder_of(job)
+    assert facts["name"] == "cwebp" and facts["path"] == str(own)
+    assert facts["version"] == encoder_of(types.SimpleNamespace(backend="cwebp"))["version"]
+    assert encoder_of(types.SimpleNamespace())["name"] is None

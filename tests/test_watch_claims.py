@@ -288,3 +288,13 @@ def test_a_link_among_the_claim_folders_is_nobodys_claim(tmp_path: Path) -> None
     assert mine.orphans() == []
     clock.now += TIMEOUT
     assert mine.orphans() == ["hostb-4242"]  # the link is never followed nor taken over
+
+
+def test_a_takeover_of_a_file_in_a_subfolder_makes_that_folder_in_ours(tmp_path: Path) -> None:
+    mine, theirs, _, _ = setup(tmp_path)
+    (theirs.mine / "sub" / "deeper").mkdir(parents=True)
+    (theirs.mine / "sub" / "deeper" / "c.png").write_bytes(b"c")
+    taken = mine.take_over("hostb-4242")
+    assert sorted(taken) == [Path("photo.png"), Path("sub/deeper/c.png")]
+    assert (mine.mine / "sub" / "deeper" / "c.png").read_bytes() == b"c"
+    assert not (theirs.mine / "sub").exists()  # emptied, so removed
