@@ -129,7 +129,8 @@ def test_defend_sample_folder_equals_the_formula(
     assert_no_temporaries(out)
     assert not [p for p in out.rglob(".*")]
     data = json.loads(report.read_text())
-    assert data["quality"] == 60 and data["order"] == "webp-flip"
+    defense = data["settings"]["defense"]
+    assert defense["quality"] == 60 and defense["order"] == "webp-flip"
     assert sorted(r["input"] for r in data["files"]) == sorted(str(p) for p in sources)
     assert {r["outcome"] for r in data["files"]} == {"converted"}
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -106,11 +107,14 @@ def main() -> None:
     old = before_tree(args.before)
     scratch = Path(tempfile.mkdtemp(prefix="lltd-bench-fs-"))
     series: dict[str, list[float]] = {"before": [], "after": [], "walk": []}
-    for _ in range(args.rounds):
-        series["before"].append(run(WORK, old, str(corpus.small), str(scratch)))
-        series["after"].append(run(WORK, REPO, str(corpus.small), str(scratch)))
-        walk_out = Path(tempfile.mkdtemp(dir=scratch))
-        series["walk"].append(run(WALK, REPO, str(corpus.small), str(walk_out)))
+    try:
+        for _ in range(args.rounds):
+            series["before"].append(run(WORK, old, str(corpus.small), str(scratch)))
+            series["after"].append(run(WORK, REPO, str(corpus.small), str(scratch)))
+            walk_out = Path(tempfile.mkdtemp(dir=scratch))
+            series["walk"].append(run(WALK, REPO, str(corpus.small), str(walk_out)))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     medians = {name: statistics.median(values) for name, values in series.items()}
     result = {
         "images": args.images,

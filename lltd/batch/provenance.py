@@ -109,9 +109,14 @@ def encoder_of(job: object) -> dict[str, object]:
 
 def settings_of(job: object) -> dict[str, object]:
     """Every field of the job (its options included), as the report's ``settings``."""
-    if dataclasses.is_dataclass(job) and not isinstance(job, type):
-        return dataclasses.asdict(job)
-    return {}
+    if not dataclasses.is_dataclass(job) or isinstance(job, type):
+        return {}
+    fields = dataclasses.asdict(job)
+    # defend's job holds its DefenseSettings as ``settings``: the report names it for what it
+    # is, not ``settings.settings``.
+    if "settings" in fields:
+        fields["defense"] = fields.pop("settings")
+    return fields
 
 
 def provenance(job: object) -> dict[str, object]:

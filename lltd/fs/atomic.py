@@ -199,11 +199,13 @@ def make_durable(path: Path) -> None:
             os.close(fd)
 
 
-def remove_stale_temporaries(folder: Path) -> int:
+def remove_stale_temporaries(folder: Path, older_than: float | None = None) -> int:
     """Delete temporary files left by an interrupted run under ``folder``; return how many.
 
     By descriptor (``os.fwalk``: no link followed, each folder entered relative to its
-    parent), and only regular files with lltd's temporary name are removed."""
+    parent), and only regular files with lltd's temporary name are removed; with
+    ``older_than`` (a time), only those last modified before it (``lltd watch --shared``: the
+    other daemons may be writing theirs right now)."""
     removed = 0
     if not folder.is_dir():
         return 0
@@ -212,7 +214,8 @@ def remove_stale_temporaries(folder: Path) -> int:
             if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
                 continue
             with contextlib.suppress(FileNotFoundError):
-                if stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode) and (older_than is None or st.st_mtime < older_than):
                     os.unlink(name, dir_fd=dir_fd)
                     removed += 1
     return removed

@@ -145,7 +145,8 @@ def quarantine(
                 ) as target,
             ):
                 target.write(line.encode())
-    return FileResult(str(task.source), output, Outcome.FAILED, bytes_before=size, error=reason)
+    copied = size if output is not None else 0  # the copy is the input's bytes
+    return FileResult(str(task.source), output, Outcome.FAILED, size, copied, error=reason)
 
 
 def own_version(folder: Folder, name: str) -> Version | bool:

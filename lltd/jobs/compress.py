@@ -96,7 +96,11 @@ class CompressJob(Declared):
                 folder=where,
                 replaces=own_version(where, destination.name),
             )
-        return FileResult(str(task.source), str(destination), outcome, bytes_before=source.size)
+        # The copy is the original's bytes: its size is the output's, here and on a storage
+        # URL (where the report cannot look at the file).
+        return FileResult(
+            str(task.source), str(destination), outcome, source.size, bytes_after=source.size
+        )
 
     def __call__(self, task: Task) -> FileResult:
         output = task.output or self.output_for(task)

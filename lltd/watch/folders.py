@@ -161,22 +161,12 @@ def open_journal(state_dir: Path, state_fd: int) -> Journal:
 
 
 def recover(folder: Folder) -> int:
-    """A crash leaves at most temporary files, which no one else may publish: remove them.
+    """A crash leaves at most temporary files, which no one else may publish: remove them
+    (by descriptor, no link followed: :func:`lltd.fs.atomic.remove_stale_temporaries`).
 
     Daemons sharing the folder may be writing theirs right now: only old ones go then."""
-    if folder.claims is not None:
-        return sum(_remove_old_temporaries(f) for f in (folder.output, folder.state_dir))
-    return remove_stale_temporaries(folder.output) + remove_stale_temporaries(folder.state_dir)
-
-
-def _remove_old_temporaries(root: Path, age: float = SHARED_TEMP_AGE) -> int:
-    removed, limit = 0, time.time() - age
-    for tmp in root.rglob(f".*{TEMP_SUFFIX}"):
-        with contextlib.suppress(OSError):
-            if tmp.lstat().st_mtime < limit:
-                tmp.unlink()
-                removed += 1
-    return removed
+    limit = time.time() - SHARED_TEMP_AGE if folder.claims is not None else None
+    return sum(remove_stale_temporaries(f, limit) for f in (folder.output, folder.state_dir))
 
 
 def remove_stale_status(status: Path) -> None:

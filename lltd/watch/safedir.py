@@ -14,39 +14,37 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+from lltd.fs.resolve import DIR_FLAGS, Escape
+from lltd.fs.tree import Folder
+
+__all__ = ["DIR_FLAGS", "UnsafePath", "ensure_dirs", "is_link_free", "open_dir", "opened_dir"]
 
 
 class UnsafePath(OSError):
     """A component of a path the daemon writes under is a link or not a folder."""
 
 
-def open_dir(root: Path, parts: Sequence[str], *, create: bool = True, mode: int = 0o777) -> int:
-    """An ``O_DIRECTORY`` descriptor of ``root/parts...``, no component of ``parts`` followed
-    if it is a link; missing folders are created when ``create``. The caller closes it."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        here = root
-        for part in parts:
-            if part in ("", ".", "..") or "/" in part:
-                raise UnsafePath(errno.EINVAL, "not a plain folder name", str(here / part))
-            here = here / part
-            if create:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(part, mode, dir_fd=fd)
-            try:
-                child = os.open(part, DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
-                    raise UnsafePath(
-                        exc.errno, "a link or not a folder: refused", str(here)
-                    ) from None
-                raise
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
+def open_dir(root: Path, parts: Sequence[str], *, create: bool = True) -> int:
+    """An ``O_DIRECTORY`` descriptor of ``root/parts...`` reached by the file layer
+    (:meth:`lltd.fs.tree.Folder.child`: no component of ``parts`` followed if it is a link);
+    missing folders are created when ``create``. The caller closes it."""
+    for part in parts:
+        if part in ("", ".", "..") or "/" in part:
+            raise UnsafePath(errno.EINVAL, "not a plain folder name", str(root.joinpath(*parts)))
+    with Folder.open(root) as top:
+        try:
+            below = top.child("/".join(parts), create=create)
+        except Escape:
+            raise UnsafePath(
+                errno.ELOOP, "a link or not a folder: refused", str(root.joinpath(*parts))
+            ) from None
+        except OSError as exc:
+            if exc.errno in (errno.ENOTDIR, errno.EMLINK):
+                raise UnsafePath(
+                    exc.errno, "a link or not a folder: refused", str(root.joinpath(*parts))
+                ) from None
+            raise
+    fd, below.fd = below.fd, -1  # handed over: the caller closes it
     return fd
 
 
