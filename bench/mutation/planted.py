@@ -264,17 +264,6 @@ ROWS = [
     ),
     # Survivors of issue 27's mutation campaign, each killed by a test written for it.
     (
-        "a link as long as the output taken for the intact output (regular-file rule dropped)",
-        "lltd/batch/marks.py",
-        [
-            (
-                "if not stat.S_ISREG(st.st_mode) or st.st_size != mark.output_size:",
-                "if not stat.S_ISREG(st.st_mode) and st.st_size != mark.output_size:",
-            )
-        ],
-        "tests/test_marks_forgery.py::test_a_link_to_the_intact_output_is_not_the_output",
-    ),
-    (
         "an input of exactly keep bytes read twice (by descriptor)",
         "lltd/batch/marks.py",
         [("if opened.st.st_size <= keep:", "if opened.st.st_size < keep:")],
@@ -331,7 +320,8 @@ def main() -> int:
                 )  # fmt: skip
             finally:
                 path.write_text(original)
-            caught = result.returncode == 1
+            # Any failure counts, a test process killed by a signal included; 5: none collected.
+            caught = result.returncode not in (0, 5)
             missed += not caught
             last = (result.stdout.strip().splitlines() or ["?"])[-1]
             print(
