@@ -64,14 +64,21 @@ def _accounting(mode: str) -> dict:
 
 
 def _has_mallinfo2() -> bool:
-    version = allocator.glibc_version() or "glibc 0.0"
-    return tuple(map(int, version.split()[1].split(".")[:2])) >= (2, 33)
+    """Read here, not through the module under test: a broken glibc_version must fail the
+    tests below, not skip them."""
+    try:
+        version = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):
+        return False
+    name, _, number = version.partition(" ")
+    return name == "glibc" and tuple(map(int, number.split(".")[:2])) >= (2, 33)
 
 
 @pytest.mark.skipif(not _has_mallinfo2(), reason="glibc 2.33 or later only (mallinfo2)")
 def test_kept_freed_memory_is_served_from_the_heap_kept_after_free_and_reused() -> None:
     seen = _accounting("keep")
     assert seen["applied"] is True
+    assert allocator.glibc_version() == os.confstr("CS_GNU_LIBC_VERSION")
     start, allocated, freed, again = (seen[k] for k in ("start", "allocated", "freed", "again"))
     # From the heap, not a mapping of its own...
     assert allocated["mapped"] == start["mapped"]

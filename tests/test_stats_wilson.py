@@ -72,3 +72,38 @@ def test_the_interval_never_leaves_0_1_even_by_float_rounding(accuracy: float, n
     low, high = wilson(accuracy, n)
     assert 0.0 <= low <= accuracy <= high <= 1.0
     assert (high if accuracy == 1.0 else low) == accuracy
+
+
+def test_with_per_image_outcomes_the_worst_case_is_the_images_every_attack_leaves() -> None:
+    """An attacker picks, per image, whichever attack works (issue 25): the union."""
+    import numpy as np
+
+    rows = [
+        {"defense": "webp", "attack": "none", "accuracy": 0.75, "n": 4},
+        {"defense": "webp", "attack": "pgd", "accuracy": 0.75, "n": 4},
+        {"defense": "webp", "attack": "fgsm", "accuracy": 0.5, "n": 4},
+        {"defense": "flip", "attack": "none", "accuracy": 1.0, "n": 4},
+        {"defense": "flip", "attack": "pgd", "accuracy": 0.5, "n": 4},
+        {"defense": "jpeg", "attack": "none", "accuracy": 1.0, "n": 4},
+    ]
+    survival = {
+        "webp": {
+            "none": np.array([1, 1, 1, 0], bool),
+            "pgd": np.array([1, 0, 1, 1], bool),
+            "fgsm": np.array([1, 1, 0, 0], bool),
+        },
+        "flip": {"pgd": np.array([1, 1, 0, 0], bool)},
+    }
+    out = worst_case(rows, survival)
+    assert out["webp"] == {
+        "clean": 0.75, "accuracy": 0.25, "attack": "union", "n": 4, "attacks": 2,
+        "min_row": {"accuracy": 0.5, "attack": "fgsm"}, "robust": 1,
+        "alone": {"none": 3, "pgd": 3, "fgsm": 2}, "interval": list(wilson(0.25, 4)),
+    }  # fmt: skip
+    # One outcome: named after it, not "union".
+    assert out["flip"]["attack"] == "pgd" and out["flip"]["accuracy"] == 0.5
+    assert out["flip"]["min_row"] == {"accuracy": 0.5, "attack": "pgd"}
+    # No outcomes for a defense: the minimum of its rows, and no comparison row.
+    assert "min_row" not in out["jpeg"] and out["jpeg"]["attack"] == "none"
+    two = {"webp": {k: survival["webp"][k] for k in ("none", "pgd")}}
+    assert worst_case(rows, two)["webp"]["attack"] == "union"

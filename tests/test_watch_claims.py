@@ -227,3 +227,74 @@ def test_the_keep_alive_is_readable_by_all_and_executable_by_none(tmp_path: Path
     finally:
         os.umask(previous)
     assert (mine.mine / ALIVE).stat().st_mode & 0o777 == 0o644
+
+
+def _version(path: Path):  # type: ignore[no-untyped-def]
+    from lltd.fs.identity import Version
+
+    return Version.of(os.stat(path, follow_symlinks=False))
+
+
+def test_a_claim_takes_only_the_version_that_settled(tmp_path: Path) -> None:
+    mine, _, _, root = setup(tmp_path)
+    upload = root / "new.png"
+    upload.write_bytes(b"first")
+    settled = _version(upload)
+    upload.write_bytes(b"second, longer")  # rewritten in place since it settled
+    assert mine.claim(Path("new.png"), settled) is None
+    assert upload.read_bytes() == b"second, longer"  # left in IN, to settle again
+    assert mine.claim(Path("new.png"), _version(upload)) == mine.mine / "new.png"
+    assert not upload.exists() and (mine.mine / "new.png").read_bytes() == b"second, longer"
+    assert mine.held_version(Path("new.png")) is not None
+
+
+def test_a_claim_of_a_link_a_folder_or_a_missing_folder_takes_nothing_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    mine, _, _, root = setup(tmp_path)
+    (root / "link.png").symlink_to(root / ".lltd")
+    (root / "folder.png").mkdir()
+    for name in ("link.png", "folder.png", "gone/a.png"):
+        assert mine.claim(Path(name)) is None, name
+    assert (root / "link.png").is_symlink() and (root / "folder.png").is_dir()
+    assert not (root / "gone").exists()  # IN's missing folder is not made
+    assert not (mine.mine / "gone").exists() and not (mine.mine / "link.png").exists()
+
+
+def test_giving_back_what_we_do_not_hold_or_into_a_gone_folder_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    mine, theirs, _, root = setup(tmp_path)
+    assert mine.give_back(Path("sub/x.png")) is False
+    assert not (mine.mine / "sub").exists() and not (root / "sub").exists()
+    (theirs.mine / "deep").mkdir()
+    (theirs.mine / "deep" / "y.png").write_bytes(b"y")
+    assert theirs.give_back(Path("deep/y.png")) is False  # IN/deep is gone: not made again
+    assert not (root / "deep").exists() and (theirs.mine / "deep" / "y.png").exists()
+
+
+def test_without_a_claims_folder_nothing_is_held_orphaned_or_created(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    clock = FakeClock()
+    lone = Claims(root, root / ".lltd", timeout=TIMEOUT, clock=clock, me="hosta-1")
+    assert list(lone.held()) == [] and lone.orphans() == []
+    assert not (root / ".lltd").exists()
+
+
+def test_a_link_among_the_claim_folders_is_nobodys_claim(tmp_path: Path) -> None:
+    mine, theirs, clock, root = setup(tmp_path)
+    (root / ".lltd" / "claims" / "hostc-77").symlink_to(theirs.mine)
+    assert mine.orphans() == []
+    clock.now += TIMEOUT
+    assert mine.orphans() == ["hostb-4242"]  # the link is never followed nor taken over
+
+
+def test_a_takeover_of_a_file_in_a_subfolder_makes_that_folder_in_ours(tmp_path: Path) -> None:
+    mine, theirs, _, _ = setup(tmp_path)
+    (theirs.mine / "sub" / "deeper").mkdir(parents=True)
+    (theirs.mine / "sub" / "deeper" / "c.png").write_bytes(b"c")
+    taken = mine.take_over("hostb-4242")
+    assert sorted(taken) == [Path("photo.png"), Path("sub/deeper/c.png")]
+    assert (mine.mine / "sub" / "deeper" / "c.png").read_bytes() == b"c"
+    assert not (theirs.mine / "sub").exists()  # emptied, so removed

@@ -5,6 +5,7 @@
     .venv/bin/python bench/mutation/run.py lltd/batch/marks.py  # some modules (by path)
     .venv/bin/python bench/mutation/run.py --list               # each module and its tests
     .venv/bin/python bench/mutation/run.py --report-only        # rewrite REPORT.md
+    .venv/bin/python bench/mutation/run.py --recheck lltd/x.py  # replant survivors, today's tests
 
 Every ``lltd/**/*.py`` is a module to mutate (found, not listed). Its tests come from
 pyproject.toml's ``[[tool.lltd.mutation]]`` table when a row names it (``module`` may be a
@@ -305,6 +306,34 @@ def run_module(entry: dict, mutmut: list[str], deadline: float) -> dict:
     return result
 
 
+def recheck(entry: dict, result: dict) -> None:
+    """Plant each recorded survivor again (its line as mutmut changed it) in a scratch copy of
+    the tree as it is now, and run the module's current tests: ``killed_since`` on each says
+    whether they catch it now. For tests added after a run; the run's own figures stay."""
+    runner = [sys.executable, "-c", STRICT_PYTEST, "-x", "-q", "-p", "no:cacheprovider"]
+    runner += ["-p", "no:randomly", "-m", MARKERS, *entry["tests"]]
+    with tempfile.TemporaryDirectory(prefix="lltd-recheck-") as scratch:
+        work = Path(scratch)
+        scratch_copy(work)
+        path = work / entry["module"]
+        original = path.read_text()
+        lines = original.splitlines(keepends=True)
+        for survivor in result["survivors"]:
+            at = survivor["line"] - 1
+            if at >= len(lines) or lines[at].strip() != survivor["old"]:
+                survivor["killed_since"] = None  # the line moved or changed: not replanted
+                continue
+            indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+            planted = lines[:at] + ([f"{indent}{survivor['new']}\n"] if survivor["new"] else [])
+            path.write_text("".join(planted + lines[at + 1 :]))
+            env = {**os.environ, "PYTHONPATH": str(work)}
+            outcome = subprocess.run(runner, cwd=work, env=env, capture_output=True, check=False)
+            survivor["killed_since"] = outcome.returncode != 0
+            path.write_text(original)
+    result["rechecked"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    result["rechecked_key"] = entry["key"]
+
+
 def result_file(module: str) -> Path:
     return RESULTS / (module.replace("/", ".") + ".json")
 
@@ -352,13 +381,18 @@ def report(entries: list[dict]) -> str:
             continue
         tried = result["mutants"] - result.get("not_run", 0)
         caught = result["killed"] + result["timeout"]
+        since = sum(1 for s in result["survivors"] if s.get("killed_since"))
         total += tried
-        detected += caught
+        detected += caught + since
         ran += 1
         share = f"{100 * caught / tried:.1f} %" if tried else "-"
-        if tried and caught / tried < 0.85:
+        if since:  # the run's figure, then with the survivors today's tests catch
+            share += f" → {100 * (caught + since) / tried:.1f} %"
+        if tried and (caught + since) / tried < 0.85:
             below.append(module)
         state = "current" if result.get("key") == entry["key"] else "stale"
+        if result.get("rechecked_key") == entry["key"]:
+            state = f"survivors rechecked {result['rechecked']}"
         if not result.get("complete", True):
             state += ", partial"
         lines.append(
@@ -367,6 +401,10 @@ def report(entries: list[dict]) -> str:
         )
         for survivor in result["survivors"]:
             reason = reasons.get(f"{module} | {survivor['old']} -> {survivor['new']}")
+            if survivor.get("killed_since"):
+                reason = (
+                    f"killed since: by the tests as they are now (replanted {result['rechecked']})"
+                )
             change = f"`{survivor['old']}` → `{survivor['new'] or '(line removed)'}`"
             survivors.append(
                 f"| `{module}` | {survivor['line']} | {change.replace('|', '/')} | "
@@ -429,6 +467,9 @@ def main() -> int:
     parser.add_argument("--force", action="store_true", help="rerun modules whose key matches")
     parser.add_argument("--list", action="store_true", help="print each module and its tests")
     parser.add_argument("--report-only", action="store_true", help="only rewrite REPORT.md")
+    parser.add_argument(
+        "--recheck", action="store_true", help="replant the survivors against today's tests"
+    )
     args = parser.parse_args()
     rows = table()
     entries = [unparsable(target(module, rows)) for module in modules()]
@@ -438,7 +479,18 @@ def main() -> int:
         for entry in entries:
             print(entry["module"], "|", entry["skip"] or shlex.join(entry["tests"]))
         return 0
-    if not args.report_only:
+    if args.recheck:
+        for entry in entries:
+            result = load_result(entry["module"])
+            wanted = not args.modules or any(
+                fnmatch.fnmatch(entry["module"], p) for p in args.modules
+            )
+            if result and wanted and result["survivors"] and not entry["skip"]:
+                recheck(entry, result)
+                result_file(entry["module"]).write_text(json.dumps(result, indent=1) + "\n")
+                since = sum(1 for s in result["survivors"] if s.get("killed_since"))
+                print(f"{entry['module']}: {since} of {len(result['survivors'])} survivors killed")
+    elif not args.report_only:
 
         def rank(entry: dict) -> int:  # in the order the command line names them
             hits = [i for i, p in enumerate(args.modules) if fnmatch.fnmatch(entry["module"], p)]

@@ -111,6 +111,8 @@ def atomic_output(
     is refused before and again at the rename. ``durable``: the content and the folder are
     fsync'd, so the output outlives a power cut that a following deletion (``--r``) does.
     """
+    if not destination.name:  # "" or "." names the folder itself, never a file in it
+        raise UnsafeDestination(f"refusing to write {printable(destination)}: it is a folder")
     owned = folder is None
     where = open_parent(destination) if folder is None else folder
     try:

@@ -52,7 +52,7 @@ class FolderConfig:
         return DefenseSettings.from_options(
             names={**LABELS, "flip": "direction"},
             where=where,
-            quality=60 if self.quality is None else self.quality,
+            quality=self.quality,  # None: the defense's default (60), unless a band is given
             quality_range=self.quality_range,
             no_webp=self.no_webp,
             direction=self.direction,
