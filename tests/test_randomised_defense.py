@@ -206,8 +206,9 @@ def test_json_report_names_the_randomised_settings(tmp_path: Path, run_lltd: Run
     result = run_lltd("defend", SAMPLE_DATA / "more photos", "-o", tmp_path / "out", *flags)
     assert result.returncode == 0, result.stderr
     data = json.loads(report.read_text())
-    fields = {k: data.get(k) for k in ("quality", "direction", "resize_pad", "seed")}
-    assert fields == {"quality": "30-70", "direction": "random", "resize_pad": 0.2, "seed": 1}
+    defense = data["settings"]["defense"]
+    fields = {k: defense[k] for k in ("quality_range", "flip", "resize_pad", "seed")}
+    assert fields == {"quality_range": [30, 70], "flip": "random", "resize_pad": 0.2, "seed": 1}
 
 
 @pytest.mark.parametrize(

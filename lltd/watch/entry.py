@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from lltd.batch.scan import Task
 from lltd.common.errors import LltdError
@@ -22,8 +23,16 @@ from lltd.fs.identity import Version
 from lltd.fs.resolve import Escape
 from lltd.fs.tree import Folder, Input, NotRegular
 
-if TYPE_CHECKING:
-    from lltd.watch.worker import WorkItem
+
+class WorkItem(Protocol):
+    """What opening a settled file needs of the worker's item (:class:`lltd.watch.worker.
+    WorkItem`), named here so this module imports nothing of the worker."""
+
+    task: Task
+    state_dir: Path
+    input_root: Path | None
+    expect: Version | None
+    root_identity: tuple[int, int] | None
 
 
 class NotSettled(LltdError):
