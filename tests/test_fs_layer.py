@@ -242,3 +242,41 @@ def test_a_reader_of_a_folder_and_a_writer_inside_it_exclude_each_other(tmp_path
             pass
         with tree_locks(inner):
             pass
+
+
+def test_the_daemons_steps_move_only_the_node_decided_on_and_remove_only_regular_files(
+    tmp_path: Path,
+) -> None:
+    from lltd.fs import entries
+
+    src, dst = tmp_path / "in", tmp_path / "done"
+    src.mkdir()
+    dst.mkdir()
+    (src / "a.png").write_bytes(b"upload")
+    settled = Version.of(os.lstat(src / "a.png"))
+    with Folder.open(src) as s, Folder.open(dst) as d:
+        assert entries.move_verified(s.fd, "a.png", d.fd, "a.png", settled) == "moved"
+        assert entries.move_verified(s.fd, "a.png", d.fd, "a.png", settled) == "vanished"
+        # Swapped between the caller's check and the rename: the other node goes back.
+        (src / "b.png").write_bytes(b"other")
+        assert entries.move_verified(s.fd, "b.png", d.fd, "b.png", settled) == "changed"
+        assert (src / "b.png").read_bytes() == b"other" and not (dst / "b.png").exists()
+        assert entries.link_new(s.fd, "b.png", "c.png") and not entries.link_new(
+            s.fd, "b.png", "c.png"
+        )
+    # Path-named removals: our regular file goes; a link, a folder, another name stay.
+    (tmp_path / "x").write_bytes(b"x")
+    (tmp_path / ".s.json.1.lltd-tmp").symlink_to(tmp_path / "x")
+    (tmp_path / ".s.json.2.lltd-tmp").write_bytes(b"")
+    (tmp_path / ".s.json.lltd-tmp").write_bytes(b"")
+    entries.remove_named(tmp_path, ".s.json.", ".lltd-tmp")
+    entries.remove_file(tmp_path / "nothing-here")
+    assert not (tmp_path / ".s.json.2.lltd-tmp").exists()
+    assert (tmp_path / ".s.json.1.lltd-tmp").is_symlink() and (
+        tmp_path / ".s.json.lltd-tmp"
+    ).exists()
+    entries.remove_file(tmp_path / ".s.json.1.lltd-tmp")
+    entries.remove_file(tmp_path / "in")
+    assert (tmp_path / ".s.json.1.lltd-tmp").is_symlink() and (tmp_path / "in").is_dir()
+    entries.remove_file(tmp_path / "x")
+    assert not (tmp_path / "x").exists()

@@ -17,6 +17,11 @@ Modules (import each where it is needed; this ``__init__`` imports nothing):
   expected_version)``, ``discard``) and :class:`Input` (a regular file opened once: ``fd``,
   ``version``, ``read_all``, ``chunks``, the ``folder`` it was opened in for a later removal).
   A tree is simply the :class:`Folder` of its root, opened once with :meth:`Folder.open`.
+* :mod:`lltd.fs.entries` -- single steps on the names of a folder held open by descriptor, for
+  the watch daemon's state: ``open_file``, ``make_dir``, ``touch``, ``move``, ``move_verified``
+  (renamed, then checked, put back if it was another node), ``link_new`` (no replace),
+  ``remove_own``, ``remove_empty_dir(s)``; ``remove_file``/``remove_named`` for files of ours
+  named by path (their folder opened, each removed with :meth:`Folder.remove`).
 * :mod:`lltd.fs.relation` -- :func:`relation(a, b)` -> SAME / INSIDE / CONTAINS / APART from
   directory identities (a link or bind mount of a folder is that folder); :func:`ancestors`.
 * :mod:`lltd.fs.locks` -- :func:`tree_locks(writes, reads)`: flocks on the trees and all their

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from lltd.batch.scan import Task
 from lltd.common.errors import LltdError
+from lltd.fs.entries import exists, move_verified
 from lltd.fs.identity import Version
 from lltd.fs.resolve import Escape
 from lltd.fs.tree import Folder, Input, NotRegular
@@ -76,18 +77,9 @@ class Settled:
         the name held another node (put back, never kept in our state)."""
         folder, own = self.input.folder.fd, self.input.name
         if not self._named(own, folder):
-            return "changed" if _exists(own, folder) else "vanished"
-        try:
-            os.rename(own, name, src_dir_fd=folder, dst_dir_fd=dir_fd)
-        except FileNotFoundError:
-            return "vanished"
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        if stat.S_ISREG(st.st_mode) and self.input.version.same_content_as(st):
-            return "moved"  # (the rename changed its ctime, nothing else)
-        # Swapped between the check and the rename: what we moved is somebody else's upload.
-        if not _exists(own, folder):
-            os.rename(name, own, src_dir_fd=dir_fd, dst_dir_fd=folder)
-        return "changed"
+            return "changed" if exists(folder, own) else "vanished"
+        # Swapped between the check and the rename: what arrived is somebody else's upload.
+        return move_verified(folder, own, dir_fd, name, self.input.version)
 
     def remove(self) -> str:
         """Unlink the name only while it is this node (:meth:`lltd.fs.tree.Folder.remove`):
@@ -116,11 +108,3 @@ def open_settled(item: WorkItem) -> Settled:
         opened.close()
         raise NotSettled("replaced or written to since it settled")
     return Settled(opened)
-
-
-def _exists(name: str, dir_fd: int) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True

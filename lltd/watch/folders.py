@@ -22,6 +22,7 @@ from lltd.batch.scan import is_within
 from lltd.common.errors import UsageError
 from lltd.common.text import printable
 from lltd.fs.atomic import TEMP_SUFFIX, remove_stale_temporaries
+from lltd.fs.entries import remove_named
 from lltd.fs.identity import Version
 from lltd.watch.actions import make_job
 from lltd.watch.config import FolderConfig
@@ -170,6 +171,6 @@ def recover(folder: Folder) -> int:
 
 
 def remove_stale_status(status: Path) -> None:
-    for stale in status.parent.glob(f".{status.name}.*{TEMP_SUFFIX}"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
+    """The temporaries of the status file an earlier run left (``.NAME.*.lltd-tmp``), by the
+    folder's descriptor: regular files only, each as it was when listed."""
+    remove_named(status.parent, f".{status.name}.", TEMP_SUFFIX)

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from lltd.common.errors import UsageError
+from lltd.fs.entries import open_file
 
 
 class FolderLock:
@@ -30,9 +31,9 @@ class FolderLock:
         flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
         try:
             if self.dir_fd is None:
-                fd = os.open(self.path, flags, 0o644)
+                fd = open_file(self.path, flags, 0o644)
             else:
-                fd = os.open(self.path.name, flags, 0o644, dir_fd=self.dir_fd)
+                fd = open_file(self.path.name, flags, 0o644, dir_fd=self.dir_fd)
         except OSError as exc:
             raise UsageError(f"cannot create the lock {self.path}: {exc.strerror}") from None
         try:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from lltd.fs.atomic import TEMP_SUFFIX
+from lltd.fs.entries import link_new, open_file, remove_own
 from lltd.watch.safedir import open_dir
 
 NAMES = "names"
@@ -57,7 +58,7 @@ class FileNames:
 
 def _read(dir_fd: int, name: str) -> bytes | None:
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        fd = open_file(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
     try:
@@ -71,7 +72,7 @@ def _create(dir_fd: int, name: str, content: bytes) -> bool:
     so no daemon ever reads a marker that is there but still empty."""
     temp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(temp, flags, 0o644, dir_fd=dir_fd)
+    fd = open_file(temp, flags, 0o644, dir_fd=dir_fd)
     try:
         try:
             os.write(fd, content)
@@ -79,11 +80,6 @@ def _create(dir_fd: int, name: str, content: bytes) -> bool:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        try:
-            os.link(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-        except FileExistsError:
-            return False
-        return True
+        return link_new(dir_fd, temp, name)
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(temp, dir_fd=dir_fd)
+        remove_own(dir_fd, temp)

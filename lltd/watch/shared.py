@@ -20,6 +20,15 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from lltd.fs.entries import (
+    exists,
+    move,
+    move_verified,
+    remove_empty_dir,
+    remove_empty_dirs,
+    remove_own,
+    touch,
+)
 from lltd.fs.identity import Version
 from lltd.watch.safedir import UnsafePath, open_dir
 
@@ -67,9 +76,7 @@ class Claims:
     def heartbeat(self) -> None:
         fd = open_dir(self.root, (*self._parts, self.me))
         try:
-            alive = os.open(ALIVE, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644, dir_fd=fd)
-            os.close(alive)
-            os.utime(ALIVE, dir_fd=fd, follow_symlinks=False)
+            touch(fd, ALIVE)
         finally:
             os.close(fd)
 
@@ -108,14 +115,11 @@ class Claims:
                 return None
             dst = self._mine(relative, create=True)
             try:
-                if _exists(dst, relative.name):
+                if exists(dst, relative.name):
                     return None  # not a regular file of ours: never replaced
-                os.rename(relative.name, relative.name, src_dir_fd=src, dst_dir_fd=dst)
-                after = _regular(dst, relative.name)
-                if after is None or after[:4] != now[:4]:  # same node, same content
-                    # Swapped between the check and the rename: not the upload that settled.
-                    if not _exists(src, relative.name):
-                        os.rename(relative.name, relative.name, src_dir_fd=dst, dst_dir_fd=src)
+                # Same node, same content, or put back (swapped between the check and the
+                # rename: not the upload that settled).
+                if move_verified(src, relative.name, dst, relative.name, now) != "moved":
                     return None
                 return self.mine / relative
             finally:
@@ -137,9 +141,9 @@ class Claims:
             os.close(src)
             return False
         try:
-            if _exists(dst, relative.name) or not _exists(src, relative.name):
+            if exists(dst, relative.name) or not exists(src, relative.name):
                 return False  # a new upload took the name: the claim stays for a takeover
-            os.rename(relative.name, relative.name, src_dir_fd=src, dst_dir_fd=dst)
+            move(src, relative.name, dst)
         except OSError:
             return False
         finally:
@@ -223,9 +227,9 @@ class Claims:
                         continue
                     dst = self._mine(relative, create=True)
                     try:
-                        if _exists(dst, relative.name):
+                        if exists(dst, relative.name):
                             continue
-                        os.rename(relative.name, relative.name, src_dir_fd=src, dst_dir_fd=dst)
+                        move(src, relative.name, dst)
                     finally:
                         os.close(dst)
                 except OSError:
@@ -233,13 +237,13 @@ class Claims:
                 finally:
                     os.close(src)
                 taken.append(relative)
-            _remove_empty(source)
+            remove_empty_dirs(source)
         finally:
             os.close(source)
         with contextlib.suppress(OSError):
             fd = open_dir(self.root, self._parts, create=False)
             try:
-                os.rmdir(other, dir_fd=fd)
+                remove_empty_dir(fd, other)
             finally:
                 os.close(fd)
         self._seen.pop(other, None)
@@ -251,14 +255,13 @@ class Claims:
         with contextlib.suppress(OSError):
             fd = open_dir(self.root, (*self._parts, self.me), create=False)
             try:
-                with contextlib.suppress(OSError):
-                    os.unlink(ALIVE, dir_fd=fd)
-                _remove_empty(fd)
+                remove_own(fd, ALIVE)
+                remove_empty_dirs(fd)
             finally:
                 os.close(fd)
             parent = open_dir(self.root, self._parts, create=False)
             try:
-                os.rmdir(self.me, dir_fd=parent)
+                remove_empty_dir(parent, self.me)
             finally:
                 os.close(parent)
         return stayed
@@ -273,14 +276,6 @@ def _regular(dir_fd: int, name: str) -> Version | None:
     return Version.of(st) if stat.S_ISREG(st.st_mode) else None
 
 
-def _exists(dir_fd: int, name: str) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True
-
-
 def _files(dir_fd: int) -> Iterator[Path]:
     """Regular files below the folder ``dir_fd`` (relative), links never followed."""
     for dirpath, _dirnames, filenames, fd in os.fwalk(".", dir_fd=dir_fd):
@@ -290,10 +285,3 @@ def _files(dir_fd: int) -> Iterator[Path]:
                 continue
             if _regular(fd, name) is not None:
                 yield (here / name)
-
-
-def _remove_empty(dir_fd: int) -> None:
-    for _dirpath, dirnames, _filenames, fd in os.fwalk(".", dir_fd=dir_fd, topdown=False):
-        for name in dirnames:
-            with contextlib.suppress(OSError):
-                os.rmdir(name, dir_fd=fd)  # only empty ones go

@@ -16,7 +16,6 @@ the fix: the daemon itself cannot tell its own earlier state from an uploader's 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
@@ -24,6 +23,8 @@ from pathlib import Path
 
 from lltd.common.errors import UsageError
 from lltd.common.text import printable
+from lltd.fs.entries import make_dir, open_file
+from lltd.fs.tree import Folder
 from lltd.watch.safedir import DIR_FLAGS
 
 STATE_DIR = ".lltd"
@@ -34,20 +35,14 @@ def open_state(root: Path) -> int:
     """A descriptor of ``root/.lltd`` (made ``0700`` when missing), checked as the module says;
     a :class:`UsageError` otherwise. The caller closes it."""
     where = root / STATE_DIR
-    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        made = False
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(STATE_DIR, MODE, dir_fd=root_fd)
-            made = True
+    with Folder.open(root) as top:
+        made = make_dir(top.fd, STATE_DIR, MODE)
         try:
-            fd = os.open(STATE_DIR, DIR_FLAGS, dir_fd=root_fd)
+            fd = open_file(STATE_DIR, DIR_FLAGS, dir_fd=top.fd)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                 raise UsageError(f"{printable(where)} is a link or not a folder: refused") from None
             raise
-    finally:
-        os.close(root_fd)
     try:
         if made:
             os.fchmod(fd, MODE)  # the umask may have taken bits away; never adds any

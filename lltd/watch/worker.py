@@ -21,6 +21,7 @@ from lltd.batch.scan import Task
 from lltd.common.errors import LltdError
 from lltd.common.text import printable
 from lltd.fs.atomic import make_durable
+from lltd.fs.entries import remove_file
 from lltd.fs.identity import Version
 from lltd.watch.entry import NotSettled, Settled, open_settled
 from lltd.watch.safedir import UnsafePath, ensure_dirs, is_link_free, open_dir
@@ -161,9 +162,9 @@ def give_up(item: WorkItem, reason: str) -> Processed:
 
 
 def _discard_quarantine(copy: Path) -> None:
+    # Our copy in OUT/failed/ and its note, each as it is now, by its folder's descriptor.
     for path in (copy, copy.with_name(copy.name + ".error.txt")):
-        with contextlib.suppress(OSError):
-            path.unlink()
+        remove_file(path)
 
 
 def _written_paths(result: FileResult) -> list[Path]:
