@@ -302,3 +302,17 @@ def test_square_breaks_what_pgd_left_and_the_times_add_up(monkeypatch) -> None:
     assert attack.accuracy(BPDA) == 1.0 and attack.accuracy(SQUARE) == 0.5
     assert 0 <= attack.seconds <= took
     assert all(0 <= run["seconds"] <= attack.seconds + 0.01 for run in attack.runs)
+
+
+def test_a_long_bpda_run_gives_plain_progress_lines_in_a_log(monkeypatch) -> None:
+    """Off a terminal, BPDA-PGD says how far each run is (steps, rate, time left) at most once
+    per interval; the interval is 0 here, so every step gives its line."""
+    monkeypatch.setenv("LLTD_PROGRESS_INTERVAL", "0")
+    settings = AdaptiveSettings(EPS, steps=4, restarts=1, losses=("ce",), square_queries=20)
+    said: list[str] = []
+    flip = make_defense("flip", DefenseParameters())
+    attack_defense(Brightness(), flip, grey([250]), LABELS[:1], settings, said.append)
+    lines = [line for line in said if " steps" in line]
+    assert lines, said
+    assert lines[0].startswith(f"  {BPDA} flip ce #0: 1/5 steps (20 %)")
+    assert lines[-1].startswith(f"  {BPDA} flip ce #0: 5/5 steps (100 %)")

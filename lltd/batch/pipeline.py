@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lltd.batch.engine import Job, Runner, run_batch
 from lltd.batch.outcome import FileResult, Totals
@@ -12,6 +13,9 @@ from lltd.batch.report import progress_reporter, write_json_report
 from lltd.batch.scan import Task, is_within
 from lltd.common.errors import UsageError
 from lltd.common.text import printable
+
+if TYPE_CHECKING:
+    from lltd.fs.tree import Folder
 
 
 @dataclass
@@ -62,20 +66,31 @@ def clean_output_directory(output: Path, root: Path) -> bool:
     """
     output, root = output.resolve(), root.resolve()
     check_clean(output, root)
-    if not output.exists():
-        return False
-    if not output.is_dir():
-        raise UsageError(f"--c: {printable(output)} is not a directory")
-    if is_within(output, root) or _holds(root, output):
-        foreign = _first_foreign_file(output)
-        if foreign is not None:
-            raise UsageError(
-                f"--c refuses to empty {printable(output)}: it lies inside the input folder and "
-                f"holds {printable(foreign)}, which lltd did not write"
-            )
+    from lltd.fs.relation import Relation, relation
     from lltd.fs.tree import Folder
 
-    with Folder.open(output) as folder:
+    try:
+        folder = Folder.open(output)
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        raise UsageError(f"--c: {printable(output)} is not a directory") from None
+    # Every decision below is taken on this one descriptor and the clear acts on it: a name
+    # swapped meanwhile (for a link to the input folder, say) changes nothing (issue 24).
+    with folder, Folder.open(root) as tree:
+        related = relation(folder, tree)
+        if related in (Relation.SAME, Relation.CONTAINS):
+            raise UsageError(
+                f"--c refuses to delete {printable(output)}: it is or contains the input folder "
+                f"{printable(root)}"
+            )
+        if related is Relation.INSIDE:
+            foreign = _first_foreign_file(folder)
+            if foreign is not None:
+                raise UsageError(
+                    f"--c refuses to empty {printable(output)}: it lies inside the input folder "
+                    f"and holds {printable(output / foreign)}, which lltd did not write"
+                )
         folder.clear()
     return True
 
@@ -105,16 +120,28 @@ def _holds(output: Path, root: Path) -> bool:
         return relation(out, tree) in (Relation.SAME, Relation.CONTAINS)
 
 
-def _first_foreign_file(folder: Path) -> Path | None:
-    from lltd.batch.marks import read_mark
+def _first_foreign_file(folder: Folder) -> Path | None:
+    """The first file below ``folder`` (by its descriptor, no link followed) that carries no
+    record of ours, relative to it; a reason file counts as ours when its image does."""
+    from lltd.batch.marks import read_mark_fd
     from lltd.fs.atomic import TEMP_SUFFIX
 
-    for dirpath, _, filenames in os.walk(folder):
+    def ours(dir_fd: int, name: str) -> bool:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=dir_fd)  # fmt: skip
+        except OSError:
+            return False  # a link, or gone: not a file of ours
+        try:
+            return read_mark_fd(fd) is not None
+        finally:
+            os.close(fd)
+
+    for dirpath, _, filenames, dir_fd in os.fwalk(".", dir_fd=folder.fd, follow_symlinks=False):
         for name in sorted(filenames):
-            path = Path(dirpath) / name
             if name.endswith(TEMP_SUFFIX):
                 continue
-            owner = path.with_name(name.removesuffix(".error.txt"))
-            if read_mark(owner if name.endswith(".error.txt") else path) is None:
-                return path
+            owner = name.removesuffix(".error.txt")
+            if not ours(dir_fd, owner if name.endswith(".error.txt") else name):
+                return Path(os.path.normpath(os.path.join(dirpath, name)))
     return None

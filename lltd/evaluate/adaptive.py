@@ -99,6 +99,21 @@ class DefenseAttack:
         return [(k, float(1 - (hit & (self.broken_at <= k)).mean())) for k in marks]
 
 
+def _ticking(say: Callable[[str], None], label: str) -> Callable[[int, int], None]:
+    """PGD's ``progress(done, total)`` as the plain lines a log gets (count, rate, time left,
+    at most one per interval): one run of BPDA-PGD takes minutes on ImageNet images."""
+    from lltd.common.progress import Ticker
+
+    ticker: list[Ticker] = []
+
+    def progress(done: int, total: int) -> None:
+        if not ticker:
+            ticker.append(Ticker(total, label, say, unit="steps"))
+        ticker[0].update(done)
+
+    return progress
+
+
 def attack_defense(
     model: nn.Module,
     defense: Defense,
@@ -129,6 +144,7 @@ def attack_defense(
                 steps=settings.steps, loss=loss, random_start=restart > 0, eot=eot,
                 seed=settings.seed + 1009 * restart + (0 if loss == "ce" else 7),
                 sigma=settings.surrogate_sigma,
+                progress=_ticking(say, f"  {BPDA} {defense.name} {loss} #{restart}"),
             )  # fmt: skip
             now = defended_predictions(model, defense, result.adversarial, where[standing])
             newly = standing[now != labels[standing]]

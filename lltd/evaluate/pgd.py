@@ -16,6 +16,7 @@ Choices, after Carlini et al. 2019 ("On evaluating adversarial robustness"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,9 +89,12 @@ def pgd(
     seed: int = 0,
     batch: int = 48,
     sigma: float = SURROGATE_SIGMA,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PgdResult:
     """Attack ``model(defense(x))`` (``defense=None``: the bare model) within ``epsilon``;
-    ``sigma``: the BPDA surrogate's low-pass width through lossy steps (0: the identity)."""
+    ``sigma``: the BPDA surrogate's low-pass width through lossy steps (0: the identity);
+    ``progress(done, total)``: called after every step of every batch (a batch whose images
+    all broke early counts its remaining steps as done)."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, not {loss!r}")
     adversarial = images.copy()
@@ -100,12 +104,20 @@ def pgd(
     copies = eot if defense is not None and defense.random else 1
     pixels = int(np.prod(images.shape[1:3])) or 1
     batch = max(1, min(batch, _COPY_BUDGET // (copies * pixels)))
-    for start in range(0, len(images), batch):
+    starts = range(0, len(images), batch)
+    total = len(starts) * (steps + 1)
+    for number, start in enumerate(starts):
         part = slice(start, start + batch)
+        done = number * (steps + 1)
+        step_done = None
+        if progress is not None:
+            step_done = lambda step, done=done: progress(done + step + 1, total)  # noqa: E731
         adversarial[part], broken_at[part] = _pgd_batch(
             model, defense, images[part], labels[part], epsilon, steps, loss, random_start,
-            eot, seed + start, sigma,
+            eot, seed + start, sigma, step_done,
         )  # fmt: skip
+        if progress is not None:
+            progress(done + steps + 1, total)
     return PgdResult(adversarial, broken_at)
 
 
@@ -121,6 +133,7 @@ def _pgd_batch(
     eot: int,
     seed: int,
     sigma: float,
+    step_done: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     device = next(model.parameters()).device
     epsilon = quantized_ball(epsilon)
@@ -163,4 +176,6 @@ def _pgd_batch(
         moved = current.detach() + step_size(epsilon, step, steps) * grad.sign()
         x[active] = torch.min(torch.max(moved, low[active]), high[active])
         active = active[~wrong]
+        if step_done is not None:
+            step_done(step)
     return adversarial, broken_at
