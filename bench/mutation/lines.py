@@ -48,8 +48,28 @@ def _call(frame: FrameType, event: str, arg: Any) -> Any:
     return None
 
 
+#: Programs that run none of lltd's Python: starting them does not make a test a spawner.
+NATIVE = frozenset({"cwebp", "dwebp", "webpinfo", "ldconfig", "uname", "getconf", "true", "git"})
+
+
+def _program(event: str, args: tuple) -> str:
+    """The basename of what ``event`` starts ("" for a fork or a shell command)."""
+    try:
+        if event == "subprocess.Popen":
+            executable, argv = args[0], args[1]
+            first = executable or (argv if isinstance(argv, str | bytes) else argv[0])
+        elif event in ("os.posix_spawn", "os.exec"):
+            first = args[0]
+        else:
+            return ""
+        return os.path.basename(os.fsdecode(first))
+    except (IndexError, TypeError):
+        return ""
+
+
 def _audit(event: str, args: tuple) -> None:
-    if event in ("subprocess.Popen", "os.fork", "os.posix_spawn", "os.system", "os.exec"):
+    starts = event in ("subprocess.Popen", "os.fork", "os.posix_spawn", "os.system", "os.exec")
+    if starts and _program(event, args) not in NATIVE:  # a Python child, a shell, a fork
         _spawners.add(_current or "")
 
 

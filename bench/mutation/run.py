@@ -421,6 +421,16 @@ def load_result(module: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _reason(module: str, survivor: dict, result: dict, reasons: dict[str, str]) -> str:
+    """Why ``survivor`` survives: killed since (a recheck), the reasons file, or unreached."""
+    if survivor.get("killed_since"):
+        return f"killed since: by the tests as they are now (replanted {result['rechecked']})"
+    reason = reasons.get(f"{module} | {survivor['old']} -> {survivor['new']}")
+    if reason is None and survivor.get("unreached"):
+        reason = "no test reaches it: no mapped test runs this line (not run, counted survived)"
+    return reason or "(not yet explained)"
+
+
 def report(entries: list[dict]) -> str:
     known = HERE / "reasons.json"
     reasons = json.loads(known.read_text()) if known.exists() else {}
@@ -431,12 +441,14 @@ def report(entries: list[dict]) -> str:
         "its own fast tests; see [tests/README.md](../../tests/README.md#mutation-testing)).",
         "*Detected* = killed (a test failed) or timed out (a mutant that hangs is caught too).",
         "*Stale*: run on an earlier version of the module or its tests (the figure is for that",
-        "code).",
+        "code). *Equivalent*: survivors whose reason below shows they cannot change behaviour;",
+        "*without them*: detected / (tried - equivalent), the figure the targets are read on.",
         "",
-        "| module | mutants | killed | timeout | survived | not run | detected | state |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| module | mutants | killed | timeout | survived | not run | detected | equivalent "
+        "| without them | state |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    total = detected = ran = 0
+    total = detected = ran = same = 0
     missing: list[str] = []
     empty: list[str] = []
     skipped: list[str] = []
@@ -460,40 +472,38 @@ def report(entries: list[dict]) -> str:
         tried = result["mutants"] - result.get("not_run", 0)
         caught = result["killed"] + result["timeout"]
         since = sum(1 for s in result["survivors"] if s.get("killed_since"))
+        explained = [_reason(module, s, result, reasons) for s in result["survivors"]]
+        equivalent = sum(1 for r in explained if r.startswith("equivalent"))
         total += tried
+        same += equivalent
         detected += caught + since
         ran += 1
         share = f"{100 * caught / tried:.1f} %" if tried else "-"
         if since:  # the run's figure, then with the survivors today's tests catch
             share += f" → {100 * (caught + since) / tried:.1f} %"
-        if tried and (caught + since) / tried < 0.85:
+        real = tried - equivalent
+        if real and (caught + since) / real < 0.85:
             below.append(module)
         state = "current" if result.get("key") == entry["key"] else "stale"
         if result.get("rechecked_key") == entry["key"]:
             state = f"survivors rechecked {result['rechecked']}"
         if not result.get("complete", True):
             state += ", partial"
+        without = f"{100 * (caught + since) / real:.1f} %" if real else "-"
         lines.append(
             f"| `{module}` | {result['mutants']} | {result['killed']} | {result['timeout']} | "
-            f"{result['survived']} | {result.get('not_run', 0)} | {share} | {state} |"
+            f"{result['survived']} | {result.get('not_run', 0)} | {share} | {equivalent} | "
+            f"{without} | {state} |"
         )
-        for survivor in result["survivors"]:
-            reason = reasons.get(f"{module} | {survivor['old']} -> {survivor['new']}")
-            if survivor.get("killed_since"):
-                reason = (
-                    f"killed since: by the tests as they are now (replanted {result['rechecked']})"
-                )
-            if reason is None and survivor.get("unreached"):
-                reason = "no test reaches it: no mapped test runs this line"
+        for survivor, reason in zip(result["survivors"], explained, strict=True):
             change = f"`{survivor['old']}` → `{survivor['new'] or '(line removed)'}`"
             survivors.append(
-                f"| `{module}` | {survivor['line']} | {change.replace('|', '/')} | "
-                f"{reason or '(not yet explained)'} |"
+                f"| `{module}` | {survivor['line']} | {change.replace('|', '/')} | {reason} |"
             )
     if total:
         lines.append(
-            f"| **all run** | {total} | | | | | **{100 * detected / total:.1f} %** | "
-            f"{ran} modules |"
+            f"| **all run** | {total} | | | | | **{100 * detected / total:.1f} %** | {same} | "
+            f"**{100 * detected / max(total - same, 1):.1f} %** | {ran} modules |"
         )
     lines += [
         "",
