@@ -118,10 +118,10 @@ def quarantine(
             source = None
             if command is not None:
                 source = Source.of_input(opened, task.relative.as_posix())[0]
-            with (
-                contextlib.suppress(OSError, LltdError),
-                output_place(destination, root) as (where, _),
-            ):
+            # ExitStack, not `with (a, b):`: mutmut 2.5's parser cannot read the parenthesized form.
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(contextlib.suppress(OSError, LltdError))
+                where, _ = stack.enter_context(output_place(destination, root))
                 copy_atomic(
                     opened.fd,
                     destination,
@@ -138,12 +138,13 @@ def quarantine(
         with contextlib.suppress(OSError, LltdError):
             reason_file = destination.with_name(destination.name + ".error.txt")
             line = f"{printable(task.display or task.source)}: {printable(reason)}\n"
-            with (
-                output_place(reason_file, root) as (where, _),
-                atomic_output(
-                    reason_file, folder=where, replaces=own_version(where, reason_file.name)
-                ) as target,
-            ):
+            with contextlib.ExitStack() as stack:
+                where, _ = stack.enter_context(output_place(reason_file, root))
+                target = stack.enter_context(
+                    atomic_output(
+                        reason_file, folder=where, replaces=own_version(where, reason_file.name)
+                    )
+                )
                 target.write(line.encode())
     copied = size if output is not None else 0  # the copy is the input's bytes
     return FileResult(str(task.source), output, Outcome.FAILED, size, copied, error=reason)
@@ -222,10 +223,11 @@ class Declared:
         """The version of ``output`` when an earlier run of this command wrote it from
         ``source`` and it is intact (read by descriptor, never through a link)."""
         try:
-            with (
-                output_place(output, self.tree_root(task), create=False) as (folder, name),
-                folder.open_input(name) as existing,
-            ):
+            with contextlib.ExitStack() as stack:
+                folder, name = stack.enter_context(
+                    output_place(output, self.tree_root(task), create=False)
+                )
+                existing = stack.enter_context(folder.open_input(name))
                 if matches_input(existing, source, self.command):
                     return existing.version
         except (OSError, ImageError, NotRegular):
@@ -266,13 +268,13 @@ class Declared:
     ) -> Iterator[AtomicTarget]:
         """:func:`atomic_output` for the task's output: in its folder's descriptor, replacing
         at most what the planner decided (``task.replaces``)."""
-        with (
-            output_place(output, self.tree_root(task)) as (folder, _),
-            atomic_output(
-                output, before_publish, folder=folder, replaces=task.replaces, durable=durable
-            ) as target,
-        ):
-            yield target
+        with contextlib.ExitStack() as stack:
+            folder, _ = stack.enter_context(output_place(output, self.tree_root(task)))
+            yield stack.enter_context(
+                atomic_output(
+                    output, before_publish, folder=folder, replaces=task.replaces, durable=durable
+                )
+            )
 
     def fail(
         self, task: Task, reason: str, command: str, opened: Input | None = None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
@@ -211,10 +212,12 @@ class CompressJob(Declared):
         """``--r``: delete the original only once its WebP is complete and decodes, and only if
         it is still the very version that was hashed and converted."""
         if not checked:  # an earlier run's WebP: decoded here, from its own descriptor
-            with (
-                output_place(output, self.tree_root(task), create=False) as (folder, name),
-                folder.open_input(name) as existing,
-            ):
+            # ExitStack, not `with (a, b):`: mutmut 2.5's parser cannot read the parenthesized form.
+            with contextlib.ExitStack() as stack:
+                folder, name = stack.enter_context(
+                    output_place(output, self.tree_root(task), create=False)
+                )
+                existing = stack.enter_context(folder.open_input(name))
                 reason = _decode_failure(io.BytesIO(existing.read_all()))
                 if not reason:
                     os.fsync(existing.fd)  # it must outlive a power cut that the deletion does

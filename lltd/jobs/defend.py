@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -74,10 +75,12 @@ class DefendJob(Declared):
                 defended = apply(image, self.settings, draw)
             except (ImageError, CodecError) as exc:
                 return self.fail(task, str(exc), self.command, opened)
-            with (
-                self.writing(task, output, stamper(self.command, begun.source)) as target,
-                os.fdopen(os.dup(target.fd), "wb") as handle,
-            ):
+            # ExitStack, not `with (a, b):`: mutmut 2.5's parser cannot read the parenthesized form.
+            with contextlib.ExitStack() as stack:
+                target = stack.enter_context(
+                    self.writing(task, output, stamper(self.command, begun.source))
+                )
+                handle = stack.enter_context(os.fdopen(os.dup(target.fd), "wb"))
                 if self.format == "png":
                     defended.save(handle, format="PNG", compress_level=_PNG_LEVEL)
                 else:
