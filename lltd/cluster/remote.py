@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lltd.batch.engine import Job, run_one
-from lltd.batch.marks import Mark, write_mark
+from lltd.batch.marks import Mark, TooLarge, write_mark
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.pipeline import BatchRun
 from lltd.batch.plan import OutputTree, PlannedJob, Planner, plan_names
@@ -164,9 +164,11 @@ class RemoteJob:
                 mounts.local_in / task.relative, task.relative, mounts.localize(task.output)
             )
             try:
-                self.source.fetch(relative, local_task.source)
+                self.source.fetch(relative, local_task.source, getattr(self.job, "max_bytes", None))
             except FileNotFoundError:
                 pass  # gone since the scan: the local job reports it as a local run would
+            except TooLarge as exc:
+                return FileResult(self.source.url(relative), None, Outcome.FAILED, error=str(exc))
             except PermissionError as exc:
                 return FileResult(
                     self.source.url(relative),

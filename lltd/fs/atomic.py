@@ -7,6 +7,7 @@ image libraries so the storage layer and the daemon can use it cheaply.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import stat
@@ -20,6 +21,8 @@ from lltd.common.text import printable
 from lltd.fs.destination import TEMP_SUFFIX, UnsafeDestination, check_destination
 from lltd.fs.identity import Version
 from lltd.fs.tree import Folder, describe
+
+_COPY_CHUNK = 1 << 20
 
 
 class AtomicTarget:
@@ -170,15 +173,39 @@ def copy_atomic(
 
     with atomic_output(destination, before_publish, folder=folder, replaces=replaces) as target:
         if isinstance(source, int):
-            offset = 0
-            while chunk := os.pread(source, 1 << 20, offset):
-                offset += len(chunk)
-                target.write(chunk)
             st = os.fstat(source)
+            copy_extents(source, target.fd, st.st_size)
             os.utime(target.fd, ns=(st.st_atime_ns, st.st_mtime_ns))
         else:
             shutil.copyfile(source, target.through)
             shutil.copystat(source, target.through)
+
+
+def copy_extents(source: int, target: int, size: int) -> None:
+    """Copy the first ``size`` bytes of ``source`` to ``target`` (both descriptors), holes as
+    holes: a sparse upload (``truncate -s 1T x.png`` costs its uploader no disk) must not make
+    lltd write its full length. Stops early, short, where ``source`` shrank meanwhile."""
+    offset = 0
+    while offset < size:
+        try:
+            data = os.lseek(source, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # nothing but a hole from here to the end
+                break
+            raise
+        if data >= size:
+            break
+        end = min(os.lseek(source, data, os.SEEK_HOLE), size)
+        while data < end:
+            chunk = os.pread(source, min(_COPY_CHUNK, end - data), data)
+            if not chunk:
+                return
+            written = 0
+            while written < len(chunk):
+                written += os.pwrite(target, chunk[written:], data + written)
+            data += len(chunk)
+        offset = end
+    os.ftruncate(target, size)  # the trailing hole, if any
 
 
 def make_durable(path: Path) -> None:

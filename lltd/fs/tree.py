@@ -280,21 +280,27 @@ class Input:
         self.folder = folder  # the folder it was opened in, held open for a later removal
         self.name = name
 
-    def read_all(self) -> bytes:
-        """Everything up to end of file (one read for a file that did not grow since fstat)."""
-        chunks = [os.pread(self.fd, self.st.st_size + 1, 0)]
-        offset = len(chunks[0])
-        while chunks[-1]:
-            chunks.append(os.pread(self.fd, _CHUNK, offset))
-            offset += len(chunks[-1])
-        return b"".join(chunks)
+    def read_all(self, limit: int | None = None) -> bytes:
+        """Everything up to end of file (one read for a file that did not grow since fstat);
+        with ``limit``, at most ``limit + 1`` bytes: a writer appending meanwhile cannot make
+        the reader hold more than that, and the caller sees that it went past."""
+        return b"".join(self.chunks(limit, first=self.st.st_size + 1))
 
-    def chunks(self):  # type: ignore[no-untyped-def]
-        """The content in 1 MiB pieces, from the start."""
-        offset = 0
-        while chunk := os.pread(self.fd, _CHUNK, offset):
+    def chunks(self, limit: int | None = None, *, first: int = _CHUNK):  # type: ignore[no-untyped-def]
+        """The content in 1 MiB pieces (``first`` bytes the first time), from the start; with
+        ``limit``, at most ``limit + 1`` bytes in all (see :meth:`read_all`)."""
+        offset, size = 0, first
+        while True:
+            if limit is not None:
+                size = min(size, limit + 1 - offset)
+                if size <= 0:
+                    return
+            chunk = os.pread(self.fd, size, offset)
+            if not chunk:
+                return
             offset += len(chunk)
             yield chunk
+            size = _CHUNK
 
     def dup(self) -> Input:
         """Another handle on this open file and its folder, closed on its own: a host that

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from lltd.batch.marks import Source, matches_input, stamp
+from lltd.batch.marks import Source, TooLarge, matches_input, stamp
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
 from lltd.common.errors import ImageError, LltdError
+from lltd.common.limits import DEFAULT_MAX_BYTES
 from lltd.common.text import printable
 from lltd.fs.atomic import AtomicTarget, atomic_output, by_name_fd, copy_atomic
 from lltd.fs.identity import Version
@@ -98,6 +99,7 @@ def quarantine(
     command: str | None = None,
     opened: Input | None = None,
     root: Path | None = None,
+    copy: bool = True,
 ) -> FileResult:
     """The one quarantine: copy a bad input to ``folder`` (keeping its relative path) beside a
     ``.error.txt`` naming it and the reason, and report the failure.
@@ -105,16 +107,17 @@ def quarantine(
     The copy is best effort: an unreadable input cannot be copied, and the failure is reported
     all the same. ``command`` marks the copy as ours (``--c`` may then remove it; it is never
     taken for an input). ``opened``: the input's descriptor, copied from (else the input is
-    opened for the copy); ``root``: the output tree ``folder`` lies in.
+    opened for the copy); ``root``: the output tree ``folder`` lies in; ``copy`` False: the
+    reason file only.
     """
     destination = folder / task.relative
     output: str | None = None
     owned = None
     with contextlib.suppress(ImageError):
-        if opened is None:
+        if opened is None and copy:
             opened = owned = open_task_input(task)
     try:
-        if opened is not None:
+        if opened is not None and copy:
             source = None
             if command is not None:
                 source = Source.of_input(opened, task.relative.as_posix())[0]
@@ -175,6 +178,9 @@ def output_place(
 class Declared:
     """Defaults of :class:`lltd.batch.plan.PlannedJob` the jobs share."""
 
+    #: ``--max-bytes``: each job declares it as a field; this default serves a job that does not.
+    max_bytes: int | None = DEFAULT_MAX_BYTES
+
     output_dir: Path | None
     command: str
     force: bool
@@ -214,7 +220,7 @@ class Declared:
         """An earlier run wrote ``output`` from this very input, and it is intact."""
         try:
             with open_task_input(task) as opened:
-                source = Source.of_input(opened, task.relative.as_posix())[0]
+                source = Source.of_input(opened, task.relative.as_posix(), 0, self.max_bytes)[0]
             return self.earlier_output(task, output, source) is not None
         except (ImageError, OSError):
             return False
@@ -246,7 +252,10 @@ class Declared:
         except ImageError as exc:
             return self.fail(task, str(exc), self.command)
         try:
-            source, data = Source.of_input(opened, task.relative.as_posix(), keep)
+            source, data = Source.of_input(opened, task.relative.as_posix(), keep, self.max_bytes)
+        except TooLarge as exc:
+            opened.close()
+            return self.fail(task, str(exc), self.command, copy=False)
         except OSError as exc:
             opened.close()
             return self.fail(task, f"cannot read: {exc.strerror or exc}", self.command)
@@ -277,8 +286,16 @@ class Declared:
             )
 
     def fail(
-        self, task: Task, reason: str, command: str, opened: Input | None = None
+        self,
+        task: Task,
+        reason: str,
+        command: str,
+        opened: Input | None = None,
+        *,
+        copy: bool = True,
     ) -> FileResult:
+        """Report ``task`` failed; with a quarantine folder, set a copy of the input aside
+        there (unless ``copy`` is False: an input too large to read is too large to copy)."""
         folder = self.quarantine_dir
         if folder is None:
             size = opened.st.st_size if opened is not None else file_size(task.source)
@@ -293,4 +310,5 @@ class Declared:
             with_reason_file=with_reason,
             opened=opened,
             root=self.tree_root(task),
+            copy=copy,
         )

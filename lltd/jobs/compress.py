@@ -17,6 +17,7 @@ from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import COMPRESS_EXTENSIONS, Task
 from lltd.codecs import EncodeOptions, get_codec
 from lltd.common.errors import CodecError, ImageError
+from lltd.common.limits import DEFAULT_MAX_BYTES
 from lltd.common.text import printable
 from lltd.fs.atomic import copy_atomic
 from lltd.fs.destination import UnsafeDestination
@@ -49,6 +50,7 @@ class CompressJob(Declared):
     replace: bool = False
     ignore_transparency: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # pragma: no mutate (annotation)
+    max_bytes: int | None = DEFAULT_MAX_BYTES  # pragma: no mutate (annotation only)
     force: bool = False  # redo even when its output exists (the watch daemon's re-drops)
     auto_orient: bool = False  # apply the EXIF orientation (off by default, as cwebp)
     #: A ``.error.txt`` beside each copy in failed/. ``lltd compress`` writes none unless asked

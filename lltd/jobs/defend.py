@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task
 from lltd.common.errors import CodecError, ImageError
+from lltd.common.limits import DEFAULT_MAX_BYTES
 from lltd.defense.kernel import apply
 from lltd.defense.settings import DefenseSettings
 from lltd.imaging.imageio import DEFAULT_MAX_PIXELS, open_image
@@ -33,6 +34,7 @@ class DefendJob(Declared):
     format: str = "png"
     force: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # pragma: no mutate (annotation only)
+    max_bytes: int | None = DEFAULT_MAX_BYTES  # pragma: no mutate (annotation only)
     #: On by default: the defended PNG carries no EXIF, so an unapplied orientation would be lost
     #: and the classifier would see the picture on its side (docs/guide/defense.md).
     auto_orient: bool = True
