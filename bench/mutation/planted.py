@@ -306,15 +306,15 @@ ROWS = [
         "tests/test_imageio_contracts.py::test_float_grey_up_to_1_is_scaled_by_255_and_beyond_1_is_taken_as_is",
     ),
     (
-        "an animated image of one frame refused (frames >= 1)",
+        "a two-frame animation converted as its first frame (frames > 2)",
         "lltd/imaging/imageio.py",
         [
             (
                 'getattr(image, "is_animated", False) and frames > 1',
-                'getattr(image, "is_animated", True) and frames >= 1',
+                'getattr(image, "is_animated", False) and frames > 2',
             )
         ],
-        "tests/test_imageio_contracts.py::test_a_gif_of_one_frame_is_a_single_picture",
+        "tests/test_imageio_contracts.py::test_an_animated_image_is_refused_with_its_frame_count_unless_animation_is_allowed",
     ),
     (
         "an empty file read as an image (size == 1)",
