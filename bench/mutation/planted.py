@@ -407,6 +407,61 @@ ROWS = [
         ],
         "tests/test_allocator.py::test_no_op_returning_false_when_the_c_library_cannot_be_loaded",
     ),
+    (
+        "only the first dead daemon of this host found per round (continue -> break)",
+        "lltd/watch/shared.py",
+        [
+            (
+                "                    dead.append(other)\n                    continue",
+                "                    dead.append(other)\n                    break",
+            )
+        ],
+        "tests/test_watch_claims.py::test_every_dead_process_of_this_host_is_found_not_only_the_first",
+    ),
+    (
+        "a keep-alive link's target taken for the daemon's heartbeat",
+        "lltd/watch/shared.py",
+        [
+            (
+                'os.stat(f"{other}/{ALIVE}", dir_fd=claims, follow_symlinks=False)',
+                'os.stat(f"{other}/{ALIVE}", dir_fd=claims, follow_symlinks=True)',
+            )
+        ],
+        "tests/test_watch_claims.py::test_a_keep_alive_that_is_a_link_is_no_heartbeat_whatever_its_target_does",
+    ),
+    (
+        "stop() empties the folders below the working directory instead of its own",
+        "lltd/watch/shared.py",
+        [
+            (
+                "                remove_own(fd, ALIVE)\n                remove_empty_dirs(fd)",
+                "                remove_own(fd, ALIVE)\n                remove_empty_dirs(None)",
+            )
+        ],
+        "tests/test_watch_claims.py::test_stopping_gives_back_files_in_subfolders_and_leaves_no_folder_of_ours",
+    ),
+    (
+        "a link planted in our claim folder taken for a file we hold",
+        "lltd/watch/shared.py",
+        [
+            (
+                "        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)",
+                "        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=True)",
+            )
+        ],
+        "tests/test_watch_claims.py::test_a_link_in_our_claim_folder_is_not_a_file_we_hold",
+    ),
+    (
+        "stopping a daemon that never started makes its claim folder",
+        "lltd/watch/shared.py",
+        [
+            (
+                "            fd = open_dir(self.root, (*self._parts, self.me), create=False)\n            try:\n                remove_own",
+                "            fd = open_dir(self.root, (*self._parts, self.me), create=True)\n            try:\n                remove_own",
+            )
+        ],
+        "tests/test_watch_claims.py::test_stopping_a_daemon_that_never_started_creates_nothing",
+    ),
 ]
 
 
