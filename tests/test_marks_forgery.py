@@ -367,3 +367,19 @@ def test_by_descriptor_an_input_of_at_most_keep_bytes_is_returned_read_once(
         )
     assert data == (b"x" if kept else None)
     assert source == Source.of(path, "a.png")
+
+
+def test_a_link_is_never_read_through_to_describe_or_hash_the_file_it_names(
+    tmp_path: Path,
+) -> None:
+    """O_NOFOLLOW on the one open: a name swapped for a link to some file is refused, not read
+    (the record would otherwise name another file's bytes)."""
+    real = tmp_path / "real.png"
+    real.write_bytes(b"bytes of another file")
+    link = tmp_path / "input.png"
+    link.symlink_to(real)
+    with pytest.raises(OSError):
+        Source.of(link, "input.png")
+    with pytest.raises(OSError):
+        sha256_of(link)
+    assert Source.of(real, "real.png").sha256 == hashlib.sha256(real.read_bytes()).hexdigest()
