@@ -462,6 +462,39 @@ ROWS = [
         ],
         "tests/test_watch_claims.py::test_stopping_a_daemon_that_never_started_creates_nothing",
     ),
+    (
+        "provenance hashes read through a link (O_NOFOLLOW lost to operator precedence)",
+        "lltd/batch/marks.py",
+        [
+            (
+                "os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)",
+                "os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC & os.O_NOFOLLOW)",
+            )
+        ],
+        "tests/test_marks_forgery.py::test_a_link_is_never_read_through_to_describe_or_hash_the_file_it_names",
+    ),
+    (
+        "stale temporaries: a link or FIFO with our temporary name removed",
+        "lltd/fs/atomic.py",
+        [
+            (
+                "if stat.S_ISREG(st.st_mode) and (older_than is None",
+                "if stat.S_ISREG(st.st_mode) or (older_than is None",
+            )
+        ],
+        "tests/test_atomic_contracts.py::test_stale_temporaries_are_regular_files_of_our_name_only",
+    ),
+    (
+        "make_durable blocks on a FIFO (O_NONBLOCK lost to operator precedence)",
+        "lltd/fs/atomic.py",
+        [
+            (
+                "flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK",
+                "flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW & os.O_NONBLOCK",
+            )
+        ],
+        "tests/test_atomic_contracts.py::test_make_durable_returns_quietly_for_a_file_a_fifo_a_link_and_nothing --timeout=20",
+    ),
 ]
 
 
