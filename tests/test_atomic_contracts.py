@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lltd.fs.atomic import atomic_output, make_durable, remove_stale_temporaries
+from lltd.fs.atomic import atomic_output, copy_atomic, make_durable, remove_stale_temporaries
 from lltd.fs.destination import TEMP_SUFFIX, UnsafeDestination
 
 
@@ -95,3 +95,15 @@ def test_only_temporaries_modified_before_the_time_given_are_removed(tmp_path: P
 
 def test_a_missing_folder_has_no_temporaries(tmp_path: Path) -> None:
     assert remove_stale_temporaries(tmp_path / "gone") == 0
+
+
+def test_a_copy_replaces_a_regular_file_at_the_destination_unless_told(tmp_path: Path) -> None:
+    source, destination = tmp_path / "a.png", tmp_path / "b.png"
+    source.write_bytes(b"new")
+    destination.write_bytes(b"old")
+    copy_atomic(source, destination)
+    assert destination.read_bytes() == b"new"
+    destination.write_bytes(b"old")
+    with pytest.raises(UnsafeDestination):
+        copy_atomic(source, destination, replaces=False)
+    assert destination.read_bytes() == b"old"
