@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from lltd.fs.atomic import atomic_output, copy_atomic, make_durable, remove_stale_temporaries
+from lltd.fs.atomic import (
+    atomic_output,
+    copy_atomic,
+    copy_extents,
+    make_durable,
+    remove_stale_temporaries,
+)
 from lltd.fs.destination import TEMP_SUFFIX, UnsafeDestination
 
 
@@ -107,3 +113,32 @@ def test_a_copy_replaces_a_regular_file_at_the_destination_unless_told(tmp_path:
     with pytest.raises(UnsafeDestination):
         copy_atomic(source, destination, replaces=False)
     assert destination.read_bytes() == b"old"
+
+
+def _sparse(path: Path, extents: dict[int, bytes], size: int) -> Path:
+    with open(path, "wb") as file:
+        file.truncate(size)
+        for offset, data in extents.items():
+            file.seek(offset)
+            file.write(data)
+    return path
+
+
+def test_an_extent_copy_keeps_every_hole_a_hole_wherever_it_lies(tmp_path: Path) -> None:
+    mib = 1 << 20
+    source = _sparse(tmp_path / "s", {0: b"a" * 4096, 2 * mib: b"b" * 4096, 5 * mib: b"c"}, 6 * mib)
+    target = tmp_path / "t"
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        copy_extents(src.fileno(), dst.fileno(), source.stat().st_size)
+    assert target.read_bytes() == source.read_bytes()
+    assert target.stat().st_blocks * 512 <= 3 * 4096 + 64 * 1024  # the data, not the holes
+
+
+def test_an_extent_copy_stops_at_size_even_when_data_lies_beyond(tmp_path: Path) -> None:
+    """The size read by fstat is what is copied: data written past it since (a growing
+    upload) is not, and a leading hole before it stays a hole of that size."""
+    source = _sparse(tmp_path / "s", {1 << 20: b"late"}, (1 << 20) + 4)
+    target = tmp_path / "t"
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        copy_extents(src.fileno(), dst.fileno(), 4096)
+    assert target.read_bytes() == b"\0" * 4096

@@ -495,6 +495,34 @@ ROWS = [
         ],
         "tests/test_atomic_contracts.py::test_make_durable_returns_quietly_for_a_file_a_fifo_a_link_and_nothing --timeout=20",
     ),
+    (
+        "the extent copy loops forever on data past the size it copies (break -> continue)",
+        "lltd/fs/atomic.py",
+        [
+            (
+                "        if data >= size:\n            break",
+                "        if data >= size:\n            continue",
+            )
+        ],
+        "tests/test_atomic_contracts.py::test_an_extent_copy_stops_at_size_even_when_data_lies_beyond --timeout=20",
+    ),
+    (
+        "the extent copy reads past its extent and fills the next hole with zeros",
+        "lltd/fs/atomic.py",
+        [("min(_COPY_CHUNK, end - data)", "min(_COPY_CHUNK, end + data)")],
+        "tests/test_atomic_contracts.py::test_an_extent_copy_keeps_every_hole_a_hole_wherever_it_lies",
+    ),
+    (
+        "copy_atomic refuses to replace an existing output by default",
+        "lltd/fs/atomic.py",
+        [
+            (
+                "    folder: Folder | None = None,\n    replaces: Version | bool = True,\n) -> None:",
+                "    folder: Folder | None = None,\n    replaces: Version | bool = False,\n) -> None:",
+            )
+        ],
+        "tests/test_atomic_contracts.py::test_a_copy_replaces_a_regular_file_at_the_destination_unless_told",
+    ),
 ]
 
 
