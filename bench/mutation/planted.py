@@ -523,6 +523,18 @@ ROWS = [
         ],
         "tests/test_atomic_contracts.py::test_a_copy_replaces_a_regular_file_at_the_destination_unless_told",
     ),
+    (
+        "a batch's totals start with one file scanned",
+        "lltd/batch/outcome.py",
+        [("    scanned: int = 0", "    scanned: int = 1")],
+        "tests/test_outcome_contracts.py::test_totals_start_at_zero",
+    ),
+    (
+        "a failed file's result reports one byte written",
+        "lltd/batch/outcome.py",
+        [("    bytes_after: int = 0", "    bytes_after: int = 1")],
+        "tests/test_outcome_contracts.py::test_a_bare_result_has_no_bytes_no_error_and_does_not_stop_the_batch",
+    ),
 ]
 
 
