@@ -535,6 +535,12 @@ ROWS = [
         [("    bytes_after: int = 0", "    bytes_after: int = 1")],
         "tests/test_outcome_contracts.py::test_a_bare_result_has_no_bytes_no_error_and_does_not_stop_the_batch",
     ),
+    (
+        "defend's report names its settings settings.settings again",
+        "lltd/batch/provenance.py",
+        [('if "settings" in fields:', 'if "XXsettingsXX" in fields:')],
+        "tests/test_provenance_facts.py::test_defends_settings_are_reported_as_defense_not_settings_settings",
+    ),
 ]
 
 
