@@ -139,10 +139,12 @@ def planned(module: str) -> int | None:
         return None
 
 
-def key(entry: dict) -> str:
-    """The cache key: the module, the test files it runs, conftest and the command."""
+def key(entry: dict, conftest: bool = True) -> str:
+    """The cache key: the module, the test files it runs, conftest and the command. Without
+    ``conftest``: the key of the module and its own tests only (the report says when only the
+    shared conftest changed since a run, which every module's key includes)."""
     digest = hashlib.sha256(json.dumps([entry["tests"], MARKERS, STRICT_PYTEST]).encode())
-    files = [entry["module"], "tests/conftest.py"]
+    files = [entry["module"], *(["tests/conftest.py"] if conftest else [])]
     files += [t.split("::")[0] for t in entry["tests"] if t.startswith("tests/")]
     for name in files:
         path = REPO / name
@@ -312,6 +314,7 @@ def run_module(entry: dict, mutmut: list[str], deadline: float, warm: bool = Tru
     # pytest (STRICT_PYTEST, or the fork server).
     plain = [sys.executable, "-c", STRICT_PYTEST, *_pytest_args(), *entry["tests"]]
     entry["key"] = key(entry)  # the tree as it is now: the copy below is taken from it
+    own = key(entry, conftest=False)
     work = WORK / entry["module"].replace("/", ".")
     stamp = work / ".lltd-mutation-key"
     if not (stamp.exists() and stamp.read_text() == entry["key"]):
@@ -367,6 +370,7 @@ def run_module(entry: dict, mutmut: list[str], deadline: float, warm: bool = Tru
         "module": entry["module"],
         "tests": entry["tests"],
         "key": entry["key"],
+        "key_own": own,
         "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "minutes": round((time.time() - started) / 60, 1),
         "runner": "warm, per-line tests" if warm else "plain",
@@ -410,6 +414,7 @@ def recheck(entry: dict, result: dict) -> None:
             path.write_text(original)
     result["rechecked"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     result["rechecked_key"] = entry["key"]
+    result["rechecked_key_own"] = key(entry, conftest=False)
 
 
 def result_file(module: str) -> Path:
@@ -487,9 +492,14 @@ def report(entries: list[dict]) -> str:
             below.append(module)
         if tried and (caught + since) / tried < 0.85:
             below_raw.append(module)
+        own = key(entry, conftest=False)
         state = "current" if result.get("key") == entry["key"] else "stale"
+        if state == "stale" and result.get("key_own") == own:
+            state = "current but for tests/conftest.py"
         if result.get("rechecked_key") == entry["key"]:
             state = f"survivors rechecked {result['rechecked']}"
+        elif result.get("rechecked_key_own") == own:
+            state = f"survivors rechecked {result['rechecked']} (conftest changed since)"
         if not result.get("complete", True):
             state += ", partial"
         without = f"{100 * (caught + since) / real:.1f} %" if real else "-"
