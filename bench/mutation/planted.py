@@ -541,6 +541,12 @@ ROWS = [
         [('if "settings" in fields:', 'if "XXsettingsXX" in fields:')],
         "tests/test_provenance_facts.py::test_defends_settings_are_reported_as_defense_not_settings_settings",
     ),
+    (
+        "an input's growth past --max-bytes counted on its last chunk only",
+        "lltd/batch/marks.py",
+        [("                read += len(chunk)", "                read = len(chunk)")],
+        "tests/test_marks_forgery.py::test_an_input_that_grows_past_max_bytes_is_refused_however_many_chunks_it_takes",
+    ),
 ]
 
 
