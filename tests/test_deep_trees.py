@@ -140,3 +140,22 @@ def test_watch_runs_on_a_deep_drop_folder_and_takes_a_deep_tree_moved_in(
     finally:
         assert watch.stop() == 0, watch.stderr[-2000:]
     assert "Traceback" not in watch.stderr
+
+
+def test_a_second_run_over_a_deep_output_tree_reuses_it(deep_tmp: Path, run_lltd) -> None:
+    """The start-up sweep for stale temporaries walks OUT, which mirrors IN's depth (it used
+    ``os.fwalk``, which recursed once per level)."""
+    inp, out = deep_tmp / "in", deep_tmp / "out"
+    relative = deep_file(inp, DEEP)
+    assert run_lltd("defend", inp, "-o", out).returncode == 0
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:  # a temporary an interrupted run left at the bottom
+        bottom = os.open(os.path.dirname(relative), os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(os.open(".deep.png.0a1b2c.lltd-tmp", os.O_CREAT | os.O_WRONLY, dir_fd=bottom))
+    finally:
+        os.close(fd)
+    second = run_lltd("defend", inp, "-o", out)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "1 already done" in second.stderr + second.stdout
+    assert os.listdir(bottom) == ["deep.png"]  # the stale temporary is gone
+    os.close(bottom)

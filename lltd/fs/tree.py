@@ -29,7 +29,7 @@ from pathlib import Path
 from lltd.common.errors import LltdError
 from lltd.common.text import printable
 from lltd.fs import seam
-from lltd.fs.destination import TEMP_SUFFIX, UnsafeDestination, describe_mode
+from lltd.fs.destination import UnsafeDestination, describe_mode, temporary_name
 from lltd.fs.identity import Identity, Version
 from lltd.fs.resolve import (
     DIR_FLAGS,
@@ -148,7 +148,7 @@ class Folder:
         descriptor open for writing and the temporary's name."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         for _ in range(100):
-            temp = f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}"
+            temp = temporary_name(name, os.urandom(6).hex())
             try:
                 return os.open(temp, flags, 0o600, dir_fd=self.fd), temp
             except FileExistsError:
