@@ -159,3 +159,37 @@ def test_a_second_run_over_a_deep_output_tree_reuses_it(deep_tmp: Path, run_lltd
     assert "1 already done" in second.stderr + second.stdout
     assert os.listdir(bottom) == ["deep.png"]  # the stale temporary is gone
     os.close(bottom)
+
+
+def test_clean_empties_a_deep_output_tree_under_a_low_descriptor_limit(deep_tmp: Path) -> None:
+    """``--c`` empties OUT by descriptor, one held open per level (shutil.rmtree recursed once
+    per level); it raises its own soft descriptor limit, here 512, to reach the bottom."""
+    import resource
+    import subprocess
+    import sys
+
+    inp, out = deep_tmp / "in", deep_tmp / "out"
+    relative = deep_file(inp, DEEP)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2 * DEEP:
+        pytest.skip(f"the hard descriptor limit ({hard}) is below the tree's depth")
+
+    def compress(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lltd", "compress", inp, "-o", out, "-q", "60", *extra],
+            capture_output=True, text=True, timeout=300, check=False,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard)),
+        )  # fmt: skip
+
+    assert compress().returncode == 0
+    made = os.path.dirname(relative) + "/deep.webp"
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        stat_before = os.stat(made, dir_fd=fd)
+        again = compress("--c")
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert "Traceback" not in again.stderr
+        stat_after = os.stat(made, dir_fd=fd)  # emptied, then converted again
+    finally:
+        os.close(fd)
+    assert stat_after.st_ino != stat_before.st_ino

@@ -63,3 +63,15 @@ def allow_recursive_walks() -> None:
     needed = DEEPEST_PATH + 1000  # what the callers' own frames above the walk may take
     if sys.getrecursionlimit() < needed:
         sys.setrecursionlimit(needed)
+
+
+def allow_deep_descriptors() -> None:
+    """Raise this process's soft limit on open descriptors to its hard limit (at most 1 << 20):
+    an emptying by descriptor holds one per level of the tree, and the usual soft limit of
+    1,024 is a depth an uploader reaches with one shell loop."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1 << 20 if hard == resource.RLIM_INFINITY else min(hard, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
