@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,8 +168,6 @@ def test_clean_empties_a_deep_output_tree_under_a_low_descriptor_limit(deep_tmp:
     """``--c`` empties OUT by descriptor, one held open per level (shutil.rmtree recursed once
     per level); it raises its own soft descriptor limit, here 512, to reach the bottom."""
     import resource
-    import subprocess
-    import sys
 
     inp, out = deep_tmp / "in", deep_tmp / "out"
     relative = deep_file(inp, DEEP)
@@ -193,3 +194,25 @@ def test_clean_empties_a_deep_output_tree_under_a_low_descriptor_limit(deep_tmp:
     finally:
         os.close(fd)
     assert stat_after.st_ino != stat_before.st_ino
+
+
+def test_a_bind_mount_loop_is_walked_once_and_named(tmp_path: Path) -> None:
+    """A folder bind-mounted inside itself (in a private mount namespace, ``unshare -m``:
+    nothing changes for the machine) is a loop os.walk follows until the path is too long,
+    converting every picture again at each of some 2,000 levels."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) to bind-mount in a private mount namespace")
+    inp, out = tmp_path / "in", tmp_path / "out"
+    (inp / "loop").mkdir(parents=True)
+    (inp / "a.png").write_bytes(picture())
+    done = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c",
+         'mount --bind "$1" "$1/loop" && exec "$2" -m lltd defend "$1" -o "$3"', "sh",
+         str(inp), sys.executable, str(out)],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    if done.returncode not in (0, 1) and "mount" in done.stderr and "Traceback" not in done.stderr:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert_one_line_error(done.stderr, f"{inp}/loop", "the same folder as one already walked")
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["a.png"]

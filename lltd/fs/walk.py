@@ -9,6 +9,7 @@ failed. This walk keeps its own stack of folders to visit.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -22,12 +23,19 @@ def walk(
 
     ``subfolders`` holds real folders only; a link to a folder is listed with the other names
     (never entered). A folder that cannot be listed (gone, no permission, a path longer than
-    the kernel takes) is passed to ``onerror`` and skipped, as ``os.walk`` does.
+    the kernel takes) is passed to ``onerror`` and skipped, as ``os.walk`` does; so is a folder
+    met a second time (a bind mount of a folder inside itself, which ``os.walk`` would walk
+    until the path grew too long, every file in it again at each level).
     """
     stack = [os.fspath(top)]
+    seen: set[tuple[int, int]] = set()
     while stack:
         folder = stack.pop()
         try:
+            st = os.stat(folder, follow_symlinks=False)
+            if (st.st_dev, st.st_ino) in seen:
+                raise OSError(errno.ELOOP, "the same folder as one already walked", folder)
+            seen.add((st.st_dev, st.st_ino))
             with os.scandir(folder) as listing:
                 entries = list(listing)
         except OSError as exc:
