@@ -105,9 +105,7 @@ class HeaderDeadlineProtocol(H11Protocol):
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to a request h11 cannot parse (a header line over 16 KiB, two
         # Content-Lengths, a bad chunk) is plain text; the service speaks JSON throughout.
-        self.transport.write(
-            _closing_answer(400, "Bad Request", "malformed HTTP request")
-        )
+        self.transport.write(_closing_answer(400, "Bad Request", "malformed HTTP request"))
         self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
