@@ -124,15 +124,20 @@ def test_run_batch_reports_in_input_order_and_calls_back_once_per_file(runner) -
     assert totals.seconds >= 0
 
 
-def thread_job(task: Task) -> FileResult:
-    """echo_job, naming the thread that ran the task."""
-    time.sleep(0.002)  # long enough that every worker gets some of the work
-    result = fussy_job(task)
-    return FileResult(result.input, threading.current_thread().name, result.outcome)
-
-
 def test_thread_runner_runs_every_task_once_in_its_worker_threads() -> None:
     work = tasks(60)
+    # Files 0, 3 and 4 (converted ones: 1 and 2 fail) wait for each other: a worker holding one
+    # cannot take another, so three workers hold them at once, however the machine schedules
+    # the threads (a sleep per file only made that likely).
+    meet = threading.Barrier(3, timeout=120)
+
+    def thread_job(task: Task) -> FileResult:
+        """fussy_job, naming the thread that ran the task."""
+        if int(task.source.stem) in (0, 3, 4):
+            meet.wait()
+        result = fussy_job(task)
+        return FileResult(result.input, threading.current_thread().name, result.outcome)
+
     got = list(ThreadRunner(3, poll_seconds=0.001).run(thread_job, work))
     assert sorted(index for index, _ in got) == list(range(60))
     by_index = dict(got)
