@@ -3,9 +3,9 @@
 Python runs a signal handler in the main thread between two bytecodes, and that thread may hold
 a lock there: the lock inside ``threading.Event.wait()``, on which the daemon's main loop spends
 its life. A handler that called ``Event.set()`` then waited for that lock forever, and every
-later SIGTERM with it (a daemon deaf for 40 s under load; 4 of 90 starts of a loop on
-``Event.wait(0)``, 0 of 30 with a flag). So the handler only sets a flag, which takes no lock,
-and :meth:`StopRequest.wait` waits in slices short enough to see it.
+later SIGTERM with it (a daemon deaf for 40 s under load; bench/bench_stop_signal.py: 5 of 60
+loops on ``Event.wait(0)`` deaf, 0 of 60 with this class). So the handler only sets a flag,
+which takes no lock, and :meth:`StopRequest.wait` waits in slices short enough to see it.
 """
 
 from __future__ import annotations
