@@ -190,9 +190,9 @@ class ThreadRunner:
                     if index is None:
                         break
                     result = run_one(job, tasks[index])
-                    finished.append((index, result))
                     if result.stop:  # a full disk: no other file can succeed
-                        stop.set()
+                        stop.set()  # before the caller can see it: no file starts after that
+                    finished.append((index, result))
             except BaseException as exc:  # run_one catches Exception; this is the rest
                 crashed.append(exc)
                 stop.set()
