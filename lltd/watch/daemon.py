@@ -11,7 +11,6 @@ and handles signals. :mod:`folders` opens, locks and recovers the drop folders.
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from lltd.watch.notify import Notifier
 from lltd.watch.pool import Pool, Report, pool_for
 from lltd.watch.settle import Settler, signature
 from lltd.watch.status import Counters, FolderCounts, Publisher, Summary
+from lltd.watch.stopping import StopRequest
 from lltd.watch.worker import WorkItem, earlier_attempt, give_up
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class Daemon:
         self.dispatcher = Dispatcher(
             self.folders, self.intake, self.settler, self.pool, self.log.error, fsync=config.fsync
         )
-        self._stop = threading.Event()
+        self._stop = StopRequest()
         self._observers: list[BaseObserver] = []
         self._threads: list[threading.Thread] = []
         self.publisher = Publisher(
@@ -97,9 +97,8 @@ class Daemon:
 
     def run(self, *, install_signals: bool = True) -> int:
         """Watch until SIGTERM/SIGINT (or :meth:`stop`); return the exit status."""
-        if install_signals and threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: self._stop.set())
+        if install_signals:
+            self._stop.install()
         try:
             self._open_folders()
             self._serve_metrics()
