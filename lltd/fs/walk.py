@@ -32,7 +32,7 @@ def walk(
     while stack:
         folder = stack.pop()
         try:
-            st = os.stat(folder, follow_symlinks=False)
+            st = os.stat(folder)  # what scandir lists: the folder a top given as a link names
             if (st.st_dev, st.st_ino) in seen:
                 raise OSError(errno.ELOOP, "the same folder as one already walked", folder)
             seen.add((st.st_dev, st.st_ino))
