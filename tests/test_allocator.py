@@ -164,3 +164,15 @@ def test_long_lived_and_light_commands_leave_the_allocator_alone(tmp_path: Path)
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def test_no_op_returning_false_when_the_c_library_cannot_be_loaded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """glibc named by the platform, but its library not loadable (a stripped container): the
+    setting is not applied and the caller is told so."""
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(os, "confstr", lambda name: "glibc 2.36")
+    missing = str(tmp_path / "libc.so.6")
+    monkeypatch.setattr(allocator.ctypes.util, "find_library", lambda name: missing)
+    assert allocator.keep_freed_memory() is False

@@ -287,6 +287,126 @@ ROWS = [
         [("min(1.0, max(centre + half, accuracy))", "min(2.0, max(centre + half, accuracy))")],
         "tests/test_stats_wilson.py::test_the_interval_never_leaves_0_1_even_by_float_rounding",
     ),
+    # Issue 27, second round: survivors of the first campaign that the new contract tests kill.
+    (
+        "16-bit images scaled by 1/257 (grey levels shifted down)",
+        "lltd/imaging/imageio.py",
+        [
+            (
+                'scale = 1 / 256 if (mode != "I" or hi > 255 or lo < 0) else 1',
+                'scale = 1 / 257 if (mode != "I" or hi > 255 or lo < 0) else 1',
+            )
+        ],
+        "tests/test_imageio_contracts.py::test_16_bit_grey_is_scaled_by_1_in_256_not_clipped",
+    ),
+    (
+        "float images of exactly 1.0 taken as 0-255 (a white pixel becomes black)",
+        "lltd/imaging/imageio.py",
+        [("scale = 255.0 if hi <= 1.0 else 1.0", "scale = 255.0 if hi < 1.0 else 1.0")],
+        "tests/test_imageio_contracts.py::test_float_grey_up_to_1_is_scaled_by_255_and_beyond_1_is_taken_as_is",
+    ),
+    (
+        "an animated image of one frame refused (frames >= 1)",
+        "lltd/imaging/imageio.py",
+        [
+            (
+                'getattr(image, "is_animated", False) and frames > 1',
+                'getattr(image, "is_animated", True) and frames >= 1',
+            )
+        ],
+        "tests/test_imageio_contracts.py::test_a_gif_of_one_frame_is_a_single_picture",
+    ),
+    (
+        "an empty file read as an image (size == 1)",
+        "lltd/imaging/imageio.py",
+        [("if size == 0:", "if size == 1:")],
+        "tests/test_imageio_contracts.py::test_an_empty_file_is_refused_as_empty_and_a_one_byte_file_as_not_an_image",
+    ),
+    (
+        "the service's error answers without X-Lltd-Problem's kind (headers dropped)",
+        "lltd/serve/problems.py",
+        [
+            (
+                "headers = {**(headers or {}), MARKER: kind}",
+                "headers = {**(headers and {}), MARKER: kind}",
+            )
+        ],
+        "tests/test_serve_problems.py::test_the_headers_of_a_refusal_are_kept_beside_the_marker",
+    ),
+    (
+        "an error answer's message not folded onto one line",
+        "lltd/serve/problems.py",
+        [('" ".join(message.split())', "message")],
+        "tests/test_serve_problems.py::test_an_error_answer_is_one_line_of_json_with_the_message_folded_and_the_status",
+    ),
+    (
+        "a source checkout's version read from the folder above the checkout",
+        "lltd/common/version.py",
+        [("parents[2]", "parents[3]")],
+        "tests/test_version.py::test_a_checkout_never_installed_reads_the_version_line_of_its_pyproject",
+    ),
+    (
+        "the version read anew on every call",
+        "lltd/common/version.py",
+        [("@cache\n", "")],
+        "tests/test_version.py::test_the_version_is_read_once_per_process",
+    ),
+    (
+        "the daemon's queued count subtracts arrivals (status file)",
+        "lltd/watch/intake.py",
+        [
+            (
+                "return len(self._backlog) + len(self._live)",
+                "return len(self._backlog) - len(self._live)",
+            )
+        ],
+        "tests/test_watch_intake.py::test_files_found_by_scans_go_before_arrivals_each_in_order",
+    ),
+    (
+        "an arrival accepted (and lost) after the intake closed",
+        "lltd/watch/intake.py",
+        [
+            (
+                "            if self._closed:\n                return False\n            self._note",
+                "            if self._closed:\n                return True\n            self._note",
+            )
+        ],
+        "tests/test_watch_intake.py::test_close_refuses_an_arrival_even_with_room_and_wakes_a_waiting_take",
+    ),
+    (
+        "the version a file settled with forgotten (the worker compares against nothing)",
+        "lltd/watch/intake.py",
+        [("if version is not None:", "if version is None:")],
+        "tests/test_watch_intake.py::test_the_version_a_file_settled_with_is_kept_until_it_is_released",
+    ),
+    (
+        "-qrange 50 40 taken (min above max)",
+        "lltd/codecs/cwebp_values.py",
+        [
+            (
+                'if spec.name == "-qrange" and values[0] > values[1]:',
+                'if spec.name == "-qrange" and values[0] > values[1] + 100:',
+            )
+        ],
+        "tests/test_cwebp_values.py::test_qrange_takes_min_equal_to_max_and_refuses_min_above_max",
+    ),
+    (
+        "-metadata's kinds never checked",
+        "lltd/codecs/cwebp_values.py",
+        [('if spec.name == "-metadata":', 'if spec.name == "XX-metadataXX":')],
+        "tests/test_cwebp_values.py::test_metadata_takes_its_kinds_and_refuses_another_listing_them",
+    ),
+    (
+        "keep_freed_memory says it applied the setting when the C library cannot be loaded",
+        "lltd/common/allocator.py",
+        [
+            (
+                "    except (OSError, AttributeError):\n        return False",
+                "    except (OSError, AttributeError):\n        return True",
+            )
+        ],
+        "tests/test_allocator.py::test_no_op_returning_false_when_the_c_library_cannot_be_loaded",
+    ),
 ]
 
 

@@ -50,6 +50,7 @@ import tempfile
 import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -245,14 +246,71 @@ def supervise(
     return attempts, False
 
 
-def run_module(entry: dict, mutmut: list[str], deadline: float) -> dict:
-    """Mutate one module in its scratch copy (kept, and resumed, while unfinished)."""
+#: Third-party modules the warm server imports once (never lltd: see forkserver.py).
+PRELOAD = (
+    "numpy", "PIL.Image", "PIL.PngImagePlugin", "PIL.JpegImagePlugin", "PIL.WebPImagePlugin",
+    "hypothesis", "hypothesis.strategies", "pytest", "_pytest.python", "_pytest.pytester",
+    "pytest_timeout", "starlette.applications", "httpx", "anyio", "jsonschema",
+)  # fmt: skip
+
+
+def _pytest_args() -> list[str]:
+    return ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-m", MARKERS]
+
+
+def line_map(entry: dict, work: Path) -> None:
+    """Which test runs which line of the module (lines.py), against the original: once per
+    scratch copy."""
+    out = work / ".lltd-lines.json"
+    if out.exists():
+        return
+    helpers = work / ".lltd-mutation"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(work), str(helpers)]),
+        "LLTD_LINES_MODULE": str(work / entry["module"]),
+        "LLTD_LINES_OUT": str(out) + ".part",
+    }
+    argv = [sys.executable, "-m", "pytest", "-p", "lines", *_pytest_args(), *entry["tests"]]
+    subprocess.run(argv, cwd=work, env=env, stdout=subprocess.DEVNULL, check=False)
+    part = Path(str(out) + ".part")
+    if part.exists() and json.loads(part.read_text())["exitstatus"] == 0:
+        os.replace(part, out)  # else no map: every mutant runs the whole command
+
+
+@contextlib.contextmanager
+def warm_server(work: Path, probe: list[str]) -> Iterator[str]:
+    """A fork server (forkserver.py) for the scratch copy; yields its socket's path."""
+    with tempfile.TemporaryDirectory(prefix="lltd-mut-") as folder:
+        sock = os.path.join(folder, "s")  # short: a Unix socket's path has 108 bytes
+        env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
+        server = subprocess.Popen(
+            [sys.executable, str(work / ".lltd-mutation" / "forkserver.py"), "serve", sock,
+             *PRELOAD, "--", *probe],
+            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            assert server.stdout is not None
+            if server.stdout.readline().strip() != b"ready":
+                raise RuntimeError("the fork server did not start")
+            yield sock
+        finally:
+            server.kill()
+            server.wait()
+
+
+def run_module(entry: dict, mutmut: list[str], deadline: float, warm: bool = True) -> dict:
+    """Mutate one module in its scratch copy (kept, and resumed, while unfinished).
+
+    ``warm`` (the default): each mutant runs only the tests that execute its line (lines.py,
+    selection.py), in a child of a warm fork server (forkserver.py); a survivor is run again
+    against the whole command, so the figures are the plain runner's. Otherwise each mutant
+    starts a fresh pytest on the whole command."""
     # mutmut 2 counts any exit status but 1 as "the tests pass": a mutant pytest cannot even
     # import (exit status 2), or one that kills the test process (a signal sent to the wrong
     # process), would survive. Every failure is reported to it as 1, by a parent that outlives
-    # pytest.
-    runner = [sys.executable, "-c", STRICT_PYTEST, "-x", "-q", "-p", "no:cacheprovider"]
-    runner += ["-p", "no:randomly", "-m", MARKERS, *entry["tests"]]
+    # pytest (STRICT_PYTEST, or the fork server).
+    plain = [sys.executable, "-c", STRICT_PYTEST, *_pytest_args(), *entry["tests"]]
     entry["key"] = key(entry)  # the tree as it is now: the copy below is taken from it
     work = WORK / entry["module"].replace("/", ".")
     stamp = work / ".lltd-mutation-key"
@@ -261,13 +319,31 @@ def run_module(entry: dict, mutmut: list[str], deadline: float) -> dict:
         work.mkdir(parents=True)
         scratch_copy(work)
         stamp.write_text(entry["key"])
+    helpers = work / ".lltd-mutation"
+    helpers.mkdir(exist_ok=True)
+    for name in ("forkserver.py", "lines.py"):
+        shutil.copy(HERE / name, helpers / name)
+    hook = work / "mutmut_config.py"
+    hook.unlink(missing_ok=True)
     print(f"== {entry['module']}: {shlex.join(entry['tests'])}", flush=True)
     started = time.time()
-    restarts, finished = supervise(
-        [*mutmut, "run", "--paths-to-mutate", entry["module"], "--runner",
-         shlex.join(runner), "--no-progress"],
-        work, deadline,
-    )  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        runner, extra = plain, []
+        if warm:
+            restore_originals(work)  # the line map is made against the original
+            line_map(entry, work)
+            sock = stack.enter_context(warm_server(work, [*_pytest_args(), *entry["tests"]]))
+            base = [sys.executable, "-I", "-S", str(helpers / "forkserver.py"), sock]
+            base += [*_pytest_args(), "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+            options = [t for t in entry["tests"] if not t.startswith("tests/")]
+            (work / ".lltd-runner.json").write_text(json.dumps({"base": base, "options": options}))
+            shutil.copy(HERE / "selection.py", hook)
+            runner, extra = [*base, *entry["tests"]], ["--rerun-all"]
+        restarts, finished = supervise(
+            [*mutmut, "run", "--paths-to-mutate", entry["module"], "--runner",
+             shlex.join(runner), "--no-progress", *extra],
+            work, deadline,
+        )  # fmt: skip
     rows: list[tuple[int, int, str, str]] = []
     if (work / ".mutmut-cache").exists():
         with sqlite3.connect(work / ".mutmut-cache") as db:
@@ -281,6 +357,7 @@ def run_module(entry: dict, mutmut: list[str], deadline: float) -> dict:
     not_run = statuses.count("untested")
     survivors = [
         {"line": line, "old": text.strip(), "new": mutated_line(work, mutmut, mutant)}
+        | ({"unreached": True} if status == "skipped" else {})  # selection.py: no test runs it
         for mutant, line, status, text in rows
         if status not in (*DETECTED, "untested")
     ]
@@ -292,6 +369,7 @@ def run_module(entry: dict, mutmut: list[str], deadline: float) -> dict:
         "key": entry["key"],
         "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "minutes": round((time.time() - started) / 60, 1),
+        "runner": "warm, per-line tests" if warm else "plain",
         "restarts": restarts,
         "complete": finished and not_run == 0,
         "mutants": len(rows),
@@ -343,6 +421,16 @@ def load_result(module: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _reason(module: str, survivor: dict, result: dict, reasons: dict[str, str]) -> str:
+    """Why ``survivor`` survives: killed since (a recheck), the reasons file, or unreached."""
+    if survivor.get("killed_since"):
+        return f"killed since: by the tests as they are now (replanted {result['rechecked']})"
+    reason = reasons.get(f"{module} | {survivor['old']} -> {survivor['new']}")
+    if reason is None and survivor.get("unreached"):
+        reason = "no test reaches it: no mapped test runs this line (not run, counted survived)"
+    return reason or "(not yet explained)"
+
+
 def report(entries: list[dict]) -> str:
     known = HERE / "reasons.json"
     reasons = json.loads(known.read_text()) if known.exists() else {}
@@ -353,12 +441,14 @@ def report(entries: list[dict]) -> str:
         "its own fast tests; see [tests/README.md](../../tests/README.md#mutation-testing)).",
         "*Detected* = killed (a test failed) or timed out (a mutant that hangs is caught too).",
         "*Stale*: run on an earlier version of the module or its tests (the figure is for that",
-        "code).",
+        "code). *Equivalent*: survivors whose reason below shows they cannot change behaviour;",
+        "*without them*: detected / (tried - equivalent), the figure the targets are read on.",
         "",
-        "| module | mutants | killed | timeout | survived | not run | detected | state |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| module | mutants | killed | timeout | survived | not run | detected | equivalent "
+        "| without them | state |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    total = detected = ran = 0
+    total = detected = ran = same = 0
     missing: list[str] = []
     empty: list[str] = []
     skipped: list[str] = []
@@ -382,38 +472,38 @@ def report(entries: list[dict]) -> str:
         tried = result["mutants"] - result.get("not_run", 0)
         caught = result["killed"] + result["timeout"]
         since = sum(1 for s in result["survivors"] if s.get("killed_since"))
+        explained = [_reason(module, s, result, reasons) for s in result["survivors"]]
+        equivalent = sum(1 for r in explained if r.startswith("equivalent"))
         total += tried
+        same += equivalent
         detected += caught + since
         ran += 1
         share = f"{100 * caught / tried:.1f} %" if tried else "-"
         if since:  # the run's figure, then with the survivors today's tests catch
             share += f" → {100 * (caught + since) / tried:.1f} %"
-        if tried and (caught + since) / tried < 0.85:
+        real = tried - equivalent
+        if real and (caught + since) / real < 0.85:
             below.append(module)
         state = "current" if result.get("key") == entry["key"] else "stale"
         if result.get("rechecked_key") == entry["key"]:
             state = f"survivors rechecked {result['rechecked']}"
         if not result.get("complete", True):
             state += ", partial"
+        without = f"{100 * (caught + since) / real:.1f} %" if real else "-"
         lines.append(
             f"| `{module}` | {result['mutants']} | {result['killed']} | {result['timeout']} | "
-            f"{result['survived']} | {result.get('not_run', 0)} | {share} | {state} |"
+            f"{result['survived']} | {result.get('not_run', 0)} | {share} | {equivalent} | "
+            f"{without} | {state} |"
         )
-        for survivor in result["survivors"]:
-            reason = reasons.get(f"{module} | {survivor['old']} -> {survivor['new']}")
-            if survivor.get("killed_since"):
-                reason = (
-                    f"killed since: by the tests as they are now (replanted {result['rechecked']})"
-                )
+        for survivor, reason in zip(result["survivors"], explained, strict=True):
             change = f"`{survivor['old']}` → `{survivor['new'] or '(line removed)'}`"
             survivors.append(
-                f"| `{module}` | {survivor['line']} | {change.replace('|', '/')} | "
-                f"{reason or '(not yet explained)'} |"
+                f"| `{module}` | {survivor['line']} | {change.replace('|', '/')} | {reason} |"
             )
     if total:
         lines.append(
-            f"| **all run** | {total} | | | | | **{100 * detected / total:.1f} %** | "
-            f"{ran} modules |"
+            f"| **all run** | {total} | | | | | **{100 * detected / total:.1f} %** | {same} | "
+            f"**{100 * detected / max(total - same, 1):.1f} %** | {ran} modules |"
         )
     lines += [
         "",
@@ -466,6 +556,9 @@ def main() -> int:
     parser.add_argument("--until", help="stop at HH:MM UTC (unfinished modules resume later)")
     parser.add_argument("--force", action="store_true", help="rerun modules whose key matches")
     parser.add_argument("--list", action="store_true", help="print each module and its tests")
+    parser.add_argument(
+        "--plain", action="store_true", help="a fresh pytest per mutant, on the whole command"
+    )
     parser.add_argument("--report-only", action="store_true", help="only rewrite REPORT.md")
     parser.add_argument(
         "--recheck", action="store_true", help="replant the survivors against today's tests"
@@ -516,7 +609,7 @@ def main() -> int:
         def one(entry: dict) -> None:
             if time.time() > deadline:
                 return
-            result = run_module(entry, mutmut, deadline)
+            result = run_module(entry, mutmut, deadline, warm=not args.plain)
             with lock:
                 result_file(entry["module"]).write_text(json.dumps(result, indent=1) + "\n")
                 (HERE / "REPORT.md").write_text(report(entries))

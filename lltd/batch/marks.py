@@ -30,11 +30,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lltd.common.errors import ImageError
+
 if TYPE_CHECKING:
     from lltd.fs.tree import Input
 
 XATTR = "user.lltd.made"
 _CHUNK = 1 << 20  # pragma: no mutate (the read size: any size hashes the same bytes)
+
+
+class TooLarge(ImageError):
+    """An input over ``--max-bytes``: refused, and not copied anywhere (failed/ included)."""
 
 
 @dataclass(frozen=True)  # pragma: no mutate (immutability guards callers, not results)
@@ -70,18 +76,31 @@ class Source:
         return cls(name, st.st_size, st.st_mtime_ns, digest.hexdigest()), data
 
     @classmethod
-    def of_input(cls, opened: Input, name: str, keep: int = 0) -> tuple[Source, bytes | None]:
+    def of_input(
+        cls, opened: Input, name: str, keep: int = 0, limit: int | None = None
+    ) -> tuple[Source, bytes | None]:
         """:meth:`read` from an input already open (:mod:`lltd.fs.tree`): the bytes hashed are
-        the bytes decoded, from the one descriptor whose version later decisions compare."""
+        the bytes decoded, from the one descriptor whose version later decisions compare.
+
+        ``limit`` (``--max-bytes``): :class:`TooLarge` for a file that holds more, decided on
+        the descriptor before a byte is read, or once a writer made it grow past it."""
+        size = opened.st.st_size
+        if limit is not None and size > limit:
+            raise TooLarge(f"{size} bytes, more than --max-bytes ({limit})")
         digest = hashlib.sha256()
         data = None
-        if opened.st.st_size <= keep:
-            data = opened.read_all()
+        read = 0
+        if size <= keep:
+            data = opened.read_all(limit)
             digest.update(data)
+            read = len(data)
         else:
-            for chunk in opened.chunks():
+            for chunk in opened.chunks(limit):
                 digest.update(chunk)
-        return cls(name, opened.st.st_size, opened.st.st_mtime_ns, digest.hexdigest()), data
+                read += len(chunk)
+        if limit is not None and read > limit:
+            raise TooLarge(f"grew past --max-bytes ({limit}) while it was read")
+        return cls(name, size, opened.st.st_mtime_ns, digest.hexdigest()), data
 
 
 @dataclass(frozen=True)  # pragma: no mutate (immutability guards callers, not results)

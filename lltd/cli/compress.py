@@ -112,6 +112,7 @@ def compress_command(
     ] = None,
     jobs: opt.Jobs = D.jobs,
     max_pixels: opt.MaxPixels = D.max_pixels,
+    max_bytes: opt.MaxBytes = D.max_bytes,
     json_report: opt.JsonReport = D.json_report,
     quiet: opt.Quiet = D.quiet,
     debug: opt.Debug = D.debug,

@@ -8,7 +8,7 @@ import typer
 
 from lltd.cli import options as opt
 from lltd.cli.root import app
-from lltd.common.limits import DEFAULT_MAX_PIXELS
+from lltd.common.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 
 @app.command("flip", help="Write a flipped copy <stem>_f<ext> of every image under DIR.")
@@ -39,6 +39,7 @@ def flip_command(
     auto_orient: opt.AutoOrient = False,
     jobs: opt.Jobs = 0,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: opt.MaxBytes = DEFAULT_MAX_BYTES,
     json_report: opt.JsonReport = None,
     quiet: opt.Quiet = False,
     debug: opt.Debug = False,
@@ -56,6 +57,7 @@ def flip_command(
         format=format,
         force=force,
         max_pixels=max_pixels,
+        max_bytes=max_bytes,
         auto_orient=auto_orient,
     )
     opt.run_batch_command(

@@ -69,6 +69,15 @@ MaxPixels = Annotated[
         min=RANGES["max_pixels"][0],
     ),
 ]
+MaxBytes = Annotated[
+    int,
+    typer.Option(
+        "--max-bytes",
+        help="Refuse input files that hold more bytes (default 1 GiB, above any image within "
+        "--max-pixels); a refused file is not copied to failed/.",
+        min=RANGES["max_bytes"][0],
+    ),
+]
 Backend = Annotated[
     str,
     typer.Option(

@@ -220,6 +220,14 @@ def watch_command(
     max_pixels: Annotated[
         int | None, typer.Option("--max-pixels", min=1, help="Refuse larger images.")
     ] = None,
+    max_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-bytes",
+            min=1,
+            help="Refuse larger files (default 1 GiB), without copying them to failed/.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No line per processed file.")] = False,
 ) -> None:
     from lltd.watch import config as watch_config
@@ -258,6 +266,7 @@ def watch_command(
         "cwebp": cwebp,
         "format": format,
         "max_pixels": max_pixels,
+        "max_bytes": max_bytes,
     }
     built = watch_config.build(
         config_file=config,

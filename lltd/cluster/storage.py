@@ -179,22 +179,31 @@ class Storage:
             return None
         return _info(details) if details.get("type", "file") == "file" else None
 
-    def fetch(self, relative: str, local: Path) -> None:
+    def fetch(self, relative: str, local: Path, limit: int | None = None) -> None:
         """Copy a file here with its modification time (exact for local files: provenance
-        records compare it)."""
+        records compare it). ``limit`` (``--max-bytes``): :class:`TooLarge`, and nothing
+        copied, for a file that holds more bytes."""
+        from lltd.batch.marks import TooLarge
+
         local.parent.mkdir(parents=True, exist_ok=True)
         if self.is_local:
             # By descriptor (lltd.fs): no link in the tree followed, and the version copied is
             # the version a later delete() may remove, nothing else.
+            from lltd.fs.atomic import copy_extents
             from lltd.fs.places import tree_at
 
             tree = tree_at(Path(self.path()))
-            with tree.open_input(relative) as opened, open(local, "xb") as out:
-                for chunk in opened.chunks():
-                    out.write(chunk)
-                os.utime(out.fileno(), ns=(opened.st.st_atime_ns, opened.st.st_mtime_ns))
+            with tree.open_input(relative) as opened:
+                if limit is not None and opened.st.st_size > limit:
+                    raise TooLarge(f"{opened.st.st_size} bytes, more than --max-bytes ({limit})")
+                with open(local, "xb") as out:
+                    copy_extents(opened.fd, out.fileno(), opened.st.st_size)
+                    os.utime(out.fileno(), ns=(opened.st.st_atime_ns, opened.st.st_mtime_ns))
                 _FETCHED[self.path(relative)] = opened.version
             return
+        info = self.info(relative, fresh=True)
+        if limit is not None and info is not None and info.size > limit:
+            raise TooLarge(f"{info.size} bytes, more than --max-bytes ({limit})")
         self.fs.get_file(self.path(relative), str(local))
         info = self.info(relative)
         if info is not None and info.mtime is not None:

@@ -3,6 +3,13 @@
 #: Pillow's own decompression-bomb threshold; lltd enforces it itself so the error names the file.
 DEFAULT_MAX_PIXELS = 89_478_485
 
+#: The most bytes an input file may hold (``--max-bytes`` of compress, flip, defend and watch),
+#: checked on its descriptor before a byte is read: the largest picture the pixel limit lets
+#: through, stored as plainly as a format allows (16-bit RGBA, uncompressed TIFF), takes
+#: 8 x 89,478,485 = 716 MB; 1 GiB leaves room for metadata and refuses none of them. What it
+#: stops: a drop folder's uploader making lltd hash and copy a sparse terabyte.
+DEFAULT_MAX_BYTES = 1 << 30
+
 #: ``lltd serve``'s budgets (``--max-inflight-pixels``, ``--max-inflight-bytes``), derived in
 #: docs/operations/serve-capacity.md from bench/serve/peak_rss.py's figures: the shipped unit's
 #: MemoryMax=2G (one worker process), less 128 MiB for the process itself and 512 MiB for request

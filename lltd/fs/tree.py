@@ -29,7 +29,7 @@ from pathlib import Path
 from lltd.common.errors import LltdError
 from lltd.common.text import printable
 from lltd.fs import seam
-from lltd.fs.destination import TEMP_SUFFIX, UnsafeDestination, describe_mode
+from lltd.fs.destination import UnsafeDestination, describe_mode, temporary_name
 from lltd.fs.identity import Identity, Version
 from lltd.fs.resolve import (
     DIR_FLAGS,
@@ -148,7 +148,7 @@ class Folder:
         descriptor open for writing and the temporary's name."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         for _ in range(100):
-            temp = f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}"
+            temp = temporary_name(name, os.urandom(6).hex())
             try:
                 return os.open(temp, flags, 0o600, dir_fd=self.fd), temp
             except FileExistsError:
@@ -232,15 +232,32 @@ class Folder:
 
     def clear(self) -> None:
         """Remove everything in this folder (``--c``), by descriptor: what goes is what this
-        folder holds, whatever its path names meanwhile; links are removed, never followed."""
-        import shutil  # only --c needs it
+        folder holds, whatever its path names meanwhile; links are removed, never followed.
 
-        with os.scandir(self.fd) as entries:
-            for entry in list(entries):
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.name, dir_fd=self.fd)
-                else:
-                    os.unlink(entry.name, dir_fd=self.fd)
+        Without recursion (``shutil.rmtree`` recursed once per level, and an output tree
+        mirrors an uploader's 1,000-deep folders): a stack of the folders being emptied, each
+        held open, entered relative to the one above it."""
+        from lltd.fs.walk import allow_deep_descriptors
+
+        allow_deep_descriptors()
+        stack: list[tuple[int, str]] = [(os.dup(self.fd), "")]
+        try:
+            while stack:
+                fd, name = stack[-1]
+                with os.scandir(fd) as listing:
+                    entries = list(listing)
+                below = next((e.name for e in entries if e.is_dir(follow_symlinks=False)), None)
+                if below is not None:
+                    stack.append((os.open(below, DIR_FLAGS, dir_fd=fd), below))
+                    continue
+                for entry in entries:
+                    os.unlink(entry.name, dir_fd=fd)
+                os.close(stack.pop()[0])
+                if stack:
+                    os.rmdir(name, dir_fd=stack[-1][0])
+        finally:
+            for fd, _ in stack:
+                os.close(fd)
 
     def remove(self, name: str, expected: Version) -> str | None:
         """Unlink ``name`` only if it is ``expected``; None when removed, else why it was kept."""
@@ -280,21 +297,27 @@ class Input:
         self.folder = folder  # the folder it was opened in, held open for a later removal
         self.name = name
 
-    def read_all(self) -> bytes:
-        """Everything up to end of file (one read for a file that did not grow since fstat)."""
-        chunks = [os.pread(self.fd, self.st.st_size + 1, 0)]
-        offset = len(chunks[0])
-        while chunks[-1]:
-            chunks.append(os.pread(self.fd, _CHUNK, offset))
-            offset += len(chunks[-1])
-        return b"".join(chunks)
+    def read_all(self, limit: int | None = None) -> bytes:
+        """Everything up to end of file (one read for a file that did not grow since fstat);
+        with ``limit``, at most ``limit + 1`` bytes: a writer appending meanwhile cannot make
+        the reader hold more than that, and the caller sees that it went past."""
+        return b"".join(self.chunks(limit, first=self.st.st_size + 1))
 
-    def chunks(self):  # type: ignore[no-untyped-def]
-        """The content in 1 MiB pieces, from the start."""
-        offset = 0
-        while chunk := os.pread(self.fd, _CHUNK, offset):
+    def chunks(self, limit: int | None = None, *, first: int = _CHUNK):  # type: ignore[no-untyped-def]
+        """The content in 1 MiB pieces (``first`` bytes the first time), from the start; with
+        ``limit``, at most ``limit + 1`` bytes in all (see :meth:`read_all`)."""
+        offset, size = 0, first
+        while True:
+            if limit is not None:
+                size = min(size, limit + 1 - offset)
+                if size <= 0:
+                    return
+            chunk = os.pread(self.fd, size, offset)
+            if not chunk:
+                return
             offset += len(chunk)
             yield chunk
+            size = _CHUNK
 
     def dup(self) -> Input:
         """Another handle on this open file and its folder, closed on its own: a host that

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from lltd.batch.marks import Source, matches_input, stamp
+from lltd.batch.marks import Source, TooLarge, matches_input, stamp
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
 from lltd.common.errors import ImageError, LltdError
+from lltd.common.limits import DEFAULT_MAX_BYTES
 from lltd.common.text import printable
 from lltd.fs.atomic import AtomicTarget, atomic_output, by_name_fd, copy_atomic
 from lltd.fs.identity import Version
@@ -98,6 +99,7 @@ def quarantine(
     command: str | None = None,
     opened: Input | None = None,
     root: Path | None = None,
+    copy: bool = True,
 ) -> FileResult:
     """The one quarantine: copy a bad input to ``folder`` (keeping its relative path) beside a
     ``.error.txt`` naming it and the reason, and report the failure.
@@ -105,23 +107,24 @@ def quarantine(
     The copy is best effort: an unreadable input cannot be copied, and the failure is reported
     all the same. ``command`` marks the copy as ours (``--c`` may then remove it; it is never
     taken for an input). ``opened``: the input's descriptor, copied from (else the input is
-    opened for the copy); ``root``: the output tree ``folder`` lies in.
+    opened for the copy); ``root``: the output tree ``folder`` lies in; ``copy`` False: the
+    reason file only.
     """
     destination = folder / task.relative
     output: str | None = None
     owned = None
     with contextlib.suppress(ImageError):
-        if opened is None:
+        if opened is None and copy:
             opened = owned = open_task_input(task)
     try:
-        if opened is not None:
+        if opened is not None and copy:
             source = None
             if command is not None:
                 source = Source.of_input(opened, task.relative.as_posix())[0]
-            with (
-                contextlib.suppress(OSError, LltdError),
-                output_place(destination, root) as (where, _),
-            ):
+            # ExitStack, not `with (a, b):`: mutmut 2.5's parser cannot read the parenthesized form.
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(contextlib.suppress(OSError, LltdError))
+                where, _ = stack.enter_context(output_place(destination, root))
                 copy_atomic(
                     opened.fd,
                     destination,
@@ -138,12 +141,13 @@ def quarantine(
         with contextlib.suppress(OSError, LltdError):
             reason_file = destination.with_name(destination.name + ".error.txt")
             line = f"{printable(task.display or task.source)}: {printable(reason)}\n"
-            with (
-                output_place(reason_file, root) as (where, _),
-                atomic_output(
-                    reason_file, folder=where, replaces=own_version(where, reason_file.name)
-                ) as target,
-            ):
+            with contextlib.ExitStack() as stack:
+                where, _ = stack.enter_context(output_place(reason_file, root))
+                target = stack.enter_context(
+                    atomic_output(
+                        reason_file, folder=where, replaces=own_version(where, reason_file.name)
+                    )
+                )
                 target.write(line.encode())
     copied = size if output is not None else 0  # the copy is the input's bytes
     return FileResult(str(task.source), output, Outcome.FAILED, size, copied, error=reason)
@@ -173,6 +177,9 @@ def output_place(
 
 class Declared:
     """Defaults of :class:`lltd.batch.plan.PlannedJob` the jobs share."""
+
+    #: ``--max-bytes``: each job declares it as a field; this default serves a job that does not.
+    max_bytes: int | None = DEFAULT_MAX_BYTES
 
     output_dir: Path | None
     command: str
@@ -213,7 +220,7 @@ class Declared:
         """An earlier run wrote ``output`` from this very input, and it is intact."""
         try:
             with open_task_input(task) as opened:
-                source = Source.of_input(opened, task.relative.as_posix())[0]
+                source = Source.of_input(opened, task.relative.as_posix(), 0, self.max_bytes)[0]
             return self.earlier_output(task, output, source) is not None
         except (ImageError, OSError):
             return False
@@ -222,10 +229,11 @@ class Declared:
         """The version of ``output`` when an earlier run of this command wrote it from
         ``source`` and it is intact (read by descriptor, never through a link)."""
         try:
-            with (
-                output_place(output, self.tree_root(task), create=False) as (folder, name),
-                folder.open_input(name) as existing,
-            ):
+            with contextlib.ExitStack() as stack:
+                folder, name = stack.enter_context(
+                    output_place(output, self.tree_root(task), create=False)
+                )
+                existing = stack.enter_context(folder.open_input(name))
                 if matches_input(existing, source, self.command):
                     return existing.version
         except (OSError, ImageError, NotRegular):
@@ -244,7 +252,10 @@ class Declared:
         except ImageError as exc:
             return self.fail(task, str(exc), self.command)
         try:
-            source, data = Source.of_input(opened, task.relative.as_posix(), keep)
+            source, data = Source.of_input(opened, task.relative.as_posix(), keep, self.max_bytes)
+        except TooLarge as exc:
+            opened.close()
+            return self.fail(task, str(exc), self.command, copy=False)
         except OSError as exc:
             opened.close()
             return self.fail(task, f"cannot read: {exc.strerror or exc}", self.command)
@@ -266,17 +277,25 @@ class Declared:
     ) -> Iterator[AtomicTarget]:
         """:func:`atomic_output` for the task's output: in its folder's descriptor, replacing
         at most what the planner decided (``task.replaces``)."""
-        with (
-            output_place(output, self.tree_root(task)) as (folder, _),
-            atomic_output(
-                output, before_publish, folder=folder, replaces=task.replaces, durable=durable
-            ) as target,
-        ):
-            yield target
+        with contextlib.ExitStack() as stack:
+            folder, _ = stack.enter_context(output_place(output, self.tree_root(task)))
+            yield stack.enter_context(
+                atomic_output(
+                    output, before_publish, folder=folder, replaces=task.replaces, durable=durable
+                )
+            )
 
     def fail(
-        self, task: Task, reason: str, command: str, opened: Input | None = None
+        self,
+        task: Task,
+        reason: str,
+        command: str,
+        opened: Input | None = None,
+        *,
+        copy: bool = True,
     ) -> FileResult:
+        """Report ``task`` failed; with a quarantine folder, set a copy of the input aside
+        there (unless ``copy`` is False: an input too large to read is too large to copy)."""
         folder = self.quarantine_dir
         if folder is None:
             size = opened.st.st_size if opened is not None else file_size(task.source)
@@ -291,4 +310,5 @@ class Declared:
             with_reason_file=with_reason,
             opened=opened,
             root=self.tree_root(task),
+            copy=copy,
         )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
@@ -16,6 +17,7 @@ from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import COMPRESS_EXTENSIONS, Task
 from lltd.codecs import EncodeOptions, get_codec
 from lltd.common.errors import CodecError, ImageError
+from lltd.common.limits import DEFAULT_MAX_BYTES
 from lltd.common.text import printable
 from lltd.fs.atomic import copy_atomic
 from lltd.fs.destination import UnsafeDestination
@@ -48,6 +50,7 @@ class CompressJob(Declared):
     replace: bool = False
     ignore_transparency: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # pragma: no mutate (annotation)
+    max_bytes: int | None = DEFAULT_MAX_BYTES  # pragma: no mutate (annotation only)
     force: bool = False  # redo even when its output exists (the watch daemon's re-drops)
     auto_orient: bool = False  # apply the EXIF orientation (off by default, as cwebp)
     #: A ``.error.txt`` beside each copy in failed/. ``lltd compress`` writes none unless asked
@@ -211,10 +214,12 @@ class CompressJob(Declared):
         """``--r``: delete the original only once its WebP is complete and decodes, and only if
         it is still the very version that was hashed and converted."""
         if not checked:  # an earlier run's WebP: decoded here, from its own descriptor
-            with (
-                output_place(output, self.tree_root(task), create=False) as (folder, name),
-                folder.open_input(name) as existing,
-            ):
+            # ExitStack, not `with (a, b):`: mutmut 2.5's parser cannot read the parenthesized form.
+            with contextlib.ExitStack() as stack:
+                folder, name = stack.enter_context(
+                    output_place(output, self.tree_root(task), create=False)
+                )
+                existing = stack.enter_context(folder.open_input(name))
                 reason = _decode_failure(io.BytesIO(existing.read_all()))
                 if not reason:
                     os.fsync(existing.fd)  # it must outlive a power cut that the deletion does

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -9,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task
 from lltd.common.errors import CodecError, ImageError
+from lltd.common.limits import DEFAULT_MAX_BYTES
 from lltd.defense.kernel import apply
 from lltd.defense.settings import DefenseSettings
 from lltd.imaging.imageio import DEFAULT_MAX_PIXELS, open_image
@@ -32,6 +34,7 @@ class DefendJob(Declared):
     format: str = "png"
     force: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # pragma: no mutate (annotation only)
+    max_bytes: int | None = DEFAULT_MAX_BYTES  # pragma: no mutate (annotation only)
     #: On by default: the defended PNG carries no EXIF, so an unapplied orientation would be lost
     #: and the classifier would see the picture on its side (docs/guide/defense.md).
     auto_orient: bool = True
@@ -74,10 +77,12 @@ class DefendJob(Declared):
                 defended = apply(image, self.settings, draw)
             except (ImageError, CodecError) as exc:
                 return self.fail(task, str(exc), self.command, opened)
-            with (
-                self.writing(task, output, stamper(self.command, begun.source)) as target,
-                os.fdopen(os.dup(target.fd), "wb") as handle,
-            ):
+            # ExitStack, not `with (a, b):`: mutmut 2.5's parser cannot read the parenthesized form.
+            with contextlib.ExitStack() as stack:
+                target = stack.enter_context(
+                    self.writing(task, output, stamper(self.command, begun.source))
+                )
+                handle = stack.enter_context(os.fdopen(os.dup(target.fd), "wb"))
                 if self.format == "png":
                     defended.save(handle, format="PNG", compress_level=_PNG_LEVEL)
                 else:

@@ -13,6 +13,7 @@ from PIL import Image, JpegImagePlugin
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import IMAGE_EXTENSIONS, Task
 from lltd.common.errors import ImageError
+from lltd.common.limits import DEFAULT_MAX_BYTES
 from lltd.fs.tree import Input
 from lltd.imaging.imageio import DEFAULT_MAX_PIXELS, apply_orientation, open_image
 from lltd.jobs.common import Declared, reader_path, stamper
@@ -29,6 +30,7 @@ class FlipJob(Declared):
     format: str = "same"
     force: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # pragma: no mutate (annotation only)
+    max_bytes: int | None = DEFAULT_MAX_BYTES  # pragma: no mutate (annotation only)
     auto_orient: bool = False  # flip the upright picture (EXIF orientation applied, tag dropped)
 
     command = "flip"

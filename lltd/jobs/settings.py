@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from lltd.codecs.options import EncodeOptions, webp_converter_options
 from lltd.common.errors import CodecError, UsageError
-from lltd.common.limits import DEFAULT_MAX_PIXELS
+from lltd.common.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 FLIP_FORMATS = ("same", "png")
 DEFEND_FORMATS = ("png", "webp-lossless")
@@ -52,6 +52,7 @@ def compress_job(
     replace: bool = False,
     ignore_transparency: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
     force: bool = False,
     auto_orient: bool = False,
     reason_files: bool = True,
@@ -67,6 +68,7 @@ def compress_job(
         replace=replace,
         ignore_transparency=ignore_transparency,
         max_pixels=max_pixels,
+        max_bytes=max_bytes,
         force=force,
         auto_orient=auto_orient,
         reason_files=reason_files,
@@ -81,6 +83,7 @@ def flip_job(
     format: str | None = None,
     force: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
     auto_orient: bool = False,
 ):  # type: ignore[no-untyped-def]
     from lltd.defense.settings import DIRECTIONS
@@ -98,6 +101,7 @@ def flip_job(
         format=format,
         force=force,
         max_pixels=max_pixels,
+        max_bytes=max_bytes,
         auto_orient=auto_orient,
     )
 
@@ -109,6 +113,7 @@ def defend_job(
     format: str | None = None,
     force: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
     auto_orient: bool = True,
 ):  # type: ignore[no-untyped-def]
     """The defense itself is one value (:class:`lltd.defense.settings.DefenseSettings`, checked
@@ -125,5 +130,6 @@ def defend_job(
         format=format,
         force=force,
         max_pixels=max_pixels,
+        max_bytes=max_bytes,
         auto_orient=auto_orient,
     )

@@ -29,6 +29,7 @@ def make_job(folder: FolderConfig, output: Path) -> PlannedJob:
                 format=folder.format,
                 force=True,
                 max_pixels=folder.max_pixels,
+                max_bytes=folder.max_bytes,
             )
         elif folder.action == "flip":
             job = settings.flip_job(
@@ -37,6 +38,7 @@ def make_job(folder: FolderConfig, output: Path) -> PlannedJob:
                 format=folder.format,
                 force=True,
                 max_pixels=folder.max_pixels,
+                max_bytes=folder.max_bytes,
             )
         else:
             options = settings.compress_options(folder.quality, method=folder.method)
@@ -46,6 +48,7 @@ def make_job(folder: FolderConfig, output: Path) -> PlannedJob:
                 backend=folder.backend,
                 cwebp=folder.cwebp,
                 max_pixels=folder.max_pixels,
+                max_bytes=folder.max_bytes,
                 force=True,
             )
     except UsageError as exc:

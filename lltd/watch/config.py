@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lltd.common.errors import UsageError
+from lltd.common.limits import DEFAULT_MAX_BYTES
 from lltd.imaging.imageio import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class FolderConfig:
     cwebp: str | None = None
     format: str | None = None  # None: png for defend, same for flip
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int = DEFAULT_MAX_BYTES
     quality_range: str | tuple[int, ...] | None = None  # defend, randomised: "40-80" or [40, 80]
     resize_pad: float | None = None  # defend, randomised
     seed: int | None = None  # defend: reproducible draws
@@ -99,6 +101,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,),
     "method": (int,),
     "max_pixels": (int,),
+    "max_bytes": (int,),
     "jobs": (int,),
     "settle": (int, float),
     "stop_timeout": (int, float),
@@ -257,6 +260,8 @@ def check_folder(folder: FolderConfig, where: str) -> None:
         raise UsageError(f"{where}: method must be between 0 and 6, got {folder.method}")
     if folder.max_pixels < 1:
         raise UsageError(f"{where}: max_pixels must be at least 1")
+    if folder.max_bytes < 1:
+        raise UsageError(f"{where}: max_bytes must be at least 1")
 
 
 def check_distinct(folders: list[FolderConfig]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lltd.common.limits import DEFAULT_MAX_PIXELS
+from lltd.common.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 #: The option names of each field the lean parser reads; the typer declarations take them from
 #: here. (--scheduler and the hidden --cwebp-arg are left to typer.)
@@ -34,6 +34,7 @@ NAMES: dict[str, tuple[str, ...]] = {
     "reason_files": ("--reason-files",),
     "jobs": ("-j", "--jobs"),
     "max_pixels": ("--max-pixels",),
+    "max_bytes": ("--max-bytes",),
     "json_report": ("--json",),
     "quiet": ("--quiet",),
     "debug": ("--debug",),
@@ -47,6 +48,7 @@ RANGES: dict[str, tuple[int, int | None]] = {
     "method": (0, 6),
     "jobs": (0, None),
     "max_pixels": (1, None),
+    "max_bytes": (1, None),
 }
 
 
@@ -76,6 +78,7 @@ class CompressRequest:
     cwebp_args: tuple[str, ...] = ()
     jobs: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int = DEFAULT_MAX_BYTES
     json_report: Path | None = None
     quiet: bool = False
     debug: bool = False

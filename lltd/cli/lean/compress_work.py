@@ -45,6 +45,7 @@ def run_compress(request: CompressRequest) -> int:
         replace=r.replace,
         ignore_transparency=r.ignore_transparency_image,
         max_pixels=r.max_pixels,
+        max_bytes=r.max_bytes,
         auto_orient=r.auto_orient,
         reason_files=r.reason_files,
     )
