@@ -98,6 +98,22 @@ def _progress_lines_only_where_asked() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _environment_as_it_was() -> Iterator[None]:
+    """In-process code sets variables for the processes it starts (the watch pool's
+    ``PYTHONWARNINGS``, serve's ``PROMETHEUS_MULTIPROC_DIR``, ``OMP_WAIT_POLICY``): each test
+    leaves ``os.environ`` as it found it, so no later test's subprocess inherits them. (After
+    test_watch_pool_drain, every daemon started with ``-W ignore:resource_tracker:...`` in its
+    workers' command lines: the test order decided what a test saw.)"""
+    before = dict(os.environ)
+    yield
+    for name in set(os.environ) - set(before):
+        del os.environ[name]
+    for name, value in before.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
 def _no_rmtree_outside_temp(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process code under test (clean_output_directory, storage cleaners) gets the guard too."""
     from guard.sitecustomize import _guard

@@ -97,8 +97,10 @@ def test_the_settings_are_the_documented_ones() -> None:
         "step_size": "epsilon/4, then epsilon/8 for the second half",
         "surrogate": "Gaussian low-pass, sigma 1.5 px, through webp, jpeg and median; exact "
         "through flip and resize-pad",
+        "surrogate_sigmas": [1.5],
     }
-    assert full.surrogate_sigma == quick.surrogate_sigma == 1.5
+    assert full.surrogate_sigmas == quick.surrogate_sigmas == (1.5,)
+    assert [full.sigma(restart) for restart in range(3)] == [1.5, 1.5, 1.5]
 
 
 def test_predictions_are_the_models_on_the_defended_pixels() -> None:
@@ -211,10 +213,14 @@ def test_each_run_attacks_only_what_is_still_standing_and_results_merge(spy) -> 
     assert [
         {k: v for k, v in run.items() if k != "seconds"} for run in attack.runs
     ] == [
-        {"loss": "ce", "restart": 0, "random_start": False, "attacked": 2, "newly_broken": 1},
-        {"loss": "ce", "restart": 1, "random_start": True, "attacked": 1, "newly_broken": 0},
-        {"loss": "margin", "restart": 0, "random_start": False, "attacked": 1, "newly_broken": 0},
-        {"loss": "margin", "restart": 1, "random_start": True, "attacked": 1, "newly_broken": 0},
+        {"loss": "ce", "restart": 0, "random_start": False, "sigma": 1.5, "attacked": 2,
+         "newly_broken": 1},
+        {"loss": "ce", "restart": 1, "random_start": True, "sigma": 1.5, "attacked": 1,
+         "newly_broken": 0},
+        {"loss": "margin", "restart": 0, "random_start": False, "sigma": 1.5, "attacked": 1,
+         "newly_broken": 0},
+        {"loss": "margin", "restart": 1, "random_start": True, "sigma": 1.5, "attacked": 1,
+         "newly_broken": 0},
     ]  # fmt: skip
     assert all(run["seconds"] >= 0 for run in attack.runs) and attack.seconds > 0
     # Square attacks only what BPDA-PGD left, with the settings' budget and seed.
@@ -228,6 +234,39 @@ def test_each_run_attacks_only_what_is_still_standing_and_results_merge(spy) -> 
         "  bpda-pgd flip margin #1: 0/1 broken",
         "  square flip: 0/1 left standing by BPDA-PGD broken",
     ]
+
+
+def test_run_r_of_each_loss_goes_back_through_the_r_mod_n_th_surrogate_width(
+    spy, monkeypatch
+) -> None:
+    """--surrogate-sigmas: the low-pass BPDA builds on every backward pass has the width of its
+    run (run r of each loss: the (r mod n)-th), whatever the other runs used."""
+    from lltd.evaluate import bpda
+
+    widths: list[float] = []
+    real_low_pass = bpda.low_pass
+
+    def low_pass(pixels, sigma):
+        widths.append(sigma)
+        return real_low_pass(pixels, sigma)
+
+    monkeypatch.setattr(bpda, "low_pass", low_pass)
+    steps, schedule = 2, (0.7, 3.0)
+    settings = AdaptiveSettings(EPS, steps=steps, restarts=3, surrogate_sigmas=schedule)
+    webp = make_defense("webp", DefenseParameters())
+    # Far above mid-grey: no step within the budget breaks them, so every run takes every step.
+    attack = attack_defense(
+        Brightness(), webp, grey([250, 245]), LABELS[:2], settings, square=False
+    )
+    assert not attack.broken.any()
+    per_run = [0.7, 3.0, 0.7] * 2  # ce runs 0-2, then margin runs 0-2
+    assert widths == [width for width in per_run for _ in range(steps)]
+    assert [call["sigma"] for call in spy["pgd"]] == per_run
+    assert [run["sigma"] for run in attack.runs] == per_run
+    assert settings.as_dict()["surrogate_sigmas"] == [0.7, 3.0]
+    assert (
+        "sigma 0.7, 3 (run r of each loss: the (r mod n)-th) px" in settings.as_dict()["surrogate"]
+    )
 
 
 def test_a_randomised_defense_is_attacked_with_eot_and_square_can_be_left_out(spy) -> None:

@@ -124,15 +124,20 @@ def test_run_batch_reports_in_input_order_and_calls_back_once_per_file(runner) -
     assert totals.seconds >= 0
 
 
-def thread_job(task: Task) -> FileResult:
-    """echo_job, naming the thread that ran the task."""
-    time.sleep(0.002)  # long enough that every worker gets some of the work
-    result = fussy_job(task)
-    return FileResult(result.input, threading.current_thread().name, result.outcome)
-
-
 def test_thread_runner_runs_every_task_once_in_its_worker_threads() -> None:
     work = tasks(60)
+    # Files 0, 3 and 4 (converted ones: 1 and 2 fail) wait for each other: a worker holding one
+    # cannot take another, so three workers hold them at once, however the machine schedules
+    # the threads (a sleep per file only made that likely).
+    meet = threading.Barrier(3, timeout=120)
+
+    def thread_job(task: Task) -> FileResult:
+        """fussy_job, naming the thread that ran the task."""
+        if int(task.source.stem) in (0, 3, 4):
+            meet.wait()
+        result = fussy_job(task)
+        return FileResult(result.input, threading.current_thread().name, result.outcome)
+
     got = list(ThreadRunner(3, poll_seconds=0.001).run(thread_job, work))
     assert sorted(index for index, _ in got) == list(range(60))
     by_index = dict(got)
@@ -148,21 +153,25 @@ def test_thread_runner_with_no_tasks_yields_nothing() -> None:
     assert list(ThreadRunner(4).run(echo_job, [])) == []
 
 
-def full_disk_at_five(task: Task) -> FileResult:
-    number = int(task.source.stem)
-    time.sleep(0.001)
-    return FileResult(str(task.source), None, Outcome.FAILED, error="full", stop=number == 5)
-
-
 def test_thread_runner_starts_no_file_after_a_fatal_result() -> None:
-    """A full disk: the workers finish the file in hand and take no other. (The other worker
-    may take a few files before the fatal result's worker has said so: a loaded machine can
-    pause that thread; the bound only has to be far below every file.)"""
-    got = list(ThreadRunner(2).run(full_disk_at_five, tasks(200)))
-    started = sorted(index for index, _ in got)
-    assert 5 in started
-    assert len(started) < 100
-    assert len(started) == len(set(started))
+    """A full disk: the workers finish the file in hand and take no other. Files after 5 are
+    held until the caller has the fatal result, so the other worker holds one (6) when it
+    comes, and none may start after it, however the threads are scheduled."""
+    seen = threading.Event()
+    started: list[int] = []
+
+    def full_disk_at_five(task: Task) -> FileResult:
+        number = int(task.source.stem)
+        started.append(number)
+        if number > 5:
+            seen.wait(120)
+        return FileResult(str(task.source), None, Outcome.FAILED, error="full", stop=number == 5)
+
+    for index, result in ThreadRunner(2, poll_seconds=0.001).run(full_disk_at_five, tasks(200)):
+        if result.stop:
+            assert index == 5
+            seen.set()
+    assert sorted(started) in (list(range(6)), list(range(7)))
 
 
 def test_thread_runner_stops_taking_files_when_the_caller_stops_reading() -> None:

@@ -67,7 +67,7 @@ def test_the_low_pass_surrogate_breaks_more_than_plain_bpda(reference_slice) -> 
     webp = make_defense("webp", DefenseParameters())
     base = AdaptiveSettings(EPS, steps=50, restarts=1, losses=("ce",))
     plain = _accuracy(
-        model, webp, images, labels, AdaptiveSettings(**{**vars(base), "surrogate_sigma": 0})
+        model, webp, images, labels, AdaptiveSettings(**{**vars(base), "surrogate_sigmas": (0.0,)})
     )
     low = _accuracy(model, webp, images, labels, base)
     assert low <= plain - 2 / len(labels), (low, plain)

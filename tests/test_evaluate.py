@@ -153,6 +153,10 @@ def test_bad_defense_parameters_are_usage_errors(tmp_path: Path) -> None:
         (["--epsilon", "2"], "--epsilon"),
         (["--model", "resnet18"], "--data (or --adversarial) is required"),
         (["--data", tmp_path / "missing"], "not a folder"),
+        (["--surrogate-sigmas", "1.5,wide"], "--surrogate-sigmas 1.5,wide: not a comma list"),
+        (["--surrogate-sigmas", " , "], "--surrogate-sigmas is empty"),
+        (["--surrogate-sigmas", "1.5,-1"], "widths must be 0-32 px, one or more, not -1"),
+        (["--surrogate-sigmas", "nan"], "not nan"),
     ]
     for extra, needle in cases:
         code, _, stderr = run_cli("-o", tmp_path / "out", *extra)

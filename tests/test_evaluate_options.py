@@ -87,3 +87,25 @@ def test_the_reference_model_is_trained_again_when_its_code_changes(
     reference.load_reference_model()
     assert trained == [reference.weights_path()]
     assert current.is_file()  # the other code's weights stay cached
+
+
+def test_surrogate_sigmas_schedule_the_runs_and_show_in_the_settings(
+    reference_cache: Path, tmp_path: Path
+) -> None:
+    """--surrogate-sigmas 0.7,3 with 3 runs per loss: runs 0, 1, 2 of each loss go back through
+    widths 0.7, 3, 0.7, and the report's settings and adaptive settings say so."""
+    code, _, stderr = run_cli(
+        "--defenses", "webp", "--attacks", "none", "--adaptive", "--adaptive-steps", "2",
+        "--restarts", "3", "--surrogate-sigmas", "0.7,3", "--square-queries", "5",
+        "--limit", "6", "--no-plots", "--quiet", "--device", "cpu", "--threads", "1",
+        "-o", tmp_path,
+    )  # fmt: skip
+    assert code == 0, stderr
+    report = load_report(tmp_path / "results.json")
+    assert report["settings"]["surrogate_sigmas"] == [0.7, 3.0]
+    assert report["adaptive"]["surrogate_sigmas"] == [0.7, 3.0]
+    (webp,) = [a for a in report["attacks"] if a.get("against") == "webp"]
+    runs = [(run["loss"], run["restart"], run["sigma"]) for run in webp["runs"]]
+    # 2 steps at 8/255 leave images standing through all six runs on the 64x64 crops.
+    assert runs == [(loss, r, [0.7, 3.0, 0.7][r]) for loss in ("ce", "margin") for r in range(3)]
+    assert "sigma 0.7, 3 (run r of each loss" in (tmp_path / "results.md").read_text()

@@ -12,7 +12,7 @@ from PIL import Image
 
 from lltd.common.errors import ImageError, UsageError
 from lltd.imaging.imageio import open_image
-from lltd.watch.config import FolderConfig, WatchConfig, check_global
+from lltd.watch.config import FolderConfig, WatchConfig, check_folder, check_global
 from lltd.watch.intake import Intake
 
 
@@ -100,6 +100,13 @@ def test_queue_size_takes_1_and_refuses_0() -> None:
     check_global(_config(1))
     with pytest.raises(UsageError, match="queue_size must be at least 1"):
         check_global(_config(0))
+
+
+@pytest.mark.parametrize("name", ["max_bytes", "max_pixels"])
+def test_a_watch_folder_takes_a_limit_of_1_and_refuses_0(name: str) -> None:
+    check_folder(FolderConfig(Path("in"), Path("out"), **{name: 1}), "in")
+    with pytest.raises(UsageError, match=f"in: {name} must be at least 1"):
+        check_folder(FolderConfig(Path("in"), Path("out"), **{name: 0}), "in")
 
 
 @pytest.mark.parametrize("capacity", [1, 3])

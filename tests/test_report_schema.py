@@ -109,10 +109,29 @@ def test_the_schema_refuses_the_old_shapes() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["bench/evaluate/results.json", "bench/evaluate-imagenet/quick/results.json"]
+    "path",
+    [
+        "bench/evaluate/results.json",
+        "bench/evaluate/match-size/results.json",
+        "bench/evaluate/match-size/adaptive/results.json",
+        "bench/evaluate/match-size/jpeg-q9-check/results.json",
+        "bench/evaluate-imagenet/results.json",
+        "bench/evaluate-imagenet/n40/results.json",
+    ],
 )
+def test_committed_evaluations_are_lltd_report_1(path) -> None:
+    """The evaluations committed since lltd.report/1, as written."""
+    from conftest import REPO
+
+    report = load_report(REPO / path)
+    assert report["command"] == "evaluate" and "parameters" not in report
+    assert report["totals"]["evaluated"] == report["n_images"]
+    assert report["settings"]["defenses"] == list(report["survivors"])
+
+
+@pytest.mark.parametrize("path", ["bench/evaluate-imagenet/quick/results.json"])
 def test_evaluate_documents_of_real_reports(path, tmp_path) -> None:
-    """The committed evaluations (written before lltd.report/1) in the new envelope."""
+    """The committed evaluations written before lltd.report/1, in the new envelope."""
     import json
 
     from conftest import REPO

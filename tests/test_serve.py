@@ -375,3 +375,53 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
     finally:
         code, err = stop(server.process, server.stderr_file)
     assert code == 0 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /v1/defend HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef",
+        b"POST /v1/defend HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        b"Content-Length: -1\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    ],
+    ids=["two Content-Lengths", "negative Content-Length", "no colon"],
+)
+def test_a_request_http_cannot_parse_gets_the_same_json_error_and_the_worker_lives(
+    request_bytes: bytes,
+) -> None:
+    with running() as server:
+        sock = raw_connection(server.port)
+        try:
+            sock.sendall(request_bytes)
+            status, headers, body = read_answer(sock)
+        finally:
+            sock.close()
+        assert status == 400
+        assert headers["content-type"] == "application/json"
+        assert headers["x-lltd-problem"] == "error"
+        assert json_error(body)["error"] == "malformed HTTP request"
+        assert server.request("GET", "/healthz")[0] == 200
+
+
+def test_a_request_with_both_content_length_and_chunked_is_answered_then_closed() -> None:
+    """RFC 9112, 6.1: the bytes after such a request may be smuggled; none of them is served."""
+    with running() as server:
+        sock = raw_connection(server.port)
+        try:
+            sock.sendall(
+                b"POST /v1/defend HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            status, headers, body = read_answer(sock)
+            rest = b""
+            while chunk := sock.recv(65536):
+                rest += chunk
+        finally:
+            sock.close()
+        assert status == 400 and json_error(body)
+        assert headers["connection"] == "close"
+        assert rest == b""  # the smuggled GET got no answer
+        assert server.request("GET", "/healthz")[0] == 200

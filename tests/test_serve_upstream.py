@@ -9,7 +9,6 @@ import http.client
 import io
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,13 +17,15 @@ import pytest
 from conftest import RunLltd
 from PIL import Image
 from serve_helpers import file_pixels, json_error, png_pixels, running
+from waiting import wait_for
 
 SOURCE = Path(__file__).resolve().parents[1] / "sample_data" / "astronaut.png"
 
 
 class ModelServer(ThreadingHTTPServer):
-    """Records what it receives; answers with ``status``/``body`` after ``delay`` seconds, once
-    ``gate`` is open (a test closes it to hold requests at the model server)."""
+    """Records what it receives; answers with ``status``/``body`` once ``gate`` is open (a test
+    closes it to hold requests at the model server: an event, not a delay that a loaded machine
+    may outlast)."""
 
     daemon_threads = True
 
@@ -35,7 +36,6 @@ class ModelServer(ThreadingHTTPServer):
         self.status = 200
         self.body = b'{"predictions": [281]}'
         self.content_type = "application/json"
-        self.delay = 0.0
         self.extra_headers: list[tuple[str, str]] = []
         self.gzip = "never"  # "asked": when the request accepts gzip; "always": regardless
         self.gate = threading.Event()
@@ -52,7 +52,6 @@ class Handler(BaseHTTPRequestHandler):
         )
         self.server.headers.append({k.lower(): v for k, v in self.headers.items()})
         self.server.gate.wait(120)  # bounded: a failed test never leaves the thread behind
-        time.sleep(self.server.delay)
         body, mode = self.server.body, self.server.gzip
         gzipped = mode == "always" or (
             mode == "asked" and "gzip" in self.headers.get("Accept-Encoding", "")
@@ -81,6 +80,7 @@ def model_server() -> Iterator[ModelServer]:
     try:
         yield server
     finally:
+        server.gate.set()  # a test that failed while holding requests lets them go
         server.shutdown()
         server.server_close()
 
@@ -139,11 +139,12 @@ def test_kserve_v1_json(model_server: ModelServer, expected_pixels: bytes) -> No
 
 
 def test_unreachable_and_slow_upstreams_are_502_and_504(model_server: ModelServer) -> None:
-    model_server.delay = 5.0
+    model_server.gate.clear()  # it answers nothing until the test is done with it
     slow = f"http://127.0.0.1:{model_server.server_port}/predictions/m"
     with running("--upstream", slow, "--upstream-timeout", "0.5") as server:
         status, _, body = server.defend(SOURCE.read_bytes())
         assert status == 504 and "within 0.5 s" in json_error(body)["error"]
+    model_server.gate.set()
     closed = ModelServer()  # bound, never served: then closed, so nothing listens there
     port = closed.server_port
     closed.server_close()
@@ -156,7 +157,7 @@ def test_unreachable_and_slow_upstreams_are_502_and_504(model_server: ModelServe
 def test_a_slow_model_server_fills_the_queue_and_turns_into_503(
     model_server: ModelServer,
 ) -> None:
-    model_server.delay = 3.0
+    model_server.gate.clear()  # held at the model server until the test has seen the 503s
     url = f"http://127.0.0.1:{model_server.server_port}/predictions/m"
     with running("--upstream", url, "--threads", "1", "--queue", "1") as server:
         answers: list[int] = []
@@ -166,17 +167,14 @@ def test_a_slow_model_server_fills_the_queue_and_turns_into_503(
         ]
         for thread in waiting:
             thread.start()
-        for _ in range(200):  # both admitted and waiting on the model server
-            status, _, _ = server.request("GET", "/readyz")
-            if status == 503:
-                break
-            time.sleep(0.05)
-        assert status == 503
+        # Both admitted: one waiting on the model server, one in the queue.
+        wait_for(lambda: server.request("GET", "/readyz")[0] == 503, "/readyz to say busy")
         assert server.request("GET", "/readyz")[1]["x-lltd-problem"] == "busy"
         status, headers, body = server.defend(SOURCE.read_bytes())
         assert status == 503 and headers["retry-after"] == "1" and json_error(body)
         # lltd's own refusal is marked as such, and is not the model server's answer.
         assert headers["x-lltd-problem"] == "busy" and "x-lltd-upstream-status" not in headers
+        model_server.gate.set()
         for thread in waiting:
             thread.join(60)
         assert answers == [200, 200]

@@ -20,21 +20,10 @@ from pathlib import Path
 
 import pytest
 from test_watch_daemon import Watch, decoded, defended_pixels, png_bytes, write_old
+from test_watch_promises import worker_pids
 from waiting import wait_until
 
 SECRET = b"root:x:0:0:a secret only the daemon's user may read\n"
-
-
-def workers_of(pid: int) -> list[int]:
-    """The daemon's worker processes (its spawned children, not multiprocessing's tracker)."""
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(c) for c in (task / "children").read_text().split()]
-    return [
-        child
-        for child in children
-        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
-    ]
 
 
 def status(path: Path) -> dict[str, object]:
@@ -97,7 +86,7 @@ def test_an_accepted_upload_swapped_while_it_waits_leaks_nothing(
             60,
             "the first file done (a live, idle worker)",
         )
-        stopped = workers_of(watch.process.pid)
+        stopped = worker_pids(watch.process.pid)
         assert stopped, "no worker process"
         for pid in stopped:
             os.kill(pid, signal.SIGSTOP)

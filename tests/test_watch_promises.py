@@ -44,7 +44,9 @@ def status_of(path: Path) -> dict:
 
 
 def worker_pids(daemon: int) -> list[int]:
-    """The daemon's pool workers (spawned children), not its resource tracker."""
+    """The daemon's pool workers (spawned children), not its resource tracker. Named by what
+    they run (``spawn_main``), not by what the tracker's command line holds: a daemon started with
+    ``PYTHONWARNINGS=ignore:resource_tracker:...`` passes that ``-W`` to every child it spawns."""
     pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

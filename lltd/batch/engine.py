@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from lltd.batch.outcome import FileResult, Outcome, Totals
 from lltd.batch.scan import Task
 from lltd.common.errors import LltdError, UsageError
+from lltd.fs.destination import NAME_MAX
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -44,7 +45,10 @@ def run_one(job: Job, task: Task) -> FileResult:
             return FileResult(
                 str(task.source), None, Outcome.FAILED, error=FATAL_ERRNOS[exc.errno], stop=True
             )
-        reason = f"internal error: {type(exc).__name__}: {exc}"
+        if exc.errno == errno.ENAMETOOLONG:
+            reason = f"its output's name is longer than the file system takes ({NAME_MAX} bytes)"
+        else:
+            reason = f"internal error: {type(exc).__name__}: {exc}"
     except Exception as exc:  # the batch must go on whatever one file does
         reason = f"internal error: {type(exc).__name__}: {exc}"
     return fail(job, task, reason)
@@ -186,9 +190,9 @@ class ThreadRunner:
                     if index is None:
                         break
                     result = run_one(job, tasks[index])
-                    finished.append((index, result))
                     if result.stop:  # a full disk: no other file can succeed
-                        stop.set()
+                        stop.set()  # before the caller can see it: no file starts after that
+                    finished.append((index, result))
             except BaseException as exc:  # run_one catches Exception; this is the rest
                 crashed.append(exc)
                 stop.set()

@@ -347,8 +347,10 @@ def plan_local(
     def exists(path: PurePosixPath) -> bool:
         return os.path.lexists(root / path)
 
+    unlisted: list[tuple[Path, str]] = []
     scanned = {
-        task.relative.as_posix(): task for task in scan(root, job.extensions, exclude=exclude)
+        task.relative.as_posix(): task
+        for task in scan(root, job.extensions, exclude=exclude, unlisted=unlisted)
     }
     kept = [name for name in scanned if planner.is_input(name, exists)]
     planner.inputs = set(kept)
@@ -359,7 +361,7 @@ def plan_local(
         # What the planner just judged to be at the name is all the job may replace.
         return Task(found.source, found.relative, output, replaces=_version_at(output))
 
-    return plan_names(
+    run = plan_names(
         planner,
         kept,
         make_task=make_task,
@@ -369,6 +371,11 @@ def plan_local(
         report_extra={"input": str(root), "output": str(output_root), **job.report_fields()},
         job=job,
     )
+    # A folder the scan could not list holds files nobody would hear of otherwise.
+    run.presettled.extend(
+        FileResult(str(folder), None, Outcome.FAILED, error=reason) for folder, reason in unlisted
+    )
+    return run
 
 
 def plan_names(

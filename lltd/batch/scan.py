@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lltd.fs.identity import Version
+from lltd.fs.walk import walk
 
 if TYPE_CHECKING:
     from lltd.fs.tree import Input
@@ -61,6 +62,7 @@ def scan(
     root: Path,
     extensions: Iterable[str] = IMAGE_EXTENSIONS,
     exclude: Iterable[Path] = (),
+    unlisted: list[tuple[Path, str]] | None = None,
 ) -> list[Task]:
     """Image files under ``root`` (recursively, sorted), skipping ``exclude`` folders and dotfiles.
 
@@ -68,13 +70,19 @@ def scan(
     file appear twice or pull in files from elsewhere. The listing is only a proposal: each
     input is then opened beneath the tree's descriptor with no link followed
     (:meth:`lltd.fs.tree.Folder.open_input`), so a name swapped after this walk is refused
-    there, not followed.
+    there, not followed. A folder below ``root`` that cannot be listed (no permission, a path
+    longer than the kernel takes) is appended to ``unlisted`` with the reason.
     """
     root = root.resolve()
     wanted = {ext.lower() for ext in extensions}
     excluded = [Path(folder).resolve() for folder in exclude]
     tasks: list[Task] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def not_listed(exc: OSError) -> None:
+        if unlisted is not None and exc.filename != str(root):  # the root: the job says why
+            unlisted.append((Path(exc.filename), f"folder not scanned: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in walk(root, not_listed):
         here = Path(dirpath)
         dirnames[:] = sorted(
             name

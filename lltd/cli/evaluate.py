@@ -122,6 +122,15 @@ def evaluate_command(
     square_queries: Annotated[
         int | None, typer.Option("--square-queries", help="Square attack queries (1000).", min=1)
     ] = None,
+    surrogate_sigmas: Annotated[
+        str | None,
+        typer.Option(
+            "--surrogate-sigmas",
+            metavar="LIST",
+            help="Widths (px) of BPDA's Gaussian low-pass through WebP, JPEG and median, e.g. "
+            "1.5,0.7,3,2: run r of each loss uses the (r mod n)-th (1.5).",
+        ),
+    ] = None,
     sweep_quality: Annotated[
         str | None,
         typer.Option(
@@ -176,6 +185,7 @@ def evaluate_command(
             restarts=restarts,
             eot=eot,
             square_queries=square_queries,
+            surrogate_sigmas=_widths(surrogate_sigmas) if surrogate_sigmas is not None else None,
             sweep_qualities=parse_qualities(sweep_quality) if sweep_quality else (),
             match_size=match_size,
             quick=quick,
@@ -221,6 +231,19 @@ def _names(text: str, what: str) -> list[str]:
     if not items:
         raise UsageError(f"{what} is empty")
     return list(dict.fromkeys(items))
+
+
+def _widths(text: str) -> tuple[float, ...]:
+    """--surrogate-sigmas in order, repeats kept (the list is a schedule, not a set)."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise UsageError("--surrogate-sigmas is empty")
+    try:
+        return tuple(float(item) for item in items)
+    except ValueError:
+        raise UsageError(
+            f"--surrogate-sigmas {printable(text)}: not a comma list of numbers"
+        ) from None
 
 
 def _band(text: str) -> tuple[int, int]:

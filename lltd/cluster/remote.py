@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from lltd.batch.engine import Job, run_one
@@ -31,6 +32,7 @@ from lltd.batch.scan import Task
 from lltd.cluster.storage import MARKS, FileInfo, Storage
 from lltd.common.errors import UsageError
 from lltd.fs.atomic import TEMP_SUFFIX
+from lltd.fs.walk import walk
 
 #: Client-side stand-ins for the input and output roots; workers swap in a temp folder.
 REMOTE_IN = Path("/lltd-remote/in")
@@ -40,11 +42,17 @@ Snapshot = dict[Path, tuple[int, int, int]]
 
 
 def _snapshot(folder: Path) -> Snapshot:
+    """The regular files under ``folder`` (walked without recursion: a file's relative path
+    may be 1,000 folders deep)."""
     state: Snapshot = {}
-    for path in folder.rglob("*"):
-        if path.is_file() and not path.name.endswith(TEMP_SUFFIX):
-            stat = path.stat()
-            state[path] = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    for where, _, names in walk(folder):
+        for name in names:
+            if name.endswith(TEMP_SUFFIX):
+                continue
+            path = Path(where, name)
+            st = path.lstat()
+            if S_ISREG(st.st_mode):
+                state[path] = (st.st_ino, st.st_size, st.st_mtime_ns)
     return state
 
 
@@ -77,7 +85,7 @@ def _scratch() -> Iterator[Path]:
     try:
         yield root
     finally:
-        for folder, _, names in os.walk(root):
+        for folder, _, names in walk(root):
             for name in names:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(folder, name))

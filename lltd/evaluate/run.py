@@ -45,6 +45,8 @@ from lltd.evaluate.stats import wilson, worst_case
 from lltd.evaluate.sweep import sweep
 
 QUICK_IMAGES = 60
+#: Pixels; the widest BPDA surrogate accepted (wider blurs every detail of a 224-pixel image away).
+MAX_SIGMA = 32.0
 #: The defense the epsilon sanity check runs on, when it is evaluated (the project's own).
 MAIN_DEFENSE = "webp+flip"
 
@@ -58,11 +60,13 @@ class EvaluateOptions:
     parameters: DefenseParameters = field(default_factory=DefenseParameters)
     epsilon: float | None = None
     adaptive: bool = False
-    #: Overrides of the adaptive settings (steps, restarts, eot, square_queries) where not None.
+    #: Overrides of the adaptive settings (steps, restarts, eot, square_queries, the BPDA
+    #: surrogate's widths) where not None.
     adaptive_steps: int | None = None
     restarts: int | None = None
     eot: int | None = None
     square_queries: int | None = None
+    surrogate_sigmas: tuple[float, ...] | None = None
     sweep_qualities: Sequence[int] = ()
     #: Pair each sweep quality's WebP with the JPEG of the same mean size (``--match-size``).
     match_size: bool = False
@@ -95,6 +99,7 @@ class EvaluateOptions:
             "restarts": self.restarts,
             "eot": self.eot,
             "square_queries": self.square_queries,
+            "surrogate_sigmas": self.surrogate_sigmas,
         }
         return AdaptiveSettings(**{**vars(base), **{k: v for k, v in overrides.items() if v}})
 
@@ -114,6 +119,13 @@ class EvaluateOptions:
         for name, value in (("--restarts", self.restarts), ("--eot", self.eot)):
             if value is not None and value < 1:
                 raise UsageError(f"{name} must be at least 1, not {value}")
+        if self.surrogate_sigmas is not None:
+            bad = [s for s in self.surrogate_sigmas if not 0 <= s <= MAX_SIGMA]
+            if not self.surrogate_sigmas or bad:
+                raise UsageError(
+                    f"--surrogate-sigmas: widths must be 0-{MAX_SIGMA:g} px, one or more"
+                    + (f", not {bad[0]:g}" if bad else "")
+                )
 
 
 @dataclass
@@ -329,7 +341,8 @@ def _adaptive(
         what = f"EOT x{settings.eot}, " if defense.random else ""
         say(
             f"adaptive attacks on {defense.label} ({len(data)} images, {what}{settings.steps} "
-            f"steps x {settings.restarts} restarts x {len(settings.losses)} losses, Square "
+            f"steps x {settings.restarts} restarts x {len(settings.losses)} losses, surrogate "
+            f"sigma {'/'.join(f'{s:g}' for s in settings.surrogate_sigmas)}, Square "
             f"{settings.square_queries} queries)"
         )
         result = attack_defense(model, defense, images, labels, settings, say)
@@ -519,6 +532,7 @@ def _parameters(options: EvaluateOptions, device: str) -> dict[str, Any]:
             if "candidates" in settings
         },
         "adaptive": options.adaptive,
+        "surrogate_sigmas": list(options.adaptive_settings().surrogate_sigmas),
         "sweep_qualities": list(options.sweep_qualities),
         "match_size": options.match_size,
         "quick": options.quick,

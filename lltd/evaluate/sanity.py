@@ -85,7 +85,7 @@ def epsilon_check(
             if quantized_ball(epsilon) == 0
             else pgd(
                 model, defense, images, labels, epsilon, steps=steps, eot=eot, seed=1,
-                sigma=settings.surrogate_sigma,
+                sigma=settings.sigma(0),
             ).adversarial
         )  # fmt: skip
         accuracy = float((defended_predictions(model, defense, adversarial) == labels).mean())

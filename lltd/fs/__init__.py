@@ -29,6 +29,9 @@ Modules (import each where it is needed; this ``__init__`` imports nothing):
 * :mod:`lltd.fs.atomic` -- :func:`atomic_output` (a temporary made ``O_EXCL`` in the folder's
   descriptor, published with :meth:`Folder.publish`), ``copy_atomic``, ``write_bytes_atomic``,
   ``make_durable``, ``remove_stale_temporaries``.
+* :mod:`lltd.fs.walk` -- :func:`walk`, ``os.walk`` without recursion or links (an uploader
+  chooses the depth); :func:`allow_recursive_walks` for watchdog's own walks;
+  :func:`allow_deep_descriptors` for :meth:`Folder.clear`, one descriptor held per level.
 * :mod:`lltd.fs.destination` -- the os/stat-only rules for the lean ``lltd cwebp`` path.
 * :mod:`lltd.fs.seam` -- :func:`reached(step, folder_fd, name)` before every step: the tests'
   fault-injection seam (``LLTD_FS_SEAM``).

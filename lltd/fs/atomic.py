@@ -20,6 +20,7 @@ from typing import BinaryIO
 from lltd.common.text import printable
 from lltd.fs.destination import TEMP_SUFFIX, UnsafeDestination, check_destination
 from lltd.fs.identity import Version
+from lltd.fs.resolve import DIR_FLAGS, open_beneath
 from lltd.fs.tree import Folder, describe
 
 _COPY_CHUNK = 1 << 20
@@ -231,22 +232,45 @@ def make_durable(path: Path) -> None:
 def remove_stale_temporaries(folder: Path, older_than: float | None = None) -> int:
     """Delete temporary files left by an interrupted run under ``folder``; return how many.
 
-    By descriptor (``os.fwalk``: no link followed, each folder entered relative to its
-    parent), and only regular files with lltd's temporary name are removed; with
-    ``older_than`` (a time), only those last modified before it (``lltd watch --shared``: the
-    other daemons may be writing theirs right now)."""
+    Listed without recursion (:func:`lltd.fs.walk.walk`: ``os.fwalk`` recursed once per level,
+    and an output tree mirrors an uploader's 1,000-deep folders); each folder holding one is
+    opened beneath ``folder`` with no link followed, and only regular files with lltd's
+    temporary name are removed by that descriptor; with ``older_than`` (a time), only those last
+    modified before it (``lltd watch --shared``: the other daemons may be writing theirs right
+    now)."""
+    from lltd.fs.walk import walk
+
     removed = 0
-    if not folder.is_dir():
+    try:
+        root_fd = os.open(folder, DIR_FLAGS)
+    except OSError:
         return 0
-    for _, _, names, dir_fd in os.fwalk(folder):
-        for name in names:
-            if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+    try:
+        for where, _, names in walk(folder):
+            temporaries = [n for n in names if n.startswith(".") and n.endswith(TEMP_SUFFIX)]
+            if not temporaries:
                 continue
-            with contextlib.suppress(FileNotFoundError):
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                if stat.S_ISREG(st.st_mode) and (older_than is None or st.st_mtime < older_than):
-                    os.unlink(name, dir_fd=dir_fd)
-                    removed += 1
+            try:
+                dir_fd = open_beneath(root_fd, os.path.relpath(where, folder), DIR_FLAGS)
+            except OSError:
+                continue  # swapped for a link, or gone, since it was listed
+            try:
+                removed += _remove_temporaries(dir_fd, temporaries, older_than)
+            finally:
+                os.close(dir_fd)
+    finally:
+        os.close(root_fd)
+    return removed
+
+
+def _remove_temporaries(dir_fd: int, names: list[str], older_than: float | None) -> int:
+    removed = 0
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and (older_than is None or st.st_mtime < older_than):
+                os.unlink(name, dir_fd=dir_fd)
+                removed += 1
     return removed
 
 

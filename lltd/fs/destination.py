@@ -14,6 +14,19 @@ from lltd.common.text import printable
 
 #: Suffix of every temporary file lltd writes (always a dotfile beside its destination).
 TEMP_SUFFIX = ".lltd-tmp"
+#: The longest file name Linux file systems take, in bytes.
+NAME_MAX = 255
+
+
+def temporary_name(name: str, token: str) -> str:
+    """``.NAME.TOKEN.lltd-tmp``, with NAME cut (by bytes) so the whole fits in NAME_MAX: an
+    input may have a name of 250 bytes, and its temporary must still be a name. The token makes
+    it unique and the suffix marks it as lltd's; the name is only there for people."""
+    room = NAME_MAX - len(f"..{token}{TEMP_SUFFIX}".encode())
+    encoded = os.fsencode(name)
+    if len(encoded) > room:
+        name = os.fsdecode(encoded[:room])
+    return f".{name}.{token}{TEMP_SUFFIX}"
 
 
 class UnsafeDestination(LltdError):
@@ -60,7 +73,7 @@ def new_temporary_fd(destination: str | os.PathLike[str]) -> tuple[int, str]:
     folder, name = os.path.split(os.fspath(destination))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
     for _ in range(100):
-        temp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}")
+        temp = os.path.join(folder, temporary_name(name, os.urandom(6).hex()))
         try:
             return os.open(temp, flags, 0o600), temp
         except FileExistsError:

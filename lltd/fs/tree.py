@@ -29,7 +29,7 @@ from pathlib import Path
 from lltd.common.errors import LltdError
 from lltd.common.text import printable
 from lltd.fs import seam
-from lltd.fs.destination import TEMP_SUFFIX, UnsafeDestination, describe_mode
+from lltd.fs.destination import UnsafeDestination, describe_mode, temporary_name
 from lltd.fs.identity import Identity, Version
 from lltd.fs.resolve import (
     DIR_FLAGS,
@@ -148,7 +148,7 @@ class Folder:
         descriptor open for writing and the temporary's name."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         for _ in range(100):
-            temp = f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}"
+            temp = temporary_name(name, os.urandom(6).hex())
             try:
                 return os.open(temp, flags, 0o600, dir_fd=self.fd), temp
             except FileExistsError:
@@ -232,15 +232,32 @@ class Folder:
 
     def clear(self) -> None:
         """Remove everything in this folder (``--c``), by descriptor: what goes is what this
-        folder holds, whatever its path names meanwhile; links are removed, never followed."""
-        import shutil  # only --c needs it
+        folder holds, whatever its path names meanwhile; links are removed, never followed.
 
-        with os.scandir(self.fd) as entries:
-            for entry in list(entries):
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.name, dir_fd=self.fd)
-                else:
-                    os.unlink(entry.name, dir_fd=self.fd)
+        Without recursion (``shutil.rmtree`` recursed once per level, and an output tree
+        mirrors an uploader's 1,000-deep folders): a stack of the folders being emptied, each
+        held open, entered relative to the one above it."""
+        from lltd.fs.walk import allow_deep_descriptors
+
+        allow_deep_descriptors()
+        stack: list[tuple[int, str]] = [(os.dup(self.fd), "")]
+        try:
+            while stack:
+                fd, name = stack[-1]
+                with os.scandir(fd) as listing:
+                    entries = list(listing)
+                below = next((e.name for e in entries if e.is_dir(follow_symlinks=False)), None)
+                if below is not None:
+                    stack.append((os.open(below, DIR_FLAGS, dir_fd=fd), below))
+                    continue
+                for entry in entries:
+                    os.unlink(entry.name, dir_fd=fd)
+                os.close(stack.pop()[0])
+                if stack:
+                    os.rmdir(name, dir_fd=stack[-1][0])
+        finally:
+            for fd, _ in stack:
+                os.close(fd)
 
     def remove(self, name: str, expected: Version) -> str | None:
         """Unlink ``name`` only if it is ``expected``; None when removed, else why it was kept."""

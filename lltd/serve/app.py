@@ -237,11 +237,19 @@ class Accounting:
         status = 500
         started = False
         start = time.perf_counter()
+        # Both framings at once: the body was read by Transfer-Encoding, but a proxy in front
+        # may have read it by Content-Length, and the next bytes are not a request we can trust
+        # to be one (request smuggling). RFC 9112, 6.1: answer, then close the connection.
+        names = {name for name, _ in scope["headers"]}
+        ambiguous = b"content-length" in names and b"transfer-encoding" in names
 
         async def counting_send(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
+                if ambiguous:
+                    headers = [h for h in message["headers"] if h[0].lower() != b"connection"]
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
             elif message["type"] == "http.response.body":
                 self.metrics.bytes_out.inc(len(message.get("body", b"")))
             await send(message)

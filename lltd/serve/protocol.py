@@ -22,19 +22,22 @@ from lltd.serve.settings import ServeSettings
 BUSY = {"error": "too many connections; retry later", "status": 503}
 
 
-def _timeout_answer(timeout: float) -> bytes:
-    body = (
-        json.dumps(
-            {"error": f"request headers not received within {timeout:g} s", "status": 408}
-        ).encode()
-        + b"\n"
-    )
+def _closing_answer(status: int, phrase: str, error: str) -> bytes:
+    """A whole answer in the service's one error form (a JSON line, the problem header) for a
+    connection about to be closed: written below the app, which never saw a request."""
+    body = json.dumps({"error": error, "status": status}).encode() + b"\n"
     head = (
-        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
         b"%s: error\r\nconnection: close\r\ncontent-length: %d\r\n\r\n"
-        % (MARKER.lower().encode(), len(body))
+        % (status, phrase.encode(), MARKER.lower().encode(), len(body))
     )
     return head + body
+
+
+def _timeout_answer(timeout: float) -> bytes:
+    return _closing_answer(
+        408, "Request Timeout", f"request headers not received within {timeout:g} s"
+    )
 
 
 async def _too_many_connections(scope: Any, receive: Any, send: Any) -> None:
@@ -98,6 +101,12 @@ class HeaderDeadlineProtocol(H11Protocol):
         super().on_response_complete()
         if not self.transport.is_closing():
             self._arm()  # the next request's head, on a kept-alive connection
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's answer to a request h11 cannot parse (a header line over 16 KiB, two
+        # Content-Lengths, a bad chunk) is plain text; the service speaks JSON throughout.
+        self.transport.write(_closing_answer(400, "Bad Request", "malformed HTTP request"))
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

@@ -11,7 +11,6 @@ and handles signals. :mod:`folders` opens, locks and recovers the drop folders.
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from lltd.batch.engine import default_jobs
 from lltd.batch.outcome import Outcome
 from lltd.common.text import printable
 from lltd.fs.identity import Version
+from lltd.fs.walk import allow_recursive_walks
 from lltd.watch.config import WatchConfig
 from lltd.watch.discovery import (
     FolderSink,
@@ -42,6 +42,7 @@ from lltd.watch.notify import Notifier
 from lltd.watch.pool import Pool, Report, pool_for
 from lltd.watch.settle import Settler, signature
 from lltd.watch.status import Counters, FolderCounts, Publisher, Summary
+from lltd.watch.stopping import StopRequest
 from lltd.watch.worker import WorkItem, earlier_attempt, give_up
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ class Daemon:
         self.dispatcher = Dispatcher(
             self.folders, self.intake, self.settler, self.pool, self.log.error, fsync=config.fsync
         )
-        self._stop = threading.Event()
+        self._stop = StopRequest()
         self._observers: list[BaseObserver] = []
         self._threads: list[threading.Thread] = []
         self.publisher = Publisher(
@@ -96,15 +97,15 @@ class Daemon:
 
     def run(self, *, install_signals: bool = True) -> int:
         """Watch until SIGTERM/SIGINT (or :meth:`stop`); return the exit status."""
-        if install_signals and threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: self._stop.set())
+        if install_signals:
+            self._stop.install()
         try:
             self._open_folders()
             self._serve_metrics()
             if self.config.scheduler is not None:
                 self.pool.connect()
             self.overflow.install()
+            allow_recursive_walks()  # watchdog walks IN recursively: uploaders choose its depth
             self._start_observers()
             self._take_over()
             for folder in self.folders:

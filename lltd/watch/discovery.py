@@ -6,7 +6,6 @@ overflow alarm. Everything found goes to the :class:`Intake` (queued) or the :cl
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from watchdog.observers.api import BaseObserver
 from lltd.common.errors import LltdError
 from lltd.common.text import printable
 from lltd.fs.identity import Version
+from lltd.fs.walk import walk
 from lltd.watch.folders import Folder
 from lltd.watch.handler import WatchHandler
 from lltd.watch.intake import Intake
@@ -223,7 +223,11 @@ class Scanner:
         """Queue the complete files under ``directory``; recent ones settle first."""
         intake, settler = self.daemon.intake, self.daemon.settler
         wall_now = time.time()
-        for dirpath, dirnames, filenames in os.walk(directory):
+
+        def not_listed(exc: OSError) -> None:
+            self.warn(f"cannot scan {printable(exc.filename)}: {exc.strerror or exc}")
+
+        for dirpath, dirnames, filenames in walk(directory, not_listed):
             here = Path(dirpath)
             dirnames[:] = sorted(d for d in dirnames if folder.filter.accepts_directory(here / d))
             for name in sorted(filenames):

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from lltd.fs.atomic import TEMP_SUFFIX
+from lltd.fs.destination import temporary_name
 from lltd.fs.entries import link_new, open_file, remove_own
 from lltd.watch.safedir import open_dir
 
@@ -70,7 +70,7 @@ def _read(dir_fd: int, name: str) -> bytes | None:
 def _create(dir_fd: int, name: str, content: bytes) -> bool:
     """Publish the marker with its content in one step (a hard link fails if the name exists),
     so no daemon ever reads a marker that is there but still empty."""
-    temp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    temp = temporary_name(name, f"{os.getpid()}.{secrets.token_hex(4)}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = open_file(temp, flags, 0o644, dir_fd=dir_fd)
     try:

@@ -18,7 +18,6 @@ memory; once a file is done, the provenance record published beside its output h
 from __future__ import annotations
 
 import functools
-import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -37,6 +36,7 @@ from lltd.watch.handler import is_partial_name
 from lltd.watch.log import Log
 from lltd.watch.notify import Notifier
 from lltd.watch.status import Counters, FolderCounts, Publisher
+from lltd.watch.stopping import StopRequest
 
 if TYPE_CHECKING:
     from lltd.cluster.storage import FileInfo, Storage
@@ -69,7 +69,7 @@ class ObjectWatcher:
             self.counters, self.notifier.status, config.status_file, self.log.warning
         )
         self.poll = max(POLL_MIN, config.settle_ms / 1000)
-        self._stop = threading.Event()
+        self._stop = StopRequest()
         self._seen: dict[str, tuple[int, float | None]] = {}
         self._in_flight: dict[str, Future[FileResult]] = {}
         self._lock = threading.Lock()
@@ -80,9 +80,8 @@ class ObjectWatcher:
         self._stop.set()
 
     def run(self, *, install_signals: bool = True) -> int:
-        if install_signals and threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: self._stop.set())
+        if install_signals:
+            self._stop.install()
         from lltd.cluster.remote import REMOTE_OUT, RemoteJob
         from lltd.cluster.storage import Storage
         from lltd.watch.actions import make_job
