@@ -23,7 +23,7 @@ from lltd.batch.engine import default_jobs
 from lltd.batch.outcome import Outcome
 from lltd.common.text import printable
 from lltd.fs.identity import Version
-from lltd.fs.walk import allow_recursive_walks
+from lltd.fs.walk import allow_deep_descriptors, allow_recursive_walks
 from lltd.watch.config import WatchConfig
 from lltd.watch.discovery import (
     FolderSink,
@@ -105,7 +105,10 @@ class Daemon:
             if self.config.scheduler is not None:
                 self.pool.connect()
             self.overflow.install()
-            allow_recursive_walks()  # watchdog walks IN recursively: uploaders choose its depth
+            # watchdog walks IN recursively, and --shared's claims (os.fwalk) hold a descriptor
+            # per level: uploaders choose the depth.
+            allow_recursive_walks()
+            allow_deep_descriptors()
             self._start_observers()
             self._take_over()
             for folder in self.folders:
