@@ -184,3 +184,20 @@ def test_decoding_from_memory_reads_nothing_from_disk(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     Image.new("L", (3, 3), 7).save(buffer, format="PNG")
     assert open_image(tmp_path / "x.png", data=buffer.getvalue()).getpixel((0, 0)) == 7
+
+
+def test_32_bit_integer_grey_reaching_256_is_scaled() -> None:
+    out = to_8bit_rgb(_deep("I", [0, 128, 256]))  # one over 255: the whole image is scaled
+    assert [out.getpixel((x, 0))[0] for x in range(3)] == [0, 0, 1]
+
+
+def test_float_grey_just_above_1_is_taken_as_is() -> None:
+    out = to_8bit_rgb(_deep("F", [0.0, 1.5]))
+    assert [out.getpixel((x, 0))[0] for x in range(2)] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("mode", "colour"), [("LA", (9, 255)), ("PA", (0, 255)), ("RGBa", (1, 2, 3, 255))]
+)
+def test_a_mode_with_alpha_stays_rgba_even_when_fully_opaque(mode: str, colour: tuple) -> None:
+    assert to_8bit_rgb(Image.new(mode, (2, 2), colour)).mode == "RGBA"

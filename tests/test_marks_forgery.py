@@ -367,3 +367,38 @@ def test_by_descriptor_an_input_of_at_most_keep_bytes_is_returned_read_once(
         )
     assert data == (b"x" if kept else None)
     assert source == Source.of(path, "a.png")
+
+
+def test_a_link_is_never_read_through_to_describe_or_hash_the_file_it_names(
+    tmp_path: Path,
+) -> None:
+    """O_NOFOLLOW on the one open: a name swapped for a link to some file is refused, not read
+    (the record would otherwise name another file's bytes)."""
+    real = tmp_path / "real.png"
+    real.write_bytes(b"bytes of another file")
+    link = tmp_path / "input.png"
+    link.symlink_to(real)
+    with pytest.raises(OSError):
+        Source.of(link, "input.png")
+    with pytest.raises(OSError):
+        sha256_of(link)
+    assert Source.of(real, "real.png").sha256 == hashlib.sha256(real.read_bytes()).hexdigest()
+
+
+def test_an_input_that_grows_past_max_bytes_is_refused_however_many_chunks_it_takes(
+    tmp_path: Path,
+) -> None:
+    """The count is of every byte read, not of the last chunk: 1.5 MiB at the limit, then 10
+    bytes more appended after the size was decided on, read in 1 MiB pieces."""
+    from lltd.batch.marks import TooLarge
+    from lltd.fs.tree import Folder
+
+    limit = 3 << 19
+    path = tmp_path / "a.png"
+    path.write_bytes(b"x" * limit)
+    with Folder.open(tmp_path) as folder, folder.open_input("a.png") as opened:
+        with open(path, "ab") as writer:
+            writer.write(b"y" * 10)
+        with pytest.raises(TooLarge) as raised:
+            Source.of_input(opened, "a.png", limit=limit)
+    assert str(raised.value) == f"grew past --max-bytes ({limit}) while it was read"

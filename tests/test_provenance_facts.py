@@ -117,3 +117,16 @@ def test_the_cwebp_a_job_names_is_the_one_reported(tmp_path: Path) -> None:
     assert facts["name"] == "cwebp" and facts["path"] == str(own)
     assert facts["version"] == encoder_of(types.SimpleNamespace(backend="cwebp"))["version"]
     assert encoder_of(types.SimpleNamespace())["name"] is None
+
+
+def test_defends_settings_are_reported_as_defense_not_settings_settings(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from lltd.batch.provenance import settings_of
+    from lltd.jobs.defend import DefendJob
+
+    job = DefendJob(tmp_path / "out")
+    reported = settings_of(job)
+    assert "settings" not in reported
+    assert reported["defense"] == asdict(job.settings)
+    assert reported["format"] == job.format

@@ -298,3 +298,94 @@ def test_a_takeover_of_a_file_in_a_subfolder_makes_that_folder_in_ours(tmp_path:
     assert sorted(taken) == [Path("photo.png"), Path("sub/deeper/c.png")]
     assert (mine.mine / "sub" / "deeper" / "c.png").read_bytes() == b"c"
     assert not (theirs.mine / "sub").exists()  # emptied, so removed
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # its PID is now free: nothing of ours runs under it
+    return child.pid
+
+
+def test_every_dead_process_of_this_host_is_found_not_only_the_first(tmp_path: Path) -> None:
+    mine, _, clock, root = setup(tmp_path)
+    dead = sorted(f"hosta-{_dead_pid()}" for _ in range(4))
+    for other in dead:
+        Claims(root, root / ".lltd", timeout=TIMEOUT, clock=clock, me=other).start()
+    assert sorted(mine.orphans()) == dead  # hostb-4242 is silent, not yet past the timeout
+    clock.now += TIMEOUT
+    assert sorted(mine.orphans()) == sorted([*dead, "hostb-4242"])
+
+
+def test_a_keep_alive_that_is_a_link_is_no_heartbeat_whatever_its_target_does(
+    tmp_path: Path,
+) -> None:
+    mine, theirs, clock, root = setup(tmp_path)
+    target = root / "target"
+    target.write_bytes(b"")
+    (theirs.mine / ALIVE).unlink()
+    (theirs.mine / ALIVE).symlink_to(target)
+    assert mine.orphans() == []
+    os.utime(target, ns=(9 * 10**9, 9 * 10**9))  # the target changes: the link itself does not
+    clock.now += TIMEOUT
+    assert mine.orphans() == ["hostb-4242"]
+
+
+def test_a_takeover_takes_every_regular_file_past_names_we_hold_already(tmp_path: Path) -> None:
+    mine, theirs, _, _ = setup(tmp_path)
+    names = [f"f{n}.png" for n in range(12)]
+    for name in names:
+        (theirs.mine / name).write_bytes(name.encode())
+    for name in names[::3]:  # the same names, claimed by us meanwhile: whatever the listing order
+        (mine.mine / name).write_bytes(b"ours")
+    taken = sorted(mine.take_over("hostb-4242"))
+    assert taken == sorted(Path(n) for n in ["photo.png", *names] if n not in names[::3])
+    for name in names[::3]:
+        assert (mine.mine / name).read_bytes() == b"ours"
+        assert (theirs.mine / name).read_bytes() == name.encode()
+
+
+def test_every_file_we_hold_is_listed_past_dotfiles_and_the_keep_alive(tmp_path: Path) -> None:
+    mine, _, _, _ = setup(tmp_path)
+    names = [f"f{n}.png" for n in range(8)] + [f".tmp{n}" for n in range(8)]
+    for name in names:
+        (mine.mine / name).write_bytes(b"x")
+    assert sorted(mine.held()) == sorted(Path(n) for n in names if not n.startswith("."))
+
+
+def test_a_link_in_our_claim_folder_is_not_a_file_we_hold(tmp_path: Path) -> None:
+    mine, _, _, root = setup(tmp_path)
+    (root / "new.png").write_bytes(b"upload")
+    (mine.mine / "new.png").symlink_to(root / "new.png")  # planted where our claim would go
+    assert mine.held_version(Path("new.png")) is None
+    assert mine.claim(Path("new.png")) is None  # the name holds something that is not ours
+    assert (root / "new.png").read_bytes() == b"upload"
+
+
+def test_stopping_gives_back_files_in_subfolders_and_leaves_no_folder_of_ours(
+    tmp_path: Path,
+) -> None:
+    mine, _, _, root = setup(tmp_path)
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / "sub" / "deeper" / "c.png").write_bytes(b"c")
+    assert mine.claim(Path("sub/deeper/c.png")) == mine.mine / "sub" / "deeper" / "c.png"
+    assert mine.stop() == 0
+    assert (root / "sub" / "deeper" / "c.png").read_bytes() == b"c"
+    assert not mine.mine.exists()
+
+
+def test_stopping_a_daemon_that_never_started_creates_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    lone = Claims(root, root / ".lltd", timeout=TIMEOUT, clock=FakeClock(), me="hosta-1")
+    assert lone.stop() == 0
+    assert not (root / ".lltd").exists()
+
+
+def test_taking_over_a_claim_folder_that_is_gone_takes_nothing_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    mine, _, _, root = setup(tmp_path)
+    assert mine.take_over("hostc-9") == []
+    assert sorted(p.name for p in (root / ".lltd" / "claims").iterdir()) == [
+        "hosta-1", "hostb-4242",
+    ]  # fmt: skip

@@ -306,15 +306,15 @@ ROWS = [
         "tests/test_imageio_contracts.py::test_float_grey_up_to_1_is_scaled_by_255_and_beyond_1_is_taken_as_is",
     ),
     (
-        "an animated image of one frame refused (frames >= 1)",
+        "a two-frame animation converted as its first frame (frames > 2)",
         "lltd/imaging/imageio.py",
         [
             (
                 'getattr(image, "is_animated", False) and frames > 1',
-                'getattr(image, "is_animated", True) and frames >= 1',
+                'getattr(image, "is_animated", False) and frames > 2',
             )
         ],
-        "tests/test_imageio_contracts.py::test_a_gif_of_one_frame_is_a_single_picture",
+        "tests/test_imageio_contracts.py::test_an_animated_image_is_refused_with_its_frame_count_unless_animation_is_allowed",
     ),
     (
         "an empty file read as an image (size == 1)",
@@ -406,6 +406,146 @@ ROWS = [
             )
         ],
         "tests/test_allocator.py::test_no_op_returning_false_when_the_c_library_cannot_be_loaded",
+    ),
+    (
+        "only the first dead daemon of this host found per round (continue -> break)",
+        "lltd/watch/shared.py",
+        [
+            (
+                "                    dead.append(other)\n                    continue",
+                "                    dead.append(other)\n                    break",
+            )
+        ],
+        "tests/test_watch_claims.py::test_every_dead_process_of_this_host_is_found_not_only_the_first",
+    ),
+    (
+        "a keep-alive link's target taken for the daemon's heartbeat",
+        "lltd/watch/shared.py",
+        [
+            (
+                'os.stat(f"{other}/{ALIVE}", dir_fd=claims, follow_symlinks=False)',
+                'os.stat(f"{other}/{ALIVE}", dir_fd=claims, follow_symlinks=True)',
+            )
+        ],
+        "tests/test_watch_claims.py::test_a_keep_alive_that_is_a_link_is_no_heartbeat_whatever_its_target_does",
+    ),
+    (
+        "stop() empties the folders below the working directory instead of its own",
+        "lltd/watch/shared.py",
+        [
+            (
+                "                remove_own(fd, ALIVE)\n                remove_empty_dirs(fd)",
+                "                remove_own(fd, ALIVE)\n                remove_empty_dirs(None)",
+            )
+        ],
+        "tests/test_watch_claims.py::test_stopping_gives_back_files_in_subfolders_and_leaves_no_folder_of_ours",
+    ),
+    (
+        "a link planted in our claim folder taken for a file we hold",
+        "lltd/watch/shared.py",
+        [
+            (
+                "        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)",
+                "        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=True)",
+            )
+        ],
+        "tests/test_watch_claims.py::test_a_link_in_our_claim_folder_is_not_a_file_we_hold",
+    ),
+    (
+        "stopping a daemon that never started makes its claim folder",
+        "lltd/watch/shared.py",
+        [
+            (
+                "            fd = open_dir(self.root, (*self._parts, self.me), create=False)\n            try:\n                remove_own",
+                "            fd = open_dir(self.root, (*self._parts, self.me), create=True)\n            try:\n                remove_own",
+            )
+        ],
+        "tests/test_watch_claims.py::test_stopping_a_daemon_that_never_started_creates_nothing",
+    ),
+    (
+        "provenance hashes read through a link (O_NOFOLLOW lost to operator precedence)",
+        "lltd/batch/marks.py",
+        [
+            (
+                "os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)",
+                "os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC & os.O_NOFOLLOW)",
+            )
+        ],
+        "tests/test_marks_forgery.py::test_a_link_is_never_read_through_to_describe_or_hash_the_file_it_names",
+    ),
+    (
+        "stale temporaries: a link or FIFO with our temporary name removed",
+        "lltd/fs/atomic.py",
+        [
+            (
+                "if stat.S_ISREG(st.st_mode) and (older_than is None",
+                "if stat.S_ISREG(st.st_mode) or (older_than is None",
+            )
+        ],
+        "tests/test_atomic_contracts.py::test_stale_temporaries_are_regular_files_of_our_name_only",
+    ),
+    (
+        "make_durable blocks on a FIFO (O_NONBLOCK lost to operator precedence)",
+        "lltd/fs/atomic.py",
+        [
+            (
+                "flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK",
+                "flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW & os.O_NONBLOCK",
+            )
+        ],
+        "tests/test_atomic_contracts.py::test_make_durable_returns_quietly_for_a_file_a_fifo_a_link_and_nothing --timeout=20",
+    ),
+    (
+        "the extent copy loops forever on data past the size it copies (break -> continue)",
+        "lltd/fs/atomic.py",
+        [
+            (
+                "        if data >= size:\n            break",
+                "        if data >= size:\n            continue",
+            )
+        ],
+        "tests/test_atomic_contracts.py::test_an_extent_copy_stops_at_size_even_when_data_lies_beyond --timeout=20",
+    ),
+    (
+        "the extent copy reads past its extent and fills the next hole with zeros",
+        "lltd/fs/atomic.py",
+        [("min(_COPY_CHUNK, end - data)", "min(_COPY_CHUNK, end + data)")],
+        "tests/test_atomic_contracts.py::test_an_extent_copy_keeps_every_hole_a_hole_wherever_it_lies",
+    ),
+    (
+        "copy_atomic refuses to replace an existing output by default",
+        "lltd/fs/atomic.py",
+        [
+            (
+                "    folder: Folder | None = None,\n    replaces: Version | bool = True,\n) -> None:",
+                "    folder: Folder | None = None,\n    replaces: Version | bool = False,\n) -> None:",
+            )
+        ],
+        "tests/test_atomic_contracts.py::test_a_copy_replaces_a_regular_file_at_the_destination_unless_told",
+    ),
+    (
+        "a batch's totals start with one file scanned",
+        "lltd/batch/outcome.py",
+        [("    scanned: int = 0", "    scanned: int = 1")],
+        "tests/test_outcome_contracts.py::test_totals_start_at_zero",
+    ),
+    (
+        "a failed file's result reports one byte written",
+        "lltd/batch/outcome.py",
+        [("    bytes_after: int = 0", "    bytes_after: int = 1")],
+        "tests/test_outcome_contracts.py::test_a_bare_result_has_no_bytes_no_error_and_does_not_stop_the_batch",
+    ),
+    (
+        "defend's report names its settings settings.settings again",
+        "lltd/batch/provenance.py",
+        [('if "settings" in fields:', 'if "XXsettingsXX" in fields:')],
+        "tests/test_provenance_facts.py::test_defends_settings_are_reported_as_defense_not_settings_settings",
+    ),
+    (
+        "an input's growth past --max-bytes counted on its last chunk only",
+        "lltd/batch/marks.py",
+        [("                read += len(chunk)", "                read = len(chunk)")],
+        "tests/test_marks_forgery.py::test_an_input_that_grows_past_max_bytes_is_refused_however_many_chunks_it_takes",
     ),
 ]
 
