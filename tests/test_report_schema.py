@@ -115,6 +115,7 @@ def test_the_schema_refuses_the_old_shapes() -> None:
         "bench/evaluate/match-size/results.json",
         "bench/evaluate/match-size/adaptive/results.json",
         "bench/evaluate/match-size/jpeg-q9-check/results.json",
+        "bench/evaluate/match-size/adaptive-wide/results.json",
         "bench/evaluate-imagenet/results.json",
         "bench/evaluate-imagenet/n40/results.json",
     ],
