@@ -123,3 +123,28 @@ def test_a_cancelled_request_keeps_its_pixels_until_its_thread_is_done() -> None
         await service.stop()
 
     run(main())
+
+
+def test_a_wait_cancelled_in_the_same_turn_as_a_release_gets_nothing_and_the_next_is_served() -> (
+    None
+):
+    """A client that disconnects while it waits has its task cancelled; a request that ends in
+    the same turn of the event loop releases before that task runs. The release must skip the
+    given-up wait (it raised InvalidStateError from set_result, and the waits behind it stalled)
+    and serve the next one."""
+
+    async def main() -> None:
+        budget = Budget(10)
+        await budget.take(10)
+        gone = asyncio.create_task(budget.take(10))
+        await asyncio.sleep(0)
+        behind = asyncio.create_task(budget.take(4))
+        await asyncio.sleep(0)
+        gone.cancel()  # the client left ...
+        budget.release(10)  # ... and another request ends before its task runs
+        await behind
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        assert budget.used == [4] and not budget.waiting
+
+    run(main())

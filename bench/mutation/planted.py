@@ -547,6 +547,18 @@ ROWS = [
         [("                read += len(chunk)", "                read = len(chunk)")],
         "tests/test_marks_forgery.py::test_an_input_that_grows_past_max_bytes_is_refused_however_many_chunks_it_takes",
     ),
+    (
+        "printable leaves DEL (0x7f) unescaped: the C1 range starts at 128",
+        "lltd/common/text.py",
+        [("*range(0x7F, 0xA0)", "*range(128, 0xA0)")],
+        "tests/test_text_contracts.py",
+    ),
+    (
+        "one_line escapes backslashes too (names printable escaped, escaped twice)",
+        "lltd/common/text.py",
+        [('if code != ord("\\\\")}', 'if code == code}')],
+        "tests/test_text_contracts.py",
+    ),
 ]
 
 

@@ -61,7 +61,8 @@ class Budget:
             if granted.done() and not granted.cancelled():
                 self.release(*cost)  # granted just as the wait was given up: hand it on
             else:
-                self.waiting.remove(entry)
+                if entry in self.waiting:  # _wake may have dropped it already
+                    self.waiting.remove(entry)
                 self._wake()  # it may have been the head that held the others back
             raise
 
@@ -70,8 +71,16 @@ class Budget:
         self._wake()
 
     def _wake(self) -> None:
-        while self.waiting and self._fits(self.waiting[0][0]):
-            cost, granted = self.waiting.popleft()
+        while self.waiting:
+            cost, granted = self.waiting[0]
+            if granted.done():
+                # Given up (a client gone: its task cancelled) in this same turn of the loop,
+                # before that task could take itself off the queue: it gets nothing.
+                self.waiting.popleft()
+                continue
+            if not self._fits(cost):
+                return
+            self.waiting.popleft()
             self._grant(cost)
             granted.set_result(None)
 
