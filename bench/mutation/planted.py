@@ -556,7 +556,7 @@ ROWS = [
     (
         "one_line escapes backslashes too (names printable escaped, escaped twice)",
         "lltd/common/text.py",
-        [('if code != ord("\\\\")}', 'if code == code}')],
+        [('if code != ord("\\\\")}', "if code == code}")],
         "tests/test_text_contracts.py",
     ),
 ]
