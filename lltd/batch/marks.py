@@ -42,6 +42,12 @@ _CHUNK = 1 << 20  # pragma: no mutate (the read size: any size hashes the same b
 class TooLarge(ImageError):
     """An input over ``--max-bytes``: refused, and not copied anywhere (failed/ included)."""
 
+    @classmethod
+    def check(cls, size: int, limit: int | None) -> None:
+        """Refuse ``size`` bytes when they pass ``limit`` (None: no limit)."""
+        if limit is not None and size > limit:
+            raise cls(f"{size} bytes, more than --max-bytes ({limit})")
+
 
 @dataclass(frozen=True)  # pragma: no mutate (immutability guards callers, not results)
 class Source:
@@ -85,8 +91,7 @@ class Source:
         ``limit`` (``--max-bytes``): :class:`TooLarge` for a file that holds more, decided on
         the descriptor before a byte is read, or once a writer made it grow past it."""
         size = opened.st.st_size
-        if limit is not None and size > limit:
-            raise TooLarge(f"{size} bytes, more than --max-bytes ({limit})")
+        TooLarge.check(size, limit)
         digest = hashlib.sha256()
         data = None
         read = 0

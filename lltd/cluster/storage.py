@@ -194,16 +194,15 @@ class Storage:
 
             tree = tree_at(Path(self.path()))
             with tree.open_input(relative) as opened:
-                if limit is not None and opened.st.st_size > limit:
-                    raise TooLarge(f"{opened.st.st_size} bytes, more than --max-bytes ({limit})")
+                TooLarge.check(opened.st.st_size, limit)
                 with open(local, "xb") as out:
                     copy_extents(opened.fd, out.fileno(), opened.st.st_size)
                     os.utime(out.fileno(), ns=(opened.st.st_atime_ns, opened.st.st_mtime_ns))
                 _FETCHED[self.path(relative)] = opened.version
             return
         info = self.info(relative, fresh=True)
-        if limit is not None and info is not None and info.size > limit:
-            raise TooLarge(f"{info.size} bytes, more than --max-bytes ({limit})")
+        if info is not None:
+            TooLarge.check(info.size, limit)
         self.fs.get_file(self.path(relative), str(local))
         info = self.info(relative)
         if info is not None and info.mtime is not None:
