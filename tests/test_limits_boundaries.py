@@ -5,15 +5,26 @@ uploads), ``--queue-size`` (the daemon's arrivals), compress's quality and metho
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from lltd.common.errors import ImageError, UsageError
+from lltd.common.limits import (
+    BYTES_PER_PIXEL,
+    DEFAULT_INFLIGHT_BYTES,
+    DEFAULT_INFLIGHT_PIXELS,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+)
 from lltd.imaging.imageio import open_image
 from lltd.watch.config import FolderConfig, WatchConfig, check_folder, check_global
 from lltd.watch.intake import Intake
+
+REPO = Path(__file__).resolve().parents[1]
+MiB = 1 << 20
 
 
 def png(path: Path, size: tuple[int, int]) -> Path:
@@ -130,3 +141,37 @@ def test_the_arrival_queue_holds_exactly_queue_size_and_the_next_one_waits(capac
     assert intake.take(0) == "f0"
     assert intake.put_live("late", timeout=0)  # one arrival taken: room for exactly one
     assert intake.split() == (0, capacity)
+
+
+def test_the_default_pixel_limit_is_pillows_decompression_bomb_threshold() -> None:
+    # Pillow's own formula (PIL/Image.py): a 1 GiB budget at 4 bytes per pixel, over 3.
+    assert DEFAULT_MAX_PIXELS == 1024 * 1024 * 1024 // 4 // 3 == 89_478_485
+    assert type(DEFAULT_MAX_PIXELS) is int
+
+
+def test_the_default_max_bytes_is_one_gib_above_the_largest_plain_image_the_pixel_limit_takes() -> (
+    None
+):
+    assert DEFAULT_MAX_BYTES == 1024**3
+    assert 8 * DEFAULT_MAX_PIXELS < DEFAULT_MAX_BYTES  # 16-bit RGBA, uncompressed
+
+
+def _memory_max(unit: Path) -> int:
+    value = re.search(r"^MemoryMax=(\d+)([KMG]?)$", unit.read_text(), re.MULTILINE)
+    assert value, f"{unit}: no MemoryMax="
+    return int(value[1]) << {"": 0, "K": 10, "M": 20, "G": 30}[value[2]]
+
+
+def test_serve_budgets_are_the_documented_figures_and_fit_the_shipped_units_memory() -> None:
+    doc = (REPO / "docs" / "operations" / "serve-capacity.md").read_text()
+    pixels = re.search(r"--max-inflight-pixels\s+(\d+)`", doc)
+    per_pixel = re.search(r"MiB / (\d+) bytes = ", doc)
+    bodies = re.search(r"`--max-inflight-bytes` \((\d+) MiB per process\)", doc)
+    assert pixels and per_pixel and bodies, "docs/operations/serve-capacity.md changed its wording"
+    assert DEFAULT_INFLIGHT_PIXELS == int(pixels[1]) == 28_000_000
+    assert BYTES_PER_PIXEL == int(per_pixel[1]) == 50
+    assert DEFAULT_INFLIGHT_BYTES == int(bodies[1]) * MiB == 536_870_912
+    assert all(type(v) is int for v in (DEFAULT_INFLIGHT_PIXELS, DEFAULT_INFLIGHT_BYTES))
+    # The doc's sizing rule for one worker: process + bodies + pixels + supervisor <= MemoryMax.
+    need = 128 * MiB + DEFAULT_INFLIGHT_BYTES + BYTES_PER_PIXEL * DEFAULT_INFLIGHT_PIXELS + 64 * MiB
+    assert need <= _memory_max(REPO / "systemd" / "lltd-serve@.service")

@@ -75,8 +75,9 @@ def test_a_grant_that_arrives_as_the_wait_is_cancelled_is_handed_back() -> None:
 
 def test_a_cost_that_can_never_fit_is_refused() -> None:
     async def main() -> None:
-        with pytest.raises(ValueError, match="can never fit"):
+        with pytest.raises(ValueError) as refused:
             await Budget(2, 10).take(1, 11)
+        assert str(refused.value) == "cost (1, 11) can never fit in (2, 10)"
 
     run(main())
 
@@ -148,3 +149,15 @@ def test_a_wait_cancelled_in_the_same_turn_as_a_release_gets_nothing_and_the_nex
         assert budget.used == [4] and not budget.waiting
 
     run(main())
+
+
+def test_a_cost_must_name_every_capacity_when_asked_taken_or_given_back() -> None:
+    budget = Budget(2, 10)
+    for short_or_long in ((1,), (1, 2, 3)):
+        with pytest.raises(ValueError):
+            budget.would_wait(*short_or_long)
+        with pytest.raises(ValueError):
+            asyncio.run(budget.take(*short_or_long))
+        with pytest.raises(ValueError):
+            budget.release(*short_or_long)
+    assert budget.used == [0, 0]

@@ -257,7 +257,7 @@ def local_tree(
         input_mark=lambda name: read_mark(input_root / name),
         as_input=as_input,
         same_source=lambda mark, relative: same_source(mark, input_root / relative, relative),
-        overlaps=kind is not Relation.APART,
+        overlaps=kind.overlaps,
         owned=lambda name: _owned(os.path.join(output_folder, name)),
     )
 

@@ -41,10 +41,6 @@ class Version(NamedTuple):
     def of(cls, st: os.stat_result) -> Version:
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
-    @property
-    def identity(self) -> Identity:
-        return Identity(self.dev, self.ino)
-
     def same_content_as(self, st: os.stat_result) -> bool:
         """The node ``st`` describes is this version, ctime aside: a rename of the node (which
         the layer does itself before a removal) changes its ctime and nothing else."""
