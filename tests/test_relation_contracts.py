@@ -19,6 +19,10 @@ def _open_descriptors() -> set[int]:
     return {int(name) for name in os.listdir("/proc/self/fd")}
 
 
+def test_each_relation_reads_as_its_lowercase_name() -> None:
+    assert [r.value for r in Relation] == ["apart", "same", "inside", "contains"]
+
+
 def test_only_apart_trees_do_not_overlap() -> None:
     assert [r.overlaps for r in Relation] == [False, True, True, True]
     assert Relation.APART.overlaps is False

@@ -17,10 +17,10 @@ from lltd.fs.tree import Folder
 
 
 class Relation(enum.Enum):
-    APART = enum.auto()
-    SAME = enum.auto()
-    INSIDE = enum.auto()  # the first tree lies inside the second
-    CONTAINS = enum.auto()  # the first tree contains the second
+    APART = "apart"
+    SAME = "same"
+    INSIDE = "inside"  # the first tree lies inside the second
+    CONTAINS = "contains"  # the first tree contains the second
 
     @property
     def overlaps(self) -> bool:
