@@ -260,9 +260,10 @@ def _pytest_args() -> list[str]:
     return ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-m", MARKERS]
 
 
-def line_map(entry: dict, work: Path) -> None:
+def line_map(entry: dict, work: Path, children: bool = True) -> None:
     """Which test runs which line of the module (lines.py), against the original: once per
-    scratch copy."""
+    scratch copy. ``children``: the processes the tests start are traced too (child_lines.py);
+    otherwise a test that starts one runs for every mutant."""
     out = work / ".lltd-lines.json"
     if out.exists():
         return
@@ -273,6 +274,8 @@ def line_map(entry: dict, work: Path) -> None:
         "LLTD_LINES_MODULE": str(work / entry["module"]),
         "LLTD_LINES_OUT": str(out) + ".part",
     }
+    if not children:
+        env["LLTD_LINES_NO_CHILDREN"] = "1"
     argv = [sys.executable, "-m", "pytest", "-p", "lines", *_pytest_args(), *entry["tests"]]
     subprocess.run(argv, cwd=work, env=env, stdout=subprocess.DEVNULL, check=False)
     part = Path(str(out) + ".part")
@@ -301,7 +304,9 @@ def warm_server(work: Path, probe: list[str]) -> Iterator[str]:
             server.wait()
 
 
-def run_module(entry: dict, mutmut: list[str], deadline: float, warm: bool = True) -> dict:
+def run_module(
+    entry: dict, mutmut: list[str], deadline: float, warm: bool = True, children: bool = True
+) -> dict:
     """Mutate one module in its scratch copy (kept, and resumed, while unfinished).
 
     ``warm`` (the default): each mutant runs only the tests that execute its line (lines.py,
@@ -324,7 +329,7 @@ def run_module(entry: dict, mutmut: list[str], deadline: float, warm: bool = Tru
         stamp.write_text(entry["key"])
     helpers = work / ".lltd-mutation"
     helpers.mkdir(exist_ok=True)
-    for name in ("forkserver.py", "lines.py"):
+    for name in ("forkserver.py", "lines.py", "child_lines.py"):
         shutil.copy(HERE / name, helpers / name)
     hook = work / "mutmut_config.py"
     hook.unlink(missing_ok=True)
@@ -334,7 +339,7 @@ def run_module(entry: dict, mutmut: list[str], deadline: float, warm: bool = Tru
         runner, extra = plain, []
         if warm:
             restore_originals(work)  # the line map is made against the original
-            line_map(entry, work)
+            line_map(entry, work, children)
             sock = stack.enter_context(warm_server(work, [*_pytest_args(), *entry["tests"]]))
             base = [sys.executable, "-I", "-S", str(helpers / "forkserver.py"), sock]
             base += [*_pytest_args(), "-W", "ignore::pytest.PytestAssertRewriteWarning"]
@@ -373,7 +378,9 @@ def run_module(entry: dict, mutmut: list[str], deadline: float, warm: bool = Tru
         "key_own": own,
         "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "minutes": round((time.time() - started) / 60, 1),
-        "runner": "warm, per-line tests" if warm else "plain",
+        "runner": ("warm, per-line tests" + (", children traced" if children else ""))
+        if warm
+        else "plain",
         "restarts": restarts,
         "complete": finished and not_run == 0,
         "mutants": len(rows),
@@ -574,6 +581,11 @@ def main() -> int:
     parser.add_argument(
         "--plain", action="store_true", help="a fresh pytest per mutant, on the whole command"
     )
+    parser.add_argument(
+        "--untraced-children",
+        action="store_true",
+        help="a test that starts a process runs for every mutant (as before child tracing)",
+    )
     parser.add_argument("--report-only", action="store_true", help="only rewrite REPORT.md")
     parser.add_argument(
         "--recheck", action="store_true", help="replant the survivors against today's tests"
@@ -624,7 +636,9 @@ def main() -> int:
         def one(entry: dict) -> None:
             if time.time() > deadline:
                 return
-            result = run_module(entry, mutmut, deadline, warm=not args.plain)
+            result = run_module(
+                entry, mutmut, deadline, warm=not args.plain, children=not args.untraced_children
+            )
             with lock:
                 result_file(entry["module"]).write_text(json.dumps(result, indent=1) + "\n")
                 (HERE / "REPORT.md").write_text(report(entries))

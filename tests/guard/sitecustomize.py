@@ -56,5 +56,16 @@ def install(*, files: bool = True) -> None:
             setattr(os, name, _guard(getattr(os, name), name, single=True))
 
 
+def trace_lines() -> None:
+    """bench/mutation/lines.py's line tracer (child_lines.py), only while it makes a line map:
+    it names the tracer in ``LLTD_LINES_CHILD``, so the lines a test's processes run count."""
+    tracer = os.environ.get("LLTD_LINES_CHILD")
+    if tracer:
+        import runpy
+
+        runpy.run_path(tracer, run_name="lltd_child_lines")
+
+
 if __name__ == "sitecustomize":  # started by Python, not imported by conftest
     install()
+    trace_lines()
