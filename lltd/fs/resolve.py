@@ -19,7 +19,6 @@ import functools
 import os
 from collections.abc import Callable
 
-RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
@@ -54,7 +53,8 @@ def open_beneath(dir_fd: int, relative: str, flags: int, mode: int = 0o600) -> i
     opener = _openat2()
     if opener is not None:
         try:
-            return opener(dir_fd, relative, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+            # The empty name is the folder itself, as in the walk (the kernel says ENOENT).
+            return opener(dir_fd, relative or ".", flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
         except OSError as exc:
             if exc.errno != errno.ENOSYS:
                 raise _explained(exc, relative) from None
@@ -152,13 +152,16 @@ def openat2_available() -> bool:
     opener = _openat2()
     if opener is None:
         return False
+    root = os.open("/", DIR_FLAGS)
     try:
-        os.close(opener(os.open("/", DIR_FLAGS), ".", DIR_FLAGS, 0))
+        os.close(opener(root, ".", DIR_FLAGS, 0))
     except OSError as exc:
         if exc.errno == errno.ENOSYS:
             _disable()
             _openat2.cache_clear()
             return False
+    finally:
+        os.close(root)
     return True
 
 
