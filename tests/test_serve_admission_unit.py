@@ -143,6 +143,7 @@ def test_a_wait_cancelled_in_the_same_turn_as_a_release_gets_nothing_and_the_nex
         await asyncio.sleep(0)
         gone.cancel()  # the client left ...
         budget.release(10)  # ... and another request ends before its task runs
+        assert budget.used == [4]  # served by that release, not later by the cancelled task
         await behind
         with pytest.raises(asyncio.CancelledError):
             await gone
