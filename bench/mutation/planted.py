@@ -559,6 +559,93 @@ ROWS = [
         [('if code != ord("\\\\")}', "if code == code}")],
         "tests/test_text_contracts.py",
     ),
+    (
+        "the walk opens the second component as the last (parts[+1]: right for two, wrong for three)",
+        "lltd/fs/resolve.py",
+        [("return os.open(parts[-1], flags", "return os.open(parts[+1], flags")],
+        "tests/test_resolve_contracts.py::test_a_name_of_any_depth_opens_that_file_and_leaks_no_descriptor",
+    ),
+    (
+        "openat2 never used (its number lost): every name walks, and nothing said so",
+        "lltd/fs/resolve.py",
+        [("number = _SYS_OPENAT2.get(os.uname().machine)", "number = None")],
+        "tests/test_resolve_contracts.py::test_this_kernel_resolves_with_openat2",
+    ),
+    (
+        "openat2 refuses mount crossings (RESOLVE_NO_XDEV slipped into the flags)",
+        "lltd/fs/resolve.py",
+        [("RESOLVE_BENEATH = 0x08", "RESOLVE_BENEATH = 0x09")],
+        "tests/test_resolve_contracts.py::test_a_mount_inside_the_tree_is_crossed",
+    ),
+    (
+        "openat2_available leaks a descriptor of / at each call",
+        "lltd/fs/resolve.py",
+        [("    finally:\n        os.close(root)\n    return True", "    return True")],
+        "tests/test_resolve_contracts.py::test_this_kernel_resolves_with_openat2",
+    ),
+    (
+        "is_url says yes to every string (and would be TypeError on a Path)",
+        "lltd/common/urls.py",
+        [("isinstance(location, str) and bool", "isinstance(location, str) or bool")],
+        "tests/test_urls.py",
+    ),
+    (
+        "serve's body budget one MiB off the documented 512 MiB",
+        "lltd/common/limits.py",
+        [
+            (
+                "DEFAULT_INFLIGHT_BYTES = 512 * 1024 * 1024",
+                "DEFAULT_INFLIGHT_BYTES = 512 * 1025 * 1024",
+            )
+        ],
+        "tests/test_limits_boundaries.py::test_serve_budgets_are_the_documented_figures_and_fit_the_shipped_units_memory",
+    ),
+    (
+        "the planner takes apart trees for overlapping ones (Relation.overlaps inverted)",
+        "lltd/fs/relation.py",
+        [("return self is not Relation.APART", "return self is Relation.APART")],
+        "tests/test_relation_contracts.py tests/test_planner_relations.py",
+    ),
+    (
+        "path_below closes the caller's folder descriptor",
+        "lltd/fs/relation.py",
+        [
+            (
+                "            if fd != inner.fd:\n                os.close(fd)\n            fd = parent",
+                "            if fd == inner.fd:\n                os.close(fd)\n            fd = parent",
+            )
+        ],
+        "tests/test_relation_contracts.py",
+    ),
+    (
+        "KServe v2 BYTES input sent with shape [2]",
+        "lltd/serve/payloads.py",
+        [('"shape": [1], "datatype": "BYTES"', '"shape": [2], "datatype": "BYTES"')],
+        "tests/test_serve_payloads_unit.py",
+    ),
+    (
+        "a cancelled head stops the release from serving the waits behind it in that turn",
+        "lltd/serve/admission.py",
+        [
+            (
+                "                self.waiting.popleft()\n                continue",
+                "                self.waiting.popleft()\n                break",
+            )
+        ],
+        "tests/test_serve_admission_unit.py::test_a_wait_cancelled_in_the_same_turn_as_a_release_gets_nothing_and_the_next_is_served",
+    ),
+    (
+        "a failed cwebp reported by its first error line, not its last",
+        "lltd/codecs/cwebp_locate.py",
+        [("return errors[-1] if errors", "return errors[0] if errors")],
+        "tests/test_cwebp_locate.py",
+    ),
+    (
+        "a folder named cwebp on PATH taken for the program",
+        "lltd/codecs/cwebp_locate.py",
+        [("return stat.S_ISREG(mode) and os.access", "return stat.S_ISREG(mode) or os.access")],
+        "tests/test_cwebp_locate.py",
+    ),
 ]
 
 
