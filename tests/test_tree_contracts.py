@@ -19,7 +19,7 @@ import pytest
 
 from lltd.fs import seam, tree
 from lltd.fs.identity import Identity, Version
-from lltd.fs.resolve import RENAME_EXCHANGE
+from lltd.fs.resolve import RENAME_EXCHANGE, Escape
 from lltd.fs.tree import Folder, NotRegular, Occupied
 
 #: The documented piece size, written out (a test reading tree._CHUNK would follow a mutant).
@@ -201,6 +201,74 @@ def test_an_opened_input_is_blocking_and_holds_the_folder_it_was_opened_in(tmp_p
     assert _open_fds() == before
 
 
+def test_a_duplicated_input_reads_the_same_file_and_closes_on_its_own(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.png").write_bytes(b"content")
+    before = _open_fds()
+    with Folder.open(tmp_path) as folder:
+        opened = folder.open_input("sub/a.png")
+        copy = opened.dup()
+        assert {copy.fd, copy.folder.fd}.isdisjoint({opened.fd, opened.folder.fd})
+        assert (copy.name, copy.version, copy.folder.path) == (
+            "a.png",
+            opened.version,
+            tmp_path / "sub",
+        )
+        assert copy.folder.identity == _identity(tmp_path / "sub")
+        opened.close()
+        os.unlink(tmp_path / "sub" / "a.png")  # the very file, open, whatever its name does
+        assert copy.read_all() == b"content"
+        assert copy.folder.stat("a.png") is None
+        copy.close()
+    assert _open_fds() == before
+
+
+def test_an_input_held_as_descriptor_zero_is_closed_like_any_other(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"a")
+    saved = os.dup(0)
+    try:
+        fd = os.open(tmp_path / "a.png", os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.close(fd)
+        opened = tree.Input(0, os.fstat(0), Folder.open(tmp_path), "a.png")
+        opened.close()
+        assert (opened.fd, opened.folder.fd) == (-1, -1)
+        assert _closed(0)
+        opened.close()  # again: harmless
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+
+
+def test_names_of_several_components_reach_the_file_in_the_folder_they_name(
+    tmp_path: Path,
+) -> None:
+    deep = tmp_path / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    for folder, data in [(tmp_path, b"top"), (tmp_path / "a", b"a"), (tmp_path / "a" / "b", b"b")]:
+        (folder / "f.png").write_bytes(data)
+        (folder / "c.png").write_bytes(data)
+    (deep / "f.png").write_bytes(b"the deepest")
+    with Folder.open(tmp_path) as folder:
+        for name, data in [
+            ("a/b/c/f.png", b"the deepest"),
+            ("a/b/f.png", b"b"),
+            ("./a//f.png", b"a"),
+        ]:
+            with folder.open_input(name) as opened:
+                assert opened.read_all() == data, name
+                assert opened.folder.identity == _identity((tmp_path / name).parent), name
+            found = folder.stat(name)
+            assert found is not None and found.st_ino == os.stat(tmp_path / name).st_ino, name
+        for name in ("", ".", "a/.."):
+            with pytest.raises(OSError) as refused:
+                folder.open_input(name)
+            assert isinstance(refused.value, Escape), name
+        with pytest.raises(Escape) as refused:
+            folder.open_input("")
+        assert (refused.value.errno, refused.value.strerror) == (errno.EINVAL, "no file name")
+
+
 @pytest.mark.parametrize(
     ("size", "pieces"),
     [
@@ -231,6 +299,10 @@ def test_the_first_piece_is_the_size_asked_then_pieces_of_one_mib_up_to_the_limi
         assert [len(c) for c in opened.chunks(first=10)] == [10, MIB, MIB - 5]
         assert [len(c) for c in opened.chunks(MIB + 3)] == [MIB, 4]  # limit + 1 in all
         assert [len(c) for c in opened.chunks(MIB - 1)] == [MIB]
+        assert [len(c) for c in opened.chunks(MIB)] == [MIB, 1]  # the one byte past the limit
+        assert [len(c) for c in opened.chunks(0)] == [1]
+        assert len(opened.read_all(0)) == 1
+        assert len(opened.read_all(MIB)) == MIB + 1
         assert b"".join(opened.chunks(first=10)) == data
 
 
@@ -239,6 +311,7 @@ def test_a_file_that_grew_after_it_was_opened_is_read_on_in_pieces_of_one_mib(
 ) -> None:
     (tmp_path / "a.png").write_bytes(b"x" * 100)
     with Folder.open(tmp_path) as folder, folder.open_input("a.png") as opened:
+        assert opened.unchanged() is True
         with open(tmp_path / "a.png", "ab") as writer:
             writer.write(b"y" * (MIB + 1))
         assert [len(c) for c in opened.chunks(first=opened.st.st_size + 1)] == [101, MIB]
@@ -343,8 +416,12 @@ def test_a_node_that_is_not_the_version_decided_on_is_never_moved(
             assert folder.remove(name, version) == "it changed since it was converted", name
         link_version = Version.of(os.lstat(tmp_path / "b.png"))
         assert folder.remove("b.png", link_version) == "it changed since it was converted"
+        # A link to the very version decided on is not that file: neither goes.
+        current = _version(tmp_path / "a.png")
+        assert folder.remove("b.png", current) == "it changed since it was converted"
     assert moves == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png", "c.png"]
+    assert (tmp_path / "b.png").is_symlink() and (tmp_path / "a.png").read_bytes() == b"new"
 
 
 def _after_first_rename(monkeypatch: pytest.MonkeyPatch, then: object) -> None:
@@ -451,6 +528,37 @@ def test_a_version_that_changes_during_the_exchange_is_put_back_and_named_in_one
     assert calls == [RENAME_EXCHANGE, RENAME_EXCHANGE]  # in, then theirs back
     assert out.read_bytes() == b"theirs, written meanwhile"
     assert [p.name for p in tmp_path.iterdir()] == ["a.webp"]
+
+
+def test_publish_refuses_a_node_that_is_not_a_regular_file_naming_what_it_is(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.png").write_bytes(b"a file")
+    (tmp_path / "link.webp").symlink_to("a.png")  # a link to a regular file is still a link
+    os.mkfifo(tmp_path / "fifo.webp")
+    (tmp_path / "dir.webp").mkdir()
+    with Folder.open(tmp_path) as folder:
+        for name, kind in [
+            ("link.webp", "a symbolic link"),
+            ("fifo.webp", "a FIFO"),
+            ("dir.webp", "a folder"),
+        ]:
+            for replaces in (False, True, _version(tmp_path / "a.png")):
+                fd, temp = folder.new_temporary(name)
+                os.close(fd)
+                with pytest.raises(Occupied) as refused:
+                    folder.publish(temp, name, replaces=replaces)
+                assert str(refused.value) == (
+                    f"refusing to write {tmp_path / name}: it exists and is {kind}"
+                )
+                folder.discard(temp)
+    assert (tmp_path / "link.webp").is_symlink() and (tmp_path / "a.png").read_bytes() == b"a file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.png",
+        "dir.webp",
+        "fifo.webp",
+        "link.webp",
+    ]
 
 
 # --- clear ----------------------------------------------------------------------------------------

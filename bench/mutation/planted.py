@@ -646,6 +646,40 @@ ROWS = [
         [("return stat.S_ISREG(mode) and os.access", "return stat.S_ISREG(mode) or os.access")],
         "tests/test_cwebp_locate.py",
     ),
+    (
+        "remove unlinks a file that changed after it was set aside (held `and` -> `or`)",
+        "lltd/fs/tree.py",
+        [("if held is not None and stat.S_ISREG", "if held is not None or stat.S_ISREG")],
+        "tests/test_tree_contracts.py::test_a_file_that_changes_once_set_aside_is_put_back_under_its_name",
+    ),
+    (
+        "remove moves aside, then back, a file that is not the version decided on (`or` -> `and`)",
+        "lltd/fs/tree.py",
+        [
+            (
+                "if not stat.S_ISREG(st.st_mode) or Version.of(st) != expected:",
+                "if not stat.S_ISREG(st.st_mode) and Version.of(st) != expected:",
+            )
+        ],
+        "tests/test_tree_contracts.py::test_a_node_that_is_not_the_version_decided_on_is_never_moved",
+    ),
+    (
+        "a Folder or Input held as descriptor 0 is never closed (`>= 0` -> `> 0`)",
+        "lltd/fs/tree.py",
+        [("if self.fd >= 0:", "if self.fd > 0:")],
+        "tests/test_tree_contracts.py::test_a_folder_opened_as_descriptor_zero_is_closed_like_any_other tests/test_tree_contracts.py::test_an_input_held_as_descriptor_zero_is_closed_like_any_other",
+    ),
+    (
+        "clear stops at the first folder it enters (`continue` -> `break`)",
+        "lltd/fs/tree.py",
+        [
+            (
+                "stack.append((os.open(below, DIR_FLAGS, dir_fd=fd), below))\n                    continue",
+                "stack.append((os.open(below, DIR_FLAGS, dir_fd=fd), below))\n                    break",
+            )
+        ],
+        "tests/test_tree_contracts.py::test_clear_empties_a_tree_of_several_levels_and_folders_and_follows_no_link",
+    ),
 ]
 
 
