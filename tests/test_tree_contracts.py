@@ -424,9 +424,13 @@ def test_a_node_that_is_not_the_version_decided_on_is_never_moved(
     assert (tmp_path / "b.png").is_symlink() and (tmp_path / "a.png").read_bytes() == b"new"
 
 
-def _after_first_rename(monkeypatch: pytest.MonkeyPatch, then: object) -> None:
-    """Run ``then(src, dst)`` right after the first ``os.rename``: a writer racing the removal
-    between its move aside and its check of the node moved."""
+def _remove_changed_once_set_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, save_another: bool
+) -> str | None:
+    """``remove`` of a.png while a writer races it: right after the move aside, the node moved
+    gets more bytes and, with ``save_another``, another file is saved under its name."""
+    (tmp_path / "a.png").write_bytes(b"original")
+    version = _version(tmp_path / "a.png")
     real = os.rename
     done: list[bool] = []
 
@@ -434,24 +438,21 @@ def _after_first_rename(monkeypatch: pytest.MonkeyPatch, then: object) -> None:
         real(src, dst, **kwargs)  # type: ignore[arg-type]
         if not done:
             done.append(True)
-            then(src, dst)  # type: ignore[operator]
+            with open(tmp_path / dst, "ab") as writer:
+                writer.write(b" and more")
+            if save_another:
+                (tmp_path / src).write_bytes(b"another, saved meanwhile")
 
     monkeypatch.setattr(os, "rename", rename)
+    with Folder.open(tmp_path) as folder:
+        return folder.remove("a.png", version)
 
 
 def test_a_file_that_changes_once_set_aside_is_put_back_under_its_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "a.png").write_bytes(b"original")
-    version = _version(tmp_path / "a.png")
-
-    def append(src: str, hold: str) -> None:
-        with open(tmp_path / hold, "ab") as writer:
-            writer.write(b" and more")
-
-    _after_first_rename(monkeypatch, append)
-    with Folder.open(tmp_path) as folder:
-        assert folder.remove("a.png", version) == "it changed since it was converted"
+    why = _remove_changed_once_set_aside(tmp_path, monkeypatch, save_another=False)
+    assert why == "it changed since it was converted"
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
     assert (tmp_path / "a.png").read_bytes() == b"original and more"
 
@@ -459,17 +460,7 @@ def test_a_file_that_changes_once_set_aside_is_put_back_under_its_name(
 def test_a_changed_file_that_cannot_go_back_is_kept_under_a_hold_name_of_lltds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "a.png").write_bytes(b"original")
-    version = _version(tmp_path / "a.png")
-
-    def append_and_save_another(src: str, hold: str) -> None:
-        with open(tmp_path / hold, "ab") as writer:
-            writer.write(b" and more")
-        (tmp_path / src).write_bytes(b"another, saved meanwhile")
-
-    _after_first_rename(monkeypatch, append_and_save_another)
-    with Folder.open(tmp_path) as folder:
-        why = folder.remove("a.png", version)
+    why = _remove_changed_once_set_aside(tmp_path, monkeypatch, save_another=True)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert len(names) == 2 and names[1] == "a.png"
     hold = names[0]
