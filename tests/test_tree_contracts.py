@@ -84,32 +84,48 @@ def test_close_releases_the_descriptor_sets_it_to_minus_one_and_a_second_close_i
     assert _closed(fd)
     assert _open_fds() == before
     # The number is free again: whatever reuses it is not closed by a second close().
-    reused = os.open(tmp_path, os.O_RDONLY)
+    other = os.open(tmp_path, os.O_RDONLY)
+    os.dup2(other, fd)
+    os.close(other)
     try:
-        assert reused == fd
         folder.close()
         assert folder.fd == -1
-        assert not _closed(reused)
+        assert not _closed(fd)
     finally:
-        os.close(reused)
+        os.close(fd)
     with Folder.open(tmp_path) as held:
         pass
     assert held.fd == -1
 
 
-def test_a_folder_opened_as_descriptor_zero_is_closed_like_any_other(tmp_path: Path) -> None:
-    """A daemon started with its standard input closed opens its first folder as descriptor 0."""
+@contextlib.contextmanager
+def _as_descriptor_zero(path: Path) -> Iterator[Identity]:
+    """``path`` opened as descriptor 0 (put in place with dup2, so no other thread's open can
+    take the number first); standard input is put back afterwards."""
     saved = os.dup(0)
     try:
-        os.close(0)
-        folder = Folder.open(tmp_path)
-        assert folder.fd == 0
-        folder.close()
-        assert folder.fd == -1
-        assert _closed(0)
+        fd = os.open(path, os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.close(fd)
+        yield Identity.of(os.fstat(0))
     finally:
         os.dup2(saved, 0)
         os.close(saved)
+
+
+def _released(identity: Identity) -> bool:
+    """Descriptor 0 no longer holds ``identity``: closed (or reused by someone else since)."""
+    return _closed(0) or Identity.of(os.fstat(0)) != identity
+
+
+def test_a_folder_held_as_descriptor_zero_is_closed_like_any_other(tmp_path: Path) -> None:
+    """A daemon started with its standard input closed opens its first folder as descriptor 0."""
+    with _as_descriptor_zero(tmp_path) as held:
+        folder = Folder(0, tmp_path)
+        folder.close()
+        assert folder.fd == -1
+        assert _released(held)
+        folder.close()  # again: harmless
 
 
 # --- child, stat ----------------------------------------------------------------------------------
@@ -225,19 +241,12 @@ def test_a_duplicated_input_reads_the_same_file_and_closes_on_its_own(tmp_path: 
 
 def test_an_input_held_as_descriptor_zero_is_closed_like_any_other(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(b"a")
-    saved = os.dup(0)
-    try:
-        fd = os.open(tmp_path / "a.png", os.O_RDONLY)
-        os.dup2(fd, 0)
-        os.close(fd)
+    with _as_descriptor_zero(tmp_path / "a.png") as held:
         opened = tree.Input(0, os.fstat(0), Folder.open(tmp_path), "a.png")
         opened.close()
         assert (opened.fd, opened.folder.fd) == (-1, -1)
-        assert _closed(0)
+        assert _released(held)
         opened.close()  # again: harmless
-    finally:
-        os.dup2(saved, 0)
-        os.close(saved)
 
 
 def test_names_of_several_components_reach_the_file_in_the_folder_they_name(

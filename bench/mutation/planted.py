@@ -667,7 +667,7 @@ ROWS = [
         "a Folder or Input held as descriptor 0 is never closed (`>= 0` -> `> 0`)",
         "lltd/fs/tree.py",
         [("if self.fd >= 0:", "if self.fd > 0:")],
-        "tests/test_tree_contracts.py::test_a_folder_opened_as_descriptor_zero_is_closed_like_any_other tests/test_tree_contracts.py::test_an_input_held_as_descriptor_zero_is_closed_like_any_other",
+        "tests/test_tree_contracts.py::test_a_folder_held_as_descriptor_zero_is_closed_like_any_other tests/test_tree_contracts.py::test_an_input_held_as_descriptor_zero_is_closed_like_any_other",
     ),
     (
         "clear stops at the first folder it enters (`continue` -> `break`)",
