@@ -85,7 +85,7 @@ def test_close_releases_the_descriptor_sets_it_to_minus_one_and_a_second_close_i
     assert _open_fds() == before
     # The number is free again: whatever reuses it is not closed by a second close().
     other = os.open(tmp_path, os.O_RDONLY)
-    if other != fd:  # another thread took the number meanwhile: ours goes there anyway
+    if other != fd:  # the lowest free number is fd itself unless another thread took it
         os.dup2(other, fd)
         os.close(other)
     try:
