@@ -5,7 +5,11 @@ are returned as they came."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from lltd.common.relay import _CHUNK, relay
 
@@ -46,3 +50,37 @@ def test_a_name_across_a_reads_edge_is_still_replaced(tmp_path: Path) -> None:
 
 def test_nothing_to_relay_writes_nothing(tmp_path: Path) -> None:
     assert _relay(tmp_path, b"", {TEMP: SHOWN}) == (b"", b"")
+
+
+def test_by_default_the_messages_go_to_stderr(tmp_path: Path, capfdbinary) -> None:
+    source = tmp_path / "child.err"
+    source.write_bytes(f"{TEMP}\n".encode())
+    reader = os.open(source, os.O_RDONLY)
+    try:
+        relay(reader, {TEMP: SHOWN})
+    finally:
+        os.close(reader)
+    assert capfdbinary.readouterr().err == f"{SHOWN}\n".encode()
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r"])
+def test_each_line_is_passed_on_as_soon_as_it_is_complete(tmp_path: Path, end: bytes) -> None:
+    """A line (or cwebp's \\r progress) shows while the child still runs, not at its end."""
+    reader, child = os.pipe()
+    sink = tmp_path / "our.err"
+    writer = os.open(sink, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    relaying = threading.Thread(target=relay, args=(reader, {TEMP: SHOWN}, writer))
+    relaying.start()
+    try:
+        os.write(child, b"Saving " + TEMP.encode() + end + b"half a li")
+        deadline = time.monotonic() + 30  # a bound a passing test never reaches
+        while sink.read_bytes() != b"Saving " + SHOWN.encode() + end:
+            assert time.monotonic() < deadline, sink.read_bytes()
+            time.sleep(0.01)
+    finally:
+        os.write(child, b"ne\n")
+        os.close(child)
+        relaying.join()
+        os.close(reader)
+        os.close(writer)
+    assert sink.read_bytes() == b"Saving " + SHOWN.encode() + end + b"half a line\n"

@@ -7,7 +7,21 @@ from __future__ import annotations
 
 import pytest
 
-from lltd.serve.headers import HOP_BY_HOP, acceptable, accepted_codings, end_to_end
+from lltd.serve.headers import (
+    HOP_BY_HOP,
+    NOT_PASSED_BACK,
+    TRACE,
+    acceptable,
+    accepted_codings,
+    end_to_end,
+)
+
+
+def test_the_request_id_and_w3c_trace_context_pass_and_lltd_sets_its_own_length_date_server() -> (
+    None
+):
+    assert TRACE == ("x-request-id", "traceparent", "tracestate")
+    assert frozenset({"content-length", "date", "server"}) == NOT_PASSED_BACK
 
 
 def test_hop_by_hop_headers_are_the_rfcs_and_never_pass_whatever_their_case() -> None:
@@ -42,6 +56,7 @@ def test_headers_connection_names_stay_on_that_connection_and_the_rest_pass_in_o
         ("", {}),
         (" , ,", {}),
         ("gzip", {"gzip": 1.0}),
+        (", gzip;q=0.5", {"gzip": 0.5}),  # an empty item is skipped, not the end
         ("GZip;Q=0.5, br;q=0, *;q=0.1, identity",
          {"gzip": 0.5, "br": 0.0, "*": 0.1, "identity": 1.0}),
         ("gzip;level=9", {"gzip": 1.0}),  # a parameter other than q changes nothing
@@ -74,6 +89,8 @@ def test_accept_encoding_reads_as_codings_and_their_q_values(header, codings) ->
         ("gzip, br", "gzip, br", True),
         ("gzip, identity", "gzip", True),
         ("gzip,", "gzip", True),
+        (", br", "gzip", False),  # an empty coding is skipped, not the end
+        ("identity, br", "gzip", False),
     ],
 )  # fmt: skip
 def test_an_encoded_answer_goes_as_it_is_only_to_a_client_that_accepts_each_coding(
