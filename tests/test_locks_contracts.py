@@ -55,9 +55,7 @@ def _mark(folder: Path, byte: int) -> tuple[int, int, int, int]:
 def test_a_run_on_a_folder_a_writer_holds_is_refused_naming_that_folder(tmp_path: Path) -> None:
     photos, _, _ = _trees(tmp_path)
     with Folder.open(photos) as writes, tree_locks(writes):
-        assert _refusal(photos) == (
-            f"another lltd run is using {photos}; wait for it to finish"
-        )
+        assert _refusal(photos) == f"another lltd run is using {photos}; wait for it to finish"
 
 
 def test_a_writer_inside_a_folder_a_writer_holds_is_refused_naming_the_held_ancestor(
