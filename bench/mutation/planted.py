@@ -646,6 +646,91 @@ ROWS = [
         [("return stat.S_ISREG(mode) and os.access", "return stat.S_ISREG(mode) or os.access")],
         "tests/test_cwebp_locate.py",
     ),
+    (
+        "touch sets the times through a link put at the name after its open (issue 27, fs/entries)",
+        "lltd/fs/entries.py",
+        [
+            (
+                "os.utime(name, dir_fd=dir_fd, follow_symlinks=False)",
+                "os.utime(name, dir_fd=dir_fd, follow_symlinks=True)",
+            )
+        ],
+        "tests/test_entries_contracts.py::test_touch_never_sets_times_through_a_link_put_at_the_name_after_it_opened",
+    ),
+    (
+        "move_verified takes a link to the expected file for that file (stat follows it)",
+        "lltd/fs/entries.py",
+        [
+            (
+                "st = os.stat(new_name, dir_fd=dst_fd, follow_symlinks=False)",
+                "st = os.stat(new_name, dir_fd=dst_fd, follow_symlinks=True)",
+            )
+        ],
+        "tests/test_entries_contracts.py::test_move_verified_puts_back_a_link_to_the_expected_file_swapped_in_for_it",
+    ),
+    (
+        "remove_named skips a name that is exactly prefix then suffix (>= -> >)",
+        "lltd/fs/entries.py",
+        [("long_enough = len(name) >= len(", "long_enough = len(name) > len(")],
+        "tests/test_entries_contracts.py::test_remove_named_takes_a_name_that_is_exactly_prefix_then_suffix",
+    ),
+    (
+        "a run that reads and writes one folder holds it shared only (fs/locks)",
+        "lltd/fs/locks.py",
+        [
+            (
+                "if tree.identity not in wanted or kind == fcntl.LOCK_EX:",
+                "if tree.identity not in wanted or kind != fcntl.LOCK_EX:",
+            )
+        ],
+        "tests/test_locks_contracts.py::test_a_run_that_reads_and_writes_one_folder_holds_it_exclusively",
+    ),
+    (
+        "the writer's mark on another byte than the one other lltd versions look for (1 -> 2)",
+        "lltd/fs/locks.py",
+        [("READER, WRITER_BELOW = 0, 1", "READER, WRITER_BELOW = 0, 2")],
+        "tests/test_locks_contracts.py::test_a_reader_marks_byte_0_of_its_folder_and_a_writer_byte_1_of_each_ancestor",
+    ),
+    (
+        'a held ancestor named "a folder that contains it" where /proc names it',
+        "lltd/fs/locks.py",
+        [('os.readlink(f"/proc/self/fd/{fd}")', 'os.readlink(f"/proc/self/fdX/{fd}")')],
+        "tests/test_locks_contracts.py::test_a_writer_inside_a_folder_a_writer_holds_is_refused_naming_the_held_ancestor",
+    ),
+    (
+        "remove unlinks a file that changed after it was set aside (held `and` -> `or`)",
+        "lltd/fs/tree.py",
+        [("if held is not None and stat.S_ISREG", "if held is not None or stat.S_ISREG")],
+        "tests/test_tree_contracts.py::test_a_file_that_changes_once_set_aside_is_put_back_under_its_name",
+    ),
+    (
+        "remove moves aside, then back, a file that is not the version decided on (`or` -> `and`)",
+        "lltd/fs/tree.py",
+        [
+            (
+                "if not stat.S_ISREG(st.st_mode) or Version.of(st) != expected:",
+                "if not stat.S_ISREG(st.st_mode) and Version.of(st) != expected:",
+            )
+        ],
+        "tests/test_tree_contracts.py::test_a_node_that_is_not_the_version_decided_on_is_never_moved",
+    ),
+    (
+        "a Folder or Input held as descriptor 0 is never closed (`>= 0` -> `> 0`)",
+        "lltd/fs/tree.py",
+        [("if self.fd >= 0:", "if self.fd > 0:")],
+        "tests/test_tree_contracts.py::test_a_folder_held_as_descriptor_zero_is_closed_like_any_other tests/test_tree_contracts.py::test_an_input_held_as_descriptor_zero_is_closed_like_any_other",
+    ),
+    (
+        "clear stops at the first folder it enters (`continue` -> `break`)",
+        "lltd/fs/tree.py",
+        [
+            (
+                "stack.append((os.open(below, DIR_FLAGS, dir_fd=fd), below))\n                    continue",
+                "stack.append((os.open(below, DIR_FLAGS, dir_fd=fd), below))\n                    break",
+            )
+        ],
+        "tests/test_tree_contracts.py::test_clear_empties_a_tree_of_several_levels_and_folders_and_follows_no_link",
+    ),
 ]
 
 
