@@ -731,6 +731,98 @@ ROWS = [
         ],
         "tests/test_tree_contracts.py::test_clear_empties_a_tree_of_several_levels_and_folders_and_follows_no_link",
     ),
+    (
+        "a missed close holds a file for 31 settle periods",
+        "lltd/watch/settle.py",
+        [("OPEN_GRACE_FACTOR = 30", "OPEN_GRACE_FACTOR = 31")],
+        "tests/test_settle_contracts.py::test_a_missed_close_holds_a_file_for_exactly_30_settle_periods",
+    ),
+    (
+        "one close releases a file two writers have open",
+        "lltd/watch/settle.py",
+        [("entry.opens += 1", "entry.opens = 1")],
+        "tests/test_settle_contracts.py::test_each_open_needs_its_own_close",
+    ),
+    (
+        "a path forgotten during a sweep ends the sweep (continue -> break)",
+        "lltd/watch/settle.py",
+        [
+            (
+                "continue  # forgotten or replaced meanwhile",
+                "break  # forgotten or replaced meanwhile",
+            )
+        ],
+        "tests/test_settle_contracts.py::test_a_path_forgotten_during_a_sweep_is_skipped_and_the_rest_still_settle",
+    ),
+    (
+        "the lock follows a link planted as the lock (O_NOFOLLOW lost to operator precedence)",
+        "lltd/watch/lock.py",
+        [("os.O_CLOEXEC | os.O_NOFOLLOW", "os.O_CLOEXEC & os.O_NOFOLLOW")],
+        "tests/test_lock_contracts.py::test_a_link_planted_as_the_lock_is_refused_and_its_target_untouched",
+    ),
+    (
+        "the lock made through the state folder's name, not the descriptor opened for it",
+        "lltd/watch/lock.py",
+        [("if self.dir_fd is None:", "if self.dir_fd is not None:")],
+        "tests/test_lock_contracts.py::test_the_lock_is_made_in_the_opened_state_folder_even_if_its_name_now_leads_elsewhere",
+    ),
+    (
+        "--shared holders keep a killed daemon's pid, which a refusal then names",
+        "lltd/watch/lock.py",
+        [
+            (
+                "        self._fd = fd\n",
+                "        self._fd = fd\n        if self.shared:\n            return\n",
+            )
+        ],
+        "tests/test_lock_contracts.py::test_a_shared_holder_clears_the_pid_of_a_dead_daemon_so_no_refusal_names_it",
+    ),
+    (
+        "WATCHDOG_USEC=0 turns a watchdog on",
+        "lltd/watch/notify.py",
+        [("int(usec_text) > 0", "int(usec_text) >= 0")],
+        "tests/test_notify_contracts.py::test_watchdog_usec_enables_keep_alives_every_half_timeout_only_when_positive",
+    ),
+    (
+        "STOPPING=1 waits 6 s for a full socket",
+        "lltd/watch/notify.py",
+        [
+            (
+                "if status else []), wait=5.0)\n\n    def close",
+                "if status else []), wait=6.0)\n\n    def close",
+            )
+        ],
+        "tests/test_notify_contracts.py::test_ready_and_stopping_may_wait_5_s_for_room_status_and_watchdog_never_wait",
+    ),
+    (
+        "close never closes the socket",
+        "lltd/watch/notify.py",
+        [
+            (
+                "if self._socket is not None:\n            with",
+                "if self._socket is None:\n            with",
+            )
+        ],
+        "tests/test_notify_contracts.py::test_close_frees_the_socket_and_may_be_repeated_and_a_send_after_it_reopens",
+    ),
+    (
+        "a dot-folder below the first level lets its files through",
+        "lltd/watch/handler.py",
+        [("for part in parts[:-1]", "for part in parts[:1]")],
+        "tests/test_handler_contracts.py::test_nothing_under_a_dot_folder_at_any_depth_is_an_input",
+    ),
+    (
+        "a link loop in IN crashes the daemon (RuntimeError from resolve on Python 3.11)",
+        "lltd/watch/handler.py",
+        [("except (OSError, RuntimeError):", "except OSError:")],
+        "tests/test_handler_contracts.py::test_a_link_loop_is_no_input_and_raises_nothing",
+    ),
+    (
+        "a refused folder (.lltd, the output) scanned when created",
+        "lltd/watch/handler.py",
+        [("if target is not None and self.filter", "if target is not None or self.filter")],
+        "tests/test_handler_contracts.py::test_only_folders_the_filter_accepts_are_scanned",
+    ),
 ]
 
 

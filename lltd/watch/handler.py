@@ -79,7 +79,7 @@ def is_link_outside(path: Path, root: Path) -> bool:
     """A symbolic link (in the name or any folder above it) that resolves outside ``root``."""
     try:
         resolved = path.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # a link loop: RuntimeError before Python 3.13
         return True
     return not is_within(resolved, root)
 

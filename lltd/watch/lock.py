@@ -28,7 +28,7 @@ class FolderLock:
 
     def acquire(self) -> None:
         # O_NOFOLLOW: a link planted as the lock must not make us truncate its target.
-        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
             if self.dir_fd is None:
                 fd = open_file(self.path, flags, 0o644)
@@ -49,16 +49,16 @@ class FolderLock:
                 f"it holds {self.path}{hint}"
             ) from None
         self._fd = fd
-        if self.shared:
-            return
+        # Empty for --shared too: the pid of an exclusive daemon that was killed must not be
+        # named as the holder while shared daemons hold the lock.
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        if not self.shared:
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
 
     def release(self) -> None:
         if self._fd is not None:
-            if not self.shared:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, 0)
+            with contextlib.suppress(OSError):  # no stale pid for the next reader
+                os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing drops the flock
             self._fd = None
 
