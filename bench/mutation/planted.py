@@ -823,6 +823,29 @@ ROWS = [
         [("if target is not None and self.filter", "if target is not None or self.filter")],
         "tests/test_handler_contracts.py::test_only_folders_the_filter_accepts_are_scanned",
     ),
+    (
+        "a run's tree reopened by its path at every call (a folder swapped in after planning is used)",
+        "lltd/fs/places.py",
+        [("found[0] == os.getpid()", "found[0] != os.getpid()")],
+        "tests/test_places_contracts.py::test_a_tree_once_opened_stays_the_folder_that_was_opened_not_what_its_path_names_later",
+    ),
+    (
+        "an output folder below the tree's root never closed (one descriptor leaked per output)",
+        "lltd/fs/places.py",
+        [
+            (
+                "return tree.child(parent, create=create), below.name, True",
+                "return tree.child(parent, create=create), below.name, False",
+            )
+        ],
+        "tests/test_places_contracts.py::test_an_output_deeper_in_its_tree_is_reached_beneath_it_and_must_be_closed",
+    ),
+    (
+        "a copy elsewhere split as if planned (its name looked up under the wrong root)",
+        "lltd/fs/places.py",
+        [("if parts and source.parts", "if parts or source.parts")],
+        "tests/test_places_contracts.py::test_an_input_that_does_not_end_with_its_relative_path_is_opened_in_its_own_folder",
+    ),
 ]
 
 
