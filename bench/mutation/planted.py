@@ -846,6 +846,24 @@ ROWS = [
         [("if parts and source.parts", "if parts or source.parts")],
         "tests/test_places_contracts.py::test_an_input_that_does_not_end_with_its_relative_path_is_opened_in_its_own_folder",
     ),
+    (
+        "the settings' environment variable renamed (every worker process serves the defaults)",
+        "lltd/serve/settings.py",
+        [('ENVIRONMENT_KEY = "LLTD_SERVE_SETTINGS"', 'ENVIRONMENT_KEY = "LLTD_SETTINGS"')],
+        "tests/test_serve_settings_contracts.py::test_from_environment_reads_LLTD_SERVE_SETTINGS",
+    ),
+    (
+        "threads not divided among the workers (each process takes every core)",
+        "lltd/serve/settings.py",
+        [("(cores or 1) // max(1, self.workers)", "(cores or 1)")],
+        "tests/test_serve_settings_contracts.py::test_threads_default_to_this_processs_cores_divided_among_the_workers",
+    ),
+    (
+        "the connection limit counts only the threads, not the queue behind them",
+        "lltd/serve/settings.py",
+        [("4 * (self.thread_count() + self.queue_size())", "4 * self.thread_count()")],
+        "tests/test_serve_settings_contracts.py::test_connection_limit_is_four_per_admitted_request_at_least_64",
+    ),
 ]
 
 
