@@ -171,3 +171,19 @@ def test_beyond_max_connections_a_request_gets_a_json_503_with_retry_after(
         ]
         assert response.read() == b'{"error": "too many connections; retry later", "status": 503}\n'
         client.close()
+
+
+def test_a_pipelined_request_in_progress_gets_no_408(server: tuple[str, int]) -> None:
+    # The first answer re-arms the deadline while the second request (read with it) is under way.
+    with socket.create_connection(server, timeout=WAIT) as client:
+        client.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\n"
+        )
+        time.sleep(3 * TIMEOUT)
+        client.sendall(b"body")
+        answer = _until_closed(client)
+    first, _, rest = answer.partition(b"ok:hi")
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert rest.endswith(b"\r\n\r\nok:body")
