@@ -85,3 +85,35 @@ def test_quick_evaluate_runs_deepfool_with_the_catalogs_quick_candidates(
         # Both seed images stay fooled after the 8-bit rounding (stretched where needed).
         rows = {(r["attack"], r["defense"]): r["accuracy"] for r in report["rows"]}
         assert rows["none", "none"] == 1.0 and rows["deepfool", "none"] == 0.0
+
+
+def test_the_perturbation_is_reported_as_mean_linf_and_mean_l2_on_the_0_1_scale() -> None:
+    from lltd.evaluate.oblivious import perturbation
+
+    clean = np.full((2, 2, 2, 3), 100, dtype=np.uint8)
+    adversarial = clean.copy()
+    adversarial[0, 0, 0, 0] = 151  # image 0: one pixel +51 (0.2)
+    adversarial[1, :, :, :] = 49  # image 1: every value -51 (12 of them)
+    found = perturbation(clean, adversarial)
+    assert found == pytest.approx({"mean_linf": 0.2, "mean_l2": (0.2 + (12 * 0.04) ** 0.5) / 2})
+
+
+def test_float_pixels_are_clamped_to_0_255_unrounded_and_channels_last() -> None:
+    from lltd.evaluate.oblivious import to_float_pixels
+
+    pixels = torch.tensor([[[[1.5, 0.5]], [[-0.2, 0.25]], [[1.0, 0.0]]]])  # 1 x 3 x 1 x 2
+    out = to_float_pixels(pixels)
+    assert out.shape == (1, 1, 2, 3)
+    assert out.tolist() == [[[[255.0, 0.0, 255.0], [127.5, 63.75, 0.0]]]]
+
+
+def test_progress_hears_the_count_attacked_after_each_batch() -> None:
+    from lltd.evaluate import oblivious
+
+    count = oblivious._ATTACK_BATCH + 2
+    images = np.full((count, 4, 4, 3), 100, dtype=np.uint8)
+    data = Dataset(images, np.zeros(count, dtype=np.int64), "gray")
+    heard: list[int] = []
+    out = attack_images(_Brightness().eval(), data, "fgsm", 2 / 255, {"steps": 1}, 0, heard.append)
+    assert heard == [oblivious._ATTACK_BATCH, count]
+    assert out.shape == images.shape and out.dtype == np.uint8
