@@ -117,7 +117,14 @@ def encode(image: Image.Image, webp: bool) -> bytes:
     """PNG (level 1), or lossless WebP; the same settings as ``lltd defend --format``."""
     buffer = io.BytesIO()
     if webp:
-        image.save(buffer, format="WEBP", lossless=True, exact=True, quality=25, method=1)
+        image.save(
+            buffer,
+            format="WEBP",
+            lossless=True,
+            exact=True,  # the colour under transparent pixels kept
+            quality=25,  # pragma: no mutate (lossless effort: the same pixels, a larger file)
+            method=1,  # pragma: no mutate (lossless effort: the same pixels, a larger file)
+        )
     else:
         image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
