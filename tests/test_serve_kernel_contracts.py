@@ -4,6 +4,7 @@ encodings and what ``defend_bytes`` returns."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import time
@@ -198,3 +199,15 @@ def test_defend_bytes_answers_the_defended_pixels_in_the_form_asked(
 def test_defend_bytes_refuses_before_defending() -> None:
     with pytest.raises(ImageTooLarge):
         kernel.defend_bytes(PNG, DefenseSettings(), 119, webp=False)
+
+
+def test_defend_bytes_answers_an_encoded_image_unless_rgb_is_asked() -> None:
+    answer = kernel.defend_bytes(PNG, DefenseSettings(), 120, webp=False)
+    assert answer.media_type == "image/png"
+    assert Image.open(io.BytesIO(answer.data)).size == (12, 10)
+
+
+def test_an_answer_is_frozen() -> None:
+    answer = kernel.defend_bytes(PNG, DefenseSettings(), 120, webp=False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        answer.data = b""  # type: ignore[misc]

@@ -864,6 +864,42 @@ ROWS = [
         [("4 * (self.thread_count() + self.queue_size())", "4 * self.thread_count()")],
         "tests/test_serve_settings_contracts.py::test_connection_limit_is_four_per_admitted_request_at_least_64",
     ),
+    (
+        "WebP answers lose the colour under transparent pixels (libwebp's default, not exact)",
+        "lltd/serve/kernel.py",
+        [("exact=True,", "exact=False,")],
+        "tests/test_serve_kernel_contracts.py::test_webp_answers_are_lossless_and_keep_the_colour_under_transparent_pixels",
+    ),
+    (
+        "a seeded draw not keyed by the body (every image of a service gets the same draw)",
+        "lltd/serve/kernel.py",
+        [("if settings.seed is not None else None", "if settings.seed is None else None")],
+        "tests/test_serve_kernel_contracts.py::test_a_seeded_draw_is_keyed_by_the_bodys_sha256",
+    ),
+    (
+        "an image of exactly --max-pixels refused",
+        "lltd/serve/kernel.py",
+        [("if width * height > max_pixels:", "if width * height >= max_pixels:")],
+        "tests/test_serve_kernel_contracts.py::test_the_pixel_limit_takes_exactly_the_limit_and_refuses_one_more",
+    ),
+    (
+        "a pipelined request under way cut off by a 408 (the idle check dropped)",
+        "lltd/serve/protocol.py",
+        [("idle = self.cycle is None or self.cycle.response_complete", "idle = True")],
+        "tests/test_serve_protocol_contracts.py::test_a_pipelined_request_in_progress_gets_no_408",
+    ),
+    (
+        "a kept-alive connection waits for its next head for ever (the deadline not re-armed)",
+        "lltd/serve/protocol.py",
+        [("            self._arm()  # the next", "            pass  # the next")],
+        "tests/test_serve_protocol_contracts.py::test_a_kept_alive_connection_has_the_read_timeout_again_for_its_next_head",
+    ),
+    (
+        "the 503 beyond --max-connections in uvicorn's plain text",
+        "lltd/serve/protocol.py",
+        [("h11_impl.service_unavailable = _too_many_connections", "pass")],
+        "tests/test_serve_protocol_contracts.py::test_beyond_max_connections_a_request_gets_a_json_503_with_retry_after",
+    ),
 ]
 
 

@@ -33,7 +33,7 @@ class Defended:
     decode_s: float
     defend_s: float
     encode_s: float
-    size: tuple[int, int] = (0, 0)  # width, height
+    size: tuple[int, int]  # width, height
 
 
 def draw_for(data: bytes, settings: DefenseSettings) -> Draw:
