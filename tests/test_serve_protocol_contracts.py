@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import logging
 import socket
 import threading
 import time
@@ -57,7 +58,7 @@ def _serve(limit_concurrency: int | None = None) -> Iterator[tuple[str, int]]:
         port=0,
         http=HeaderDeadlineProtocol,
         lifespan="off",
-        log_level="critical",
+        log_config=None,  # uvicorn's records reach pytest's caplog
         limit_concurrency=limit_concurrency,
         server_header=False,
         date_header=False,
@@ -154,9 +155,10 @@ def test_a_request_h11_cannot_parse_gets_a_json_400_and_is_closed(
 
 
 def test_beyond_max_connections_a_request_gets_a_json_503_with_retry_after(
-    read_timeout_from_settings: None,
+    read_timeout_from_settings: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     # limit_concurrency 1: the one connection open is already the limit.
+    caplog.set_level(logging.INFO)
     for host, port in _serve(limit_concurrency=1):
         client = http.client.HTTPConnection(host, port, timeout=WAIT)
         client.request("POST", "/v1/defend", body=b"x")
@@ -171,6 +173,8 @@ def test_beyond_max_connections_a_request_gets_a_json_503_with_retry_after(
         ]
         assert response.read() == b'{"error": "too many connections; retry later", "status": 503}\n'
         client.close()
+    # A complete answer: uvicorn saw its end (no "returned without completing response").
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_a_pipelined_request_in_progress_gets_no_408(server: tuple[str, int]) -> None:
