@@ -51,12 +51,14 @@ def read_timeout_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLTD_SERVE_SETTINGS", ServeSettings(read_timeout=TIMEOUT).to_json())
 
 
-def _serve(limit_concurrency: int | None = None) -> Iterator[tuple[str, int]]:
+def _serve(
+    limit_concurrency: int | None = None, protocol: type = HeaderDeadlineProtocol
+) -> Iterator[tuple[str, int]]:
     config = uvicorn.Config(
         _echo,
         host="127.0.0.1",
         port=0,
-        http=HeaderDeadlineProtocol,
+        http=protocol,
         lifespan="off",
         log_config=None,  # uvicorn's records reach pytest's caplog
         limit_concurrency=limit_concurrency,
@@ -191,3 +193,22 @@ def test_a_pipelined_request_in_progress_gets_no_408(server: tuple[str, int]) ->
     assert first.startswith(b"HTTP/1.1 200 OK\r\n")
     assert rest.startswith(b"HTTP/1.1 200 OK\r\n")
     assert rest.endswith(b"\r\n\r\nok:body")
+
+
+def test_a_fresh_process_reads_the_deadline_from_its_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The module as a worker process imports it: nothing set before its first connection.
+    import importlib
+
+    from uvicorn.protocols.http import h11_impl
+
+    import lltd.serve.protocol as module
+
+    monkeypatch.setattr(module, "HeaderDeadlineProtocol", HeaderDeadlineProtocol)  # put back after
+    monkeypatch.setattr(h11_impl, "service_unavailable", h11_impl.service_unavailable)
+    fresh = importlib.reload(module).HeaderDeadlineProtocol
+    monkeypatch.setenv("LLTD_SERVE_SETTINGS", ServeSettings(read_timeout=TIMEOUT).to_json())
+    for address in _serve(protocol=fresh):
+        with socket.create_connection(address, timeout=WAIT) as slow:
+            assert _until_closed(slow) == TIMED_OUT
