@@ -49,6 +49,8 @@ def _line(frame: FrameType, event: str, arg: Any) -> Any:
 
 
 def _call(frame: FrameType, event: str, arg: Any) -> Any:
+    if not _TAIL:  # the interpreter's shutdown, which empties module globals
+        return None
     if frame.f_code.co_filename == _TARGET or (
         frame.f_code.co_filename.endswith(_TAIL)
         and os.path.realpath(frame.f_code.co_filename) == _TARGET

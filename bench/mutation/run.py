@@ -673,6 +673,10 @@ def main() -> int:
             result = run_module(
                 entry, mutmut, deadline, warm=not args.plain, children=not args.untraced_children
             )
+            if not result["mutants"] and not result["complete"]:
+                # mutmut makes no mutants when the row's tests fail on the original: no result
+                print(f"   {entry['module']}: its tests fail on the original (no mutants)")
+                return
             with lock:
                 result_file(entry["module"]).write_text(json.dumps(result, indent=1) + "\n")
                 (HERE / "REPORT.md").write_text(report(entries))
