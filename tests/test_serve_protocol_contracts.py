@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import logging
 import socket
 import threading
 import time
@@ -50,14 +51,16 @@ def read_timeout_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLTD_SERVE_SETTINGS", ServeSettings(read_timeout=TIMEOUT).to_json())
 
 
-def _serve(limit_concurrency: int | None = None) -> Iterator[tuple[str, int]]:
+def _serve(
+    limit_concurrency: int | None = None, protocol: type = HeaderDeadlineProtocol
+) -> Iterator[tuple[str, int]]:
     config = uvicorn.Config(
         _echo,
         host="127.0.0.1",
         port=0,
-        http=HeaderDeadlineProtocol,
+        http=protocol,
         lifespan="off",
-        log_level="critical",
+        log_config=None,  # uvicorn's records reach pytest's caplog
         limit_concurrency=limit_concurrency,
         server_header=False,
         date_header=False,
@@ -154,9 +157,10 @@ def test_a_request_h11_cannot_parse_gets_a_json_400_and_is_closed(
 
 
 def test_beyond_max_connections_a_request_gets_a_json_503_with_retry_after(
-    read_timeout_from_settings: None,
+    read_timeout_from_settings: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     # limit_concurrency 1: the one connection open is already the limit.
+    caplog.set_level(logging.INFO)
     for host, port in _serve(limit_concurrency=1):
         client = http.client.HTTPConnection(host, port, timeout=WAIT)
         client.request("POST", "/v1/defend", body=b"x")
@@ -171,6 +175,8 @@ def test_beyond_max_connections_a_request_gets_a_json_503_with_retry_after(
         ]
         assert response.read() == b'{"error": "too many connections; retry later", "status": 503}\n'
         client.close()
+    # A complete answer: uvicorn saw its end (no "returned without completing response").
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_a_pipelined_request_in_progress_gets_no_408(server: tuple[str, int]) -> None:
@@ -187,3 +193,22 @@ def test_a_pipelined_request_in_progress_gets_no_408(server: tuple[str, int]) ->
     assert first.startswith(b"HTTP/1.1 200 OK\r\n")
     assert rest.startswith(b"HTTP/1.1 200 OK\r\n")
     assert rest.endswith(b"\r\n\r\nok:body")
+
+
+def test_a_fresh_process_reads_the_deadline_from_its_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The module as a worker process imports it: nothing set before its first connection.
+    import importlib
+
+    from uvicorn.protocols.http import h11_impl
+
+    import lltd.serve.protocol as module
+
+    monkeypatch.setattr(module, "HeaderDeadlineProtocol", HeaderDeadlineProtocol)  # put back after
+    monkeypatch.setattr(h11_impl, "service_unavailable", h11_impl.service_unavailable)
+    fresh = importlib.reload(module).HeaderDeadlineProtocol
+    monkeypatch.setenv("LLTD_SERVE_SETTINGS", ServeSettings(read_timeout=TIMEOUT).to_json())
+    for address in _serve(protocol=fresh):
+        with socket.create_connection(address, timeout=WAIT) as slow:
+            assert _until_closed(slow) == TIMED_OUT
