@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -73,3 +74,13 @@ def test_without_a_request_a_wait_times_out() -> None:
     stop = StopRequest()
     assert not stop.wait(0.01)
     assert not stop.is_set()
+
+
+def test_a_wait_without_a_stop_never_ends_before_its_timeout() -> None:
+    """A lower bound only: load can make a wait longer, never shorter."""
+    stop = StopRequest(slice_s=0.01)
+    started = time.monotonic()
+    assert stop.wait(0.3) is False
+    assert time.monotonic() - started >= 0.3
+    stop.on_signal(15, None)
+    assert stop.is_set() and stop.wait(60) is True
