@@ -900,6 +900,24 @@ ROWS = [
         [("h11_impl.service_unavailable = _too_many_connections", "pass")],
         "tests/test_serve_protocol_contracts.py::test_beyond_max_connections_a_request_gets_a_json_503_with_retry_after",
     ),
+    (
+        "a legend line exactly the width wide gets its comma and passes the width (> again)",
+        "lltd/evaluate/terminal.py",
+        [("if line and len(joined) >= width:", "if line and len(joined) > width:")],
+        "tests/test_terminal_contracts.py::test_legend_lines_with_their_commas_never_pass_the_width",
+    ),
+    (
+        "evaluate's table takes one attack column fewer than the width holds",
+        "lltd/evaluate/terminal.py",
+        [("(width - first - CELL - 1) // CELL", "(width - first - CELL - 2) // CELL")],
+        "tests/test_terminal_contracts.py::test_each_table_takes_every_attack_column_that_fits_one_column_short_of_the_width",
+    ),
+    (
+        "the first numbered attack column named A2 instead of A1",
+        "lltd/evaluate/terminal.py",
+        [("numbered = 0", "numbered = 1")],
+        "tests/test_terminal_contracts.py::test_oblivious_attacks_get_their_short_names_and_the_others_are_numbered_a1_a2",
+    ),
 ]
 
 

@@ -35,12 +35,12 @@ def columns(attacks: Sequence[str]) -> dict[str, str]:
 
 
 def _wrap(items: Sequence[str], width: int) -> list[str]:
-    """``items`` joined with ", " in lines of at most ``width`` (an item longer stays whole)."""
+    """``items`` joined by ", " in lines of at most ``width``, commas in (a longer item whole)."""
     lines: list[str] = []
     line = ""
     for item in items:
         joined = f"{line}, {item}" if line else item
-        if line and len(joined) > width:
+        if line and len(joined) >= width:  # a next item adds a comma to ``line``
             lines.append(line + ",")
             line = item
         else:
