@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, guarded_pythonpath
+from test_fs_layer import opener  # noqa: F401 (the fixture: each test runs under both openers)
 
 from lltd.fs import resolve
 from lltd.fs.resolve import (
@@ -29,16 +30,6 @@ from lltd.fs.resolve import (
 )
 
 DEPTHS = ["a.png", "d1/a.png", "d1/d2/a.png", "d1/d2/d3/a.png"]
-
-
-@pytest.fixture(params=["openat2", "walk"])
-def opener(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "openat2":
-        if not resolve.openat2_available():
-            pytest.skip("this kernel has no openat2")
-    else:
-        monkeypatch.setattr(resolve, "_openat2", lambda: None)
-    return request.param
 
 
 @pytest.fixture
@@ -62,9 +53,8 @@ def _read(fd: int) -> str:
 
 
 @pytest.mark.parametrize("name", DEPTHS)
-def test_a_name_of_any_depth_opens_that_file_and_leaks_no_descriptor(
-    tree: Path, opener: str, name: str
-) -> None:
+@pytest.mark.usefixtures("opener")
+def test_a_name_of_any_depth_opens_that_file_and_leaks_no_descriptor(tree: Path, name: str) -> None:
     root = os.open(tree, DIR_FLAGS)
     try:
         before = _fds()
@@ -77,7 +67,8 @@ def test_a_name_of_any_depth_opens_that_file_and_leaks_no_descriptor(
 
 
 @pytest.mark.parametrize("name", ["", ".", "./", ".//."])
-def test_an_empty_name_or_dot_opens_the_folder_itself(tree: Path, opener: str, name: str) -> None:
+@pytest.mark.usefixtures("opener")
+def test_an_empty_name_or_dot_opens_the_folder_itself(tree: Path, name: str) -> None:
     root = os.open(tree, DIR_FLAGS)
     try:
         for function in (open_beneath, walk_open):
@@ -91,7 +82,8 @@ def test_an_empty_name_or_dot_opens_the_folder_itself(tree: Path, opener: str, n
         os.close(root)
 
 
-def test_every_descriptor_is_close_on_exec(tree: Path, opener: str) -> None:
+@pytest.mark.usefixtures("opener")
+def test_every_descriptor_is_close_on_exec(tree: Path) -> None:
     root = os.open(tree, DIR_FLAGS)
     try:
         for name in DEPTHS:
@@ -125,8 +117,9 @@ def test_split_drops_empty_and_dot_components_and_refuses_escapes() -> None:
         ("d1/d2/lnk.png", "d1/a.png", "d1/d2/lnk.png"),
     ],
 )
+@pytest.mark.usefixtures("opener")
 def test_a_link_in_any_component_is_refused_naming_the_name(
-    tree: Path, opener: str, link: str, target: str, name: str
+    tree: Path, link: str, target: str, name: str
 ) -> None:
     (tree / link).symlink_to(tree / target)
     root = os.open(tree, DIR_FLAGS)
@@ -146,7 +139,8 @@ def test_a_link_in_any_component_is_refused_naming_the_name(
         os.close(root)
 
 
-def test_a_middle_component_that_is_a_file_is_not_a_folder(tree: Path, opener: str) -> None:
+@pytest.mark.usefixtures("opener")
+def test_a_middle_component_that_is_a_file_is_not_a_folder(tree: Path) -> None:
     root = os.open(tree, DIR_FLAGS)
     try:
         for function in (open_beneath, walk_open):
@@ -160,9 +154,8 @@ def test_a_middle_component_that_is_a_file_is_not_a_folder(tree: Path, opener: s
 
 
 @pytest.mark.parametrize("name", ["missing.png", "d1/missing.png", "d1/no/a.png"])
-def test_other_errors_keep_their_errno_and_name_the_name(
-    tree: Path, opener: str, name: str
-) -> None:
+@pytest.mark.usefixtures("opener")
+def test_other_errors_keep_their_errno_and_name_the_name(tree: Path, name: str) -> None:
     root = os.open(tree, DIR_FLAGS)
     try:
         before = _fds()
@@ -177,9 +170,8 @@ def test_other_errors_keep_their_errno_and_name_the_name(
 
 
 @pytest.mark.parametrize("name", ["new.bin", "d1/new.bin", "d1/d2/new.bin"])
-def test_a_created_file_gets_0600_unless_another_mode_is_asked(
-    tree: Path, opener: str, name: str
-) -> None:
+@pytest.mark.usefixtures("opener")
+def test_a_created_file_gets_0600_unless_another_mode_is_asked(tree: Path, name: str) -> None:
     root = os.open(tree, DIR_FLAGS)
     old = os.umask(0o022)
     try:
