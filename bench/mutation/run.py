@@ -161,7 +161,7 @@ def scratch_copy(into: Path) -> None:
     with tempfile.TemporaryFile() as buffer:
         with tarfile.open(fileobj=buffer, mode="w") as archive:
             for name in filter(None, listed):
-                if (REPO / name).exists() and not name.startswith("bench/"):
+                if (REPO / name).exists() and not name.startswith("bench/mutation/"):
                     archive.add(REPO / name, arcname=name, recursive=False)
         buffer.seek(0)
         with tarfile.open(fileobj=buffer) as archive:
