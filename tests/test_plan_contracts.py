@@ -5,6 +5,7 @@ what a listing that knows sizes and kinds tells ``plan_names``."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path, PurePosixPath
 
@@ -63,40 +64,27 @@ def test_an_output_tree_that_says_nothing_more_is_apart_owned_and_its_leftover_i
     assert Planner(compress_to(Path("out")), tree).assign("a.png") == "a.webp"
 
 
-def test_a_name_nothing_is_at_is_planned_to_be_created_so_a_file_appearing_later_is_kept(
-    tmp_path: Path,
+@pytest.mark.parametrize("at_the_name", ["nothing", "a link of ours"])
+def test_a_name_holding_no_regular_file_is_planned_to_replace_nothing_so_a_later_file_is_kept(
+    tmp_path: Path, at_the_name: str
 ) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
     png(src / "a.png")
+    out.mkdir()
+    if at_the_name == "a link of ours":  # unrecorded, in our own -o folder: the name is ours
+        os.symlink("nowhere", out / "a_f.png")
     job = FlipJob(output_dir=out)
     [task] = plan_local(src, job).tasks
     assert (task.output, task.replaces) == (out / "a_f.png", False)
-    # Someone writes the name between the plan and the job: theirs stays, byte for byte.
-    out.mkdir()
+    # Someone's regular file takes the name between the plan and the job: theirs stays.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(out / "a_f.png")
     (out / "a_f.png").write_bytes(THEIRS)
+    assert task.output is not None
     with pytest.raises(Occupied) as refused:  # the batch runner reports it as the file's failure
         job(task)
-    assert str(refused.value) == f"{out / 'a_f.png'} appeared during the run; it was kept"
-    assert (out / "a_f.png").read_bytes() == THEIRS
-
-
-def test_a_node_that_is_no_regular_file_at_the_name_lets_the_job_replace_nothing(
-    tmp_path: Path,
-) -> None:
-    src, out = tmp_path / "in", tmp_path / "out"
-    png(src / "a.png")
-    out.mkdir()
-    os.symlink("nowhere", out / "a_f.png")  # ours, unrecorded, in our own -o folder
-    job = FlipJob(output_dir=out)
-    [task] = plan_local(src, job).tasks
-    assert (task.output, task.replaces) == (out / "a_f.png", False)
-    # The link becomes someone's regular file before the job runs: it is kept.
-    os.unlink(out / "a_f.png")
-    (out / "a_f.png").write_bytes(THEIRS)
-    with pytest.raises(Occupied) as refused:
-        job(task)
-    assert str(refused.value) == f"{out / 'a_f.png'} appeared during the run; it was kept"
-    assert (out / "a_f.png").read_bytes() == THEIRS
+    assert str(refused.value) == f"{task.output} appeared during the run; it was kept"
+    assert task.output.read_bytes() == THEIRS
 
 
 def test_an_earlier_output_of_ours_may_be_replaced_only_in_the_version_planned(
