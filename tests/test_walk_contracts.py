@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,7 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from lltd.fs.walk import DEEPEST_PATH, allow_recursive_walks, walk
+from lltd.fs.walk import (
+    DEEPEST_PATH,
+    allow_recursive_walks,
+    deep_descriptors_soft_limit,
+    walk,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -357,13 +363,25 @@ def test_allow_deep_descriptors_raises_the_soft_limit_to_the_hard_one() -> None:
     assert nofile_after(4096, 4096) == (4096, 4096)
 
 
-def test_allow_deep_descriptors_raises_the_soft_limit_to_a_hard_one_of_1_shl_20() -> None:
-    # Skipped where raising the hard limit takes a privilege (CAP_SYS_RESOURCE) not held.
-    assert nofile_after(1024, 1 << 20) == (1 << 20, 1 << 20)
+UNLIMITED = resource.RLIM_INFINITY
 
 
-def test_allow_deep_descriptors_stops_at_1_shl_20_and_never_lowers_the_soft_limit() -> None:
-    # Skipped unless fs.nr_open is above its default of 1 << 20 and the privilege is held.
-    hard = (1 << 20) + 4096
-    assert nofile_after(1024, hard) == (1 << 20, hard)
-    assert nofile_after(hard, hard) == (hard, hard)
+@pytest.mark.parametrize(
+    ("soft", "hard", "wanted"),
+    [
+        (1024, 4096, 4096),  # up to the hard limit
+        (4095, 4096, 4096),
+        (4096, 4096, 4096),
+        (1024, 1 << 20, 1 << 20),
+        (1024, (1 << 20) + 1, 1 << 20),  # at most 1 << 20 (fs.nr_open raised above it)
+        (1024, 1 << 21, 1 << 20),
+        (1024, UNLIMITED, 1 << 20),  # unlimited (macOS's default hard limit): 1 << 20
+        ((1 << 20) + 1, 1 << 21, (1 << 20) + 1),  # never lowered
+        ((1 << 20) + 1, UNLIMITED, (1 << 20) + 1),
+        (UNLIMITED, UNLIMITED, UNLIMITED),  # unlimited is not lowered either
+    ],
+)
+def test_the_deep_descriptors_soft_limit_is_the_hard_one_at_most_1_shl_20_never_lower(
+    soft: int, hard: int, wanted: int
+) -> None:
+    assert deep_descriptors_soft_limit(soft, hard) == wanted
