@@ -918,6 +918,29 @@ ROWS = [
         [("numbered = 0", "numbered = 1")],
         "tests/test_terminal_contracts.py::test_oblivious_attacks_get_their_short_names_and_the_others_are_numbered_a1_a2",
     ),
+    (
+        "the reference model's DEFAULT weights trained into the cache, then not loaded (random)",
+        "lltd/models/registry.py",
+        [("        weights = path\n", "        weights = None\n")],
+        "tests/test_model_registry_contracts.py::test_default_weights_are_trained_once_into_the_cache_announced_in_one_line",
+    ),
+    (
+        "a package.module:function model's own input_size ignored (224 instead)",
+        "lltd/models/registry.py",
+        [("size = entry.size or int(", "size = entry.size and int(")],
+        "tests/test_model_registry_contracts.py::test_a_factory_models_own_size_normalisation_and_names_win",
+    ),
+    (
+        "--device cuda taken on a machine without CUDA",
+        "lltd/models/registry.py",
+        [
+            (
+                'if device.startswith("cuda") and not torch.cuda',
+                'if device.startswith("cuda") and torch.cuda',
+            )
+        ],
+        "tests/test_model_registry_contracts.py::test_auto_is_the_cpu_without_cuda_and_a_cuda_device_is_refused_in_one_line",
+    ),
 ]
 
 
