@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -218,6 +219,7 @@ def long_path_tree(tmp_path: Path) -> Iterator[tuple[Path, str, int]]:
     # PATH_MAX counts the terminating NUL: a path of 4,096 bytes is one too many.
     first_too_long = next(k for k in range(21) if len(str(top)) + 251 * k >= 4096)
     yield top, name, first_too_long
+    shutil.rmtree(top)  # by descriptor (os.open with dir_fd): no path it uses is too long
 
 
 def test_a_path_longer_than_the_kernel_takes_goes_to_onerror_and_nothing_below_is_walked(
