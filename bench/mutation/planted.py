@@ -942,6 +942,40 @@ ROWS = [
         "tests/test_model_registry_contracts.py::test_auto_is_the_cpu_without_cuda_and_a_cuda_device_is_refused_in_one_line",
     ),
     (
+        "a planned output whose name held nothing may replace any file that appears there",
+        "lltd/batch/plan.py",
+        [
+            (
+                "        return False\n    return Version.of(st)",
+                "        return True\n    return Version.of(st)",
+            )
+        ],
+        "tests/test_plan_contracts.py::test_a_name_holding_no_regular_file_is_planned_to_replace_nothing_so_a_later_file_is_kept",
+    ),
+    (
+        "-o a folder holding the input leaves out the input's subfolder named like the input",
+        "lltd/batch/plan.py",
+        [("inside = not job.in_place and related[0]", "inside = not job.in_place or related[0]")],
+        "tests/test_plan_contracts.py::test_an_output_folder_holding_the_input_leaves_out_no_subfolder_named_like_the_input",
+    ),
+    (
+        "a listing's word that a name is no plain file ignored: a folder planned as an input",
+        "lltd/batch/plan.py",
+        [("            problem = not_regular(name)", "            problem = None")],
+        "tests/test_plan_contracts.py::test_a_listing_that_knows_sizes_and_kinds_is_believed_and_nothing_is_stat_ed",
+    ),
+    (
+        "storage: -o a folder holding the input takes an unrecorded original there for a leftover",
+        "lltd/cluster/remote.py",
+        [
+            (
+                "overlaps = inside is not None or source.relative_to(destination) is not None",
+                "overlaps = inside is not None",
+            )
+        ],
+        "tests/test_remote_contracts.py::test_with_o_holding_the_input_an_unrecorded_file_is_never_taken_for_a_leftover",
+    ),
+    (
         "the walk enters a link to a folder (is_dir follows links)",
         "lltd/fs/walk.py",
         [("entry.is_dir(follow_symlinks=False)", "entry.is_dir(follow_symlinks=True)")],
