@@ -975,6 +975,35 @@ ROWS = [
         ],
         "tests/test_remote_contracts.py::test_with_o_holding_the_input_an_unrecorded_file_is_never_taken_for_a_leftover",
     ),
+    (
+        "the walk enters a link to a folder (is_dir follows links)",
+        "lltd/fs/walk.py",
+        [("entry.is_dir(follow_symlinks=False)", "entry.is_dir(follow_symlinks=True)")],
+        "tests/test_walk_contracts.py::test_links_fifos_and_files_are_listed_as_other_names_and_no_link_is_entered",
+    ),
+    (
+        "the walk lists a folder met a second time again (the seen rule removed)",
+        "lltd/fs/walk.py",
+        [("if (st.st_dev, st.st_ino) in seen:", "if False:")],
+        "tests/test_walk_contracts.py::test_a_folder_met_a_second_time_goes_to_onerror_as_eloop_and_is_not_listed_again",
+    ),
+    (
+        "defend draws from the key's source and ignores the caller's rng",
+        "lltd/transforms.py",
+        [
+            (
+                "settings.draw(rng) if rng is not None else settings.draw_for(key)",
+                "settings.draw_for(key)",
+            )
+        ],
+        "tests/test_transforms_contracts.py::test_defend_with_an_rng_draws_from_it_whatever_the_key",
+    ),
+    (
+        "a seeded Defend callable draws the seed's first draw at every call",
+        "lltd/transforms.py",
+        [("self.settings.rng() if self.settings.seed is not None else None", "None")],
+        "tests/test_transforms_contracts.py::test_a_seeded_defend_callable_replays_one_sequence_of_draws_from_construction_on",
+    ),
 ]
 
 

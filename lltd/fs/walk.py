@@ -73,6 +73,20 @@ def allow_recursive_walks() -> None:
         sys.setrecursionlimit(needed)
 
 
+def deep_descriptors_soft_limit(soft: int, hard: int) -> int:
+    """The soft limit on open descriptors :func:`allow_deep_descriptors` sets, from the current
+    ``(soft, hard)``: the hard limit, at most 1 << 20, never lower than ``soft``.
+
+    Apart so that every case has a test, those no process here can set up included: a hard
+    limit above ``fs.nr_open`` (1 << 20 by default; raising it is machine-wide) and an
+    unlimited one (never on Linux; macOS's default).
+    """
+    from resource import RLIM_INFINITY
+
+    wanted = 1 << 20 if hard == RLIM_INFINITY else min(hard, 1 << 20)
+    return soft if soft == RLIM_INFINITY else max(soft, wanted)
+
+
 def allow_deep_descriptors() -> None:
     """Raise this process's soft limit on open descriptors to its hard limit (at most 1 << 20):
     an emptying by descriptor holds one per level of the tree, and the usual soft limit of
@@ -80,6 +94,6 @@ def allow_deep_descriptors() -> None:
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 1 << 20 if hard == resource.RLIM_INFINITY else min(hard, 1 << 20)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
+    wanted = deep_descriptors_soft_limit(soft, hard)
+    if wanted != soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
