@@ -40,3 +40,12 @@ def test_importing_lltd_imports_neither_pillow_nor_the_transforms() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_lltd_defense_settings_loads_the_settings_alone_not_the_transforms() -> None:
+    code = (
+        "import sys, lltd; lltd.DefenseSettings; "
+        "print(sorted(m for m in ('PIL', 'lltd.transforms') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -254,22 +254,49 @@ def test_a_folder_met_a_second_time_goes_to_onerror_as_eloop_and_is_not_listed_a
     ]
 
 
-def test_a_listed_folder_swapped_for_a_link_to_a_walked_one_is_not_walked_again(
-    tree: Path,
+@pytest.mark.parametrize("target", ["top", "outside"])
+def test_a_listed_folder_swapped_for_a_link_is_not_entered_wherever_the_link_leads(
+    tree: Path, tmp_path: Path, target: str
 ) -> None:
+    """Between the listing and the visit, b becomes a link: to top (a folder walked already)
+    or to a folder outside the tree that nothing walked (``/`` would be walked whole)."""
     t = str(tree)
+    outside = make(tmp_path / "outside", "secret")
 
     def swap(folder: str, subfolders: list[str]) -> None:
         subfolders.sort()
-        if folder == t:  # between the listing and the visit, b becomes a link to top
+        if folder == t:
             (tree / "b").rmdir()
-            (tree / "b").symlink_to(tree)
+            (tree / "b").symlink_to(tree if target == "top" else outside)
 
     steps, errors = walked(tree, swap)
     assert [folder for folder, _, _ in steps] == [
         t, f"{t}/a", f"{t}/a/x", f"{t}/a/y", f"{t}/c", f"{t}/c/z",
     ]  # fmt: skip
-    assert [(e.errno, e.filename) for e in errors] == [(errno.ELOOP, f"{t}/b")]
+    assert [(e.errno, e.filename) for e in errors] == [(errno.ENOTDIR, f"{t}/b")]
+
+
+def test_a_listed_folder_replaced_by_another_folder_is_not_walked_as_it(
+    tree: Path, tmp_path: Path
+) -> None:
+    """b moved away and another folder moved in under its name: what is there now is not what
+    the listing said (its identity differs), so it is refused, not walked in b's place."""
+    t = str(tree)
+    other = make(tmp_path / "other", "inside")
+
+    def replace(folder: str, subfolders: list[str]) -> None:
+        subfolders.sort()
+        if folder == t:
+            (tree / "b").rename(tmp_path / "b-moved-away")
+            other.rename(tree / "b")
+
+    steps, errors = walked(tree, replace)
+    assert [folder for folder, _, _ in steps] == [
+        t, f"{t}/a", f"{t}/a/x", f"{t}/a/y", f"{t}/c", f"{t}/c/z",
+    ]  # fmt: skip
+    assert [(e.errno, e.strerror, e.filename) for e in errors] == [
+        (errno.ESTALE, "not the folder listed there (replaced since)", f"{t}/b")
+    ]
 
 
 def test_an_entry_whose_type_cannot_be_learnt_is_listed_with_the_other_names(
