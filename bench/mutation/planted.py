@@ -1034,6 +1034,24 @@ ROWS = [
         [("return generate_latest(registry)", "return generate_latest()")],
         "tests/test_exposition_contracts.py::test_render_names_counters_with_total_and_renders_only_the_registry_given",
     ),
+    (
+        "lltd cwebp -q 50 -lossless -z 9: a later core option undoes -q, so -z is kept (cwebp drops it)",
+        "lltd/codecs/grammar.py",
+        [("out.quality_or_method |= name in", "out.quality_or_method = name in")],
+        "tests/test_grammar_contracts.py::test_z_gives_way_to_q_or_m_anywhere_on_the_line_as_in_cwebp",
+    ),
+    (
+        "lltd cwebp -s W H reads the raw YUV input as H x W",
+        "lltd/codecs/grammar.py",
+        [("(int(values[0]), int(values[1]))", "(int(values[1]), int(values[0]))")],
+        "tests/test_grammar_contracts.py::test_s_reads_the_input_as_raw_yuv_of_that_width_and_height",
+    ),
+    (
+        "lltd cwebp refuses the input - as an unknown option",
+        "lltd/codecs/grammar.py",
+        [('elif arg.startswith("-") and arg != "-":', 'elif arg.startswith("-"):')],
+        "tests/test_grammar_contracts.py::test_a_lone_dash_is_an_input_name_not_an_option",
+    ),
 ]
 
 
