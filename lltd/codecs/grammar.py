@@ -91,7 +91,7 @@ def _collect(spec: CwebpOption, raw: list[str], out: _Collected) -> None:
         else:
             out.printing.append((name, *raw))
     elif spec.kind == INFO:
-        out.info = out.info or name.replace("-help", "-h").replace("-longhelp", "-H")
+        out.info = out.info or name  # an alias (-help, -longhelp) comes as its spec's name
     elif spec.kind == INPUT:
         out.yuv_size = (int(values[0]), int(values[1]))  # type: ignore[call-overload]
 
