@@ -62,6 +62,7 @@ def _read(dir_fd: int, name: str) -> bytes | None:
     except FileNotFoundError:
         return None
     try:
+        # 64 KiB: a name is far shorter, and a huge file planted here must not fill memory.
         return os.read(fd, 65536)
     finally:
         os.close(fd)
