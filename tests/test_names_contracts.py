@@ -1,7 +1,8 @@
 """The shared folder's name markers (``lltd.watch.names``, issue 27), in-process on real files: a
 marker store is complete (an unrecorded output is someone else's), a marker is published whole
-with mode 0644 less the umask, read up to 64 KiB, never through a link, by descriptors no child
-inherits; a marker gone after a lost race is held by no one."""
+with mode 0644 less the umask, read up to 64 KiB, never through a link (nor its temporary); a
+marker gone after a lost race is held by no one. (Close-on-exec needs no test: ``os.open``
+makes every descriptor non-inheritable, PEP 446.)"""
 
 from __future__ import annotations
 
@@ -103,27 +104,6 @@ def test_a_link_planted_at_the_temporarys_name_is_never_written_through(
         names.claim("a.webp", "a.png")
     assert victim.read_bytes() == b"theirs"
     assert not marker(tmp_path, "a.webp").exists()
-
-
-def test_no_descriptor_the_markers_are_opened_by_is_inherited_by_a_child(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The daemon starts worker processes while other threads claim names: a marker's descriptor
-    must not leak into them."""
-    names = store(tmp_path)
-    real = names_module.open_file
-    inheritable: list[tuple[str, bool]] = []
-
-    def recording(name: str, flags: int, mode: int = 0o777, *, dir_fd: int) -> int:
-        fd = real(name, flags, mode, dir_fd=dir_fd)
-        inheritable.append(("create" if flags & os.O_CREAT else "read", os.get_inheritable(fd)))
-        return fd
-
-    monkeypatch.setattr(names_module, "open_file", recording)
-    names.claim("a.webp", "a.png")  # created
-    names.claim("a.webp", "a.jpg")  # a temporary made, its link refused: read
-    names.holder("a.webp")  # read
-    assert inheritable == [("create", False), ("create", False), ("read", False), ("read", False)]
 
 
 def test_a_marker_is_read_up_to_64_KiB_and_no_further(tmp_path: Path) -> None:
