@@ -145,6 +145,50 @@ def test_watch_runs_on_a_deep_drop_folder_and_takes_a_deep_tree_moved_in(
     assert "Traceback" not in watch.stderr
 
 
+def test_watch_takes_a_deep_tree_made_level_by_level_without_flooding_its_log(
+    deep_tmp: Path,
+) -> None:
+    """An uploader's ``mkdir d; cd d`` loop, run inside the watched folder: folders appear
+    faster than inotify's thread reads their events, so watchdog watches many of them twice,
+    and watchdog 7 warned each time with every watched path spelled out (1,100 levels: 3.4 GB
+    on stderr, a minute in which the daemon read no event and could not stop)."""
+    inp, out = deep_tmp / "in", deep_tmp / "out"
+    inp.mkdir()
+    watch = Watch(deep_tmp, inp, "-o", out, "-j", "1", "--settle", "200")
+    try:
+        watch.wait_ready()
+        made = deep_file(inp, DEEP, "made-here.png")
+        wait_until((out / made).exists, 120, "the output of the file at the bottom")
+        assert watch.process.poll() is None, watch.stderr[-2000:]
+    finally:
+        assert watch.stop() == 0, watch.stderr[-2000:]
+    assert "already exists for watch" not in watch.stderr
+    assert len(watch.log_err.read_bytes()) < 10_000, watch.stderr[:2000]
+
+
+def test_watchdogs_duplicate_watch_warning_costs_one_path_and_is_silenced() -> None:
+    """The mechanism of the test above, without its race: a watch whose folder group watches
+    1,100 long paths reprs as its own path, and the warning is filtered."""
+    import warnings
+
+    inotify_c = pytest.importorskip("watchdog.observers.inotify_c")
+    from lltd.watch.discovery import native_observer
+
+    class Group:  # what watchdog hangs on a watch: its folder group, which knows every path
+        def __repr__(self) -> str:
+            return "/d" * 2_000 * 1_100
+
+    native_observer()
+    watch = inotify_c.Watch(7, 0, b"/in/d")
+    watch.callbacks[1] = Group()
+    assert len(f"{watch.short_str}") < 300  # what watchdog 7's warning formats
+    with warnings.catch_warnings(record=True) as caught:
+        duplicate = f"Callback with id '1' already exists for watch {watch.short_str}."
+        warnings.warn(duplicate, RuntimeWarning, stacklevel=1)
+        warnings.warn("Callback with id '1' is another warning", RuntimeWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["Callback with id '1' is another warning"]
+
+
 def test_a_second_run_over_a_deep_output_tree_reuses_it(deep_tmp: Path, run_lltd) -> None:
     """The start-up sweep for stale temporaries walks OUT, which mirrors IN's depth (it used
     ``os.fwalk``, which recursed once per level)."""
