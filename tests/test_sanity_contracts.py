@@ -101,8 +101,17 @@ def test_the_square_check_fails_exactly_when_square_breaks_more_than_the_toleran
     square = [True] * 2 + [True] * extra + [False] * (n - 2 - extra)
     check = sanity.square_check(_attack(at, square))
     assert check.passed is passed, check.detail
-    assert check.detail.startswith(f"webp: Square broke {extra} of the {n - 2} images")
-    assert ("masked gradients" in check.detail) is not passed
+    assert check.detail == f"webp: Square broke {extra} of the {n - 2} images BPDA-PGD left" + (
+        "" if passed else " (the gradient attack is weaker: suspect masked gradients)"
+    )
+    assert check.name == "Square does not beat BPDA (webp)"
+
+
+def test_a_square_check_with_no_image_left_standing_is_not_informative() -> None:
+    check = sanity.square_check(_attack([0, 3, 7], [True, True, True]))
+    assert check.passed is None
+    assert check.detail == "webp: BPDA-PGD left no image for Square to test"
+    assert check.name == "Square does not beat BPDA (webp)"
 
 
 # The attack-based checks, on a linear model whose answers are known (tests/test_adaptive_units.py):
