@@ -56,7 +56,7 @@ def test_the_steps_check_fails_exactly_when_more_than_the_tolerance_falls_in_the
         (
             31,
             15,
-            "webp: 100.0 % after 15 steps, 90.0 % after 31 (still falling: more steps needed)",
+            "webp: 100.0 % after 10 steps, 90.0 % after 31 (still falling: more steps needed)",
         ),
     ],
 )
@@ -65,7 +65,8 @@ def test_the_halfway_point_is_the_curve_mark_nearest_half_the_steps_the_earlier_
 ) -> None:
     """Two images of 20 fall at ``broken_at``. Of 100 steps, the mark at 50 already counts them;
     of 31 the curve has marks at 10 and 20 only, and 15 (31 // 2) ties: the earlier mark, 10,
-    before they fell, so they fell in the second half."""
+    before they fell, so they fell in the second half. The message names the mark whose accuracy
+    it gives (it said "after 15 steps" beside the accuracy after 10)."""
     check = sanity.steps_check(_attack([broken_at] * 2 + [-1] * 18), steps)
     assert check.detail == detail
     assert check.passed is not detail.endswith("needed)")
@@ -80,7 +81,7 @@ def test_a_curve_at_100_percent_halfway_is_still_judged_only_0_percent_is_not_in
     done = sanity.steps_check(_attack([0, 3, 10, 10]), 31)
     assert done.passed is None
     assert done.detail == (
-        "webp: 0.0 % after 15 steps, 0.0 % after 31 (nothing was left to break after 15 steps)"
+        "webp: 0.0 % after 10 steps, 0.0 % after 31 (nothing was left to break after 10 steps)"
     )
     assert done.name == "steps flatten (webp)"
 
