@@ -117,3 +117,49 @@ def test_without_child_tracing_every_test_that_starts_a_process_runs_for_every_m
         "test_suite.py::test_through_a_process",
         "test_suite.py::test_through_an_untraced_process",
     ]
+
+
+def _run_py() -> object:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mutation_run", MUTATION / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_recheck_replants_a_survivor_where_its_line_moved_to_the_nearest_copy() -> None:
+    run = _run_py()
+    lines = ["a = 1\n", "    return False\n", "b = 2\n", "    return False\n", "c\n"]
+    assert run.replant_line(lines, {"line": 2, "old": "return False"}) == 1  # unmoved
+    assert run.replant_line(lines, {"line": 1, "old": "a = 1"}) == 0
+    assert run.replant_line(lines, {"line": 5, "old": "return False"}) == 3  # moved: nearest
+    assert run.replant_line(lines, {"line": 9, "old": "c"}) == 4  # past the end now
+    assert run.replant_line(lines, {"line": 2, "old": "gone"}) is None
+
+
+def test_a_recheck_run_past_its_limit_is_killed_with_what_it_started(tmp_path: Path) -> None:
+    run = _run_py()
+    marker = tmp_path / "grandchild"
+    code = (
+        "import subprocess, sys, time; "
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+        f"open({str(marker)!r}, 'w').write(str(p.pid)); time.sleep(600)"
+    )
+    assert (
+        run._run_group(
+            [sys.executable, "-c", "raise SystemExit(3)"], tmp_path, dict(os.environ), 30
+        )
+        == 3
+    )
+    status = run._run_group([sys.executable, "-c", code], tmp_path, dict(os.environ), 3)
+    assert status == -1
+    grandchild = int(marker.read_text())
+    try:
+        os.kill(grandchild, 0)
+    except ProcessLookupError:
+        pass
+    else:  # a zombie until its reaper (init) takes it: dead all the same
+        state = Path(f"/proc/{grandchild}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        assert state == "Z"

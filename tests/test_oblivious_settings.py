@@ -117,3 +117,35 @@ def test_progress_hears_the_count_attacked_after_each_batch() -> None:
     out = attack_images(_Brightness().eval(), data, "fgsm", 2 / 255, {"steps": 1}, 0, heard.append)
     assert heard == [oblivious._ATTACK_BATCH, count]
     assert out.shape == images.shape and out.dtype == np.uint8
+
+
+class _Mean(torch.nn.Module):
+    """Class 1 where an image's mean pixel passes 128/255."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        score = (x.mean(dim=(1, 2, 3)) - 128 / 255) * 1000 + self.anchor
+        return torch.stack([-score, score], dim=1)
+
+
+def test_a_stretch_takes_the_first_scale_that_fools_and_keeps_pixels_inside_0_255() -> None:
+    """48 values: 16 at 128 pushed +0.49 of a level, 16 at 128 pushed +0.47, 8 at 0 not
+    pushed, 8 at 240 pushed to 255. Rounded as found (scale 1.0) the mean is 127.8: not
+    fooled. At 1.05 the first 16 round up (mean 128.2): fooled, and that is the image kept;
+    1.1 would round the second 16 up too. The pushed 240s land past 255 and are clipped there
+    (not wrapped to 0), the 0s stay 0."""
+    from lltd.evaluate.oblivious import _stretch
+
+    base = np.array([128] * 32 + [0] * 8 + [240] * 8, dtype=np.float32)
+    delta = np.array([0.49] * 16 + [0.47] * 16 + [0] * 8 + [15] * 8, dtype=np.float32)
+    clean = base.astype(np.uint8).reshape(1, 4, 4, 3)
+    found = torch.from_numpy(((base + delta) / 255).reshape(1, 4, 4, 3)).permute(0, 3, 1, 2)
+    labels = np.zeros(1, dtype=np.int64)
+    model = _Mean().eval()
+    assert (predict(model, np.round(base + delta).astype(np.uint8).reshape(1, 4, 4, 3)) == 0).all()
+    kept = _stretch(model, clean, found, labels).reshape(-1)
+    expected = [129] * 16 + [128] * 16 + [0] * 8 + [255] * 8
+    assert kept.tolist() == expected

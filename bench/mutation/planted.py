@@ -919,6 +919,92 @@ ROWS = [
         "tests/test_terminal_contracts.py::test_oblivious_attacks_get_their_short_names_and_the_others_are_numbered_a1_a2",
     ),
     (
+        "the reference model's DEFAULT weights trained into the cache, then not loaded (random)",
+        "lltd/models/registry.py",
+        [("        weights = path\n", "        weights = None\n")],
+        "tests/test_model_registry_contracts.py::test_default_weights_are_trained_once_into_the_cache_announced_in_one_line",
+    ),
+    (
+        "a package.module:function model's own input_size ignored (224 instead)",
+        "lltd/models/registry.py",
+        [("size = entry.size or int(", "size = entry.size and int(")],
+        "tests/test_model_registry_contracts.py::test_a_factory_models_own_size_normalisation_and_names_win",
+    ),
+    (
+        "--device cuda taken on a machine without CUDA",
+        "lltd/models/registry.py",
+        [
+            (
+                'if device.startswith("cuda") and not torch.cuda',
+                'if device.startswith("cuda") and torch.cuda',
+            )
+        ],
+        "tests/test_model_registry_contracts.py::test_auto_is_the_cpu_without_cuda_and_a_cuda_device_is_refused_in_one_line",
+    ),
+    (
+        "a planned output whose name held nothing may replace any file that appears there",
+        "lltd/batch/plan.py",
+        [
+            (
+                "        return False\n    return Version.of(st)",
+                "        return True\n    return Version.of(st)",
+            )
+        ],
+        "tests/test_plan_contracts.py::test_a_name_holding_no_regular_file_is_planned_to_replace_nothing_so_a_later_file_is_kept",
+    ),
+    (
+        "-o a folder holding the input leaves out the input's subfolder named like the input",
+        "lltd/batch/plan.py",
+        [("inside = not job.in_place and related[0]", "inside = not job.in_place or related[0]")],
+        "tests/test_plan_contracts.py::test_an_output_folder_holding_the_input_leaves_out_no_subfolder_named_like_the_input",
+    ),
+    (
+        "a listing's word that a name is no plain file ignored: a folder planned as an input",
+        "lltd/batch/plan.py",
+        [("            problem = not_regular(name)", "            problem = None")],
+        "tests/test_plan_contracts.py::test_a_listing_that_knows_sizes_and_kinds_is_believed_and_nothing_is_stat_ed",
+    ),
+    (
+        "storage: -o a folder holding the input takes an unrecorded original there for a leftover",
+        "lltd/cluster/remote.py",
+        [
+            (
+                "overlaps = inside is not None or source.relative_to(destination) is not None",
+                "overlaps = inside is not None",
+            )
+        ],
+        "tests/test_remote_contracts.py::test_with_o_holding_the_input_an_unrecorded_file_is_never_taken_for_a_leftover",
+    ),
+    (
+        "the walk enters a link to a folder (is_dir follows links)",
+        "lltd/fs/walk.py",
+        [("entry.is_dir(follow_symlinks=False)", "entry.is_dir(follow_symlinks=True)")],
+        "tests/test_walk_contracts.py::test_links_fifos_and_files_are_listed_as_other_names_and_no_link_is_entered",
+    ),
+    (
+        "the walk lists a folder met a second time again (the seen rule removed)",
+        "lltd/fs/walk.py",
+        [("if (st.st_dev, st.st_ino) in seen:", "if False:")],
+        "tests/test_walk_contracts.py::test_a_folder_met_a_second_time_goes_to_onerror_as_eloop_and_is_not_listed_again",
+    ),
+    (
+        "defend draws from the key's source and ignores the caller's rng",
+        "lltd/transforms.py",
+        [
+            (
+                "settings.draw(rng) if rng is not None else settings.draw_for(key)",
+                "settings.draw_for(key)",
+            )
+        ],
+        "tests/test_transforms_contracts.py::test_defend_with_an_rng_draws_from_it_whatever_the_key",
+    ),
+    (
+        "a seeded Defend callable draws the seed's first draw at every call",
+        "lltd/transforms.py",
+        [("self.settings.rng() if self.settings.seed is not None else None", "None")],
+        "tests/test_transforms_contracts.py::test_a_seeded_defend_callable_replays_one_sequence_of_draws_from_construction_on",
+    ),
+    (
         "--shared: a marker read through a link planted at its name (O_NOFOLLOW dropped)",
         "lltd/watch/names.py",
         [("os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC", "os.O_RDONLY | os.O_CLOEXEC")],

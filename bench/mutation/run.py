@@ -161,7 +161,7 @@ def scratch_copy(into: Path) -> None:
     with tempfile.TemporaryFile() as buffer:
         with tarfile.open(fileobj=buffer, mode="w") as archive:
             for name in filter(None, listed):
-                if (REPO / name).exists() and not name.startswith("bench/"):
+                if (REPO / name).exists() and not name.startswith("bench/mutation/"):
                     archive.add(REPO / name, arcname=name, recursive=False)
         buffer.seek(0)
         with tarfile.open(fileobj=buffer) as archive:
@@ -430,7 +430,12 @@ def run_module(
 def recheck(entry: dict, result: dict) -> None:
     """Plant each recorded survivor again (its line as mutmut changed it) in a scratch copy of
     the tree as it is now, and run the module's current tests: ``killed_since`` on each says
-    whether they catch it now. For tests added after a run; the run's own figures stay."""
+    whether they catch it now. For tests added after a run; the run's own figures stay.
+
+    A survivor whose line moved since the run is planted where its text now is (the nearest
+    such line). The tests first run on the unchanged copy: where they fail there, nothing is
+    replanted (every plant would read as killed). A plant that runs ten times as long as that
+    run, and at least a minute, is a hang: killed by timeout, as mutmut counts it."""
     runner = [sys.executable, "-c", STRICT_PYTEST, "-x", "-q", "-p", "no:cacheprovider"]
     runner += ["-p", "no:randomly", "-m", MARKERS, *entry["tests"]]
     with tempfile.TemporaryDirectory(prefix="lltd-recheck-") as scratch:
@@ -439,21 +444,51 @@ def recheck(entry: dict, result: dict) -> None:
         path = work / entry["module"]
         original = path.read_text()
         lines = original.splitlines(keepends=True)
+        env = {**os.environ, "PYTHONPATH": str(work)}
+        started = time.monotonic()
+        if _run_group(runner, work, env, timeout=None) != 0:
+            print(f"{entry['module']}: its tests fail on the unchanged tree; nothing replanted")
+            return
+        limit = max(60.0, 10 * (time.monotonic() - started))
         for survivor in result["survivors"]:
-            at = survivor["line"] - 1
-            if at >= len(lines) or lines[at].strip() != survivor["old"]:
-                survivor["killed_since"] = None  # the line moved or changed: not replanted
+            at = replant_line(lines, survivor)
+            if at is None:
+                survivor["killed_since"] = None  # the line is gone or changed: not replanted
                 continue
             indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
             planted = lines[:at] + ([f"{indent}{survivor['new']}\n"] if survivor["new"] else [])
             path.write_text("".join(planted + lines[at + 1 :]))
-            env = {**os.environ, "PYTHONPATH": str(work)}
-            outcome = subprocess.run(runner, cwd=work, env=env, capture_output=True, check=False)
-            survivor["killed_since"] = outcome.returncode != 0
+            survivor["killed_since"] = _run_group(runner, work, env, timeout=limit) != 0
             path.write_text(original)
     result["rechecked"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     result["rechecked_key"] = entry["key"]
     result["rechecked_key_own"] = key(entry, conftest=False)
+
+
+def replant_line(lines: list[str], survivor: dict) -> int | None:
+    """Where ``survivor``'s line is now (0-based): its recorded line if unchanged, else the
+    nearest line with its text (code added above it moves it), else None."""
+    recorded = survivor["line"] - 1
+    if recorded < len(lines) and lines[recorded].strip() == survivor["old"]:
+        return recorded
+    same = [at for at, line in enumerate(lines) if line.strip() == survivor["old"]]
+    return min(same, key=lambda at: abs(at - recorded)) if same else None
+
+
+def _run_group(command: list[str], cwd: Path, env: dict, timeout: float | None) -> int:
+    """``command``'s exit status, or -1 if it ran past ``timeout``: then its whole process
+    group is killed (the pytest under the wrapper, and what the tests started)."""
+    with subprocess.Popen(
+        command, cwd=cwd, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    ) as process:  # fmt: skip
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return -1
 
 
 def result_file(module: str) -> Path:

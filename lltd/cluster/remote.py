@@ -241,6 +241,8 @@ def storage_tree(
 ) -> OutputTree:
     """The planner's view of a storage pair, answered from one listing of each."""
     inside = destination.relative_to(source)  # where outputs sit in the input tree, if they do
+    # -o a folder that holds the input: an unrecorded file there may be an original (as locally).
+    overlaps = inside is not None or source.relative_to(destination) is not None
 
     def as_input(name: str) -> str | None:
         if inside is None:
@@ -264,6 +266,7 @@ def storage_tree(
         input_mark=mark_in(source, listing),
         as_input=as_input,
         same_source=same_source,
+        overlaps=overlaps,
     )
 
 

@@ -25,33 +25,64 @@ def walk(
     (never entered). A folder that cannot be listed (gone, no permission, a path longer than
     the kernel takes) is passed to ``onerror`` and skipped, as ``os.walk`` does; so is a folder
     met a second time (a bind mount of a folder inside itself, which ``os.walk`` would walk
-    until the path grew too long, every file in it again at each level).
+    until the path grew too long, every file in it again at each level), and a folder that is
+    no longer the one its parent listed: swapped since for a link (anywhere: ``/`` would have
+    been walked whole) or for another folder moved there.
     """
-    stack = [os.fspath(top)]
+    stack: list[tuple[str, tuple[int, int] | None]] = [(os.fspath(top), None)]
     seen: set[tuple[int, int]] = set()
     while stack:
-        folder = stack.pop()
+        folder, listed = stack.pop()
         try:
-            st = os.stat(folder)  # what scandir lists: the folder a top given as a link names
-            if (st.st_dev, st.st_ino) in seen:
-                raise OSError(errno.ELOOP, "the same folder as one already walked", folder)
-            seen.add((st.st_dev, st.st_ino))
-            with os.scandir(folder) as listing:
-                entries = list(listing)
+            subfolders, identities, names = _listing(folder, listed, seen, top=not seen)
         except OSError as exc:
             if onerror is not None:
                 onerror(exc)
             continue
-        subfolders: list[str] = []
-        names: list[str] = []
-        for entry in entries:
-            try:
-                is_folder = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                is_folder = False
-            (subfolders if is_folder else names).append(entry.name)
         yield folder, subfolders, names
-        stack.extend(os.path.join(folder, name) for name in reversed(subfolders))
+        stack.extend(
+            (os.path.join(folder, name), identities.get(name)) for name in reversed(subfolders)
+        )
+
+
+def _listing(
+    folder: str, listed: tuple[int, int] | None, seen: set[tuple[int, int]], top: bool
+) -> tuple[list[str], dict[str, tuple[int, int]], list[str]]:
+    """``folder``'s subfolders (with the identity each had in the listing) and other names,
+    read through one descriptor: the folder checked is the folder listed."""
+    # Only top may be a link (the folder a top given as a link names); below it, no link is
+    # followed, and the folder opened must be the one the parent's listing saw.
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if top else os.O_NOFOLLOW)
+    fd = os.open(folder, flags)
+    try:
+        st = os.fstat(fd)
+        identity = (st.st_dev, st.st_ino)
+        if listed is not None and identity != listed:
+            raise OSError(errno.ESTALE, "not the folder listed there (replaced since)", folder)
+        if identity in seen:
+            raise OSError(errno.ELOOP, "the same folder as one already walked", folder)
+        seen.add(identity)
+        subfolders: list[str] = []
+        identities: dict[str, tuple[int, int]] = {}
+        names: list[str] = []
+        with os.scandir(fd) as listing:
+            for entry in listing:
+                try:
+                    is_folder = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    is_folder = False
+                if not is_folder:
+                    names.append(entry.name)
+                    continue
+                subfolders.append(entry.name)
+                try:  # a mount point's is the mounted folder's, as fstat will see it
+                    below = entry.stat(follow_symlinks=False)
+                    identities[entry.name] = (below.st_dev, below.st_ino)
+                except OSError:
+                    pass  # gone already: its visit fails, or finds what replaced it unlisted
+    finally:
+        os.close(fd)
+    return subfolders, identities, names
 
 
 #: The most levels a path can cross before the kernel refuses it: PATH_MAX (4096 bytes) over the
@@ -73,6 +104,20 @@ def allow_recursive_walks() -> None:
         sys.setrecursionlimit(needed)
 
 
+def deep_descriptors_soft_limit(soft: int, hard: int) -> int:
+    """The soft limit on open descriptors :func:`allow_deep_descriptors` sets, from the current
+    ``(soft, hard)``: the hard limit, at most 1 << 20, never lower than ``soft``.
+
+    Apart so that every case has a test, those no process here can set up included: a hard
+    limit above ``fs.nr_open`` (1 << 20 by default; raising it is machine-wide) and an
+    unlimited one (never on Linux; macOS's default).
+    """
+    from resource import RLIM_INFINITY
+
+    wanted = 1 << 20 if hard == RLIM_INFINITY else min(hard, 1 << 20)
+    return soft if soft == RLIM_INFINITY else max(soft, wanted)
+
+
 def allow_deep_descriptors() -> None:
     """Raise this process's soft limit on open descriptors to its hard limit (at most 1 << 20):
     an emptying by descriptor holds one per level of the tree, and the usual soft limit of
@@ -80,6 +125,6 @@ def allow_deep_descriptors() -> None:
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 1 << 20 if hard == resource.RLIM_INFINITY else min(hard, 1 << 20)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
+    wanted = deep_descriptors_soft_limit(soft, hard)
+    if wanted != soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))

@@ -45,7 +45,6 @@ class ModelEntry:
     std: tuple[float, ...] = IMAGENET_STD
     #: Default class names for a network with this many outputs (``--synsets`` overrides them).
     classes: Callable[[nn.Module, int], ClassNames] | None = None
-    description: str = ""
     #: Keep the weights channels-last on the CPU (inputs stay NCHW; convolutions follow the
     #: weights), where oneDNN's kernels for this network's depthwise convolutions are faster.
     channels_last: bool = False
@@ -83,7 +82,6 @@ ENTRIES: dict[str, ModelEntry] = {
         _load_reference,
         _reference_size(),
         classes=_reference_classes,
-        description="the 12-class 64x64 offline reference CNN (trained once, then cached)",
     ),
     EFFICIENTNET_LITE0: ModelEntry(
         EFFICIENTNET_LITE0,
@@ -92,7 +90,6 @@ ENTRIES: dict[str, ModelEntry] = {
         HALF_MEAN,
         HALF_STD,
         classes=imagenet.imagenet_classes,
-        description="EfficientNet-Lite0 on ImageNet, top-1 about 75 % (the [imagenet] extra)",
         # Forward + backward of 20 images at 224 x 224 on 2 cores: 0.80 s of CPU instead of
         # 1.29 s (logits within 2e-5 of the NCHW weights').
         channels_last=True,
@@ -134,7 +131,6 @@ def model_entry(name: str) -> ModelEntry:
         lambda w, d, p: load_classifier(name, w, d),
         299 if name == "inception_v3" else 224,
         classes=_torchvision_classes(name),
-        description="torchvision",
     )
 
 
