@@ -1005,6 +1005,36 @@ ROWS = [
         "tests/test_transforms_contracts.py::test_a_seeded_defend_callable_replays_one_sequence_of_draws_from_construction_on",
     ),
     (
+        "serve --workers: /metrics shows one worker's values (the multiprocess switch reads another variable)",
+        "lltd/serve/metrics.py",
+        [('os.environ.get("PROMETHEUS_MULTIPROC_DIR")', 'os.environ.get("PROMETHEUS_MULTIPROC")')],
+        "tests/test_serve_metrics_contracts.py::test_with_a_multiprocess_directory_each_scrape_sums_every_workers_files",
+    ),
+    (
+        "a stage bucket moved (1 s -> 2 s): the le 1.0 a dashboard reads is gone",
+        "lltd/serve/metrics.py",
+        [("0.5, 1, 2.5, 5, 10)", "0.5, 2, 2.5, 5, 10)")],
+        "tests/test_serve_metrics_contracts.py::test_stage_histogram_has_the_fixed_buckets_and_counts_each_stage_apart",
+    ),
+    (
+        "serve's metrics registered in prometheus_client's global registry, not the service's",
+        "lltd/serve/metrics.py",
+        [("reg = self.registry", "reg = None")],
+        "tests/test_serve_metrics_contracts.py::test_each_service_has_its_own_registry",
+    ),
+    (
+        "/metrics announces prometheus_client's latest text format (1.0.0), not 0.0.4",
+        "lltd/common/exposition.py",
+        [("version=0.0.4", "version=1.0.0")],
+        "tests/test_exposition_contracts.py::test_the_media_type_is_text_format_0_0_4_in_utf8",
+    ),
+    (
+        "/metrics renders prometheus_client's global registry instead of the one given",
+        "lltd/common/exposition.py",
+        [("return generate_latest(registry)", "return generate_latest()")],
+        "tests/test_exposition_contracts.py::test_render_names_counters_with_total_and_renders_only_the_registry_given",
+    ),
+    (
         "--shared: a marker read through a link planted at its name (O_NOFOLLOW dropped)",
         "lltd/watch/names.py",
         [("os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC", "os.O_RDONLY | os.O_CLOEXEC")],
