@@ -1034,6 +1034,60 @@ ROWS = [
         [("return generate_latest(registry)", "return generate_latest()")],
         "tests/test_exposition_contracts.py::test_render_names_counters_with_total_and_renders_only_the_registry_given",
     ),
+    (
+        "--shared: a marker read through a link planted at its name (O_NOFOLLOW dropped)",
+        "lltd/watch/names.py",
+        [("os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC", "os.O_RDONLY | os.O_CLOEXEC")],
+        "tests/test_names_contracts.py::test_a_link_planted_at_a_markers_name_is_never_followed",
+    ),
+    (
+        "--shared: the name markers not a complete record (an unrecorded output taken as a leftover)",
+        "lltd/watch/names.py",
+        [("    complete = True  # every name", "    complete = False  # every name")],
+        "tests/test_names_contracts.py::test_an_unrecorded_file_is_never_taken_as_a_leftover_where_the_markers_hold_the_names",
+    ),
+    (
+        "--shared: a marker's temporary created without O_EXCL (written through a planted link)",
+        "lltd/watch/names.py",
+        [("os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW", "os.O_CREAT")],
+        "tests/test_names_contracts.py::test_a_link_planted_at_the_temporarys_name_is_never_written_through",
+    ),
+    (
+        "sanity: the identity check passed on equal accuracies alone (`and` -> `or`)",
+        "lltd/evaluate/sanity.py",
+        [("same == len(labels) and plain_acc", "same == len(labels) or plain_acc")],
+        "tests/test_sanity_contracts.py::test_the_identity_check_fails_when_an_image_differs_though_the_accuracies_agree",
+    ),
+    (
+        "sanity: the stronger configuration allowed to break two robust images",
+        "lltd/evaluate/sanity.py",
+        [("passed: bool | None = broken <= 1", "passed: bool | None = broken <= 2")],
+        "tests/test_sanity_contracts.py::test_the_stronger_attack_may_break_at_most_one_image_the_report_counts_as_robust",
+    ),
+    (
+        "sanity: the steps check's halfway point a third of the way (`steps // 2` -> `steps // 3`)",
+        "lltd/evaluate/sanity.py",
+        [("abs(point[0] - steps // 2)", "abs(point[0] - steps // 3)")],
+        "tests/test_sanity_contracts.py::test_the_halfway_point_is_the_curve_mark_nearest_half_the_steps_the_earlier_on_a_tie",
+    ),
+    (
+        "lltd cwebp -q 50 -lossless -z 9: a later core option undoes -q, so -z is kept (cwebp drops it)",
+        "lltd/codecs/grammar.py",
+        [("out.quality_or_method |= name in", "out.quality_or_method = name in")],
+        "tests/test_grammar_contracts.py::test_z_gives_way_to_q_or_m_anywhere_on_the_line_as_in_cwebp",
+    ),
+    (
+        "lltd cwebp -s W H reads the raw YUV input as H x W",
+        "lltd/codecs/grammar.py",
+        [("(int(values[0]), int(values[1]))", "(int(values[1]), int(values[0]))")],
+        "tests/test_grammar_contracts.py::test_s_reads_the_input_as_raw_yuv_of_that_width_and_height",
+    ),
+    (
+        "lltd cwebp refuses the input - as an unknown option",
+        "lltd/codecs/grammar.py",
+        [('elif arg.startswith("-") and arg != "-":', 'elif arg.startswith("-"):')],
+        "tests/test_grammar_contracts.py::test_a_lone_dash_is_an_input_name_not_an_option",
+    ),
 ]
 
 

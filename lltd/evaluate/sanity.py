@@ -51,16 +51,16 @@ def tolerance(n: int) -> float:
 
 def steps_check(attack: DefenseAttack, steps: int) -> Check:
     curve = attack.steps_curve(steps)
-    half = min(curve, key=lambda point: abs(point[0] - steps // 2))[1]
+    mark, half = min(curve, key=lambda point: abs(point[0] - steps // 2))  # the earlier on a tie
     last = curve[-1][1]
     n = len(attack.broken)
     passed: bool | None = half - last <= tolerance(n)
     detail = (
-        f"{attack.defense}: {100 * half:.1f} % after {steps // 2} steps, {100 * last:.1f} % after "
+        f"{attack.defense}: {100 * half:.1f} % after {mark} steps, {100 * last:.1f} % after "
         f"{steps}" + ("" if passed else " (still falling: more steps needed)")
     )
     if half == 0:  # nothing left to break halfway: the curve cannot keep falling
-        passed, detail = None, f"{detail} (nothing was left to break after {steps // 2} steps)"
+        passed, detail = None, f"{detail} (nothing was left to break after {mark} steps)"
     return Check(f"steps flatten ({attack.defense})", passed, detail, curve)
 
 

@@ -61,7 +61,7 @@ def _read(dir_fd: int, name: str) -> bytes | None:
         fd = open_file(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
-    try:
+    try:  # 64 KiB: a name is far shorter, and a huge file planted here must not fill memory
         return os.read(fd, 65536)
     finally:
         os.close(fd)
