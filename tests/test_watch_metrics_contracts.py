@@ -18,7 +18,8 @@ from collections.abc import Iterator
 import pytest
 
 pytest.importorskip("prometheus_client")
-from prometheus_client.parser import text_string_to_metric_families
+
+from test_serve_metrics_contracts import samples as text_samples
 
 from lltd.common.errors import UsageError
 from lltd.common.exposition import render
@@ -38,12 +39,11 @@ def counters() -> Counters:
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample by name and sorted labels, without the ``_created`` timestamps."""
-    found = {}
-    for family in text_string_to_metric_families(render(metrics.registry).decode()):
-        for sample in family.samples:
-            if not sample.name.endswith("_created"):
-                found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
-    return found
+    return text_samples(render(metrics.registry).decode())
+
+
+def port_of(metrics: Metrics) -> int:
+    return int(metrics.url.rsplit(":", 1)[1].removesuffix("/metrics"))
 
 
 def latency_buckets(metrics: Metrics) -> dict[str, float]:
@@ -244,7 +244,7 @@ def test_start_metrics_serves_every_path_with_the_one_text_format(
     c.count(0, failed=False)
     metrics = start_metrics("127.0.0.1:0", c, 4, lambda: 3)
     served.append(metrics)
-    port = int(metrics.url.rsplit(":", 1)[1].removesuffix("/metrics"))
+    port = port_of(metrics)
     assert metrics.url == f"http://127.0.0.1:{port}/metrics"
     for path in ("/metrics", "/", "/anything?x=1"):
         status, headers, body = get("127.0.0.1", port, path)
@@ -269,7 +269,7 @@ def test_serve_returns_the_port_chosen_for_port_zero(served: list[Metrics]) -> N
 def test_an_ipv6_host_is_served_over_ipv6(served: list[Metrics]) -> None:
     metrics = start_metrics("[::1]:0", counters(), 1, lambda: 0)
     served.append(metrics)
-    port = int(metrics.url.rsplit(":", 1)[1].removesuffix("/metrics"))
+    port = port_of(metrics)
     assert metrics.url == f"http://::1:{port}/metrics"
     status, _, body = get("::1", port)
     assert status == 200 and b"lltd_watch_workers 1.0\n" in body
@@ -301,7 +301,7 @@ def test_scrapes_are_not_logged(served: list[Metrics], capfd: pytest.CaptureFixt
     # The daemon's stderr is its journal: a scrape every few seconds is not news.
     metrics = start_metrics("127.0.0.1:0", counters(), 1, lambda: 0)
     served.append(metrics)
-    port = int(metrics.url.rsplit(":", 1)[1].removesuffix("/metrics"))
+    port = port_of(metrics)
     assert get("127.0.0.1", port)[0] == 200
     assert get("127.0.0.1", port, "/nothing")[0] == 200
     metrics.close()
@@ -310,7 +310,7 @@ def test_scrapes_are_not_logged(served: list[Metrics], capfd: pytest.CaptureFixt
 
 def test_close_stops_listening_and_may_be_called_again(served: list[Metrics]) -> None:
     metrics = start_metrics("127.0.0.1:0", counters(), 1, lambda: 0)
-    port = int(metrics.url.rsplit(":", 1)[1].removesuffix("/metrics"))
+    port = port_of(metrics)
     assert get("127.0.0.1", port)[0] == 200
     metrics.close()
     with pytest.raises(ConnectionRefusedError):
@@ -323,7 +323,7 @@ def test_a_stalled_scraper_does_not_hold_up_close(served: list[Metrics]) -> None
     # A client that connects and sends nothing must not keep the daemon from stopping.
     metrics = start_metrics("127.0.0.1:0", counters(), 1, lambda: 0)
     served.append(metrics)
-    port = int(metrics.url.rsplit(":", 1)[1].removesuffix("/metrics"))
+    port = port_of(metrics)
     with socket.create_connection(("127.0.0.1", port), timeout=20) as stalled:
         assert get("127.0.0.1", port)[0] == 200  # the stalled connection is being handled
         closing = threading.Thread(target=metrics.close, daemon=True)
