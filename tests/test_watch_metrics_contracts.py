@@ -19,6 +19,7 @@ import pytest
 
 pytest.importorskip("prometheus_client")
 
+from test_serve_metrics_contracts import buckets
 from test_serve_metrics_contracts import samples as text_samples
 
 from lltd.common.errors import UsageError
@@ -47,12 +48,7 @@ def port_of(metrics: Metrics) -> int:
 
 
 def latency_buckets(metrics: Metrics) -> dict[str, float]:
-    found = samples(metrics)
-    return {
-        dict(labels)["le"]: value
-        for (name, labels), value in found.items()
-        if name == "lltd_watch_latency_seconds_bucket"
-    }
+    return buckets(render(metrics.registry).decode(), "lltd_watch_latency_seconds")
 
 
 @pytest.fixture
