@@ -1070,6 +1070,24 @@ ROWS = [
         [("abs(point[0] - steps // 2)", "abs(point[0] - steps // 3)")],
         "tests/test_sanity_contracts.py::test_the_halfway_point_is_the_curve_mark_nearest_half_the_steps_the_earlier_on_a_tie",
     ),
+    (
+        "lltd cwebp -q 50 -lossless -z 9: a later core option undoes -q, so -z is kept (cwebp drops it)",
+        "lltd/codecs/grammar.py",
+        [("out.quality_or_method |= name in", "out.quality_or_method = name in")],
+        "tests/test_grammar_contracts.py::test_z_gives_way_to_q_or_m_anywhere_on_the_line_as_in_cwebp",
+    ),
+    (
+        "lltd cwebp -s W H reads the raw YUV input as H x W",
+        "lltd/codecs/grammar.py",
+        [("(int(values[0]), int(values[1]))", "(int(values[1]), int(values[0]))")],
+        "tests/test_grammar_contracts.py::test_s_reads_the_input_as_raw_yuv_of_that_width_and_height",
+    ),
+    (
+        "lltd cwebp refuses the input - as an unknown option",
+        "lltd/codecs/grammar.py",
+        [('elif arg.startswith("-") and arg != "-":', 'elif arg.startswith("-"):')],
+        "tests/test_grammar_contracts.py::test_a_lone_dash_is_an_input_name_not_an_option",
+    ),
 ]
 
 

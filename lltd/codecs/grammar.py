@@ -12,7 +12,6 @@ from lltd.codecs.cwebp_options import (
     CORE,
     INFO,
     INPUT,
-    LOSSLESS_PRESETS,
     OUTPUT,
     PIXELS,
     TUNING,
@@ -37,15 +36,17 @@ _CORE_FIELDS = {
 
 @dataclass
 class CwebpCall:
+    """One ``lltd cwebp`` call. Only :func:`parse_cwebp_args` makes one: no field has a default."""
+
     source: Path | None  # None only with an INFO option (-h, -version)
     output: Path | None  # None: cwebp's behaviour without -o (encode, write nothing)
-    options: EncodeOptions = field(default_factory=EncodeOptions)
-    info: str | None = None  # "-h", "-H" or "-version": print and exit
+    options: EncodeOptions
+    info: str | None  # "-h", "-H" or "-version": print and exit
     #: Options that change only what cwebp prints or dumps (-v, -print_psnr, -d f.pgm ...), as
     #: cwebp tokens: the cwebp backend passes them on; the pillow backend refuses those it can't.
-    printing: tuple[tuple[str, ...], ...] = ()
-    quiet: bool = False
-    yuv_size: tuple[int, int] | None = None  # -s w h: the input is raw YUV 4:2:0
+    printing: tuple[tuple[str, ...], ...]
+    quiet: bool
+    yuv_size: tuple[int, int] | None  # -s w h: the input is raw YUV 4:2:0
 
 
 @dataclass
@@ -90,7 +91,7 @@ def _collect(spec: CwebpOption, raw: list[str], out: _Collected) -> None:
         else:
             out.printing.append((name, *raw))
     elif spec.kind == INFO:
-        out.info = out.info or name.replace("-help", "-h").replace("-longhelp", "-H")
+        out.info = out.info or name  # an alias (-help, -longhelp) comes as its spec's name
     elif spec.kind == INPUT:
         out.yuv_size = (int(values[0]), int(values[1]))  # type: ignore[call-overload]
 
@@ -156,8 +157,3 @@ def parse_batch_options(tokens: list[str], base: EncodeOptions) -> EncodeOptions
             raise UsageError(f"cwebp option {arg} applies to one file; use lltd cwebp")
         _collect(spec, take_values(spec, args), out)
     return _options(base, out)
-
-
-def lossless_preset(level: int) -> tuple[int, int]:
-    """``-z level`` as (method, quality)."""
-    return LOSSLESS_PRESETS[level]
