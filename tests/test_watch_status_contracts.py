@@ -42,10 +42,11 @@ def test_each_file_counts_in_its_folder_and_by_outcome() -> None:
     c.count(1, failed=False, outcome="skipped")
     c.count(1, failed=False, outcome="skipped")
     c.count(1, failed=True, error="not an image")
+    c.count(1, failed=True, error="not an image")
     c.count(0, failed=True, error="too large", outcome="refused")
-    assert [(f.processed, f.failed) for f in c.folders] == [(1, 1), (2, 1)]
-    assert (c.processed, c.failed) == (3, 2)
-    assert c.outcomes() == {"converted": 1, "skipped": 2, "failed": 1, "refused": 1}
+    assert [(f.processed, f.failed) for f in c.folders] == [(1, 1), (2, 2)]
+    assert (c.processed, c.failed) == (3, 3)
+    assert c.outcomes() == {"converted": 1, "skipped": 2, "failed": 2, "refused": 1}
 
 
 def test_outcomes_is_a_copy() -> None:
