@@ -113,7 +113,21 @@ def test_a_plain_rgb_png_gives_width_then_height(tmp_path: Path) -> None:
     assert size_if_native(_write(tmp_path, "a.png", png())) == (W, H)
 
 
-@pytest.mark.parametrize("depth_colour", sorted(CWEBP_NATIVE))
+# Written out here, not taken from the module: a table missing an entry must fail a test.
+NATIVE_TABLE = [
+    (2, 0), (4, 0), (8, 0), (8, 2), (16, 2), (1, 3), (2, 3), (4, 3), (8, 3), (8, 4), (16, 4),
+    (8, 6), (16, 6),
+]  # fmt: skip
+
+
+def test_the_native_table_is_every_png_mode_pillow_opens_as_rgb_rgba_l_p_or_la() -> None:
+    from PIL.PngImagePlugin import _MODES
+
+    pillow = {key for key, (mode, _raw) in _MODES.items() if mode in PILLOW_NATIVE}
+    assert CWEBP_NATIVE == pillow == set(NATIVE_TABLE)
+
+
+@pytest.mark.parametrize("depth_colour", NATIVE_TABLE)
 def test_every_native_png_mode_gives_its_size_and_pillow_agrees(
     tmp_path: Path, depth_colour: tuple[int, int]
 ) -> None:
@@ -167,6 +181,11 @@ def test_png_compression_filter_and_interlace_methods(
 @pytest.mark.parametrize(("w", "h"), [(0, 5), (5, 0), (0, 0)])
 def test_a_png_with_no_pixels_is_left_to_pillow(tmp_path: Path, w: int, h: int) -> None:
     assert size_if_native(_write(tmp_path, "a.png", png(header=ihdr(w=w, h=h)))) is None
+
+
+def test_png_widths_and_heights_are_read_with_all_four_bytes(tmp_path: Path) -> None:
+    w, h = 0x01000002, 0x02000001  # past 2**24: the high byte matters
+    assert size_if_native(_write(tmp_path, "a.png", png(header=ihdr(w=w, h=h)))) == (w, h)
 
 
 def test_a_one_by_one_png_gives_one_by_one(tmp_path: Path) -> None:
