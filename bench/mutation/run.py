@@ -433,9 +433,11 @@ def recheck(entry: dict, result: dict) -> None:
     whether they catch it now. For tests added after a run; the run's own figures stay.
 
     A survivor whose line moved since the run is planted where its text now is (the nearest
-    such line). The tests first run on the unchanged copy: where they fail there, nothing is
-    replanted (every plant would read as killed). A plant that runs ten times as long as that
-    run, and at least a minute, is a hang: killed by timeout, as mutmut counts it."""
+    such line); one whose planted line does not parse (mutmut replaced a statement of several
+    lines) is not replanted. The tests first run on the unchanged copy: where they fail there,
+    nothing is replanted (every plant would read as killed). A plant that runs ten times as
+    long as that run, and at least a minute, is a hang: killed by timeout, as mutmut counts it.
+    """
     runner = [sys.executable, "-c", STRICT_PYTEST, "-x", "-q", "-p", "no:cacheprovider"]
     runner += ["-p", "no:randomly", "-m", MARKERS, *entry["tests"]]
     with tempfile.TemporaryDirectory(prefix="lltd-recheck-") as scratch:
@@ -457,7 +459,13 @@ def recheck(entry: dict, result: dict) -> None:
                 continue
             indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
             planted = lines[:at] + ([f"{indent}{survivor['new']}\n"] if survivor["new"] else [])
-            path.write_text("".join(planted + lines[at + 1 :]))
+            source = "".join(planted + lines[at + 1 :])
+            try:  # a mutant of a statement over several lines cannot be replanted by one line
+                compile(source, str(path), "exec")
+            except SyntaxError:
+                survivor["killed_since"] = None
+                continue
+            path.write_text(source)
             survivor["killed_since"] = _run_group(runner, work, env, timeout=limit) != 0
             path.write_text(original)
     result["rechecked"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
