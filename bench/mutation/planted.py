@@ -1129,6 +1129,24 @@ ROWS = [
         [("now - self._written < self.period", "now - self._written < 0")],
         "tests/test_watch_status_contracts.py::test_changes_are_published_at_most_once_per_quarter_second_by_default",
     ),
+    (
+        "lltd cwebp hands a 1-bit grey PNG (Pillow's mode 1) to cwebp as it is",
+        "lltd/codecs/image_header.py",
+        [("{(2, 0), (4, 0),", "{(1, 0), (2, 0), (4, 0),")],
+        "tests/test_image_header_contracts.py::test_the_native_table_is_every_png_mode_pillow_opens_as_rgb_rgba_l_p_or_la tests/test_image_header_contracts.py::test_a_png_mode_outside_the_native_table_is_left_to_pillow",
+    ),
+    (
+        "lltd cwebp hands an APNG (acTL before IDAT) to cwebp, which encodes its first frame only",
+        "lltd/codecs/image_header.py",
+        [('if kind in (b"acTL", b"IEND")', 'if kind in (b"IEND",)')],
+        "tests/test_image_header_contracts.py::test_an_apng_or_an_iend_before_idat_is_left_to_pillow",
+    ),
+    (
+        "lltd cwebp hands an MPO to cwebp (its MPF index looked for in APP1, not APP2)",
+        "lltd/codecs/image_header.py",
+        [("if marker == 0xE2 and", "if marker == 0xE1 and")],
+        "tests/test_image_header_contracts.py::test_an_mpf_index_in_app2_is_left_to_pillow_an_icc_profile_is_not",
+    ),
 ]
 
 
