@@ -1088,6 +1088,65 @@ ROWS = [
         [('elif arg.startswith("-") and arg != "-":', 'elif arg.startswith("-"):')],
         "tests/test_grammar_contracts.py::test_a_lone_dash_is_an_input_name_not_an_option",
     ),
+    (
+        "watch --metrics-port: a scraper that connects and sends nothing holds up the daemon's stop (request threads joined)",
+        "lltd/watch/metrics.py",
+        [("daemon_threads = True", "daemon_threads = False")],
+        "tests/test_watch_metrics_contracts.py::test_a_stalled_scraper_does_not_hold_up_close",
+    ),
+    (
+        "watch: a close-to-output latency below zero (a writer's clock ahead) counted as 1 s",
+        "lltd/watch/metrics.py",
+        [("max(0.0, seconds)", "max(1.0, seconds)")],
+        "tests/test_watch_metrics_contracts.py::test_a_negative_latency_counts_as_zero",
+    ),
+    (
+        "watch --metrics-port 65535 refused",
+        "lltd/watch/metrics.py",
+        [("0 <= int(port) <= 65535", "0 <= int(port) < 65535")],
+        "tests/test_watch_metrics_contracts.py::test_an_address_is_a_port_on_loopback_or_host_colon_port",
+    ),
+    (
+        "watch: a --status-file made a link or a folder while running stops the daemon",
+        "lltd/watch/status.py",
+        [
+            (
+                "            except UnsafeDestination as exc:  # made a link or a folder since start-up\n                self.warn(str(exc))\n",
+                "",
+            )
+        ],
+        "tests/test_watch_status_contracts.py::test_a_status_file_replaced_by_a_link_or_folder_is_a_warning_not_the_daemons_end",
+    ),
+    (
+        "watch: the summary line shows totals where it promises the change since its last line",
+        "lltd/watch/status.py",
+        [("state[0] - self.shown[0], state[1] - self.shown[1]", "state[0], state[1]")],
+        "tests/test_watch_status_contracts.py::test_the_summary_counts_from_zero_and_shows_the_change_since_its_last_line",
+    ),
+    (
+        "watch: STATUS= and the status file rewritten at every change (the period ignored)",
+        "lltd/watch/status.py",
+        [("now - self._written < self.period", "now - self._written < 0")],
+        "tests/test_watch_status_contracts.py::test_changes_are_published_at_most_once_per_quarter_second_by_default",
+    ),
+    (
+        "lltd cwebp hands a 1-bit grey PNG (Pillow's mode 1) to cwebp as it is",
+        "lltd/codecs/image_header.py",
+        [("{(2, 0), (4, 0),", "{(1, 0), (2, 0), (4, 0),")],
+        "tests/test_image_header_contracts.py::test_the_native_table_is_every_png_mode_pillow_opens_as_rgb_rgba_l_p_or_la tests/test_image_header_contracts.py::test_a_png_mode_outside_the_native_table_is_left_to_pillow",
+    ),
+    (
+        "lltd cwebp hands an APNG (acTL before IDAT) to cwebp, which encodes its first frame only",
+        "lltd/codecs/image_header.py",
+        [('if kind in (b"acTL", b"IEND")', 'if kind in (b"IEND",)')],
+        "tests/test_image_header_contracts.py::test_an_apng_or_an_iend_before_idat_is_left_to_pillow",
+    ),
+    (
+        "lltd cwebp hands an MPO to cwebp (its MPF index looked for in APP1, not APP2)",
+        "lltd/codecs/image_header.py",
+        [("if marker == 0xE2 and", "if marker == 0xE1 and")],
+        "tests/test_image_header_contracts.py::test_an_mpf_index_in_app2_is_left_to_pillow_an_icc_profile_is_not",
+    ),
 ]
 
 

@@ -24,10 +24,9 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 
 def parse_address(text: str) -> tuple[str, int]:
     """``PORT`` (on 127.0.0.1) or ``HOST:PORT``."""
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host = "127.0.0.1"
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
+    host, _, port = text.rpartition(":")
+    # isdigit() alone takes "²", which int() refuses with a traceback.
+    if not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise UsageError(f"metrics port must be PORT or HOST:PORT, got {text!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lltd.common.text import printable
 from lltd.fs.atomic import write_bytes_atomic
+from lltd.fs.destination import UnsafeDestination
 
 
 @dataclass
@@ -145,6 +146,8 @@ class Publisher:
                 write_status_file(self.path, counters)
             except OSError as exc:
                 self.warn(f"cannot write {printable(self.path)}: {exc.strerror}")
+            except UnsafeDestination as exc:  # made a link or a folder since start-up
+                self.warn(str(exc))
 
 
 class Summary:
