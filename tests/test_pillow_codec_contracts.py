@@ -8,10 +8,12 @@ Pins what lltd/codecs/pillow.py does with cwebp's picture options (-noalpha, -bl
 from __future__ import annotations
 
 import io
+import subprocess
 
 import pytest
 from PIL import Image
 
+from lltd.codecs.cwebp_locate import cwebp_on_path
 from lltd.codecs.options import EncodeOptions
 from lltd.codecs.pillow import PillowCodec, prepare_pixels
 from lltd.common.errors import CodecError
@@ -170,28 +172,41 @@ def test_resize_0_0_keeps_the_picture_as_it_is():
     assert out.size == (W, H) and pixels(out) == pixels(image)
 
 
-@pytest.mark.parametrize(
-    ("resize", "size"),
-    [
-        ((0, 4), (6, 4)),  # 7 * 4 / 5 = 5.6: rounds up, not down
-        ((0, 3), (4, 3)),  # 7 * 3 / 5 = 4.2: rounds down
-        ((4, 0), (4, 3)),  # 5 * 4 / 7 = 2.86: rounds up
-        ((3, 0), (3, 2)),  # 5 * 3 / 7 = 2.14: rounds down
-        ((5, 0), (5, 4)),  # 5 * 5 / 7 = 3.57: half of 7 is 3, not 2
-        ((0, 10), (14, 10)),
-        ((14, 0), (14, 10)),
-        ((5, 9), (5, 9)),  # both given: the aspect ratio is not kept
-    ],
-)
-def test_resize_with_a_zero_keeps_the_aspect_ratio_rounded_to_nearest(resize, size):
+# cwebp 1.2.4 (libwebp's WebPRescalerGetScaledDimensions) rounds the missing side up.
+RESIZES = [
+    ((0, 4), (6, 4)),  # 7 * 4 / 5 = 5.6
+    ((0, 3), (5, 3)),  # 7 * 3 / 5 = 4.2: up, not to nearest
+    ((4, 0), (4, 3)),  # 5 * 4 / 7 = 2.86
+    ((3, 0), (3, 3)),  # 5 * 3 / 7 = 2.14: up
+    ((5, 0), (5, 4)),  # 5 * 5 / 7 = 3.57
+    ((0, 10), (14, 10)),  # exact: not one more
+    ((14, 0), (14, 10)),
+    ((5, 9), (5, 9)),  # both given: the aspect ratio is not kept
+]
+
+
+@pytest.mark.parametrize(("resize", "size"), RESIZES)
+def test_resize_with_a_zero_keeps_the_aspect_ratio_rounding_up_as_cwebp(resize, size):
     assert prepare(rgb(), resize=resize).size == size
 
 
-def test_resize_with_a_zero_rounds_half_up():
-    # 5 * 7 / 10 = 3.5 and 10 * 5 / 4 = 12.5 (the +c//2 of (a*b + c//2)//c).
-    assert prepare(rgb(10, 5), resize=(0, 7)).size == (14, 7)
-    assert prepare(rgb(10, 4), resize=(5, 0)).size == (5, 2)
-    assert prepare(rgb(4, 10), resize=(0, 5)).size == (2, 5)
+def test_resize_with_a_zero_rounds_any_fraction_up_and_an_exact_ratio_not():
+    assert prepare(rgb(10, 5), resize=(0, 7)).size == (14, 7)  # 14.0
+    assert prepare(rgb(10, 4), resize=(5, 0)).size == (5, 2)  # 2.0
+    assert prepare(rgb(10, 4), resize=(6, 0)).size == (6, 3)  # 2.4
+    assert prepare(rgb(4, 10), resize=(0, 9)).size == (4, 9)  # 3.6
+    assert prepare(rgb(100, 3), resize=(0, 1)).size == (34, 1)  # 33.33
+
+
+@pytest.mark.skipif(cwebp_on_path() is None, reason="no cwebp on PATH to compare with")
+@pytest.mark.parametrize(("resize", "size"), RESIZES[:5])
+def test_resize_sizes_equal_cwebps_own(tmp_path, resize, size):
+    source, target = tmp_path / "in.png", tmp_path / "out.webp"
+    rgb().save(source)
+    width, height = (str(side) for side in resize)
+    command = [cwebp_on_path(), "-quiet", "-resize", width, height, source, "-o", target]
+    subprocess.run(command, check=True)
+    assert decode(target.read_bytes()).size == size
 
 
 def test_resize_with_a_zero_never_gives_a_side_below_one_pixel():
