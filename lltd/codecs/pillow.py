@@ -40,11 +40,12 @@ def prepare_pixels(image: Image.Image, options: EncodeOptions) -> Image.Image:
 def _resize(image: Image.Image, width: int, height: int) -> Image.Image:
     if width == 0 and height == 0:
         return image  # cwebp: nothing to do
-    # 0 keeps the aspect ratio, as WebPPictureRescale does (rounded to nearest).
+    # 0 keeps the aspect ratio, rounded up as libwebp's WebPRescalerGetScaledDimensions does
+    # (cwebp 1.2.4: 7x5 -resize 0 3 gives 5x3); sides are at least 1, so never 0.
     if width == 0:
-        width = max(1, (image.width * height + image.height // 2) // image.height)
+        width = (image.width * height + image.height - 1) // image.height
     if height == 0:
-        height = max(1, (image.height * width + image.width // 2) // image.width)
+        height = (image.height * width + image.width - 1) // image.width
     shrinking = width <= image.width and height <= image.height
     # libwebp averages areas when shrinking and interpolates when enlarging; these are Pillow's
     # closest filters (see the option table in docs/reference/cwebp.md).
