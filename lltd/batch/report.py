@@ -14,7 +14,7 @@ from lltd.batch.outcome import FileResult, Outcome, Totals
 from lltd.common.text import one_line, printable
 from lltd.fs.atomic import write_bytes_atomic
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SOME_FAILED = 0, 1
 
 RULE = "-----------------------------------------------"
 ALREADY_DONE_WORD = "already_done"  # flip's and defend's word for Outcome.ALREADY_DONE
