@@ -1147,6 +1147,24 @@ ROWS = [
         [("if marker == 0xE2 and", "if marker == 0xE1 and")],
         "tests/test_image_header_contracts.py::test_an_mpf_index_in_app2_is_left_to_pillow_an_icc_profile_is_not",
     ),
+    (
+        "the progress bar redraws on a result exactly 0.1 s after the last draw",
+        "lltd/batch/report.py",
+        [("if now - last_refresh[0] > 0.1:", "if now - last_refresh[0] >= 0.1:")],
+        "tests/test_batch_report_contracts.py::test_the_bar_is_redrawn_at_most_every_tenth_of_a_second",
+    ),
+    (
+        "a failure line on a terminal is read as rich markup ([b]x[/b] in a name lost)",
+        "lltd/batch/report.py",
+        [("markup=False, highlight=False", "markup=True, highlight=False")],
+        "tests/test_batch_report_contracts.py::test_a_failure_on_a_terminal_is_printed_verbatim_above_the_bar",
+    ),
+    (
+        "the JSON totals count 1 byte for a file with no output",
+        "lltd/batch/report.py",
+        [('int(record["bytes_after"] or 0)', 'int(record["bytes_after"] or 1)')],
+        "tests/test_batch_report_contracts.py::test_the_json_report_totals_count_the_bytes_of_its_records",
+    ),
 ]
 
 
