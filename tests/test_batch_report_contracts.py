@@ -179,15 +179,15 @@ def test_the_bar_is_redrawn_at_most_every_tenth_of_a_second(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     term = _terminal(monkeypatch)
-    clock = iter([0.1, 0.2, 0.25])
+    clock = iter([0.1, 0.2, 0.25, 0.3])
     monkeypatch.setattr(report, "time", SimpleNamespace(monotonic=lambda: next(clock)))
-    with progress_reporter(3, "compress", quiet=False, debug=False, stream=term) as on_result:
-        for name in ("a", "b", "c"):
+    with progress_reporter(4, "compress", quiet=False, debug=False, stream=term) as on_result:
+        for name in ("a", "b", "c", "d"):
             on_result(done(name))
     shown = ANSI.sub("", term.getvalue())
-    assert "1/3" not in shown  # 0.1 s after start: not more than 0.1 s
-    assert "2/3" in shown  # 0.2 s: redrawn
-    assert shown.count("2/3") == 1  # 0.25 s: 0.05 s after the last, not redrawn
+    assert "1/4" not in shown  # 0.1 s after start: not more than 0.1 s
+    assert shown.count("2/4") == 1  # 0.2 s: redrawn
+    assert "3/4" not in shown  # 0.25 s: 0.05 s after the last draw, not redrawn
 
 
 def _totals(**counts: int) -> Totals:
@@ -256,7 +256,8 @@ def test_the_json_report_totals_count_the_bytes_of_its_records(tmp_path: Path) -
     gone = str(tmp_path / "gone.png")  # an original the run deleted: its facts taken before
     (tmp_path / "gone.webp").write_bytes(b"12")
     results = [
-        FileResult(str(tmp_path / "a.png"), str(tmp_path / "a.webp"), Outcome.CONVERTED, 5, 3),
+        # the counts a job reported (50, 30) give way to the files' own (5, 3)
+        FileResult(str(tmp_path / "a.png"), str(tmp_path / "a.webp"), Outcome.CONVERTED, 50, 30),
         FileResult(str(tmp_path / "empty.png"), None, Outcome.FAILED, error="empty"),
         FileResult(str(tmp_path / "bad.png"), None, Outcome.FAILED, error="bad"),
         FileResult(gone, str(tmp_path / "gone.webp"), Outcome.CONVERTED, 11, 2),
@@ -281,13 +282,20 @@ def test_the_json_report_totals_count_the_bytes_of_its_records(tmp_path: Path) -
     assert data["files"][1]["bytes_before"] == 0
     assert data["files"][1]["bytes_after"] is None
     totals = data["totals"]
-    assert next(iter(totals)) == "files"
+    assert list(totals) == [
+        "files",
+        *(outcome.value for outcome in Outcome),
+        "bytes_before",
+        "bytes_after",
+        "saved_bytes",
+        "seconds",
+    ]
     assert totals["files"] == 4
     assert totals["bytes_before"] == 5 + 0 + 7 + 11
     assert totals["bytes_after"] == 3 + 2  # no output: nothing counted
     assert totals["converted"] == 2
     assert totals["failed"] == 2
-    assert totals["saved_bytes"] == 11
+    assert totals["saved_bytes"] == (50 - 30) + (11 - 2)  # as the jobs reported them
 
 
 def test_flip_and_defend_reports_say_already_done_and_no_saved_bytes(tmp_path: Path) -> None:
