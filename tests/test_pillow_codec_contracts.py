@@ -352,3 +352,9 @@ def test_exact_keeps_the_colour_under_fully_transparent_pixels():
     assert pixels(kept) == pixels(image)
     cleared = decode(PillowCodec().encode(image, EncodeOptions(lossless=True)))
     assert pixels(cleared) != pixels(image)  # libwebp is free to change invisible colours
+
+
+def test_the_pillow_codec_is_named_by_its_backend() -> None:
+    from lltd.codecs.registry import get_codec
+
+    assert PillowCodec.name == "pillow" and get_codec("pillow").name == "pillow"

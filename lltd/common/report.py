@@ -1,17 +1,14 @@
 """The one ``--json`` report shape of compress, flip, defend, attack and evaluate
 (``lltd.report/1``, described by ``lltd/report.schema.json``): who wrote it, the settings once,
-one record per file, and totals counted from those records."""
+one record per file, and the totals."""
 
 from __future__ import annotations
 
 import os
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 SCHEMA = "lltd.report/1"
-#: Where the JSON Schema of :data:`SCHEMA` ships, beside this package's parent.
-SCHEMA_FILE = "report.schema.json"
 
 
 def envelope(
@@ -49,17 +46,3 @@ def file_size(path: str | os.PathLike[str] | None) -> int | None:
         return os.stat(path).st_size
     except (OSError, ValueError):
         return None
-
-
-def count(files: Iterable[Mapping[str, Any]], seconds: float) -> dict[str, Any]:
-    """Totals of ``files``: how many, how many per outcome, the bytes of the inputs and of the
-    outputs that exist (each summed over the same records that carry them), and the time."""
-    records = list(files)
-    outcomes = Counter(str(record["outcome"]) for record in records)
-    return {
-        "files": len(records),
-        **dict(sorted(outcomes.items())),
-        "bytes_before": sum(record.get("bytes_before") or 0 for record in records),
-        "bytes_after": sum(record.get("bytes_after") or 0 for record in records),
-        "seconds": round(seconds, 3),
-    }
