@@ -490,6 +490,7 @@ def _run_group(command: list[str], cwd: Path, env: dict, timeout: float | None) 
         command, cwd=cwd, env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     ) as process:  # fmt: skip
+        _SESSIONS.add(process.pid)  # a signal to run.py takes the group with it too
         try:
             return process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -497,6 +498,8 @@ def _run_group(command: list[str], cwd: Path, env: dict, timeout: float | None) 
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             return -1
+        finally:
+            _SESSIONS.discard(process.pid)
 
 
 def result_file(module: str) -> Path:
