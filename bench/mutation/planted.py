@@ -1165,6 +1165,15 @@ ROWS = [
         [('int(record["bytes_after"] or 0)', 'int(record["bytes_after"] or 1)')],
         "tests/test_batch_report_contracts.py::test_the_json_report_totals_count_the_bytes_of_its_records",
     ),
+    # -- rows: wcfg --
+    # -- rows: wrun --
+    # -- rows: batch --
+    # -- rows: lean --
+    # -- rows: cluster --
+    # -- rows: evrep --
+    # -- rows: evrun --
+    # -- rows: attack --
+    # -- rows: lead --
 ]
 
 
