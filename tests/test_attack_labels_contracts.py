@@ -5,6 +5,7 @@ is unknown. Torch-free, as the module is: the class table here is a plain one.""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,13 @@ def test_an_imagefolder_parent_named_by_a_synset_is_the_fallback() -> None:
     assert label_hint(Path("n01443537x/photo.png")) is None
     assert label_hint(Path("xn01443537/photo.png")) is None
     assert label_hint(Path("n0144353/photo.png")) is None
+
+
+def test_a_hint_is_a_frozen_value() -> None:
+    hint = label_hint(Path("n01443537 goldfish.png"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        hint.synset = "n01440764"  # type: ignore[misc]
+    assert {hint, LabelHint("n01443537", "goldfish", "filename")} == {hint}  # hashable, by value
 
 
 TABLE = Table({"n01440764": 0, "n01443537": 1}, {"tench": 0, "goldfish": 1, "rock beauty": 2})

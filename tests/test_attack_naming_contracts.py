@@ -38,6 +38,7 @@ def test_truncation_keeps_a_text_that_fits_and_never_splits_a_character() -> Non
     assert naming._truncate("ab. c", 4) == "ab"  # cut, then trailing dots/spaces trimmed
     assert naming._truncate("éé", 3) == "é"  # 4 bytes into 3: the half character dropped
     assert naming._truncate("abc", 2) == "ab"
+    assert naming._truncate("aX. X", 3) == "aX"  # only dots and spaces are trimmed
 
 
 def test_a_short_name_is_the_labels_verbatim() -> None:
