@@ -4,6 +4,8 @@ budget each attack runs with and the one-line refusals. Torch-free, as the modul
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from lltd.attack import catalog
@@ -34,6 +36,15 @@ def test_the_catalog_holds_five_attacks_in_this_order_with_these_settings() -> N
     ]  # fmt: skip
     assert DEFAULT_EVALUATE_ATTACKS == ("deepfool", "fgsm", "pgd", "cw")
     assert catalog.CW_BINARY_SEARCH_STEPS == 5
+
+
+def test_a_spec_is_a_frozen_value() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec("pgd").steps = 1  # type: ignore[misc]
+    assert {
+        spec("pgd"),
+        AttackSpec("pgd", "LinfPGD", True, 40, 10, CATALOG["pgd"].description),
+    } == {spec("pgd")}
 
 
 def test_a_spec_without_candidates_has_none() -> None:
