@@ -341,7 +341,7 @@ def test_scan_requests_are_absorbed_by_a_whole_folder_scan_and_run_in_order(
     assert scanner._pending == [(folder, sub), (folder, sub), (folder, folder.root)]
 
 
-def test_the_scanner_thread_scans_each_request_and_stops_when_told(
+def test_the_scanner_scans_each_request_in_order_and_stops_when_told(
     folder: Folder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     daemon = FakeDaemon()
@@ -353,18 +353,29 @@ def test_the_scanner_thread_scans_each_request_and_stops_when_told(
         scanned.append(directory)
         if directory.name == "bad":
             raise PermissionError(13, "Permission denied")
+        scanner.stop()  # the last request: run() returns
 
     monkeypatch.setattr(scanner, "scan", scan)
-    thread = threading.Thread(target=scanner.run, daemon=True)
-    thread.start()
     scanner.request(folder, folder.root / "bad")
     scanner.request(folder, folder.root / "good")
-    wait_for(lambda: len(scanned) == 2, "two scans")
-    scanner.stop()
-    thread.join(30)
-    assert not thread.is_alive()
+    scanner.run()  # in this thread: it ends once told to stop
     assert scanned == [folder.root / "bad", folder.root / "good"]
     assert said == [f"cannot scan {folder.root / 'bad'}: [Errno 13] Permission denied"]
+
+
+def test_a_waiting_scanner_thread_wakes_for_a_request_and_for_stop(
+    folder: Folder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scanner = Scanner(FakeDaemon(), 1.0, lambda line: None)  # type: ignore[arg-type]
+    scanned: list[Path] = []
+    monkeypatch.setattr(scanner, "scan", lambda f, d: scanned.append(d))
+    thread = threading.Thread(target=scanner.run, daemon=True)
+    thread.start()
+    scanner.request(folder, folder.root)
+    wait_for(lambda: scanned or not thread.is_alive(), "a scan")
+    scanner.stop()
+    thread.join(30)
+    assert not thread.is_alive() and scanned == [folder.root]
 
 
 def test_a_stopped_scanner_scans_nothing_left_pending(folder: Folder) -> None:
@@ -479,7 +490,7 @@ def test_the_native_observer_sees_a_file_closed_in_the_folder(folder: Folder) ->
         assert isinstance(emitter, InotifyFullEmitter)  # a move in is one event, not two
         assert emitter._event_filter == frozenset(NATIVE_EVENTS)
         path = picture(folder.root / "a.png")
-        wait_for(lambda: daemon.live, "the close of a.png")
+        wait_for(lambda: daemon.live or not watching(observer), "the close of a.png")
         assert daemon.live == [(key_of(folder, path), signature(path))]
     finally:
         observer.stop()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from waiting import wait_for
 
 from lltd.fs.identity import Version
 from lltd.watch.config import FolderConfig
@@ -28,27 +27,32 @@ Key = tuple[int, str]
 
 
 class RecordingPool:
-    """The pool's side of the dispatcher: slots counted, submissions recorded."""
+    """The pool's side of the dispatcher: slots counted, submissions recorded. After ``budget``
+    reservations it stops the dispatcher, so that its loop runs in the test's own thread and
+    ends, whatever a mutant does to it."""
 
-    def __init__(self, accept: bool = True) -> None:
+    def __init__(self, accept: bool = True, budget: int = 6) -> None:
         self.accept = accept
+        self.budget = budget
+        self.free = True
         self.reserved = 0
         self.unreserved = 0
         self.submitted: list[tuple[Key, WorkItem, Version]] = []
-        self.lock = threading.Lock()
+        self.dispatcher: Dispatcher | None = None
 
     def reserve(self, timeout: float) -> bool:
-        with self.lock:
-            self.reserved += 1
-        return True
+        if self.reserved >= self.budget:
+            assert self.dispatcher is not None
+            self.dispatcher.stopped.set()
+            return False
+        self.reserved += 1
+        return self.free
 
     def unreserve(self) -> None:
-        with self.lock:
-            self.unreserved += 1
+        self.unreserved += 1
 
     def submit(self, key: Key, item: WorkItem, sig: Version) -> bool:
-        with self.lock:
-            self.submitted.append((key, item, sig))
+        self.submitted.append((key, item, sig))
         return self.accept
 
 
@@ -78,6 +82,7 @@ class Setup:
             self.errors.append,
             fsync=False,
         )
+        self.pool.dispatcher = self.dispatcher
 
     def key(self, name: str) -> Key:
         return (0, str(self.folder.root / name))
@@ -269,56 +274,58 @@ def test_retry_later_without_claims_only_tracks(setup: Setup) -> None:
     assert setup.settler.forget(setup.folder.root / "a.png") == setup.key("a.png")
 
 
-def run_loop(made: Setup, until) -> None:  # type: ignore[no-untyped-def]
-    thread = threading.Thread(target=made.dispatcher._loop, daemon=True)
-    thread.start()
-    try:
-        wait_for(until, "the dispatcher")
-    finally:
-        made.dispatcher.stopped.set()
-        thread.join(30)
-    assert not thread.is_alive()
+def run_loop(made: Setup) -> None:
+    made.dispatcher._loop()  # ends once the pool's budget of reservations is spent
+    assert made.dispatcher.stopped.is_set()
     # Every slot reserved was either used by a submission the pool took or given back.
-    taken = sum(1 for _ in made.pool.submitted) if made.pool.accept else 0
-    assert made.pool.reserved == made.pool.unreserved + taken
+    taken = len(made.pool.submitted) if made.pool.accept else 0
+    assert made.pool.reserved == made.pool.budget
+    assert made.pool.unreserved == made.pool.reserved - taken
 
 
 def test_the_loop_submits_queued_files_and_gives_back_idle_slots(setup: Setup) -> None:
+    setup.pool.budget = 3
     for name in ("a.png", "b.png"):
         sig = picture(setup.folder.root / name)
         setup.intake.claim(setup.key(name))
         setup.intake.put_backlog(setup.key(name), sig)
-    run_loop(setup, lambda: len(setup.pool.submitted) == 2 and setup.pool.unreserved >= 1)
+    run_loop(setup)
     assert [k for k, _, _ in setup.pool.submitted] == [setup.key("a.png"), setup.key("b.png")]
+    assert setup.pool.unreserved == 1  # the third slot found nothing to do
     assert setup.intake.known() == 2  # in flight: the pool's report releases them
     assert setup.errors == []
 
 
 def test_the_loop_releases_a_file_it_did_not_submit(setup: Setup) -> None:
+    setup.pool.budget = 1
     key = setup.key("gone.png")
     setup.intake.claim(key)
     setup.intake.put_backlog(key)
-    run_loop(setup, lambda: setup.intake.known() == 0)
+    run_loop(setup)
+    assert setup.intake.known() == 0 and setup.intake.queued() == 0
     assert setup.pool.submitted == [] and setup.errors == []
-    assert setup.pool.unreserved >= 1
 
 
 def test_the_loop_releases_a_file_the_pool_refused(setup: Setup) -> None:
+    setup.pool.budget = 1
     setup.pool.accept = False
     key = setup.key("a.png")
     sig = picture(setup.folder.root / "a.png")
     setup.intake.claim(key)
     setup.intake.put_backlog(key, sig)
-    run_loop(setup, lambda: setup.intake.known() == 0 and len(setup.pool.submitted) == 1)
+    run_loop(setup)
+    assert setup.intake.known() == 0 and len(setup.pool.submitted) == 1
 
 
 def test_the_loop_sends_a_changed_file_back_to_settle_without_a_word(setup: Setup) -> None:
+    setup.pool.budget = 1
     path = setup.folder.root / "a.png"
     sig = picture(path)
     key = setup.key("a.png")
     setup.intake.claim(key)
     setup.intake.put_backlog(key, sig._replace(size=sig.size + 1))
-    run_loop(setup, lambda: path in setup.settler)
+    run_loop(setup)
+    assert path in setup.settler and setup.intake.queued() == 0
     assert setup.pool.submitted == [] and setup.errors == []
     assert setup.intake.known() == 1  # still ours: settling
 
@@ -326,6 +333,7 @@ def test_the_loop_sends_a_changed_file_back_to_settle_without_a_word(setup: Setu
 def test_the_loop_survives_a_failure_says_so_in_one_line_and_tries_again_later(
     setup: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    setup.pool.budget = 2
     path = setup.folder.root / "a\nb.png"
     sig = picture(path)
     key = (0, str(path))
@@ -336,32 +344,30 @@ def test_the_loop_survives_a_failure_says_so_in_one_line_and_tries_again_later(
     monkeypatch.setattr(setup.folder, "output_for", refuse)
     setup.intake.claim(key)
     setup.intake.put_backlog(key, sig)
-    run_loop(setup, lambda: path in setup.settler)
+    run_loop(setup)
     assert setup.errors == [
         f"cannot start work on {setup.folder.root}/a\\nb.png: PermissionError: "
         "[Errno 13] Permission denied\\nreally; trying again"
     ]
+    assert path in setup.settler and setup.intake.queued() == 0
     assert setup.pool.submitted == []
 
 
 def test_the_loop_takes_nothing_while_no_slot_is_free(setup: Setup) -> None:
-    class Full(RecordingPool):
-        def reserve(self, timeout: float) -> bool:
-            with self.lock:
-                self.reserved += 1
-            return False
-
-    pool = Full()
-    setup.dispatcher.pool = pool  # type: ignore[assignment]
+    setup.pool.free = False
+    setup.pool.budget = 3
     key = setup.key("a.png")
     setup.intake.claim(key)
     setup.intake.put_backlog(key, picture(setup.folder.root / "a.png"))
-    thread = threading.Thread(target=setup.dispatcher._loop, daemon=True)
-    thread.start()
-    wait_for(lambda: pool.reserved >= 3, "three refused reservations")
+    setup.dispatcher._loop()
+    assert setup.intake.queued() == 1 and setup.pool.reserved == 3
+    assert setup.pool.unreserved == 0 and setup.pool.submitted == []
+
+
+def test_a_stopped_loop_reserves_nothing(setup: Setup) -> None:
     setup.dispatcher.stopped.set()
-    thread.join(30)
-    assert setup.intake.queued() == 1 and pool.unreserved == 0 and pool.submitted == []
+    setup.dispatcher._loop()
+    assert setup.pool.reserved == 0
 
 
 def test_run_stays_until_the_pool_has_drained(setup: Setup) -> None:
