@@ -512,6 +512,29 @@ def test_a_folder_that_cannot_be_watched_is_one_line_with_a_hint(
     )
 
 
+def test_a_folder_that_cannot_be_polled_is_one_line_without_the_inotify_hint(
+    tmp_path: Path, folder: Folder
+) -> None:
+    folder.root = tmp_path / "gone"  # type: ignore[misc]
+    sink = FolderSink(FakeDaemon(), folder)  # type: ignore[arg-type]
+    with pytest.raises(LltdError) as caught:
+        start_observer(folder, sink, True, 1.0)
+    assert str(caught.value) == f"cannot watch {tmp_path / 'gone'}: No such file or directory"
+
+
+def test_the_native_observer_watches_the_whole_tree(folder: Folder) -> None:
+    (folder.root / "sub" / "deeper").mkdir(parents=True)
+    daemon = FakeDaemon()
+    observer = start_observer(folder, FolderSink(daemon, folder), False, 1.0)  # type: ignore[arg-type]
+    try:
+        path = picture(folder.root / "sub" / "deeper" / "a.png")
+        wait_for(lambda: daemon.live or not watching(observer), "the close of sub/deeper/a.png")
+        assert daemon.live == [(key_of(folder, path), signature(path))]
+    finally:
+        observer.stop()
+        observer.join(30)
+
+
 def test_the_duplicate_watch_warning_is_silenced_and_watches_print_short() -> None:
     from watchdog.observers import inotify_c
 

@@ -424,3 +424,21 @@ def test_dispose_keeps_whatever_the_outcome(tmp_path: Path) -> None:
     work = item(tmp_path, "a.png", "keep")
     failed = FileResult("a", None, Outcome.FAILED, error="x")
     assert dispose(work, failed, None) == "kept"  # type: ignore[arg-type]
+
+
+def test_a_work_item_syncs_by_default_and_knows_no_roots_version_or_identity(
+    tmp_path: Path,
+) -> None:
+    import dataclasses
+
+    bare = WorkItem(
+        FlipJob(output_dir=tmp_path), Task(tmp_path / "a.png", Path("a.png")), "move",
+        tmp_path / ".lltd", tmp_path / "failed",
+    )  # fmt: skip
+    assert bare.fsync is True
+    assert (bare.input_root, bare.output_root, bare.expect, bare.root_identity) == (None,) * 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        bare.fsync = False  # type: ignore[misc]
+    done = Processed(FileResult("a", None, Outcome.FAILED), "kept")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        done.disposed = "deleted"  # type: ignore[misc]
