@@ -1166,6 +1166,64 @@ ROWS = [
         "tests/test_batch_report_contracts.py::test_the_json_report_totals_count_the_bytes_of_its_records",
     ),
     # -- rows: wcfg --
+    (
+        "watch config: a folder whose OUT lies inside its IN skips the checks against the other folders (the bug found in issue 27)",
+        "lltd/watch/config.py",
+        [
+            (
+                "        # OUT inside IN is allowed (it is excluded from IN); IN inside OUT is not.\n        if out in inp.parents:",
+                "        if inp in out.parents:\n            continue\n        if out in inp.parents:",
+            )
+        ],
+        "tests/test_watch_config_contracts.py::test_an_output_inside_its_input_does_not_exempt_the_folder_from_the_other_checks",
+    ),
+    (
+        "watch config: jobs = true is taken as 1 job (a TOML boolean is an int to isinstance)",
+        "lltd/watch/config.py",
+        [("if (isinstance(value, bool) and bool not in expected) or not", "if not")],
+        "tests/test_watch_config_contracts.py::test_each_mistake_in_a_config_file_is_its_own_line",
+    ),
+    (
+        "the watch daemon takes a state folder IN/.lltd that its group may write",
+        "lltd/watch/state.py",
+        [("st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)", "st.st_mode & stat.S_IWOTH")],
+        "tests/test_watch_state_contracts.py::test_a_state_folder_others_may_write_is_refused",
+    ),
+    (
+        "the watch daemon reads '..' as a folder name to write under (refused only as a link)",
+        "lltd/watch/safedir.py",
+        [('if part in ("", ".", "..") or', 'if part in ("", ".") or')],
+        "tests/test_watch_safedir_contracts.py::test_a_component_that_is_not_one_plain_name_is_refused",
+    ),
+    (
+        "the watch disposal moves a settled file whose ctime changed since it was opened (a chmod, a new hard link)",
+        "lltd/watch/entry.py",
+        [
+            (
+                "and Version.of(st) == self.input.version",
+                "and Version.of(st)[:4] == self.input.version[:4]",
+            )
+        ],
+        "tests/test_watch_entry_contracts.py::test_move_to_of_the_same_node_with_a_new_ctime_is_changed",
+    ),
+    (
+        "the watch daemon's warnings reach the journal at info priority (<6>, not <4>)",
+        "lltd/watch/log.py",
+        [("self._write(sys.stderr, 4, message)", "self._write(sys.stderr, 6, message)")],
+        "tests/test_watch_log_contracts.py::test_under_the_journal_each_line_carries_its_syslog_priority",
+    ),
+    (
+        "a file dropped again under an earlier name is skipped as done (drop-folder jobs without force)",
+        "lltd/watch/actions.py",
+        [("force=True,", "force=False,")],
+        "tests/test_watch_actions_contracts.py",
+    ),
+    (
+        "watch --scheduler: a retried file gets the first attempt's cached result instead of a rerun",
+        "lltd/watch/cluster.py",
+        [("get_executor(pure=False)", "get_executor(pure=True)")],
+        "tests/test_watch_cluster_contracts.py::test_a_submission_again_is_new_work_not_a_cached_result",
+    ),
     # -- rows: wrun --
     # -- rows: batch --
     # -- rows: lean --
