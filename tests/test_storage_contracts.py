@@ -83,6 +83,13 @@ def test_the_first_modification_time_that_reads_wins_and_a_missing_size_is_zero(
     assert _info({"size": "12"}) == FileInfo(12, None)
 
 
+def test_file_facts_are_values_equal_by_their_fields() -> None:
+    assert FileInfo(3, 1.5) == FileInfo(3, 1.5) != FileInfo(3, None)
+    assert len({FileInfo(3, 1.5), FileInfo(3, 1.5)}) == 1
+    with pytest.raises(AttributeError):
+        FileInfo(3, 1.5).size = 4  # type: ignore[misc]
+
+
 # --- names, paths, URLs -----------------------------------------------------------------------
 
 
