@@ -254,6 +254,32 @@ def test_a_file_over_max_bytes_fails_before_it_is_fetched(
     assert not memory.exists(f"{BASE.removeprefix('memory://')}/out")
 
 
+@pytest.mark.parametrize(
+    ("refusal", "error"),
+    [
+        (PermissionError(13, "Access Denied"), "cannot read: Access Denied"),  # s3fs's mapping
+        (PermissionError("no strerror"), "cannot read: no strerror"),
+    ],
+)
+def test_a_store_that_refuses_the_read_fails_that_file_in_one_line(
+    memory: fsspec.AbstractFileSystem,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: PermissionError,
+    error: str,
+) -> None:
+    lay_out({"in/a.png": png_bytes()}, memory, tmp_path)
+    batch = plan_remote(f"{BASE}/in", compress_to(f"{BASE}/out"))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise refusal
+
+    monkeypatch.setattr(memory, "get_file", refuse)  # the store answers the read with a refusal
+    [result] = run(batch)
+    assert result == FileResult(f"{BASE}/in/a.png", None, Outcome.FAILED, error=error)
+    assert not memory.exists(f"{BASE.removeprefix('memory://')}/out")
+
+
 def test_a_file_gone_since_the_scan_is_reported_as_a_local_run_reports_it(
     memory: fsspec.AbstractFileSystem, tmp_path: Path
 ) -> None:
