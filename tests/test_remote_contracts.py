@@ -373,12 +373,16 @@ def test_refusals_of_a_storage_plan_each_one_line_naming_the_folder(
 
 
 def test_a_snapshot_holds_regular_files_but_not_temporaries_nor_links(tmp_path: Path) -> None:
+    (tmp_path / f".b.png{TEMP_SUFFIX}").write_bytes(b"partial")  # first: listed before the rest
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.png").write_bytes(b"abc")
-    (tmp_path / f".b.png{TEMP_SUFFIX}").write_bytes(b"partial")
     (tmp_path / "link.png").symlink_to(tmp_path / "sub" / "a.png")
-    st = (tmp_path / "sub" / "a.png").stat()
-    assert _snapshot(tmp_path) == {tmp_path / "sub" / "a.png": (st.st_ino, 3, st.st_mtime_ns)}
+    for n in range(5):
+        (tmp_path / f"c{n}.png").write_bytes(b"c" * n)
+    files = [tmp_path / "sub" / "a.png", *(tmp_path / f"c{n}.png" for n in range(5))]
+    assert _snapshot(tmp_path) == {
+        path: (path.stat().st_ino, path.stat().st_size, path.stat().st_mtime_ns) for path in files
+    }
 
 
 def test_the_scratch_folder_is_the_threads_own_emptied_after_each_file() -> None:

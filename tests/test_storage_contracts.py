@@ -100,6 +100,7 @@ def test_of_makes_a_local_path_absolute_and_drops_trailing_slashes(
     assert Storage.of("rel/dir/").location == f"{tmp_path}/rel/dir"
     assert Storage.of(Path("rel")).location == f"{tmp_path}/rel"
     assert Storage.of("memory://bucket/x/").location == "memory://bucket/x"
+    assert Storage.of("memory://bucket/X//").location == "memory://bucket/X"
     assert Storage.of("s3://bucket/rel").location == "s3://bucket/rel"
     assert Storage.of("/").location == "/"
 
