@@ -173,6 +173,39 @@ def test_is_dir_only_for_an_existing_folder(tmp_path: Path, memory: Storage) -> 
     assert not Storage(f"memory://{BUCKET}/tree/a.png").is_dir()
 
 
+def test_a_store_that_fails_to_answer_has_no_such_folder_and_lists_nothing(
+    memory: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(memory, "a.png", b"x")
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise OSError(5, "the store did not answer")
+
+    def gone(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError(2, "removed since it was seen")
+
+    with monkeypatch.context() as patch:  # undone before the fixture empties the store
+        patch.setattr(memory.fs, "isdir", fails)
+        patch.setattr(memory.fs, "find", gone)
+        assert memory.is_dir() is False
+        assert memory.listing_if_any() == {}  # it existed, then went before it was listed
+
+
+def test_fresh_facts_and_fetches_ask_the_store_past_its_cached_listing(
+    memory: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(memory, "sub/a.png", b"abc")
+    forgotten: list[str] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(memory.fs, "invalidate_cache", forgotten.append)
+        memory.info("sub/a.png")
+        assert forgotten == []
+        memory.info("sub/a.png", fresh=True)
+        assert forgotten == [memory.path("sub/a.png")]
+        memory.fetch("sub/a.png", tmp_path / "a.png")
+        assert forgotten == [memory.path("sub/a.png")] * 2
+
+
 def test_a_listing_names_every_file_below_by_relative_path_with_its_facts(
     tmp_path: Path, memory: Storage
 ) -> None:
