@@ -138,6 +138,7 @@ def test_backend_paths_and_user_urls_of_relative_names() -> None:
     assert storage.path(PurePosixPath("a/c.png")) == "/b/x/a/c.png"
     assert storage.url("/a/b.png/") == "memory://b/x/a/b.png"
     assert storage.url(PurePosixPath("c.png")) == "memory://b/x/c.png"
+    assert Storage("memory://b/X/").path("a") == "/b/X/a"  # only slashes stripped
 
 
 def test_local_storages_are_local_under_the_file_protocol(tmp_path: Path) -> None:
