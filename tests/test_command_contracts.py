@@ -26,7 +26,7 @@ from lltd.batch.command import (
     runner_for,
 )
 from lltd.batch.engine import ProcessRunner, SerialRunner, ThreadRunner
-from lltd.batch.outcome import Outcome, Totals
+from lltd.batch.outcome import FileResult, Outcome, Totals
 from lltd.codecs import EncodeOptions
 from lltd.common.errors import UsageError
 from lltd.jobs.settings import compress_job
@@ -65,6 +65,25 @@ def test_a_file_given_as_input_folder_is_not_a_directory(tmp_path: Path) -> None
 
 def test_an_existing_folder_is_returned_as_given(tmp_path: Path) -> None:
     assert existing_directory(tmp_path) is tmp_path
+
+
+def test_a_folder_that_cannot_be_read_or_entered_is_not_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The suite runs as root, who may read any folder: ``os.access`` answers here as it does
+    for a user whose folder lacks the read or the search bit."""
+    for denied in (os.R_OK, os.X_OK):
+        asked: list[int] = []
+
+        def access(path: object, mode: int, denied: int = denied, asked: list = asked) -> bool:
+            asked.append(mode)
+            return not mode & denied
+
+        monkeypatch.setattr(os, "access", access)
+        with pytest.raises(UsageError) as refused:
+            existing_directory(tmp_path, "-o")
+        assert str(refused.value) == f"-o {tmp_path} is not readable"
+        assert asked == [os.R_OK | os.X_OK]
 
 
 @pytest.mark.parametrize(
@@ -180,11 +199,12 @@ def status_of(tmp_path: Path, **options: object) -> int:
 
 
 def test_a_batch_prints_its_summary_and_exits_0_when_every_file_converts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     picture(tmp_path / "in" / "a.png")
     picture(tmp_path / "in" / "b.png", (0, 0, 255))
-    assert status_of(tmp_path) == 0
+    monkeypatch.delenv("LLTD_POOL", raising=False)
+    assert status_of(tmp_path, jobs=2) == 0  # the default pool: processes
     out, err = capsys.readouterr()
     assert out == "summary: 2 scanned, 2 converted\n"
     assert err == ""
@@ -245,10 +265,14 @@ def test_the_runner_is_asked_for_before_the_plan_makes_any_folder(
     assert not (tmp_path / "out").exists()
 
 
-def test_a_full_disk_prints_the_stopped_line_on_stderr(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_a_full_disk_prints_the_stopped_line_and_the_summary_flushed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both lines reach their files before the batch ends: lltd leaves a batch by ``os._exit``,
+    which flushes nothing (streams here with a buffer far larger than a line)."""
     import errno
+    import io
+    import sys
 
     from lltd.jobs.compress import CompressJob
 
@@ -259,11 +283,34 @@ def test_a_full_disk_prints_the_stopped_line_on_stderr(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(CompressJob, "__call__", full)
-    assert status_of(tmp_path) == 1
-    out, err = capsys.readouterr()
+    out, err = io.BytesIO(), io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(out, write_through=False))
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(err, write_through=False))
+    skipped = FileResult("/elsewhere/x.png", None, Outcome.NAME_MATCH)
+    job = compress_job(tmp_path / "out", EncodeOptions(quality=60))
+
+    def make_plan():  # type: ignore[no-untyped-def]
+        run = plan(tmp_path / "in", job)
+        run.presettled.append(skipped)
+        return run
+
+    status = batch_status(
+        make_plan, jobs=1, scheduler=None, json_report=None, quiet=True, debug=False,
+        summary=summary,
+    )  # fmt: skip
+    assert status == 1
     source = tmp_path / "in" / "a.png"
-    assert err == (
+    assert err.getvalue().decode() == (
         f"lltd: error: no space left on device (writing the output of {source}); "
-        "stopped after 1 of 2 files, no partial file left\n"
+        "stopped after 2 of 3 files, no partial file left\n"
     )
-    assert out == "summary: 1 scanned, 0 converted\n"
+    assert out.getvalue() == b""  # quiet
+    monkeypatch.setattr(CompressJob, "__call__", lambda self, task: FileResult(
+        str(task.source), None, Outcome.CONVERTED))  # type: ignore[attr-defined]  # fmt: skip
+    prepare._HELD.close()
+    status = batch_status(
+        make_plan, jobs=1, scheduler=None, json_report=None, quiet=False, debug=False,
+        summary=summary,
+    )  # fmt: skip
+    assert status == 0
+    assert out.getvalue() == b"summary: 3 scanned, 2 converted\n"

@@ -58,6 +58,8 @@ def test_a_value_outside_its_choices_is_refused_naming_option_choices_and_value(
         (60, {}, EncodeOptions(quality=60)),
         (60, {"lossless": True}, EncodeOptions(quality=60, lossless=True)),
         (60, {"lossless": False}, EncodeOptions(quality=60)),
+        (None, {"lossless": True}, EncodeOptions(quality=100, lossless=True)),
+        (100, {"lossless": False}, EncodeOptions(quality=100, lossless=True)),
         (60, {"method": 2, "exact": True}, EncodeOptions(quality=60, method=2, exact=True)),
     ],
 )
