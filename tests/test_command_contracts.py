@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
 import pytest
-from PIL import Image
+from batch_helpers import picture, released_locks  # noqa: F401 (the fixture: locks released)
 
 from lltd.batch import prepare
 from lltd.batch.command import (
@@ -32,19 +31,6 @@ from lltd.common.errors import UsageError
 from lltd.jobs.settings import compress_job
 
 MEMORY = "memory://lltd-test-command-contracts"
-
-
-@pytest.fixture(autouse=True)
-def _locks_released() -> Iterator[None]:
-    """A real run holds its folders' locks for the process's life; a test's end is that here."""
-    yield
-    prepare._HELD.close()
-
-
-def picture(path: Path, colour: tuple[int, int, int] = (200, 10, 10)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (4, 3), colour).save(path)
-    return path
 
 
 def test_a_missing_input_folder_is_refused_by_its_name(tmp_path: Path) -> None:

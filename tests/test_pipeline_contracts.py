@@ -9,11 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from batch_helpers import picture, released_locks  # noqa: F401 (the fixture: locks released)
 
 from lltd.batch import prepare
 from lltd.batch.command import plan
@@ -24,18 +23,6 @@ from lltd.batch.pipeline import BatchRun, check_clean, clean_output_directory, e
 from lltd.codecs import EncodeOptions
 from lltd.common.errors import UsageError
 from lltd.jobs.settings import compress_job
-
-
-@pytest.fixture(autouse=True)
-def _locks_released() -> Iterator[None]:
-    yield
-    prepare._HELD.close()
-
-
-def picture(path: Path, colour: tuple[int, int, int] = (200, 10, 10)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (4, 3), colour).save(path)
-    return path
 
 
 def refusal(call, *args) -> str:  # type: ignore[no-untyped-def]

@@ -6,11 +6,10 @@ each kind of file, with the verb of its command."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from batch_helpers import picture, released_locks  # noqa: F401 (the fixture: locks released)
 
 from lltd.batch import prepare
 from lltd.batch.marks import stamp
@@ -29,18 +28,6 @@ from lltd.codecs import EncodeOptions
 from lltd.common.errors import UsageError
 from lltd.jobs.common import read_source
 from lltd.jobs.settings import compress_job, flip_job
-
-
-@pytest.fixture(autouse=True)
-def _locks_released() -> Iterator[None]:
-    yield
-    prepare._HELD.close()
-
-
-def picture(path: Path, colour: tuple[int, int, int] = (200, 10, 10)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (4, 3), colour).save(path)
-    return path
 
 
 def refusal(call, *args, **kwargs) -> str:  # type: ignore[no-untyped-def]
