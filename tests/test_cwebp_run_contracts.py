@@ -306,3 +306,25 @@ def test_a_file_size_limit_ends_cwebp_by_sigxfsz_as_it_would_alone(
         b"lltd: error: in.png: cwebp failed: exit status -25\n",
     )
     assert sorted(os.listdir(folder)) == ["in.png"]
+
+
+def test_bytes_that_are_not_utf8_are_worded_with_replacement_characters(
+    script: Script, folder: Path, capfdbinary: pytest.CaptureFixture
+) -> None:
+    binary = script("printf 'Error! \\377 bad\\n' >&2; exit 1\n")
+    assert run_cwebp(binary, [], "in.png", str(folder / "out.webp"), True) == 1
+    line = "lltd: error: in.png: cwebp failed: Error! \ufffd bad\n"
+    assert capfdbinary.readouterr() == (b"", line.encode())
+
+
+@pytest.mark.parametrize(("output", "capture"), [("-", False), ("-", True), ("out.webp", True)])
+def test_an_argument_spawn_refuses_is_raised_as_it_is(
+    folder: Path, output: str, capture: bool
+) -> None:
+    # Only OSError means "cwebp could not be started"; a NUL in a name is a ValueError, and
+    # the cleanup of a spawn that failed must not turn it into another error.
+    before = _fds()
+    with pytest.raises(ValueError, match="embedded null byte"):
+        run_cwebp("cwebp\0", [], "in.png", output, capture)
+    assert _fds() == before
+    assert sorted(os.listdir(folder)) == ["in.png"]
