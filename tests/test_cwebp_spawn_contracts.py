@@ -256,4 +256,3 @@ def test_ctrl_c_is_one_line_and_status_130(
         signal.signal(signal.SIGINT, previous)
     assert capfd.readouterr() == ("", "lltd: interrupted\n")
     assert sorted(os.listdir(tmp_path)) == ["bin", "in.png"]
-
