@@ -1228,6 +1228,64 @@ ROWS = [
     # -- rows: batch --
     # -- rows: lean --
     # -- rows: cluster --
+    (
+        "a failing batch of two fails both files instead of retrying them one by one",
+        "lltd/cluster/runner.py",
+        [("if len(chunk) > 1:", "if len(chunk) > 2:")],
+        "tests/test_cluster_runner_contracts.py::test_a_batch_of_two_whose_first_file_breaks_it_still_converts_the_second",
+    ),
+    (
+        "a storage folder whose name extends another's (x2, x) counts as inside it",
+        "lltd/cluster/storage.py",
+        [('mine.startswith(theirs.rstrip("/") + "/")', 'mine.startswith(theirs.rstrip("/"))')],
+        "tests/test_storage_contracts.py::test_relative_to_names_the_folder_inside_another_or_none",
+    ),
+    (
+        "--r on a local storage deletes an original this process never fetched",
+        "lltd/cluster/storage.py",
+        [
+            (
+                "        if expected is None:\n            return",
+                "        if expected is None and False:\n            return",
+            )
+        ],
+        "tests/test_storage_contracts.py::test_delete_removes_a_local_file_only_as_this_process_fetched_it",
+    ),
+    (
+        "--c on storage empties a whole bucket",
+        "lltd/cluster/remote.py",
+        [('if "/" not in destination.path().strip("/"):', 'if "/" not in destination.path():')],
+        "tests/test_remote_contracts.py::test_refusals_of_a_storage_plan_each_one_line_naming_the_folder",
+    ),
+    (
+        "a storage run's reason file names the worker's temporary folder, not the input's URL",
+        "lltd/cluster/remote.py",
+        [('if path.name.endswith(".error.txt"):', 'if path.name.endswith(".err.txt"):')],
+        "tests/test_remote_contracts.py::test_publish_uploads_what_changed_then_deletes_what_went",
+    ),
+    (
+        "-z 6 encodes at quality 70 where libwebp's preset says 75",
+        "lltd/codecs/cwebp_options.py",
+        [("    (4, 75),", "    (4, 70),")],
+        "tests/test_cwebp_options_contracts.py::test_lossless_presets_are_libwebps_own_at_every_level",
+    ),
+    (
+        "compress takes -d (cwebp's dump of one file's output)",
+        "lltd/codecs/cwebp_options.py",
+        [
+            (
+                '"dump the compressed output (PGM file)", REFUSED, batch=False)',
+                '"dump the compressed output (PGM file)", REFUSED)',
+            )
+        ],
+        "tests/test_cwebp_options_contracts.py::test_a_batch_refuses_what_reads_or_prints_about_one_file_and_takes_the_rest",
+    ),
+    (
+        "importing lltd.codecs loads Pillow and both backends",
+        "lltd/codecs/__init__.py",
+        [("TYPE_CHECKING = False", "TYPE_CHECKING = True")],
+        "tests/test_codecs_package_contracts.py::test_importing_the_package_and_its_option_table_loads_neither_pillow_nor_the_backends",
+    ),
     # -- rows: evrep --
     # -- rows: evrun --
     # -- rows: attack --
