@@ -422,3 +422,15 @@ def test_new_executor_spawns_workers_that_die_with_this_process(
     monkeypatch.setenv("PYTHONWARNINGS", "error")
     new_executor(1).shutdown()
     assert os.environ["PYTHONWARNINGS"] == "error"
+
+
+def test_a_report_cannot_be_changed_once_made() -> None:
+    import dataclasses
+
+    made = Setup()
+    made.submit().set_result(processed("deleted"))
+    [report] = made.reports
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.kind = "stuck"  # type: ignore[misc]
+    report.flight.attempt = 2  # the flight is the pool's own record, updated in place
+    assert report.flight.attempt == 2
