@@ -564,7 +564,9 @@ def test_the_overflow_alarm_rings_on_watchdogs_queue_overflow_record_only() -> N
         logging.getLogger("watchdog.observers.inotify_buffer").warning(
             "Inotify Queue Overflow %d", 1
         )
+        assert rang == [1]
         logger.warning("something else")
+        assert rang == [1]
         logger.info("queue overflow, but only information")
         assert rang == [1]
     finally:
