@@ -740,3 +740,17 @@ def test_a_file_still_in_flight_at_the_stop_timeout_stays_and_is_said(
     ) in setup.log.lines
     assert not stale.exists()
     assert (setup.inp / "a.png").is_file()
+
+
+def test_run_installs_its_signal_handlers_unless_told_not_to(tmp_path: Path) -> None:
+    installed: list[str] = []
+    for install in (None, False):
+        setup = Setup(tmp_path, settle_ms=100)
+        setup.daemon._stop.install = lambda: installed.append("installed")  # type: ignore[method-assign]
+        setup.daemon.stop()
+        if install is None:
+            assert setup.daemon.run() == 0
+        else:
+            assert setup.daemon.run(install_signals=install) == 0
+        installed.append("ran")
+    assert installed == ["installed", "ran", "ran"]

@@ -496,3 +496,13 @@ def test_metrics_are_served_while_running_and_closed_after(tmp_path: Path) -> No
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0  # closed at the end
+
+
+def test_run_installs_its_signal_handlers_unless_told_not_to(tmp_path: Path) -> None:
+    made = Setup(tmp_path)
+    installed: list[int] = []
+    made.watcher._stop.install = lambda: installed.append(1)  # type: ignore[method-assign]
+    made.watcher.run()
+    assert installed == [1]
+    made.watcher.run(install_signals=False)
+    assert installed == [1]
