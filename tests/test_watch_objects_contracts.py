@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from waiting import wait_for
 
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.cluster.storage import Storage
@@ -506,3 +507,44 @@ def test_run_installs_its_signal_handlers_unless_told_not_to(tmp_path: Path) -> 
     assert installed == [1]
     made.watcher.run(install_signals=False)
     assert installed == [1]
+
+
+def test_a_whole_run_takes_an_object_on_a_worker_thread_and_publishes_its_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from lltd.cluster import remote
+
+    threads: list[str] = []
+    real = remote.RemoteJob.__call__
+
+    def on_thread(self, task):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real(self, task)
+
+    monkeypatch.setattr(remote.RemoteJob, "__call__", on_thread)
+    (tmp_path / "in").mkdir()
+    data = picture(tmp_path / "in" / "a.png")
+    status_file = tmp_path / "status.json"
+    fc = FolderConfig(f"file://{tmp_path}/in", f"file://{tmp_path}/out")  # type: ignore[arg-type]
+    watcher = ObjectWatcher(
+        WatchConfig((fc,), jobs=1, settle_ms=100, status_file=status_file),
+        notifier=Said(),
+        log=Lines(),
+    )
+    thread = threading.Thread(target=watcher.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    wait_for(lambda: watcher.counters.processed == 1 or not thread.is_alive(), "a.png done")
+    wait_for(
+        lambda: json.loads(status_file.read_text())["processed"] == 1 or not thread.is_alive(),
+        "the status file's count",
+    )
+    watcher.stop()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert [name.rpartition("_")[0] for name in threads] == ["lltd-object"]
+    assert (tmp_path / "in" / ".lltd" / "done" / "a.png").read_bytes() == data
+    written = json.loads(status_file.read_text())
+    assert (written["state"], written["processed"], written["in_flight"]) == ("stopped", 1, 0)
+    assert written["rescans"] == watcher.counters.rescans >= 2
