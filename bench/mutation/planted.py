@@ -1169,6 +1169,88 @@ ROWS = [
     # -- rows: wrun --
     # -- rows: batch --
     # -- rows: lean --
+    (
+        "a storage library's exception raised through a subclass of another package is not named",
+        "lltd/cli/failures.py",
+        [("for cls in type(exc).__mro__:", "for cls in type(exc).__mro__[:1]:")],
+        "tests/test_failures_contracts.py::test_an_exception_derived_from_a_librarys_class_is_the_librarys",
+    ),
+    (
+        "compress --r with -o (no --c) is no longer refused",
+        "lltd/cli/lean/compress_work.py",
+        [
+            (
+                "if r.replace and (r.clean or r.output_directory is not None):",
+                "if r.replace and r.clean:",
+            )
+        ],
+        "tests/test_compress_work_contracts.py::test_replace_with_clean_or_an_output_folder_is_refused_before_anything",
+    ),
+    (
+        "lltd cwebp ... -o - | head: cwebp inherits Python's ignored SIGPIPE",
+        "lltd/cli/lean/cwebp_run.py",
+        [("setsigdef=(SIGPIPE, SIGXFSZ)", "setsigdef=(SIGXFSZ,)")],
+        "tests/test_cwebp_run_contracts.py::test_a_reader_of_dash_that_left_ends_cwebp_by_sigpipe_quietly",
+    ),
+    (
+        "a temporary cwebp swapped for a dangling link is left behind",
+        "lltd/cli/lean/cwebp_run.py",
+        [("os.path.lexists(temp)", "os.path.exists(temp)")],
+        "tests/test_cwebp_run_contracts.py::test_a_temporary_swapped_for_a_dangling_link_is_removed",
+    ),
+    (
+        "compress --json . is a traceback again (Path('.') has no parts)",
+        "lltd/cli/lean/compress_argv.py",
+        [("if not path.parts or", "if not text or")],
+        "tests/test_compress_argv_contracts.py::test_json_at_a_folder_or_a_url_is_left_to_typer",
+    ),
+    (
+        "the lean compress parser takes -alpha_q=60 (only two-letter and -- names take =)",
+        "lltd/cli/lean/compress_argv.py",
+        [("len(name) == 2 and", "len(name) <= 8 and")],
+        "tests/test_compress_argv_contracts.py::test_what_typer_must_judge_is_left_to_it",
+    ),
+    (
+        "the lean cwebp path takes an image of exactly --max-pixels + 1",
+        "lltd/cli/lean/cwebp_spawn.py",
+        [("size[0] * size[1] <= max_pixels", "size[0] * size[1] <= max_pixels + 1")],
+        "tests/test_cwebp_spawn_contracts.py::test_a_native_png_within_the_limit_is_taken",
+    ),
+    (
+        "compress --max-pixels 0 read by the lean parser (its bound 1 lost)",
+        "lltd/cli/lean/compress_request.py",
+        [('"max_pixels": (1, None)', '"max_pixels": (0, None)')],
+        "tests/test_compress_request_contracts.py::test_the_bounds_are_the_documented_ranges tests/test_compress_argv_contracts.py::test_open_ended_numbers_have_a_lower_bound_only",
+    ),
+    (
+        "a pillow refusal forced by --backend pillow blames a missing cwebp",
+        "lltd/cli/lean/cwebp_command.py",
+        [
+            (
+                "fallback = own.backend is None and not own.auto_orient",
+                "fallback = not own.auto_orient",
+            )
+        ],
+        "tests/test_cwebp_command_contracts.py::test_pillow_refusals_say_why_pillow_was_chosen_only_when_it_was_a_fallback",
+    ),
+    (
+        "plain `lltd cwebp` (no arguments) exits 0 after the help",
+        "lltd/cli/lean/cwebp_command.py",
+        [("return 0 if argv else 2", "return 0")],
+        "tests/test_cwebp_command_contracts.py::test_each_way_to_ask_for_help_prints_that_help",
+    ),
+    (
+        "a usage error names the option's longest spelling, not the one the user wrote",
+        "lltd/cli/voice.py",
+        [("        if name in names:\n            return name\n", "")],
+        "tests/test_voice_contracts.py::test_the_spelling_named_is_the_first_the_user_wrote",
+    ),
+    (
+        "Ctrl-C (typer.Abort) exits 1 instead of 130",
+        "lltd/cli/voice.py",
+        [("sys.exit(130)", "sys.exit(1)")],
+        "tests/test_voice_contracts.py::test_abort_is_interrupted_and_status_130",
+    ),
     # -- rows: cluster --
     # -- rows: evrep --
     # -- rows: evrun --
