@@ -5,26 +5,31 @@ The subprocess suites (test_serve*.py) drive the same app through uvicorn; these
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
 import re
+import threading
 import warnings
+from collections.abc import AsyncIterator
 
 import pytest
 from PIL import Image
 
-pytest.importorskip("httpx")
-with warnings.catch_warnings():  # Starlette 0.5x asks for httpx2; the httpx it has works
+httpx = pytest.importorskip("httpx")
+with warnings.catch_warnings():  # Starlette 1.x asks for httpx2; the httpx it has works
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-import lltd.serve.app as app_module
-from lltd.common.errors import ImageError
-from lltd.serve.admission import Admission
-from lltd.serve.app import create_app
-from lltd.serve.kernel import ImageTooLarge, defend_bytes, pixels
-from lltd.serve.settings import ServeSettings
+import lltd.serve.app as app_module  # noqa: E402
+from lltd.common.errors import ImageError  # noqa: E402
+from lltd.serve.admission import Admission  # noqa: E402
+from lltd.serve.app import Accounting, create_app  # noqa: E402
+from lltd.serve.kernel import ImageTooLarge, defend_bytes, pixels  # noqa: E402
+from lltd.serve.metrics import Metrics  # noqa: E402
+from lltd.serve.problems import Problem, busy  # noqa: E402
+from lltd.serve.settings import ServeSettings  # noqa: E402
 
 SETTINGS = ServeSettings(threads=1)
 
@@ -290,3 +295,256 @@ def test_routes_are_counted_by_their_path_and_anything_else_as_other() -> None:
     }
     routes = {re.search(r'route="([^"]*)"', key)[1] for key in counted}  # type: ignore[index]
     assert routes == {"/healthz", "/readyz", "other"}
+
+
+def test_the_metrics_route_is_counted_under_its_own_name() -> None:
+    with client() as test:
+        scrape(test)
+        samples = scrape(test)
+    assert samples['lltd_serve_requests_total{route="/metrics",status="200"}'] == 1
+
+
+def test_the_app_is_built_without_a_deprecation_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        create_app(SETTINGS)
+
+
+def test_images_are_defended_on_the_services_own_threads_joined_at_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    names: list[str] = []
+
+    def recording(*args: object) -> object:
+        names.append(threading.current_thread().name)
+        return defend_bytes(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app_module, "defend_bytes", recording)
+    with client(ServeSettings(threads=2)) as test:
+        assert test.post("/v1/defend", content=png()).status_code == 200
+    assert len(names) == 1 and names[0].startswith("lltd-defend_")
+    # Stopped: the service's threads are gone and readiness refuses.
+    assert not [t for t in threading.enumerate() if t.name.startswith("lltd-defend")]
+    answer = test.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "not ready: starting or stopping"
+
+
+def test_a_refused_admission_gives_its_place_in_the_queue_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    @contextlib.asynccontextmanager
+    async def refused(self: Admission, cost: int) -> AsyncIterator[None]:
+        raise busy("busy: no thread in time")
+        yield  # an async generator, as admit is
+
+    monkeypatch.setattr(Admission, "admit", refused)
+    with client() as test:
+        answer = test.post("/v1/defend", content=png())
+        samples = scrape(test)
+    assert answer.status_code == 503 and answer.json()["error"] == "busy: no thread in time"
+    assert samples["lltd_serve_waiting_requests"] == 0
+    assert samples["lltd_serve_admitted_pixels"] == 0
+
+
+class SteppingClock:
+    """perf_counter for the app: each call a quarter second after the last."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def perf_counter(self) -> float:
+        self.now += 0.25
+        return self.now
+
+
+def test_a_requests_time_is_its_end_minus_its_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_module, "time", SteppingClock())
+    with client() as test:
+        test.get("/healthz")
+        samples = scrape(test)
+    assert samples['lltd_serve_request_seconds_sum{route="/healthz"}'] == 0.25
+
+
+def test_the_error_log_line_comes_from_the_serve_logger(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(app_module, "defend_bytes", broken)
+    with client() as test, caplog.at_level(logging.ERROR):
+        test.post("/v1/defend", content=png())
+    assert [(r.name, r.levelno) for r in caplog.records] == [("lltd.serve", logging.ERROR)]
+
+
+# --- The outermost layer (Accounting) around apps that misbehave in each way it guards against.
+
+
+def accounting(inner: object) -> tuple[Accounting, Metrics]:
+    metrics = Metrics()
+    return Accounting(inner, metrics), metrics  # type: ignore[arg-type]
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, labels)  # type: ignore[union-attr]
+
+
+def starts(sent: list[dict]) -> list[dict]:
+    return [m for m in sent if m["type"] == "http.response.start"]
+
+
+def test_an_error_before_any_answer_becomes_one_500_line_and_is_counted() -> None:
+    async def inner(scope: object, receive: object, send: object) -> None:
+        raise RuntimeError("boom")
+
+    app, metrics = accounting(inner)
+    sent = asyncio.run(asgi_call(app, "/v1/defend", []))
+    (start,) = starts(sent)
+    assert start["status"] == 500
+    body = b"".join(m.get("body", b"") for m in sent)
+    assert json.loads(body) == {"error": "internal error", "status": 500}
+    assert sample(metrics, "lltd_serve_requests_total", route="/v1/defend", status="500") == 1
+    assert sample(metrics, "lltd_serve_in_flight_requests") == 0
+
+
+def test_an_error_after_the_answer_started_sends_nothing_more() -> None:
+    async def inner(scope: object, receive: object, send) -> None:  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("boom")
+
+    app, metrics = accounting(inner)
+    sent = asyncio.run(asgi_call(app, "/healthz", []))
+    assert [m["status"] for m in starts(sent)] == [200]
+    assert sample(metrics, "lltd_serve_requests_total", route="/healthz", status="200") == 1
+
+
+def test_a_problem_raised_before_the_answer_is_its_own_answer() -> None:
+    async def inner(scope: object, receive: object, send: object) -> None:
+        raise busy("busy: the queue is full", 3)
+
+    app, metrics = accounting(inner)
+    sent = asyncio.run(asgi_call(app, "/v1/defend", []))
+    (start,) = starts(sent)
+    assert start["status"] == 503
+    assert (b"retry-after", b"3") in start["headers"]
+    body = b"".join(m.get("body", b"") for m in sent)
+    assert json.loads(body) == {"error": "busy: the queue is full", "status": 503}
+    assert sample(metrics, "lltd_serve_requests_total", route="/v1/defend", status="503") == 1
+
+
+def test_a_problem_raised_after_the_answer_started_goes_up() -> None:
+    async def inner(scope: object, receive: object, send) -> None:  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise busy("late")
+
+    app, _ = accounting(inner)
+    with pytest.raises(Problem):
+        asyncio.run(asgi_call(app, "/healthz", []))
+
+
+def test_a_cancelled_request_is_counted_as_500_and_cancellation_goes_up() -> None:
+    async def inner(scope: object, receive: object, send: object) -> None:
+        raise asyncio.CancelledError
+
+    app, metrics = accounting(inner)
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(asgi_call(app, "/v1/defend", []))
+    assert sample(metrics, "lltd_serve_requests_total", route="/v1/defend", status="500") == 1
+    assert sample(metrics, "lltd_serve_in_flight_requests") == 0
+
+
+def test_an_ambiguous_request_has_its_connection_header_replaced_by_close() -> None:
+    async def inner(scope: object, receive: object, send) -> None:  # type: ignore[no-untyped-def]
+        headers = [(b"Connection", b"keep-alive"), (b"x-a", b"connection")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body"})  # no "body" key: an empty body
+
+    app, metrics = accounting(inner)
+    both = [(b"content-length", b"0"), (b"transfer-encoding", b"chunked")]
+    (start,) = starts(asyncio.run(asgi_call(app, "/healthz", both)))
+    assert start["headers"] == [(b"x-a", b"connection"), (b"connection", b"close")]
+    (start,) = starts(asyncio.run(asgi_call(app, "/healthz", both[:1])))
+    assert start["headers"] == [(b"Connection", b"keep-alive"), (b"x-a", b"connection")]
+    assert sample(metrics, "lltd_serve_sent_bytes_total") == 0
+
+
+def test_lifespan_and_other_scopes_pass_through_uncounted() -> None:
+    seen: list[str] = []
+
+    async def inner(scope, receive: object, send: object) -> None:  # type: ignore[no-untyped-def]
+        seen.append(scope["type"])
+
+    app, metrics = accounting(inner)
+    asyncio.run(app({"type": "lifespan"}, None, None))  # type: ignore[arg-type]
+    assert seen == ["lifespan"]
+    assert sample(metrics, "lltd_serve_in_flight_requests") == 0
+    assert metrics.registry.get_sample_value("lltd_serve_requests_total", {}) is None  # type: ignore[union-attr]
+
+
+# --- Forwarding mode through the app: the model server is an httpx MockTransport.
+
+
+@pytest.fixture
+def model_server(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
+    """Every request the model server gets; it answers 200 with JSON naming the body's size."""
+    import lltd.serve.upstream as upstream_module
+
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(
+            200,
+            headers={"content-type": "application/json"},
+            stream=httpx.ByteStream(b'{"size": %d}' % len(request.content)),
+        )
+
+    real = httpx.AsyncClient
+
+    def with_mock(**options: object) -> httpx.AsyncClient:
+        return real(transport=httpx.MockTransport(answer), **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(upstream_module.httpx, "AsyncClient", with_mock)
+    return seen
+
+
+def test_forwarding_sends_the_defended_image_and_returns_the_model_servers_answer(
+    model_server: list[httpx.Request],
+) -> None:
+    settings = ServeSettings(threads=1, upstream="http://model/predict")
+    body = png()
+    defended = defend_bytes(body, settings.defense, settings.pixel_limit(), webp=False)
+    with client(settings) as test:
+        answer = test.post("/v1/defend", content=body, headers={"x-request-id": "r-5"})
+        samples = scrape(test)
+    (sent,) = model_server
+    assert sent.content == defended.data and sent.headers["content-type"] == "image/png"
+    assert sent.headers["x-request-id"] == "r-5"
+    assert answer.status_code == 200 and answer.json() == {"size": len(defended.data)}
+    assert answer.headers["x-lltd-upstream-status"] == "200"
+    for name, value in defended.headers.items():  # the defense's own headers beside the answer
+        assert answer.headers[name] == value
+    assert samples['lltd_serve_stage_seconds_count{stage="upstream"}'] == 1
+
+
+def test_forwarding_pixels_to_a_v2_model_server_sends_rgb_with_the_request_id(
+    model_server: list[httpx.Request],
+) -> None:
+    settings = ServeSettings(
+        threads=1,
+        upstream="http://model/v2/models/m/infer",
+        upstream_protocol="kserve-v2",
+        upstream_datatype="UINT8",
+        upstream_input="pixels",
+    )
+    body = png(5, 3)
+    rgb = defend_bytes(body, settings.defense, settings.pixel_limit(), webp=False, rgb=True)
+    with client(settings) as test:
+        answer = test.post("/v1/defend", content=body, headers={"x-request-id": "r-6"})
+    assert answer.status_code == 200
+    request = json.loads(model_server[0].content)
+    assert request["id"] == "r-6"
+    (tensor,) = request["inputs"]
+    assert tensor["name"] == "pixels" and tensor["datatype"] == "UINT8"
+    assert tensor["shape"] == [3, 5, 3] and bytes(tensor["data"]) == rgb.data
