@@ -4,6 +4,7 @@ file once per process (test_fs_attacks.py uses it in subprocesses)."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,24 @@ def test_an_installed_hook_is_not_replaced_by_the_variable(
     seam.install(lambda step, fd, name: calls.append(step))
     seam.reached("read", 1, "a")
     assert calls == ["read"]
+
+
+def test_a_fresh_process_reads_the_variable_at_its_first_step(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    script = tmp_path / "seam.py"
+    script.write_text(
+        f"def seam(step, fd, name):\n    open({str(log)!r}, 'a').write(step + '\\n')\n"
+    )
+    monkeypatch.setenv("LLTD_FS_SEAM", str(script))
+    importlib.reload(seam)  # the module as a new process first imports it
+    seam.reached("open", 1, "a")
+    assert log.read_text() == "open\n"
+
+
+def test_a_fresh_process_without_the_variable_runs_no_seam(monkeypatch: pytest.MonkeyPatch) -> None:
+    importlib.reload(seam)
+    assert seam._hook is None and seam._loaded is False
+    seam.reached("open", 1, "a")  # no hook: nothing to call
+    assert seam._hook is None and seam._loaded is True

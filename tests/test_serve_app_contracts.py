@@ -548,3 +548,16 @@ def test_forwarding_pixels_to_a_v2_model_server_sends_rgb_with_the_request_id(
     (tensor,) = request["inputs"]
     assert tensor["name"] == "pixels" and tensor["datatype"] == "UINT8"
     assert tensor["shape"] == [3, 5, 3] and bytes(tensor["data"]) == rgb.data
+
+
+def test_the_upstream_stage_is_timed_from_the_payload_to_the_answer(
+    model_server: list[httpx.Request], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "time", SteppingClock())
+    with client(ServeSettings(threads=1, upstream="http://model/predict")) as test:
+        assert test.post("/v1/defend", content=png()).status_code == 200
+        samples = scrape(test)
+    # Four readings, a quarter second apart: the request's start, the payload's start, the
+    # answer's end, the request's end.
+    assert samples['lltd_serve_stage_seconds_sum{stage="upstream"}'] == 0.25
+    assert samples['lltd_serve_request_seconds_sum{route="/v1/defend"}'] == 0.75

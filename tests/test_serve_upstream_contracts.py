@@ -245,3 +245,7 @@ def test_the_payload_is_the_defended_image_as_each_protocol_wants_it() -> None:
     assert v1_uint8.wants_pixels is False
     for forwarding in (raw, v1, v2, pixels, v1_uint8):
         asyncio.run(forwarding.close())
+
+
+def test_the_answer_limit_is_the_64_mib_the_docs_state() -> None:
+    assert upstream_module.MAX_ANSWER_BYTES == 64 * 2**20
