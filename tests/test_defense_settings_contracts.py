@@ -319,3 +319,25 @@ def test_with_changes_one_setting_and_validates_it() -> None:
     assert s.quality == 60
     with pytest.raises(DefenseSettingsError):
         s.with_(method=8)
+
+
+def test_the_command_line_spelling_of_each_setting() -> None:
+    assert CLI_NAMES == {
+        "quality": "-q/--quality",
+        "quality_range": "--quality-range",
+        "flip": "--direction",
+        "order": "--order",
+        "method": "-m/--method",
+        "backend": "--backend",
+        "resize_pad": "--resize-pad",
+        "seed": "--seed",
+    }
+
+
+def test_a_front_end_without_a_name_for_quality_gets_the_word_quality() -> None:
+    with pytest.raises(UsageError) as refused:
+        DefenseSettings.from_options(names={}, quality=70.0, quality_range="40-80")
+    assert str(refused.value) == (
+        "quality_range 40-80 draws the WebP quality per image; quality 70 would be "
+        "ignored: give one of the two"
+    )

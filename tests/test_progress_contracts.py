@@ -109,3 +109,15 @@ def test_an_interval_of_0_emits_at_every_update() -> None:
         "defend: 2/3 files (67 %)",
         "defend: 3/3 files (100 %)",
     ]
+
+
+def test_the_unit_is_files_unless_told() -> None:
+    tick = Ticker(4, "flip", print, every=0.0, clock=Clock())
+    assert tick.unit == "files" and tick.line() == "flip: 0/4 files (0 %), 0 files/s"
+
+
+def test_a_rate_under_one_per_second_still_gives_the_time_left() -> None:
+    tick, clock, _ = ticker(3)
+    clock.now += 2
+    tick.done = 1  # 0.5 files/s, 2 left
+    assert tick.line() == "defend: 1/3 files (33 %), 0.5 files/s, about 4 s left"

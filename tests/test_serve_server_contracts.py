@@ -5,21 +5,25 @@ replaced only where it would serve (``run``); test_serve*.py run the real server
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
 import signal
 import socket
+import sys
 import types
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 import lltd.serve.server as server_module
 from lltd.common.errors import LltdError
 from lltd.defense.settings import DefenseSettings
 from lltd.serve.protocol import HeaderDeadlineProtocol
-from lltd.serve.server import Keepalive, NotifyingServer, listen, serve
+from lltd.serve.server import Keepalive, NotifyingServer, NotifyingSupervisor, listen, serve
 from lltd.serve.settings import ENVIRONMENT_KEY, ServeSettings
 from lltd.watch.notify import Notifier
 
@@ -249,3 +253,96 @@ def test_a_sigterm_stops_the_server_without_being_raised_again_at_its_process() 
         assert server.should_exit
     # Left the block without uvicorn re-raising the SIGTERM at this process: still here.
     assert server._captured_signals == []
+
+
+def test_the_listening_line_is_flushed_at_once_for_scripts_reading_the_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Pipe(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.flushed_at: list[str] = []
+
+        def flush(self) -> None:
+            self.flushed_at.append(self.getvalue())
+
+    pipe = Pipe()
+    monkeypatch.setattr(sys, "stdout", pipe)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        server_module._announce([sock], ServeSettings(threads=1), Notifier(None))
+    assert pipe.flushed_at and pipe.flushed_at[0].startswith("lltd serve: listening on ")
+
+
+@pytest.mark.parametrize(
+    ("started", "with_sockets", "announced"),
+    [(True, True, True), (False, True, False), (True, False, False)],
+)
+def test_the_server_announces_itself_once_started_on_its_sockets(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    systemd,
+    started: bool,
+    with_sockets: bool,
+    announced: bool,
+) -> None:
+    address, heard = systemd
+
+    async def startup(self: uvicorn.Server, sockets: object = None) -> None:
+        self.started = started
+
+    monkeypatch.setattr(uvicorn.Server, "startup", startup)
+    config = uvicorn.Config("lltd.serve.app:create_app", factory=True)
+    server = NotifyingServer(config, ServeSettings(threads=4, workers=1), Notifier(address))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        asyncio.run(server.startup([sock] if with_sockets else None))
+    out = capsys.readouterr().out
+    assert out.startswith("lltd serve: listening on http://127.0.0.1:") is announced
+    assert ("(workers 1, threads 4," in out) is announced
+    assert bool(heard()) is announced
+
+
+def test_each_tick_of_the_servers_loop_feeds_the_watchdog(
+    monkeypatch: pytest.MonkeyPatch, systemd
+) -> None:
+    address, heard = systemd
+
+    async def on_tick(self: uvicorn.Server, counter: int) -> bool:
+        return counter == 7
+
+    monkeypatch.setattr(uvicorn.Server, "on_tick", on_tick)
+    monkeypatch.setattr(server_module, "time", types.SimpleNamespace(monotonic=lambda: 1e6))
+    config = uvicorn.Config("lltd.serve.app:create_app", factory=True)
+    server = NotifyingServer(config, ServeSettings(threads=1), Notifier(address, 2_000_000))
+    assert asyncio.run(server.on_tick(7)) is True  # uvicorn's own answer, passed on
+    assert heard() == ["WATCHDOG=1"]
+
+
+def test_the_supervisors_loop_feeds_the_watchdog(monkeypatch: pytest.MonkeyPatch, systemd) -> None:
+    address, heard = systemd
+    kept: list[bool] = []
+    monkeypatch.setattr(Multiprocess, "keep_subprocess_alive", lambda self: kept.append(True))
+    monkeypatch.setattr(server_module, "time", types.SimpleNamespace(monotonic=lambda: 1e6))
+    handlers = {sig: signal.getsignal(sig) for sig in signal.Signals}  # uvicorn sets its own
+    try:
+        config = uvicorn.Config("lltd.serve.app:create_app", factory=True, workers=2)
+        supervisor = NotifyingSupervisor(config, [], Notifier(address, 2_000_000))
+        supervisor.keep_subprocess_alive()
+    finally:
+        for sig, handler in handlers.items():
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                signal.signal(sig, handler)
+    assert kept == [True] and heard() == ["WATCHDOG=1"]
+
+
+def test_the_access_log_is_off_unless_asked(recorded: list[Recorded]) -> None:
+    assert serve(ServeSettings(port=0, threads=1)) == 0
+    assert recorded[0].config.access_log is False
+
+
+def test_two_workers_are_already_the_supervised_many(recorded: list[Recorded]) -> None:
+    assert serve(ServeSettings(port=0, threads=1, workers=2)) == 0
+    (supervisor,) = recorded
+    assert isinstance(supervisor.args[0], list)  # NotifyingSupervisor(config, sockets, ...)
+    assert "PROMETHEUS_MULTIPROC_DIR" in supervisor.environment
