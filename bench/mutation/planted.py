@@ -1290,6 +1290,48 @@ ROWS = [
     # -- rows: evrun --
     # -- rows: attack --
     # -- rows: lead --
+    (
+        'lltd serve\'s own scrapes are counted as route "other"',
+        "lltd/serve/app.py",
+        [('"/readyz", "/metrics")', '"/readyz", "/metric")')],
+        "tests/test_serve_app_contracts.py::test_the_metrics_route_is_counted_under_its_own_name",
+    ),
+    (
+        'a request framed both ways keeps its app\'s Connection header beside "close"',
+        "lltd/serve/app.py",
+        [('if h[0].lower() != b"connection"]', 'if h[0] != b"connection"]')],
+        "tests/test_serve_app_contracts.py::test_an_ambiguous_request_has_its_connection_header_replaced_by_close",
+    ),
+    (
+        "a model server's answer of exactly 64 MiB is refused with 502",
+        "lltd/serve/upstream.py",
+        [("if size > MAX_ANSWER_BYTES:", "if size >= MAX_ANSWER_BYTES:")],
+        "tests/test_serve_upstream_contracts.py::test_an_answer_of_exactly_the_limit_passes_one_byte_more_is_502",
+    ),
+    (
+        "lltd serve --workers 2 runs one process without the supervisor",
+        "lltd/serve/server.py",
+        [("if settings.workers > 1:", "if settings.workers > 2:")],
+        "tests/test_serve_server_contracts.py::test_two_workers_are_already_the_supervised_many",
+    ),
+    (
+        "-q 0 is refused by the defense settings",
+        "lltd/defense/settings.py",
+        [("0 <= s.quality <= 100", "0 < s.quality <= 100")],
+        "tests/test_defense_settings_contracts.py::test_a_quality_from_0_to_100_inclusive_is_taken",
+    ),
+    (
+        "a log's progress line gives no time left while under one file a second",
+        "lltd/common/progress.py",
+        [("if rate > 0 and self.done < self.total", "if rate > 1 and self.done < self.total")],
+        "tests/test_progress_contracts.py::test_a_rate_under_one_per_second_still_gives_the_time_left",
+    ),
+    (
+        "LLTD_FS_SEAM is never read: the fault-injection seam is off in every process",
+        "lltd/fs/seam.py",
+        [("\n_loaded = False\n", "\n_loaded = True\n")],
+        "tests/test_seam_contracts.py::test_a_fresh_process_reads_the_variable_at_its_first_step",
+    ),
 ]
 
 
