@@ -254,6 +254,32 @@ def test_a_file_over_max_bytes_fails_before_it_is_fetched(
     assert not memory.exists(f"{BASE.removeprefix('memory://')}/out")
 
 
+@pytest.mark.parametrize(
+    ("refusal", "error"),
+    [
+        (PermissionError(13, "Access Denied"), "cannot read: Access Denied"),  # s3fs's mapping
+        (PermissionError("no strerror"), "cannot read: no strerror"),
+    ],
+)
+def test_a_store_that_refuses_the_read_fails_that_file_in_one_line(
+    memory: fsspec.AbstractFileSystem,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: PermissionError,
+    error: str,
+) -> None:
+    lay_out({"in/a.png": png_bytes()}, memory, tmp_path)
+    batch = plan_remote(f"{BASE}/in", compress_to(f"{BASE}/out"))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise refusal
+
+    monkeypatch.setattr(memory, "get_file", refuse)  # the store answers the read with a refusal
+    [result] = run(batch)
+    assert result == FileResult(f"{BASE}/in/a.png", None, Outcome.FAILED, error=error)
+    assert not memory.exists(f"{BASE.removeprefix('memory://')}/out")
+
+
 def test_a_file_gone_since_the_scan_is_reported_as_a_local_run_reports_it(
     memory: fsspec.AbstractFileSystem, tmp_path: Path
 ) -> None:
@@ -347,12 +373,16 @@ def test_refusals_of_a_storage_plan_each_one_line_naming_the_folder(
 
 
 def test_a_snapshot_holds_regular_files_but_not_temporaries_nor_links(tmp_path: Path) -> None:
+    (tmp_path / f".b.png{TEMP_SUFFIX}").write_bytes(b"partial")  # first: listed before the rest
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.png").write_bytes(b"abc")
-    (tmp_path / f".b.png{TEMP_SUFFIX}").write_bytes(b"partial")
     (tmp_path / "link.png").symlink_to(tmp_path / "sub" / "a.png")
-    st = (tmp_path / "sub" / "a.png").stat()
-    assert _snapshot(tmp_path) == {tmp_path / "sub" / "a.png": (st.st_ino, 3, st.st_mtime_ns)}
+    for n in range(5):
+        (tmp_path / f"c{n}.png").write_bytes(b"c" * n)
+    files = [tmp_path / "sub" / "a.png", *(tmp_path / f"c{n}.png" for n in range(5))]
+    assert _snapshot(tmp_path) == {
+        path: (path.stat().st_ino, path.stat().st_size, path.stat().st_mtime_ns) for path in files
+    }
 
 
 def test_the_scratch_folder_is_the_threads_own_emptied_after_each_file() -> None:

@@ -83,6 +83,13 @@ def test_the_first_modification_time_that_reads_wins_and_a_missing_size_is_zero(
     assert _info({"size": "12"}) == FileInfo(12, None)
 
 
+def test_file_facts_are_values_equal_by_their_fields() -> None:
+    assert FileInfo(3, 1.5) == FileInfo(3, 1.5) != FileInfo(3, None)
+    assert len({FileInfo(3, 1.5), FileInfo(3, 1.5)}) == 1
+    with pytest.raises(AttributeError):
+        FileInfo(3, 1.5).size = 4  # type: ignore[misc]
+
+
 # --- names, paths, URLs -----------------------------------------------------------------------
 
 
@@ -93,6 +100,7 @@ def test_of_makes_a_local_path_absolute_and_drops_trailing_slashes(
     assert Storage.of("rel/dir/").location == f"{tmp_path}/rel/dir"
     assert Storage.of(Path("rel")).location == f"{tmp_path}/rel"
     assert Storage.of("memory://bucket/x/").location == "memory://bucket/x"
+    assert Storage.of("memory://bucket/X//").location == "memory://bucket/X"
     assert Storage.of("s3://bucket/rel").location == "s3://bucket/rel"
     assert Storage.of("/").location == "/"
 
@@ -130,6 +138,7 @@ def test_backend_paths_and_user_urls_of_relative_names() -> None:
     assert storage.path(PurePosixPath("a/c.png")) == "/b/x/a/c.png"
     assert storage.url("/a/b.png/") == "memory://b/x/a/b.png"
     assert storage.url(PurePosixPath("c.png")) == "memory://b/x/c.png"
+    assert Storage("memory://b/X/").path("a") == "/b/X/a"  # only slashes stripped
 
 
 def test_local_storages_are_local_under_the_file_protocol(tmp_path: Path) -> None:
@@ -163,6 +172,39 @@ def test_is_dir_only_for_an_existing_folder(tmp_path: Path, memory: Storage) -> 
     put(memory, "a.png", b"x")
     assert memory.is_dir()
     assert not Storage(f"memory://{BUCKET}/tree/a.png").is_dir()
+
+
+def test_a_store_that_fails_to_answer_has_no_such_folder_and_lists_nothing(
+    memory: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(memory, "a.png", b"x")
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise OSError(5, "the store did not answer")
+
+    def gone(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError(2, "removed since it was seen")
+
+    with monkeypatch.context() as patch:  # undone before the fixture empties the store
+        patch.setattr(memory.fs, "isdir", fails)
+        patch.setattr(memory.fs, "find", gone)
+        assert memory.is_dir() is False
+        assert memory.listing_if_any() == {}  # it existed, then went before it was listed
+
+
+def test_fresh_facts_and_fetches_ask_the_store_past_its_cached_listing(
+    memory: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(memory, "sub/a.png", b"abc")
+    forgotten: list[str] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(memory.fs, "invalidate_cache", forgotten.append)
+        memory.info("sub/a.png")
+        assert forgotten == []
+        memory.info("sub/a.png", fresh=True)
+        assert forgotten == [memory.path("sub/a.png")]
+        memory.fetch("sub/a.png", tmp_path / "a.png")
+        assert forgotten == [memory.path("sub/a.png")] * 2
 
 
 def test_a_listing_names_every_file_below_by_relative_path_with_its_facts(
