@@ -9,6 +9,8 @@ import hashlib
 import io
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -401,6 +403,26 @@ def test_the_scratch_folder_is_the_threads_own_emptied_after_each_file() -> None
     shutil.rmtree(first)
     with _scratch() as fresh:
         assert fresh != first and sorted(os.listdir(fresh)) == ["in", "out"]
+
+
+def test_the_scratch_folder_goes_at_exit_quietly_even_if_something_removed_it_first(
+    tmp_path: Path,
+) -> None:
+    code = (
+        "import shutil, sys; from lltd.cluster.remote import _scratch\n"
+        "with _scratch() as kept, _scratch() as removed: pass\n"
+        "print(kept)\n"
+        "if sys.argv[1] == 'gone': shutil.rmtree(kept)  # as dask removes a worker's folder\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    for case in ("kept", "gone"):
+        done = subprocess.run(
+            [sys.executable, "-c", code, case], capture_output=True, text=True, env=env
+        )
+        assert (done.returncode, done.stderr) == (0, "")
+        assert Path(done.stdout.strip()).parent == tmp_path
+        assert not Path(done.stdout.strip()).exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_outside_a_dask_worker_there_is_no_worker_folder() -> None:

@@ -139,6 +139,8 @@ def test_backend_paths_and_user_urls_of_relative_names() -> None:
     assert storage.url("/a/b.png/") == "memory://b/x/a/b.png"
     assert storage.url(PurePosixPath("c.png")) == "memory://b/x/c.png"
     assert Storage("memory://b/X/").path("a") == "/b/X/a"  # only slashes stripped
+    assert Storage("memory://b/X/").path("/X/") == "/b/X/X"
+    assert Storage("memory://b/X/").url("/X/") == "memory://b/X/X"
 
 
 def test_local_storages_are_local_under_the_file_protocol(tmp_path: Path) -> None:
