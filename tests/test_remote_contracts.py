@@ -213,6 +213,8 @@ def test_a_local_folder_as_storage_runs_the_same_job(tmp_path: Path) -> None:
         "out/sub/a.webp",
     ]
     assert read_mark(tmp_path / "out" / "sub" / "a.webp") is not None
+    [again] = run(plan_remote(f"file://{tmp_path}/in", compress_to(f"file://{tmp_path}/out")))
+    assert again.outcome is Outcome.ALREADY_DONE  # the record on the file itself is read
 
 
 def test_memory_storage_fails_each_file_in_any_other_process_than_the_planners(
@@ -451,7 +453,7 @@ def test_in_a_dask_worker_the_scratch_folder_is_inside_the_workers_own() -> None
 
 def mounts(tmp_path: Path) -> _Mounts:
     return _Mounts(
-        tmp_path / "in", tmp_path / "out", Storage("memory://b/src/"), Storage("memory://b/dst")
+        tmp_path / "in", tmp_path / "out", Storage("memory://b/src/"), Storage("memory://b/dstX")
     )
 
 
@@ -464,7 +466,7 @@ def test_mounts_swap_the_stand_in_roots_for_this_workers_folders(tmp_path: Path)
     assert here.remote(tmp_path / "in" / "a" / "b.png") == (here.source, "a/b.png")
     assert here.remote(tmp_path / "out" / "c.webp") == (here.destination, "c.webp")
     text = f"{tmp_path}/in/a.png: bad; see {tmp_path}/out/failed/a.png"
-    assert here.to_url(text) == "memory://b/src/a.png: bad; see memory://b/dst/failed/a.png"
+    assert here.to_url(text) == "memory://b/src/a.png: bad; see memory://b/dstX/failed/a.png"
     assert here.to_url(None) is None
 
 
