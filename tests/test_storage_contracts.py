@@ -157,6 +157,8 @@ def test_relative_to_names_the_folder_inside_another_or_none(tmp_path: Path) -> 
     assert Storage("memory://b/x").relative_to(outer) == ""
     assert Storage("memory://b/x/sub/dir").relative_to(outer) == "sub/dir"
     assert Storage("memory://b/x2").relative_to(outer) is None  # a prefix, not a parent
+    assert Storage("memory://b/Y").relative_to(Storage("memory://b/X")) is None
+    assert Storage("memory://b/X/Y").relative_to(Storage("memory://b/X")) == "Y"
     assert Storage("memory://b").relative_to(outer) is None
     assert Storage.of(tmp_path / "x").relative_to(Storage.of(tmp_path)) == "x"
     assert Storage.of(tmp_path).relative_to(Storage.of("/")) == str(tmp_path)[1:]
