@@ -192,6 +192,31 @@ def test_flip_beside_the_inputs_names_outputs_in_the_input_storage(
     [result] = run(batch)
     assert (result.output, result.outcome) == (f"{BASE}/in/a_f.png", Outcome.CONVERTED)
     assert sorted(objects(memory, "in")) == [".lltd/made/a_f.png", "a.png", "a_f.png"]
+    # Beside the inputs only a recorded output is ours: its record read, the same name reused.
+    [again] = run(plan_remote(f"{BASE}/in", FlipJob()))
+    assert (again.output, again.outcome) == (f"{BASE}/in/a_f.png", Outcome.ALREADY_DONE)
+    assert sorted(objects(memory, "in")) == [".lltd/made/a_f.png", "a.png", "a_f.png"]
+
+
+def test_flip_beside_the_inputs_of_a_local_storage_reads_the_record_on_the_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(png_bytes())
+    for outcome in (Outcome.CONVERTED, Outcome.ALREADY_DONE):
+        [result] = run(plan_remote(f"file://{tmp_path}/in", FlipJob()))
+        assert (result.output, result.outcome) == (f"file://{tmp_path}/in/a_f.png", outcome)
+    assert sorted(os.listdir(tmp_path / "in")) == ["a.png", "a_f.png"]
+
+
+def test_with_o_inside_the_input_an_unrecorded_file_there_is_kept_as_locally(
+    memory: fsspec.AbstractFileSystem, tmp_path: Path
+) -> None:
+    files = {"in/a.png": png_bytes(), "in/out/a.webp": b"someone's own WebP"}
+    lay_out(files, memory, tmp_path)
+    expected = planned(plan_local(tmp_path / "in", compress_to(tmp_path / "in" / "out")))
+    assert expected == {"a.png": "a.png.webp"}
+    assert planned(plan_remote(f"{BASE}/in", compress_to(f"{BASE}/in/out"))) == expected
 
 
 def test_a_local_folder_as_storage_runs_the_same_job(tmp_path: Path) -> None:
@@ -369,6 +394,7 @@ def test_refusals_of_a_storage_plan_each_one_line_naming_the_folder(
         assert str(caught.value) == message
     assert sorted(objects(memory, "")) == ["in/a.png", "out/old.webp"]
     plan_remote(f"{BASE}/in", compress_to(f"{BASE}/out/sub"), clean=True)  # nothing there yet
+    plan_remote(f"{BASE}/in", compress_to(f"{BASE}/X"), clean=True)  # a folder, not a bucket
     plan_remote(f"{BASE}/in", compress_to(f"{BASE}/out"), clean=True)
     assert sorted(objects(memory, "")) == ["in/a.png"]
 
@@ -449,6 +475,15 @@ def test_in_a_dask_worker_the_scratch_folder_is_inside_the_workers_own() -> None
     ):
         found, expected, parent = client.submit(where, pure=False).result()
     assert found == expected == parent
+
+
+def test_a_remote_job_and_its_mounts_are_values(tmp_path: Path) -> None:
+    job = RemoteJob(compress_to(REMOTE_OUT), Storage("memory://b/in"), Storage("memory://b/out"))
+    assert hash(job) == hash(dataclasses.replace(job))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        job.planned_in = 1  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mounts(tmp_path).local_in = tmp_path  # type: ignore[misc]
 
 
 def mounts(tmp_path: Path) -> _Mounts:
