@@ -95,6 +95,8 @@ def test_a_cwebp_value_with_a_dash_but_no_equals_is_passed_on() -> None:
         ["-q", "60", "--quality", "70"],  # repeated under another name
         ["-alpha_q=60"],  # only a two-letter or a -- name takes =
         ["-m=\n3"],  # a newline after -q=: normalize_argv's regex reads it its own way
+        ["-o=\nout"],
+        ["-o=out\nx"],
         ["--quiet=1"],  # a flag with a value
         ["-q"],  # no value
         ["-o"],

@@ -299,6 +299,7 @@ def test_named_options_arguments_flags_and_given_metavars() -> None:
     command = TyperCommand(
         "x",
         params=[
+            TyperOption(param_decls=["--given"], metavar="MINE", type=_Named("text")),
             TyperArgument(param_decls=["directory"]),
             TyperArgument(param_decls=["in_dir"]),
             TyperArgument(param_decls=["inputs"], nargs=-1),
@@ -308,12 +309,11 @@ def test_named_options_arguments_flags_and_given_metavars() -> None:
             TyperOption(param_decls=["--scheduler"], type=_Named("text")),
             TyperOption(param_decls=["--quiet"], is_flag=True),
             TyperOption(param_decls=["-v"], count=True),
-            TyperOption(param_decls=["--given"], metavar="MINE", type=_Named("text")),
         ],
     )
     tidy_help(command)
     assert [p.metavar for p in command.params] == [
-        "DIR", "IN_DIR", "IN[:OUT]...", None, "OUT", "FILE", "ADDR", None, None, "MINE",
+        "MINE", "DIR", "IN_DIR", "IN[:OUT]...", None, "OUT", "FILE", "ADDR", None, None,
     ]  # fmt: skip
 
 
@@ -336,6 +336,9 @@ def test_a_command_made_with_lltd_command_is_tidied() -> None:
         ("'x' is not a valid int range", "'x' is not a whole number"),
         ("'x' is not a valid float here.", "'x' is not a valid float here"),
         ("Got it.", "got it"),
+        ("Got X.", "got X"),  # only full stops are taken off the end
+        ("I am here.", "I am here"),  # a first word of one capital letter stays
+        ("I1 is odd", "I1 is odd"),
         ("JSON is bad.", "JSON is bad"),
         ("A", "A"),
         ("  Padded.  ", "padded"),
@@ -345,3 +348,35 @@ def test_a_command_made_with_lltd_command_is_tidied() -> None:
 )
 def test_reason_words(message: str, reason: str) -> None:
     assert _reason(message) == reason
+
+
+def test_only_a_piece_wrapped_whole_in_braces_loses_them() -> None:
+    many = LltdTyper(cls=LltdGroup, add_completion=False, rich_markup_mode=None)
+
+    @many.command()
+    def take(
+        files: list[str] = typer.Argument(...),
+        last: str = typer.Argument(..., metavar="Y}"),
+        extra: str = typer.Argument(None, metavar="{Z"),
+    ) -> None:
+        """Take them."""
+
+    @many.command()
+    def other() -> None:
+        """Other."""
+
+    command = typer.main.get_command(many).commands["take"]  # type: ignore[attr-defined]
+    ctx = command.make_context("take", ["a", "b"], resilient_parsing=True)
+    assert command.collect_usage_pieces(ctx) == ["[OPTIONS]", "{files}...", "Y}", "[{Z]"]
+
+
+def test_without_arguments_the_command_line_is_read_past_the_program_name(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.argv", ["lltd", "convert", "in", "--bogus"])
+    with pytest.raises(SystemExit) as stopped:
+        GROUP.main(prog_name="lltd")
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "lltd: error: --bogus: no such option of lltd convert (did you mean --jobs or --verbose?)\n"
+    )
