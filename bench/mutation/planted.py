@@ -1416,6 +1416,24 @@ ROWS = [
     # -- rows: evrep --
     # -- rows: evrun --
     # -- rows: attack --
+    (
+        "a truncated adversarial label loses trailing X's too, not only dots and spaces",
+        "lltd/attack/naming.py",
+        [('.rstrip(" .")', '.rstrip("XX .XX")')],
+        "tests/test_attack_naming_contracts.py::test_truncation_keeps_a_text_that_fits_and_never_splits_a_character",
+    ),
+    (
+        "a label hint can be changed after it is made (and is no longer hashable)",
+        "lltd/attack/labels.py",
+        [("@dataclass(frozen=True)", "@dataclass(frozen=False)")],
+        "tests/test_attack_labels_contracts.py::test_a_hint_is_a_frozen_value",
+    ),
+    (
+        "an attack's catalog entry can be changed in place (steps of every later run with it)",
+        "lltd/attack/catalog.py",
+        [("@dataclass(frozen=True)", "@dataclass(frozen=False)")],
+        "tests/test_attack_catalog_contracts.py::test_a_spec_is_a_frozen_value",
+    ),
     # -- rows: lead --
     (
         'lltd serve\'s own scrapes are counted as route "other"',
