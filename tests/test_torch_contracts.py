@@ -6,8 +6,10 @@ built with. ``test_torch_transform.py`` checks the pixels against Pillow's formu
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -118,6 +120,7 @@ def test_workers_share_a_batch_and_give_the_serial_result(monkeypatch) -> None:
     assert pools == [4, 2]  # never more threads than images
     defend_tensor(images[:1], settings, random.Random(1), workers=8)  # one image: no pool
     defend_tensor(images, settings, random.Random(1), workers=1)
+    defend_tensor(images, settings, random.Random(1))  # one worker unless asked
     assert pools == [4, 2]
 
 
@@ -179,3 +182,18 @@ def test_workers_default_to_the_usable_cores_and_refuse_zero() -> None:
         assert str(caught.value) == (
             f"workers must be at least 1 (or None for all cores), got {bad!r}"
         )
+
+
+@pytest.mark.parametrize("missing", ["torch", "numpy"])
+def test_a_light_install_is_told_which_extra_brings_what_is_missing(
+    missing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)  # ``import`` raises ModuleNotFoundError
+    monkeypatch.delitem(sys.modules, "lltd.torch")  # imported afresh; put back afterwards
+    with pytest.raises(ImportError) as caught:
+        importlib.import_module("lltd.torch")
+    assert str(caught.value) == (
+        f"lltd.torch needs the 'attack' extra ({missing} is not installed): "
+        "pip install '.[attack]' in a checkout, or the wheel with [attack]"
+    )
+    assert caught.value.name == missing
