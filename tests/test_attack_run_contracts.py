@@ -7,6 +7,7 @@ rounding; the manifest and the JSON report word for word; the one-line refusals.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -268,6 +269,12 @@ def test_options_default_and_refuse_in_one_line() -> None:
         with pytest.raises(UsageError) as caught:
             options.validate()
         assert str(caught.value) == message
+
+
+def test_options_are_a_frozen_value() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        FGSM.seed = 1  # type: ignore[misc]
+    assert {FGSM, AttackOptions(attack="fgsm", epsilon=40 / 255, batch_size=2)} == {FGSM}
 
 
 def test_attack_folder_checks_its_options_before_touching_anything(tmp_path: Path) -> None:

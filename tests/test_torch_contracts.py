@@ -138,6 +138,15 @@ def test_a_seeded_module_replays_its_draws_from_construction() -> None:
     assert torch.equal(second, kernel(images, settings, draws[3:]))
 
 
+def test_seeded_settings_without_a_generator_draw_one_sequence_from_the_seed() -> None:
+    settings = DefenseSettings(seed=5, **RANDOM)
+    images = noise(4, 3, 8, 8)
+    source = random.Random(5)
+    draws = [settings.draw(source) for _ in range(4)]
+    assert len(set(draws)) > 1  # one sequence, not the first draw four times
+    assert torch.equal(defend_tensor(images, settings), kernel(images, settings, draws))
+
+
 def test_unseeded_randomised_settings_draw_afresh_on_each_call() -> None:
     images = noise(6, 3, 8, 8)
     module = WebPFlip(workers=1, **RANDOM)
