@@ -1434,6 +1434,17 @@ ROWS = [
         [("@dataclass(frozen=True)", "@dataclass(frozen=False)")],
         "tests/test_attack_catalog_contracts.py::test_a_spec_is_a_frozen_value",
     ),
+    (
+        "a weights file that does not fit EfficientNet-Lite0 is blamed on another model's name",
+        "lltd/models/imagenet.py",
+        [
+            (
+                'load_weights_file(model, Path(weights), "efficientnet-lite0")',
+                'load_weights_file(model, Path(weights), "XXefficientnet-lite0XX")',
+            )
+        ],
+        "tests/test_models_imagenet_contracts.py::test_a_weights_file_is_loaded_quietly",
+    ),
     # -- rows: lead --
     (
         'lltd serve\'s own scrapes are counted as route "other"',
