@@ -398,7 +398,22 @@ def test_the_json_report_states_settings_records_and_totals(tmp_path: Path) -> N
     assert (failed["output"], failed["bytes_after"], failed["error"]) == (
         None, None, "fgsm did not change the prediction",
     )  # fmt: skip
-    assert files["zz empty.png"]["bytes_before"] is None
+    empty = files["zz empty.png"]
+    assert empty["error"].endswith("empty file (0 bytes)")
+    assert empty | {"error": None} == {
+        "input": "zz empty.png", "output": None, "outcome": "bad_input", "bytes_before": None,
+        "bytes_after": None, "error": None, "label_source": "", "true_class": None,
+        "true_label": "", "clean_class": None, "clean_label": "", "adversarial_class": None,
+        "adversarial_label": "", "saved_class": None, "saved_still_adversarial": None,
+        "l2": None, "linf": None, "steps": None, "perturbation_scale": None,
+    }  # fmt: skip
+    wrong = files["n00000002 wrong.png"]
+    unset = ("adv", "saved", "l", "steps", "pert")  # what an input not attacked leaves unset
+    assert {k: v for k, v in wrong.items() if k.startswith(unset)} == {
+        "label_source": "filename", "linf": None, "l2": None, "adversarial_class": None,
+        "adversarial_label": "", "saved_class": None, "saved_still_adversarial": None,
+        "steps": None, "perturbation_scale": None,
+    }  # fmt: skip
     sizes_in = sum((inputs / name).stat().st_size for name in files if name != "zz empty.png")
     sizes_out = sum((out / r["output"]).stat().st_size for r in data["files"] if r["output"])
     totals = dict(data["totals"])

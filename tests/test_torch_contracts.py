@@ -185,6 +185,13 @@ def test_workers_default_to_the_usable_cores_and_refuse_zero() -> None:
     assert WebPFlip().workers == len(os.sched_getaffinity(0))
     assert WebPFlip(workers=1).workers == 1
     assert WebPFlip(workers=3).workers == 3
+    usable = os.sched_getaffinity(0)
+    if len(usable) > 1:  # this thread alone on one core (put back below): one worker
+        os.sched_setaffinity(0, {min(usable)})
+        try:
+            assert WebPFlip().workers == 1
+        finally:
+            os.sched_setaffinity(0, usable)
     for bad in (0, -2):
         with pytest.raises(ValueError) as caught:
             WebPFlip(workers=bad)
