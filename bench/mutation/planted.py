@@ -1445,6 +1445,23 @@ ROWS = [
         ],
         "tests/test_models_imagenet_contracts.py::test_a_weights_file_is_loaded_quietly",
     ),
+    (
+        "WebPFlip on seeded settings without a generator gives every image of a batch the same draw",
+        "lltd/torch.py",
+        [
+            (
+                "    if rng is None and settings.randomised:\n        rng = settings.rng()",
+                "    if rng is None and settings.randomised:\n        rng = None",
+            )
+        ],
+        "tests/test_torch_contracts.py::test_seeded_settings_without_a_generator_draw_one_sequence_from_the_seed",
+    ),
+    (
+        "a light install missing numpy is told that torch is missing",
+        "lltd/torch.py",
+        [('exc.name or "torch"', 'exc.name and "torch"')],
+        "tests/test_torch_contracts.py::test_a_light_install_is_told_which_extra_brings_what_is_missing",
+    ),
     # -- rows: lead --
     (
         'lltd serve\'s own scrapes are counted as route "other"',
