@@ -174,6 +174,11 @@ def test_epsilon_labels_whole_levels_and_rounding() -> None:
     assert epsilon_label(3 / 255 - 1e-9) == "3/255"  # a float a hair below a level is that level
     assert epsilon_label(1 / 3 / 255) == "0.3333/255 (floored to 0/255)"
     assert epsilon_label(2.5 / 255) == "2.5/255 (floored to 2/255)"
+    # The tolerance is 1e-6 of a level either way: 1.5e-6 below a level is the level below it,
+    # 1.5e-6 above it is floored to it.
+    assert epsilon_label((3 - 1.5e-6) / 255) == "3/255 (floored to 2/255)"
+    assert epsilon_label((3 + 1.5e-6) / 255) == "3/255 (floored to 3/255)"
+    assert epsilon_label((3 - 0.5e-6) / 255) == epsilon_label((3 + 0.5e-6) / 255) == "3/255"
 
 
 def test_table_puts_attacks_in_rows_defenses_in_columns_and_dashes_what_was_not_measured() -> None:
@@ -233,6 +238,18 @@ def _minimal(**extra: Any) -> dict[str, Any]:
         if k not in ("alone", "robust", "min_row")
     }
     return report | extra
+
+
+def test_images_left_dash_what_an_attack_alone_did_not_count() -> None:
+    report = full_report()
+    report["worst_case"]["none"] |= {
+        "robust": 1, "alone": {"fgsm": 1}, "min_row": {"accuracy": 0.125, "attack": "fgsm"}
+    }  # fmt: skip
+    table = markdown(report).split("Images left (of n)")[1].split("\n\n")[1]
+    assert table.split("\n")[2:] == [
+        "| none | **1** | - | 1 | - | 1 (fgsm) |",
+        "| webp q60 | **2** | 9 | 6 | 3 | 3 (bpda-pgd) |",
+    ]
 
 
 def test_markdown_without_the_optional_sections_leaves_them_out() -> None:
