@@ -96,25 +96,6 @@ def _grid(axis: Any) -> tuple[bool, float | None]:
     return line.get_visible(), line.get_alpha()
 
 
-def test_png_is_the_figure_at_90_dpi_and_the_figure_is_closed() -> None:
-    figure = plt.figure(figsize=(4, 2))
-    data = plots._png(figure)
-    with Image.open(io.BytesIO(data)) as image:
-        assert image.format == "PNG" and image.size == (360, 180)
-    assert not plt.fignum_exists(figure.number)
-
-
-def test_the_plots_are_pngs_of_their_figure_sizes() -> None:
-    report = _report()
-    sizes = {}
-    for name, plot in (("accuracy", plots.accuracy_plot), ("quality", plots.quality_plot),
-                       ("size", plots.size_plot)):  # fmt: skip
-        with Image.open(io.BytesIO(plot(report))) as image:
-            sizes[name] = image.size
-    assert sizes == {"accuracy": (810, 342), "quality": (900, 342), "size": (585, 360)}
-    assert plt.get_fignums() == []
-
-
 def test_accuracy_plot_groups_bars_by_defense_one_bar_per_attack(figures: list) -> None:
     assert plots.accuracy_plot(_report()) == b"PNG"
     (figure,) = figures
@@ -238,3 +219,23 @@ def test_size_plot_with_an_adaptive_attack_adds_the_worst_case_solid(figures: li
         ("jpeg, oblivious attacks", "--", ORANGE, ".", [0.6, 1.8], [30.0, 50.0]),
         ("jpeg, worst case (adaptive too)", "-", ORANGE, "o", [0.6, 1.8], [20.0, 10.0]),
     ]
+
+
+# Rendering last: the figure tests above fail first, and faster, on most mutants.
+def test_png_is_the_figure_at_90_dpi_and_the_figure_is_closed() -> None:
+    figure = plt.figure(figsize=(4, 2))
+    data = plots._png(figure)
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG" and image.size == (360, 180)
+    assert not plt.fignum_exists(figure.number)
+
+
+def test_the_plots_are_pngs_of_their_figure_sizes() -> None:
+    report = _report()
+    sizes = {}
+    for name, plot in (("accuracy", plots.accuracy_plot), ("quality", plots.quality_plot),
+                       ("size", plots.size_plot)):  # fmt: skip
+        with Image.open(io.BytesIO(plot(report))) as image:
+            sizes[name] = image.size
+    assert sizes == {"accuracy": (810, 342), "quality": (900, 342), "size": (585, 360)}
+    assert plt.get_fignums() == []
