@@ -217,8 +217,10 @@ class ObjectWatcher:
             self.source.delete(name)
             return
         prefix = ".lltd/failed" if failed else DONE_PREFIX
-        fs = self.source.fs
-        fs.mv(self.source.path(name), self.source.path(f"{prefix}/{name}"))
+        fs, destination = self.source.fs, self.source.path(f"{prefix}/{name}")
+        if self.source.is_local:  # file://: a rename needs its folder (object stores have none)
+            fs.makedirs(destination.rpartition("/")[0], exist_ok=True)
+        fs.mv(self.source.path(name), destination)
 
     def _account(self, name: str, result: FileResult) -> None:
         failed = result.outcome is Outcome.FAILED
