@@ -39,7 +39,7 @@ def full_report() -> dict[str, Any]:
     ]
     return {
         "model": "reference", "data": "reference:test", "n_images": 10, "rows": rows,
-        "parameters": {"defense_labels": {"webp": "webp q60"}, "seed": 0},
+        "parameters": {"seed": 0, "defense_labels": {"webp": "webp q60"}},  # sorted when shown
         "worst_case": {
             "none": {"clean": 0.9, "accuracy": 0.1, "attack": "fgsm", "n": 10,
                      "interval": [0.0179, 0.4042]},
