@@ -318,7 +318,8 @@ def test_write_report_writes_every_file_atomically_and_returns_them_in_order(
     ]
     assert list(SWEEP_FIELDS) == _rows((out / "sweep.csv").read_bytes())[0]
     document = json.loads((out / "results.json").read_text())
-    assert (out / "results.json").read_text().endswith("}\n")
+    assert (out / "results.json").read_text().startswith('{\n  "schema": "lltd.report/1",\n')
+    assert (out / "results.json").read_text().endswith("\n  }\n}\n")
     assert document == json.loads(json.dumps(as_document(full_report(), out)))
 
 
