@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -409,3 +410,16 @@ def test_print_table_says_the_sanity_verdict_on_stderr_and_fits_80_columns(
         "No adaptive attack was run (`--adaptive`): the worst case below covers only attacks "
         "that do not know the defense.\n"
     )
+
+
+def test_print_table_flushes_the_table_before_the_command_says_more_on_stderr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lltd.evaluate.terminal import table_lines
+
+    # stdout as a pipe is block-buffered: unflushed, the table would reach a shared log after
+    # the "lltd: wrote ..." line that `lltd evaluate` prints on stderr next.
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="utf-8"))
+    print_table(full_report(), 80)
+    assert raw.getvalue().decode() == "\n".join(table_lines(full_report(), 80)) + "\n"
