@@ -65,6 +65,14 @@ def test_a_subset_spreads_evenly_over_the_set_and_keeps_what_each_image_carries(
     assert bare.names == [] and bare.origin is None and bare.labels.tolist() == [4, 1]
 
 
+def test_a_set_made_without_skips_names_or_sources_has_none_of_them() -> None:
+    bare = Dataset(np.zeros((2, 1, 1, 3), np.uint8), np.array([0, 1]), "x")
+    assert bare.skipped == [] and bare.names == [] and bare.origin is None
+    bare.skipped.append("y")
+    assert Dataset(bare.images, bare.labels, "z").skipped == []  # not one shared list
+    assert join([bare, bare]).names == ["", "", "", ""]
+
+
 def test_joined_sets_concatenate_and_each_image_remembers_its_source() -> None:
     one = numbered(2)
     assert join([one]) is one

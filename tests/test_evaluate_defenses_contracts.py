@@ -4,6 +4,7 @@ ends of each range, and the draws a randomised defense takes per image."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 
@@ -38,6 +39,15 @@ def photo(seed: int = 0, side: int = 16) -> np.ndarray:
     ramp = np.linspace(0, 200, side, dtype=np.float32)
     image = ramp[None, :, None] + ramp[:, None, None] / 4 + rng.normal(0, 12, (side, side, 3))
     return image.clip(0, 255).astype(np.uint8)
+
+
+def test_parameters_steps_and_defenses_are_frozen_values() -> None:
+    step = Step("jpeg", defenses.jpeg_roundtrip)
+    assert step.parameter is None
+    for value, field in ((P, "bits"), (step, "parameter"), (make_defense("jpeg", P), "label")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, field, 1)
+    assert len({make_defense("flip", P), make_defense("flip", P), P, DefenseParameters()}) == 2
 
 
 def test_the_names_and_defaults_are_the_documented_ones() -> None:

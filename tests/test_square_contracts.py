@@ -4,6 +4,8 @@ the query it reports, and the defense it attacks through."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -78,6 +80,38 @@ def test_the_schedule_is_rescaled_to_the_query_budget_and_a_budget_of_0_counts_a
     assert window_fraction(0.8, 999, 1000) == 0.8 / 2**9  # at 9990
     assert window_fraction(0.5, 1, 0) == 0.5 / 2**9  # 1 / max(0, 1) of the way: at 10 000
     assert window_fraction(0.5, 0, 0) == 0.5
+    # The position is truncated, not rounded: 11 of 10 001 queries is at 10.999, not past 10.
+    assert window_fraction(0.8, 11, 10001) == 0.8
+
+
+def test_the_defaults_are_the_papers_budget_and_window_share() -> None:
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(square_attack).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    assert defaults == {"queries": 1000, "p_init": 0.05, "seed": 0}
+
+
+def test_every_query_of_the_budget_is_tried_on_an_image_left_standing_and_a_tie_is_no_break() -> (
+    None
+):
+    model = Brightness()
+    _, broken_at = square_attack(model, None, grey([250], 4), np.zeros(1, dtype=np.int64), EPS,
+                                 queries=5)  # fmt: skip
+    assert broken_at.tolist() == [-1] and len(model.seen) == 1 + 5
+
+    class Undecided(torch.nn.Module):  # the same logit for both classes: a margin of 0
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(len(pixels), 2) * self.scale
+
+    _, tied = square_attack(Undecided(), None, grey([100, 250], 4), np.zeros(2, dtype=np.int64),
+                            EPS, queries=3)  # fmt: skip
+    assert tied.tolist() == [-1, -1]
 
 
 def test_it_starts_from_vertical_stripes_of_plus_or_minus_epsilon_per_channel() -> None:
@@ -186,6 +220,18 @@ def test_the_margin_is_taken_on_the_defended_8_bit_images() -> None:
 
 
 def test_a_randomised_defense_draws_fresh_parameters_on_every_query() -> None:
+    # Brighter on the left, the same top and bottom: the image the model sees tells the draw
+    # (a horizontal flip puts the bright half on the right, a vertical one leaves it).
+    spy = Brightness()
+    clean = np.full((1, SIDE, SIDE, 3), 30, dtype=np.uint8)
+    clean[:, :, : SIDE // 2] = 200  # mean 115: class 1 even 8 levels brighter
+    flip_random = make_defense("flip-random", DefenseParameters())
+    square_attack(spy, flip_random, clean, np.ones(1, dtype=np.int64), EPS, queries=7)
+    half = SIDE // 2
+    left_bright = [bool(seen[0, :, :, :half].mean() > seen[0, :, :, half:].mean())
+                   for seen in spy.seen]  # fmt: skip
+    assert len(left_bright) == 8 and set(left_bright) == {True, False}
+
     model = LeftHeavy()
     rng = np.random.default_rng(3)
     clean = rng.integers(0, 60, (1, SIDE, SIDE, 3), dtype=np.uint8)
