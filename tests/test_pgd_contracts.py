@@ -71,6 +71,7 @@ def test_the_ball_is_the_whole_8_bit_levels_within_epsilon() -> None:
     assert quantized_ball(8 / 255) == 8 / 255
     assert quantized_ball(8.99 / 255) == 8 / 255
     assert quantized_ball(8 / 255 - 1e-9) == 8 / 255  # float noise below a whole level
+    assert quantized_ball((8 - 1.5e-6) / 255) == 7 / 255  # more than 1e-6 levels short: not noise
     assert quantized_ball(7.99 / 255) == 7 / 255
     assert quantized_ball(0.5 / 255) == 0 and quantized_ball(1.0) == 1.0
 
