@@ -204,6 +204,18 @@ def test_the_runners_count_at_least_one_worker_and_fork_where_they_can() -> None
     assert ThreadRunner(2).poll_seconds == 0.05
 
 
+def test_default_jobs_is_this_processs_own_affinity() -> None:
+    """``taskset -c 0 lltd ...``: one core allowed, one job (in a child: the suite keeps its)."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: every affinity set is the same")
+
+    def body() -> int:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        return 20 + default_jobs()
+
+    assert in_child(body) == 21
+
+
 def test_default_jobs_without_affinity_is_the_cpu_count_or_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -6,6 +6,7 @@ reused unless forced, and each early failure settled with the right copy."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
 from lltd.common.errors import ImageError
 from lltd.common.limits import DEFAULT_MAX_BYTES
+from lltd.fs import seam
 from lltd.fs.identity import Version
 from lltd.fs.tree import Folder
 from lltd.jobs.common import (
@@ -79,6 +81,31 @@ def test_an_input_is_opened_beneath_its_tree_and_anything_else_refused(tmp_path:
     assert refusal(task_of(root, "linked/a.png")) == "cannot read: Not a directory"
 
 
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (OSError(errno.EINVAL, "Invalid argument"), "not a regular file"),
+        (OSError(errno.EIO, "Input/output error"), "cannot read: Input/output error"),
+        (OSError("no errno"), "cannot read: no errno"),
+    ],
+)
+def test_an_error_opening_the_input_is_the_files_reason(
+    error: OSError, reason: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EINVAL (what some file systems answer for a node that cannot be opened as a file) is
+    "not a regular file"; any other error is "cannot read", in the system's words."""
+    root = tmp_path / "in"
+    put(root / "a.png")
+
+    def hook(step: str, folder_fd: int, name: str) -> None:
+        if step == "open":
+            raise error
+
+    monkeypatch.setattr(seam, "_hook", hook)
+    monkeypatch.setattr(seam, "_loaded", True)
+    assert refusal(task_of(root, "a.png")) == reason
+
+
 def test_an_input_its_host_opened_already_is_duplicated_not_reopened(tmp_path: Path) -> None:
     root = tmp_path / "in"
     put(root / "a.png")
@@ -102,6 +129,9 @@ def test_an_inputs_record_names_it_by_its_relative_path(tmp_path: Path) -> None:
     assert read_input(task) == (source, None)
     assert read_input(task, keep=len(DATA)) == (source, DATA)
     assert read_input(task, keep=len(DATA) - 1) == (source, None)
+    one = task_of(root, "one.png")
+    put(root / "one.png", b"x")
+    assert read_input(one)[1] is None  # by default the bytes are not kept, however few
 
 
 def test_the_stamper_records_the_source_on_an_output(tmp_path: Path) -> None:

@@ -1168,6 +1168,57 @@ ROWS = [
     # -- rows: wcfg --
     # -- rows: wrun --
     # -- rows: batch --
+    (
+        "a batch's summary left unflushed (lost: lltd leaves a batch by os._exit)",
+        "lltd/batch/command.py",
+        [("print(summary(totals), flush=True)", "print(summary(totals), flush=False)")],
+        "tests/test_command_contracts.py::test_a_full_disk_prints_the_stopped_line_and_the_summary_flushed",
+    ),
+    (
+        "compress -lossless beside quality 100 handed to the encoder's options twice",
+        "lltd/jobs/settings.py",
+        [('cwebp.pop("lossless", False)', 'cwebp.get("lossless", False)')],
+        "tests/test_job_settings_contracts.py::test_webp_converters_rule_quality_100_is_lossless_and_lossless_forces_it",
+    ),
+    (
+        "a linked file ends its folder's listing (the images after it left out)",
+        "lltd/batch/scan.py",
+        [
+            (
+                "if os.path.islink(os.path.join(dirpath, name)):\n                continue",
+                "if os.path.islink(os.path.join(dirpath, name)):\n                break",
+            )
+        ],
+        "tests/test_scan_contracts.py::test_every_image_below_root_sorted_by_folder_and_name",
+    ),
+    (
+        "--c inside the input enters a link to a folder and judges what lies beyond it",
+        "lltd/batch/pipeline.py",
+        [
+            (
+                'os.fwalk(".", dir_fd=folder.fd, follow_symlinks=False)',
+                'os.fwalk(".", dir_fd=folder.fd, follow_symlinks=True)',
+            )
+        ],
+        "tests/test_pipeline_contracts.py::test_clean_inside_the_input_removes_a_link_to_a_folder_without_entering_it",
+    ),
+    (
+        "quarantine reads the input's record outside its best-effort block (found by its tests, fixed: an EIO escaped the job)",
+        "lltd/jobs/common.py",
+        [
+            (
+                "                stack.enter_context(contextlib.suppress(OSError, LltdError))\n"
+                "                source = None\n"
+                "                if command is not None:  # an input that cannot be read is not copied\n"
+                "                    source = Source.of_input(opened, task.relative.as_posix())[0]\n",
+                "                source = None\n"
+                "                if command is not None:  # an input that cannot be read is not copied\n"
+                "                    source = Source.of_input(opened, task.relative.as_posix())[0]\n"
+                "                stack.enter_context(contextlib.suppress(OSError, LltdError))\n",
+            )
+        ],
+        "tests/test_jobs_common_contracts.py::test_an_input_that_cannot_be_read_is_failed_with_the_reason_and_not_copied",
+    ),
     # -- rows: lean --
     # -- rows: cluster --
     # -- rows: evrep --
