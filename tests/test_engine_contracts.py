@@ -204,6 +204,23 @@ def test_the_runners_count_at_least_one_worker_and_fork_where_they_can() -> None
     assert ThreadRunner(2).poll_seconds == 0.05
 
 
+@pytest.mark.parametrize(("count", "size"), [(1000, 32), (100, 6), (17, 1), (10, 1)])
+def test_a_process_pool_hands_out_about_8_chunks_per_worker_of_at_most_32_files(
+    count: int, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    real = engine.chunked
+
+    def recording(items, chunk):  # type: ignore[no-untyped-def]
+        sizes.append(chunk)
+        return real(items, chunk)
+
+    monkeypatch.setattr(engine, "chunked", recording)
+    got = dict(ProcessRunner(2).run(echo, tasks(*[str(n) for n in range(count)])))
+    assert sizes == [size]
+    assert sorted(got) == list(range(count))
+
+
 def test_default_jobs_is_this_processs_own_affinity() -> None:
     """``taskset -c 0 lltd ...``: one core allowed, one job (in a child: the suite keeps its)."""
     if len(os.sched_getaffinity(0)) < 2:

@@ -371,6 +371,9 @@ def test_an_intact_output_of_this_very_input_is_done(tmp_path: Path) -> None:
     assert Copy(tmp_path / "out", max_bytes=len(DATA)).is_done(task, output) is True
     output.write_bytes(b"changed since")  # no longer intact
     assert job.is_done(task, output) is False
+    elsewhere = task_of(root, "a.png")
+    assert job.is_done(elsewhere, tmp_path / "out" / "new" / "a.out") is False
+    assert not (tmp_path / "out" / "new").exists()  # asking makes no folder
 
 
 def test_an_input_gone_or_an_output_through_a_link_is_not_done(tmp_path: Path) -> None:
@@ -409,6 +412,11 @@ def test_begin_reads_the_input_and_finds_an_earlier_output(tmp_path: Path) -> No
     assert begun.done == FileResult(
         str(source_path), str(output), Outcome.ALREADY_DONE, len(DATA), 5
     )
+    put(root / "one.png", b"x")
+    one = job.begin_reading(task_of(root, "one.png"), tmp_path / "out" / "one.out")
+    assert isinstance(one, Begun)
+    one.input.close()
+    assert one.data is None  # by default the bytes are not kept, however few
     forced = Copy(tmp_path / "out", force=True).begin_reading(task, output)
     assert isinstance(forced, Begun)
     forced.input.close()
