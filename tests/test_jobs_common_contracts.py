@@ -473,7 +473,7 @@ def test_an_input_that_cannot_be_read_is_failed_with_the_reason_and_not_copied(
 
 
 def test_writing_publishes_in_the_output_tree_replacing_only_what_was_planned(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, out = tmp_path / "in", tmp_path / "out"
     put(root / "a.png")
@@ -489,9 +489,16 @@ def test_writing_publishes_in_the_output_tree_replacing_only_what_was_planned(
         target.write(b"would overwrite a file that took the name")
     assert output.read_bytes() == b"new output"
     marked: list[Path] = []
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    with job.writing(task, output) as target:
+        target.write(b"not synced")
+    assert synced == []  # a batch output is not fsync'd unless asked (--r asks)
     with job.writing(task, output, marked.append, durable=True) as target:
         target.write(b"newer")
     assert output.read_bytes() == b"newer" and len(marked) == 1
+    assert len(synced) == 2  # the file, then its folder: it outlives a power cut
 
 
 def test_fail_in_place_reports_without_a_copy(tmp_path: Path) -> None:
