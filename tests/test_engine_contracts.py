@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -219,6 +221,40 @@ def test_a_process_pool_hands_out_about_8_chunks_per_worker_of_at_most_32_files(
     got = dict(ProcessRunner(2).run(echo, tasks(*[str(n) for n in range(count)])))
     assert sizes == [size]
     assert sorted(got) == list(range(count))
+
+
+def recorded(task: Task) -> FileResult:
+    """Leaves a file named after the task in its folder (module level: workers unpickle it)."""
+    (task.source.parent / task.source.stem).touch()
+    if task.source.stem != "0":
+        time.sleep(0.02)  # not synchronisation: keeps the queue from draining at once
+    return FileResult(
+        str(task.source), None, Outcome.FAILED, error="full", stop=task.source.stem == "0"
+    )
+
+
+def test_a_process_pool_stopped_early_starts_no_queued_chunk_and_leaves_no_worker(
+    tmp_path: Path,
+) -> None:
+    work = [Task(tmp_path / f"{n}.png", Path(f"{n}.png")) for n in range(400)]
+    results, _ = run_batch(recorded, work, ProcessRunner(2))
+    assert multiprocessing.active_children() == []  # joined before run_batch returns
+    assert results[0].stop
+    started = len([p for p in tmp_path.iterdir()])
+    # Chunks of 25: the stopping chunk's one file, and at most the chunks already handed to the
+    # two workers or the pool's call queue (3) when it stopped; all 376 others had they run.
+    assert started <= 1 + 25 * 6
+
+
+def where(task: Task) -> FileResult:
+    return FileResult(str(task.source), multiprocessing.current_process().name, Outcome.CONVERTED)
+
+
+def test_a_process_pool_starts_its_workers_the_way_it_was_told() -> None:
+    got = dict(ProcessRunner(2, "spawn").run(where, tasks("a", "b")))
+    assert {result.output.split("-")[0] for result in got.values()} == {"SpawnProcess"}  # type: ignore[union-attr]
+    got = dict(ProcessRunner(2).run(where, tasks("a", "b")))
+    assert {result.output.split("-")[0] for result in got.values()} == {"ForkProcess"}  # type: ignore[union-attr]
 
 
 def test_default_jobs_is_this_processs_own_affinity() -> None:
