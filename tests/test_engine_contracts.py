@@ -257,6 +257,70 @@ def test_a_process_pool_starts_its_workers_the_way_it_was_told() -> None:
     assert {result.output.split("-")[0] for result in got.values()} == {"ForkProcess"}  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("methods", "chosen"),
+    [
+        (["fork", "spawn", "forkserver"], "fork"),
+        (["spawn", "fork"], "fork"),  # fork wherever the system has it
+        (["spawn", "forkserver"], "spawn"),  # else the system's default, listed first
+    ],
+)
+def test_a_process_pool_forks_where_it_can_else_starts_the_systems_way(
+    methods: list[str], chosen: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: methods)
+    assert ProcessRunner(2).start_method == chosen
+    assert ProcessRunner(2, "forkserver").start_method == "forkserver"
+
+
+@pytest.mark.parametrize(("count", "threads"), [(0, 1), (1, 1), (3, 3), (9, 4)])
+def test_a_thread_pool_starts_no_more_workers_than_files_and_at_least_one(
+    count: int, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    started: list[str] = []
+
+    class Counted(threading.Thread):
+        def start(self) -> None:
+            started.append(self.name)
+            super().start()
+
+    monkeypatch.setattr(threading, "Thread", Counted)
+    got = list(ThreadRunner(4).run(echo, tasks(*[str(n) for n in range(count)])))
+    assert len(got) == count
+    assert started == [f"lltd-worker-{n}" for n in range(threads)]
+
+
+def test_a_callback_that_raises_stops_the_workers_before_the_caller_sees_it() -> None:
+    """Ctrl-C in the progress callback: the runner is closed in ``run_batch`` itself, not when
+    the traceback that holds its frame is freed (the workers would go on taking files)."""
+    import threading
+
+    ran: list[int] = []
+
+    def job(task: Task) -> FileResult:
+        ran.append(int(task.source.stem))
+        time.sleep(0.02)  # not synchronisation: 500 files keep the workers busy for seconds
+        return echo(task)
+
+    def interrupted(result: FileResult) -> None:
+        raise KeyboardInterrupt
+
+    # Kept, as a handler printing it keeps it: its traceback holds run_batch's frame.
+    with pytest.raises(KeyboardInterrupt) as caught:
+        run_batch(job, tasks(*[str(n) for n in range(500)]), ThreadRunner(2), interrupted)
+    workers = [t for t in threading.enumerate() if t.name.startswith("lltd-worker")]
+    assert workers == [] and len(ran) < 500
+    assert caught.traceback
+
+
+def test_run_batch_times_the_run_itself() -> None:
+    before = time.perf_counter()
+    _, totals = run_batch(echo, tasks("a", "b"), SerialRunner())
+    assert 0 <= totals.seconds <= time.perf_counter() - before
+
+
 def test_default_jobs_is_this_processs_own_affinity() -> None:
     """``taskset -c 0 lltd ...``: one core allowed, one job (in a child: the suite keeps its)."""
     if len(os.sched_getaffinity(0)) < 2:
