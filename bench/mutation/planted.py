@@ -1219,6 +1219,38 @@ ROWS = [
         ],
         "tests/test_jobs_common_contracts.py::test_an_input_that_cannot_be_read_is_failed_with_the_reason_and_not_copied",
     ),
+    (
+        "a dry run stops listing at the first file that would fail",
+        "lltd/batch/prepare.py",
+        [
+            (
+                'print(f"would fail: {printable(source)}: {printable(problem)}")\n'
+                '            counts["failed"] += 1\n'
+                "            continue",
+                'print(f"would fail: {printable(source)}: {printable(problem)}")\n'
+                '            counts["failed"] += 1\n'
+                "            break",
+            )
+        ],
+        "tests/test_prepare_contracts.py::test_a_dry_run_says_what_would_happen_to_each_file",
+    ),
+    (
+        "a process pool stopped by a full disk still runs every chunk queued behind the stop",
+        "lltd/batch/engine.py",
+        [
+            (
+                "pool.shutdown(wait=True, cancel_futures=True)",
+                "pool.shutdown(wait=True, cancel_futures=False)",
+            )
+        ],
+        "tests/test_engine_contracts.py::test_a_process_pool_stopped_early_starts_no_queued_chunk_and_leaves_no_worker",
+    ),
+    (
+        "run_batch leaves its runner to the garbage collector (a raising callback leaves the workers taking files)",
+        "lltd/batch/engine.py",
+        [('close = getattr(results_iter, "close", None)', "close = None")],
+        "tests/test_engine_contracts.py::test_a_callback_that_raises_stops_the_workers_before_the_caller_sees_it",
+    ),
     # -- rows: lean --
     # -- rows: cluster --
     # -- rows: evrep --
