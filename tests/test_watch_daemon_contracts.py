@@ -637,6 +637,7 @@ def test_the_work_threads_are_named_and_do_not_hold_the_process(tmp_path: Path) 
         ("lltd-scanner", True),
     ]
     assert daemon._healthy() is True
+    assert daemon.pool._executor is None  # no scheduler: workers start with the first file
     daemon.stop()
     thread.join(60)
     assert status == [0]

@@ -548,3 +548,57 @@ def test_a_whole_run_takes_an_object_on_a_worker_thread_and_publishes_its_count(
     written = json.loads(status_file.read_text())
     assert (written["state"], written["processed"], written["in_flight"]) == ("stopped", 1, 0)
     assert written["rescans"] == watcher.counters.rescans >= 2
+
+
+def test_stopping_waits_for_the_object_in_flight_and_drops_those_not_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from lltd.cluster import remote
+
+    started, release = threading.Event(), threading.Event()
+    real = remote.RemoteJob.__call__
+
+    def slow(self, task):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(60)
+        return real(self, task)
+
+    monkeypatch.setattr(remote.RemoteJob, "__call__", slow)
+    (tmp_path / "in").mkdir()
+    for name in ("a.png", "b.png"):
+        picture(tmp_path / "in" / name)
+    status_file = tmp_path / "status.json"
+    fc = FolderConfig(f"file://{tmp_path}/in", f"file://{tmp_path}/out")  # type: ignore[arg-type]
+    watcher = ObjectWatcher(
+        WatchConfig((fc,), jobs=1, settle_ms=100, status_file=status_file),
+        notifier=Said(),
+        log=Lines(),
+    )
+    published: list[tuple[int, int]] = []
+    real_publish = watcher.publisher.publish
+
+    def publish(now: float, *, force: bool = False) -> None:
+        published.append((watcher.counters.settling, watcher.counters.in_flight))
+        real_publish(now, force=force)
+
+    watcher.publisher.publish = publish  # type: ignore[method-assign]
+    thread = threading.Thread(target=watcher.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        assert started.wait(60), "no object was started"
+        wait_for(lambda: len(watcher._in_flight) == 2 or not thread.is_alive(), "both submitted")
+        watcher.stop()
+        thread.join(0.5)
+        assert thread.is_alive()  # waiting for a.png's worker
+    finally:
+        release.set()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert published[0] == (0, 0) and published[1] == (2, 0)  # ready; then both seen once
+    assert watcher.counters.processed == 1
+    assert (tmp_path / "in" / ".lltd" / "done" / "a.png").is_file()
+    assert (tmp_path / "in" / "b.png").is_file()  # never started: left for the next start
+    written = json.loads(status_file.read_text())
+    assert (written["state"], written["settling"], written["in_flight"]) == ("stopped", 0, 0)
