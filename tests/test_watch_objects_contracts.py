@@ -602,3 +602,50 @@ def test_stopping_waits_for_the_object_in_flight_and_drops_those_not_started(
     assert (tmp_path / "in" / "b.png").is_file()  # never started: left for the next start
     written = json.loads(status_file.read_text())
     assert (written["state"], written["settling"], written["in_flight"]) == ("stopped", 0, 0)
+
+
+def test_a_name_taken_in_the_output_folder_is_not_given_again(tmp_path: Path) -> None:
+    """a.png then a.jpg, both a_f.png in OUT: a.png's output holds the name from its record
+    once it is done, so a.jpg takes the next one (the output folder's own listing)."""
+    (tmp_path / "in").mkdir()
+    picture(tmp_path / "in" / "a.png")
+    fc = FolderConfig(
+        f"file://{tmp_path}/in",  # type: ignore[arg-type]
+        f"file://{tmp_path}/out",  # type: ignore[arg-type]
+        action="flip",
+        format="png",
+    )
+    watcher = ObjectWatcher(WatchConfig((fc,), jobs=1), notifier=Said(), log=Lines())
+    watcher.stop()
+    watcher.run(install_signals=False)
+    pool = Deferred()
+    for _ in range(2):
+        watcher._poll(pool)  # type: ignore[arg-type]
+    pool.run()
+    Image.new("RGB", (4, 3), (1, 2, 3)).save(tmp_path / "in" / "a.jpg")
+    for _ in range(2):
+        watcher._poll(pool)  # type: ignore[arg-type]
+    assert [(args[0], args[2]) for _, args, _ in pool.waiting] == [("a.jpg", "a.jpg_f.png")]
+
+
+def test_an_output_folder_that_is_the_input_is_listed_once_per_poll(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    picture(tmp_path / "in" / "a.png")
+    calls: list[str] = []
+
+    class Counted(Storage):
+        def listing_if_any(self) -> dict:
+            calls.append(self.location)
+            return super().listing_if_any()
+
+    fc = FolderConfig(f"file://{tmp_path}/in", f"file://{tmp_path}/in")  # type: ignore[arg-type]
+    watcher = ObjectWatcher(WatchConfig((fc,), jobs=1), notifier=Said(), log=Lines())
+    watcher.stop()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Storage, "of", classmethod(lambda cls, loc: Counted(str(loc))))
+        watcher.run(install_signals=False)
+    pool = Deferred()
+    for _ in range(2):
+        watcher._poll(pool)  # type: ignore[arg-type]
+    assert [(args[0], args[2]) for _, args, _ in pool.waiting] == [("a.png", "a.png.png")]
+    assert calls == []  # the poll's own listing serves as the output's
