@@ -309,14 +309,15 @@ def test_idle_workers_retire_exactly_worker_idle_after_the_last_activity() -> No
     assert len(made.executors) == 2
 
 
-def test_a_submission_is_activity() -> None:
+def test_a_finished_file_is_activity_even_when_cancelled() -> None:
     made = Setup(worker_idle=10.0)
     made.pool.connect()
     made.clock.now = 8.0
     made.submit().cancel()
-    made.clock.now = 0.0  # the finish is activity too: pin it at 0 to see the submission's
     made.pool.retire_if_idle(17.9, 0)
     assert made.executors[0].shutdowns == []
+    made.pool.retire_if_idle(18.0, 0)
+    assert made.executors[0].shutdowns == [(False, False)]
 
 
 # -- draining ----------------------------------------------------------------------------------
@@ -422,3 +423,25 @@ def test_new_executor_spawns_workers_that_die_with_this_process(
     monkeypatch.setenv("PYTHONWARNINGS", "error")
     new_executor(1).shutdown()
     assert os.environ["PYTHONWARNINGS"] == "error"
+
+
+def test_a_report_cannot_be_changed_once_made() -> None:
+    import dataclasses
+
+    made = Setup()
+    made.submit().set_result(processed("deleted"))
+    [report] = made.reports
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.kind = "stuck"  # type: ignore[misc]
+    report.flight.attempt = 2  # the flight is the pool's own record, updated in place
+    assert report.flight.attempt == 2
+
+
+def test_a_pool_started_without_work_retires_worker_idle_after_it_was_made() -> None:
+    made = Setup(worker_idle=10.0)
+    made.clock.now = 3.0
+    made.pool.connect()
+    made.pool.retire_if_idle(9.9, 0)
+    assert made.executors[0].shutdowns == []
+    made.pool.retire_if_idle(10.0, 0)  # made at 0.0
+    assert made.executors[0].shutdowns == [(False, False)]

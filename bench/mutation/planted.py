@@ -1225,6 +1225,51 @@ ROWS = [
         "tests/test_watch_cluster_contracts.py::test_a_submission_again_is_new_work_not_a_cached_result",
     ),
     # -- rows: wrun --
+    (
+        "the watch dispatcher keeps the slot of a file it could not start (the pool starves)",
+        "lltd/watch/dispatch.py",
+        [
+            (
+                '; trying again"\n                )\n                self.retry_later(key)\n                self.pool.unreserve()',
+                '; trying again"\n                )\n                self.retry_later(key)',
+            )
+        ],
+        "tests/test_watch_dispatch_contracts.py::test_the_loop_survives_a_failure_says_so_in_one_line_and_tries_again_later",
+    ),
+    (
+        "the watch daemon's native observer watches IN's top folder only",
+        "lltd/watch/discovery.py",
+        [("str(folder.root), recursive=True,", "str(folder.root), recursive=False,")],
+        "tests/test_watch_discovery_contracts.py::test_the_native_observer_watches_the_whole_tree",
+    ),
+    (
+        "an earlier attempt is read through a link planted in IN/.lltd/done",
+        "lltd/watch/worker.py",
+        [
+            (
+                "st = os.stat(item.task.relative.name, dir_fd=fd, follow_symlinks=False)",
+                "st = os.stat(item.task.relative.name, dir_fd=fd, follow_symlinks=True)",
+            )
+        ],
+        "tests/test_watch_worker_contracts.py::test_a_link_in_done_is_no_earlier_attempt_whatever_it_points_to",
+    ),
+    (
+        "a watch work item does not fsync unless told to",
+        "lltd/watch/worker.py",
+        [("    fsync: bool = True", "    fsync: bool = False")],
+        "tests/test_watch_worker_contracts.py::test_a_work_item_syncs_by_default_and_knows_no_roots_version_or_identity",
+    ),
+    (
+        "watch on file:// URLs moves inputs into a .lltd/done folder it never made",
+        "lltd/watch/objects.py",
+        [
+            (
+                '            fs.makedirs(destination.rpartition("/")[0], exist_ok=True)\n',
+                "            pass\n",
+            )
+        ],
+        "tests/test_watch_objects_contracts.py::test_an_object_is_taken_once_two_listings_agree",
+    ),
     # -- rows: batch --
     # -- rows: lean --
     (
