@@ -139,6 +139,8 @@ def test_backend_paths_and_user_urls_of_relative_names() -> None:
     assert storage.url("/a/b.png/") == "memory://b/x/a/b.png"
     assert storage.url(PurePosixPath("c.png")) == "memory://b/x/c.png"
     assert Storage("memory://b/X/").path("a") == "/b/X/a"  # only slashes stripped
+    assert Storage("memory://b/X/").path("/X/") == "/b/X/X"
+    assert Storage("memory://b/X/").url("/X/") == "memory://b/X/X"
 
 
 def test_local_storages_are_local_under_the_file_protocol(tmp_path: Path) -> None:
@@ -155,6 +157,8 @@ def test_relative_to_names_the_folder_inside_another_or_none(tmp_path: Path) -> 
     assert Storage("memory://b/x").relative_to(outer) == ""
     assert Storage("memory://b/x/sub/dir").relative_to(outer) == "sub/dir"
     assert Storage("memory://b/x2").relative_to(outer) is None  # a prefix, not a parent
+    assert Storage("memory://b/Y").relative_to(Storage("memory://b/X")) is None
+    assert Storage("memory://b/X/Y").relative_to(Storage("memory://b/X")) == "Y"
     assert Storage("memory://b").relative_to(outer) is None
     assert Storage.of(tmp_path / "x").relative_to(Storage.of(tmp_path)) == "x"
     assert Storage.of(tmp_path).relative_to(Storage.of("/")) == str(tmp_path)[1:]
@@ -192,6 +196,34 @@ def test_a_store_that_fails_to_answer_has_no_such_folder_and_lists_nothing(
         assert memory.listing_if_any() == {}  # it existed, then went before it was listed
 
 
+def test_a_store_listing_folders_or_untyped_entries_lists_files_only(
+    memory: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some backends list folder markers among files, or give no type (a file then) and no
+    modification time (0 in a record, the fetched copy's own time kept)."""
+    put(memory, "c.png", b"cc")
+    root = memory.path()
+    found = {
+        f"{root}/sub": {"type": "directory", "size": 0},
+        f"{root}/a.png": {"type": "file", "size": 1},
+        f"{root}/c.png": {"size": 2},
+    }
+    with monkeypatch.context() as patch:
+        patch.setattr(memory.fs, "find", lambda *args, **kwargs: found)
+        patch.setattr(memory.fs, "info", lambda *args, **kwargs: {"size": 2})
+        assert memory.listing() == {"a.png": FileInfo(1, None), "c.png": FileInfo(2, None)}
+        assert memory.info("c.png") == FileInfo(2, None)
+        assert memory.describe("c.png") == Source("c.png", 2, 0, hashlib.sha256(b"cc").hexdigest())
+        patch.setattr(memory.fs, "info", lambda *args, **kwargs: {"size": 2, "type": "file"})
+        memory.fetch("c.png", tmp_path / "c.png")  # no time to give the copy: its own kept
+    assert (tmp_path / "c.png").read_bytes() == b"cc"
+
+
+def test_a_storage_on_a_file_lists_nothing(memory: Storage) -> None:
+    put(memory, "a.png", b"x")
+    assert Storage(f"memory://{BUCKET}/tree/a.png").listing() == {}
+
+
 def test_fresh_facts_and_fetches_ask_the_store_past_its_cached_listing(
     memory: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -221,6 +253,10 @@ def test_a_listing_names_every_file_below_by_relative_path_with_its_facts(
     put(memory, "a.png", b"abc")
     put(memory, "sub/b.png", b"hello")
     memory.fs.pipe_file(f"/{BUCKET}/tree2/c.png", b"beside")
+    memory.fs.pipe_file(f"/{BUCKET}/X/d.png", b"in a folder named X")
+    assert Storage(f"memory://{BUCKET}/X").listing() == {
+        "d.png": FileInfo(19, memory.fs.info(f"/{BUCKET}/X/d.png")["created"].timestamp())
+    }
     listed = memory.listing()
     assert sorted(listed) == ["a.png", "sub/b.png"]
     assert listed["sub/b.png"].size == 5
@@ -371,7 +407,8 @@ def test_delete_of_a_fetched_local_file_already_gone_says_nothing(tmp_path: Path
     tree.delete("b.png")
     (tmp_path / "tree" / "sub" / "a.png").unlink()
     (tmp_path / "tree" / "sub").rmdir()
-    tree.delete("sub/a.png")  # its folder gone too
+    tree.delete("sub/a.png")  # its folder gone too, and not made again
+    assert sorted(os.listdir(tmp_path / "tree")) == []
 
 
 def test_delete_on_a_store_removes_the_object_and_its_record(memory: Storage) -> None:

@@ -1431,6 +1431,81 @@ ROWS = [
         "tests/test_codecs_package_contracts.py::test_importing_the_package_and_its_option_table_loads_neither_pillow_nor_the_backends",
     ),
     # -- rows: evrep --
+    (
+        "an epsilon a hair (1.5e-6 of a level) below a level is read as that level",
+        "lltd/evaluate/report.py",
+        [("whole = int(levels + 1e-6)", "whole = int(levels + 2e-06)")],
+        "tests/test_evaluate_report_contracts.py::test_epsilon_labels_whole_levels_and_rounding",
+    ),
+    (
+        "images left: an attack a defense's count lacks shows XX-XX instead of a dash",
+        "lltd/evaluate/report.py",
+        [
+            (
+                '*(str(e["alone"].get(a, "-")) for a in attacks),',
+                '*(str(e["alone"].get(a, "XX-XX")) for a in attacks),',
+            )
+        ],
+        "tests/test_evaluate_report_contracts.py::test_images_left_dash_what_an_attack_alone_did_not_count",
+    ),
+    (
+        "the sweep's JPEG rows are WebP bytes",
+        "lltd/evaluate/sweep.py",
+        [('{"webp": webp_bytes, "jpeg": jpeg_bytes}', '{"webp": webp_bytes, "jpeg": webp_bytes}')],
+        "tests/test_sweep_contracts.py::test_sweep_rows_are_codec_quality_attack_with_accuracy_and_mean_bytes",
+    ),
+    (
+        "--sweep-quality 10,20,...,95 accepted (the last value off the step not refused)",
+        "lltd/evaluate/sweep.py",
+        [("if qualities[-1] != last:", "if qualities[-1] > last:")],
+        "tests/test_sweep_contracts.py::test_bad_arguments_are_one_line_usage_errors",
+    ),
+    (
+        "match-size pairs WebP with the higher JPEG quality on a size tie",
+        "lltd/evaluate/match.py",
+        [
+            (
+                "key=lambda q: (abs(sizes[q] - target), q))",
+                "key=lambda q: (abs(sizes[q] - target), -q))",
+            )
+        ],
+        "tests/test_match_contracts.py::test_equal_size_jpeg_takes_the_lower_quality_on_a_tie",
+    ),
+    (
+        "match-size's bits per pixel counts the channels too",
+        "lltd/evaluate/match.py",
+        [
+            (
+                "pixels = int(np.prod(data.images.shape[1:3]))",
+                "pixels = int(np.prod(data.images.shape[1:4]))",
+            )
+        ],
+        "tests/test_match_contracts.py::test_each_webp_quality_and_its_equal_size_jpeg_get_an_entry_with_exact_figures",
+    ),
+    (
+        "the plots are written at matplotlib's default 100 dpi",
+        "lltd/evaluate/plots.py",
+        [('figure.savefig(buffer, format="png", dpi=90)', 'figure.savefig(buffer, format="png")')],
+        "tests/test_plots_contracts.py::test_png_is_the_figure_at_90_dpi_and_the_figure_is_closed",
+    ),
+    (
+        "the size plot labels each point with its WebP quality, not its own",
+        "lltd/evaluate/plots.py",
+        [("""axes.annotate(f"q{e['quality']}",""", """axes.annotate(f"q{e['webp_quality']}",""")],
+        "tests/test_plots_contracts.py::test_size_plot_oblivious_dashed_per_codec_by_size_with_quality_labels",
+    ),
+    (
+        "the reference task tests on its training cells (a train/test leak)",
+        "lltd/evaluate/reference.py",
+        [('parity = {"train": 0, "test": 1}[split]', 'parity = {"train": 0, "test": 0}[split]')],
+        "tests/test_reference_contracts.py::test_cells_are_a_checkerboard_train_even_test_odd",
+    ),
+    (
+        "reference training leaves torch on its 2 threads",
+        "lltd/evaluate/reference.py",
+        [("        torch.set_num_threads(threads)\n", "        pass\n")],
+        "tests/test_reference_contracts.py::test_training_and_loading_on_a_shortened_recipe",
+    ),
     # -- rows: evrun --
     # -- rows: attack --
     # -- rows: lead --
