@@ -9,6 +9,8 @@ import hashlib
 import io
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -190,6 +192,31 @@ def test_flip_beside_the_inputs_names_outputs_in_the_input_storage(
     [result] = run(batch)
     assert (result.output, result.outcome) == (f"{BASE}/in/a_f.png", Outcome.CONVERTED)
     assert sorted(objects(memory, "in")) == [".lltd/made/a_f.png", "a.png", "a_f.png"]
+    # Beside the inputs only a recorded output is ours: its record read, the same name reused.
+    [again] = run(plan_remote(f"{BASE}/in", FlipJob()))
+    assert (again.output, again.outcome) == (f"{BASE}/in/a_f.png", Outcome.ALREADY_DONE)
+    assert sorted(objects(memory, "in")) == [".lltd/made/a_f.png", "a.png", "a_f.png"]
+
+
+def test_flip_beside_the_inputs_of_a_local_storage_reads_the_record_on_the_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(png_bytes())
+    for outcome in (Outcome.CONVERTED, Outcome.ALREADY_DONE):
+        [result] = run(plan_remote(f"file://{tmp_path}/in", FlipJob()))
+        assert (result.output, result.outcome) == (f"file://{tmp_path}/in/a_f.png", outcome)
+    assert sorted(os.listdir(tmp_path / "in")) == ["a.png", "a_f.png"]
+
+
+def test_with_o_inside_the_input_an_unrecorded_file_there_is_kept_as_locally(
+    memory: fsspec.AbstractFileSystem, tmp_path: Path
+) -> None:
+    files = {"in/a.png": png_bytes(), "in/out/a.webp": b"someone's own WebP"}
+    lay_out(files, memory, tmp_path)
+    expected = planned(plan_local(tmp_path / "in", compress_to(tmp_path / "in" / "out")))
+    assert expected == {"a.png": "a.png.webp"}
+    assert planned(plan_remote(f"{BASE}/in", compress_to(f"{BASE}/in/out"))) == expected
 
 
 def test_a_local_folder_as_storage_runs_the_same_job(tmp_path: Path) -> None:
@@ -211,6 +238,8 @@ def test_a_local_folder_as_storage_runs_the_same_job(tmp_path: Path) -> None:
         "out/sub/a.webp",
     ]
     assert read_mark(tmp_path / "out" / "sub" / "a.webp") is not None
+    [again] = run(plan_remote(f"file://{tmp_path}/in", compress_to(f"file://{tmp_path}/out")))
+    assert again.outcome is Outcome.ALREADY_DONE  # the record on the file itself is read
 
 
 def test_memory_storage_fails_each_file_in_any_other_process_than_the_planners(
@@ -251,6 +280,32 @@ def test_a_file_over_max_bytes_fails_before_it_is_fetched(
         Outcome.FAILED,
         error=f"{len(data)} bytes, more than --max-bytes ({len(data) - 1})",
     )
+    assert not memory.exists(f"{BASE.removeprefix('memory://')}/out")
+
+
+@pytest.mark.parametrize(
+    ("refusal", "error"),
+    [
+        (PermissionError(13, "Access Denied"), "cannot read: Access Denied"),  # s3fs's mapping
+        (PermissionError("no strerror"), "cannot read: no strerror"),
+    ],
+)
+def test_a_store_that_refuses_the_read_fails_that_file_in_one_line(
+    memory: fsspec.AbstractFileSystem,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: PermissionError,
+    error: str,
+) -> None:
+    lay_out({"in/a.png": png_bytes()}, memory, tmp_path)
+    batch = plan_remote(f"{BASE}/in", compress_to(f"{BASE}/out"))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise refusal
+
+    monkeypatch.setattr(memory, "get_file", refuse)  # the store answers the read with a refusal
+    [result] = run(batch)
+    assert result == FileResult(f"{BASE}/in/a.png", None, Outcome.FAILED, error=error)
     assert not memory.exists(f"{BASE.removeprefix('memory://')}/out")
 
 
@@ -339,6 +394,7 @@ def test_refusals_of_a_storage_plan_each_one_line_naming_the_folder(
         assert str(caught.value) == message
     assert sorted(objects(memory, "")) == ["in/a.png", "out/old.webp"]
     plan_remote(f"{BASE}/in", compress_to(f"{BASE}/out/sub"), clean=True)  # nothing there yet
+    plan_remote(f"{BASE}/in", compress_to(f"{BASE}/X"), clean=True)  # a folder, not a bucket
     plan_remote(f"{BASE}/in", compress_to(f"{BASE}/out"), clean=True)
     assert sorted(objects(memory, "")) == ["in/a.png"]
 
@@ -347,12 +403,16 @@ def test_refusals_of_a_storage_plan_each_one_line_naming_the_folder(
 
 
 def test_a_snapshot_holds_regular_files_but_not_temporaries_nor_links(tmp_path: Path) -> None:
+    (tmp_path / f".b.png{TEMP_SUFFIX}").write_bytes(b"partial")  # first: listed before the rest
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.png").write_bytes(b"abc")
-    (tmp_path / f".b.png{TEMP_SUFFIX}").write_bytes(b"partial")
     (tmp_path / "link.png").symlink_to(tmp_path / "sub" / "a.png")
-    st = (tmp_path / "sub" / "a.png").stat()
-    assert _snapshot(tmp_path) == {tmp_path / "sub" / "a.png": (st.st_ino, 3, st.st_mtime_ns)}
+    for n in range(5):
+        (tmp_path / f"c{n}.png").write_bytes(b"c" * n)
+    files = [tmp_path / "sub" / "a.png", *(tmp_path / f"c{n}.png" for n in range(5))]
+    assert _snapshot(tmp_path) == {
+        path: (path.stat().st_ino, path.stat().st_size, path.stat().st_mtime_ns) for path in files
+    }
 
 
 def test_the_scratch_folder_is_the_threads_own_emptied_after_each_file() -> None:
@@ -371,6 +431,26 @@ def test_the_scratch_folder_is_the_threads_own_emptied_after_each_file() -> None
     shutil.rmtree(first)
     with _scratch() as fresh:
         assert fresh != first and sorted(os.listdir(fresh)) == ["in", "out"]
+
+
+def test_the_scratch_folder_goes_at_exit_quietly_even_if_something_removed_it_first(
+    tmp_path: Path,
+) -> None:
+    code = (
+        "import shutil, sys; from lltd.cluster.remote import _scratch\n"
+        "with _scratch() as kept, _scratch() as removed: pass\n"
+        "print(kept)\n"
+        "if sys.argv[1] == 'gone': shutil.rmtree(kept)  # as dask removes a worker's folder\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    for case in ("kept", "gone"):
+        done = subprocess.run(
+            [sys.executable, "-c", code, case], capture_output=True, text=True, env=env
+        )
+        assert (done.returncode, done.stderr) == (0, "")
+        assert Path(done.stdout.strip()).parent == tmp_path
+        assert not Path(done.stdout.strip()).exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_outside_a_dask_worker_there_is_no_worker_folder() -> None:
@@ -397,9 +477,18 @@ def test_in_a_dask_worker_the_scratch_folder_is_inside_the_workers_own() -> None
     assert found == expected == parent
 
 
+def test_a_remote_job_and_its_mounts_are_values(tmp_path: Path) -> None:
+    job = RemoteJob(compress_to(REMOTE_OUT), Storage("memory://b/in"), Storage("memory://b/out"))
+    assert hash(job) == hash(dataclasses.replace(job))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        job.planned_in = 1  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mounts(tmp_path).local_in = tmp_path  # type: ignore[misc]
+
+
 def mounts(tmp_path: Path) -> _Mounts:
     return _Mounts(
-        tmp_path / "in", tmp_path / "out", Storage("memory://b/src/"), Storage("memory://b/dst")
+        tmp_path / "in", tmp_path / "out", Storage("memory://b/src/"), Storage("memory://b/dstX")
     )
 
 
@@ -412,7 +501,7 @@ def test_mounts_swap_the_stand_in_roots_for_this_workers_folders(tmp_path: Path)
     assert here.remote(tmp_path / "in" / "a" / "b.png") == (here.source, "a/b.png")
     assert here.remote(tmp_path / "out" / "c.webp") == (here.destination, "c.webp")
     text = f"{tmp_path}/in/a.png: bad; see {tmp_path}/out/failed/a.png"
-    assert here.to_url(text) == "memory://b/src/a.png: bad; see memory://b/dst/failed/a.png"
+    assert here.to_url(text) == "memory://b/src/a.png: bad; see memory://b/dstX/failed/a.png"
     assert here.to_url(None) is None
 
 

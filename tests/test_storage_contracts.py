@@ -83,6 +83,13 @@ def test_the_first_modification_time_that_reads_wins_and_a_missing_size_is_zero(
     assert _info({"size": "12"}) == FileInfo(12, None)
 
 
+def test_file_facts_are_values_equal_by_their_fields() -> None:
+    assert FileInfo(3, 1.5) == FileInfo(3, 1.5) != FileInfo(3, None)
+    assert len({FileInfo(3, 1.5), FileInfo(3, 1.5)}) == 1
+    with pytest.raises(AttributeError):
+        FileInfo(3, 1.5).size = 4  # type: ignore[misc]
+
+
 # --- names, paths, URLs -----------------------------------------------------------------------
 
 
@@ -93,6 +100,7 @@ def test_of_makes_a_local_path_absolute_and_drops_trailing_slashes(
     assert Storage.of("rel/dir/").location == f"{tmp_path}/rel/dir"
     assert Storage.of(Path("rel")).location == f"{tmp_path}/rel"
     assert Storage.of("memory://bucket/x/").location == "memory://bucket/x"
+    assert Storage.of("memory://bucket/X//").location == "memory://bucket/X"
     assert Storage.of("s3://bucket/rel").location == "s3://bucket/rel"
     assert Storage.of("/").location == "/"
 
@@ -130,6 +138,9 @@ def test_backend_paths_and_user_urls_of_relative_names() -> None:
     assert storage.path(PurePosixPath("a/c.png")) == "/b/x/a/c.png"
     assert storage.url("/a/b.png/") == "memory://b/x/a/b.png"
     assert storage.url(PurePosixPath("c.png")) == "memory://b/x/c.png"
+    assert Storage("memory://b/X/").path("a") == "/b/X/a"  # only slashes stripped
+    assert Storage("memory://b/X/").path("/X/") == "/b/X/X"
+    assert Storage("memory://b/X/").url("/X/") == "memory://b/X/X"
 
 
 def test_local_storages_are_local_under_the_file_protocol(tmp_path: Path) -> None:
@@ -146,6 +157,8 @@ def test_relative_to_names_the_folder_inside_another_or_none(tmp_path: Path) -> 
     assert Storage("memory://b/x").relative_to(outer) == ""
     assert Storage("memory://b/x/sub/dir").relative_to(outer) == "sub/dir"
     assert Storage("memory://b/x2").relative_to(outer) is None  # a prefix, not a parent
+    assert Storage("memory://b/Y").relative_to(Storage("memory://b/X")) is None
+    assert Storage("memory://b/X/Y").relative_to(Storage("memory://b/X")) == "Y"
     assert Storage("memory://b").relative_to(outer) is None
     assert Storage.of(tmp_path / "x").relative_to(Storage.of(tmp_path)) == "x"
     assert Storage.of(tmp_path).relative_to(Storage.of("/")) == str(tmp_path)[1:]
@@ -165,6 +178,67 @@ def test_is_dir_only_for_an_existing_folder(tmp_path: Path, memory: Storage) -> 
     assert not Storage(f"memory://{BUCKET}/tree/a.png").is_dir()
 
 
+def test_a_store_that_fails_to_answer_has_no_such_folder_and_lists_nothing(
+    memory: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(memory, "a.png", b"x")
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise OSError(5, "the store did not answer")
+
+    def gone(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError(2, "removed since it was seen")
+
+    with monkeypatch.context() as patch:  # undone before the fixture empties the store
+        patch.setattr(memory.fs, "isdir", fails)
+        patch.setattr(memory.fs, "find", gone)
+        assert memory.is_dir() is False
+        assert memory.listing_if_any() == {}  # it existed, then went before it was listed
+
+
+def test_a_store_listing_folders_or_untyped_entries_lists_files_only(
+    memory: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some backends list folder markers among files, or give no type (a file then) and no
+    modification time (0 in a record, the fetched copy's own time kept)."""
+    put(memory, "c.png", b"cc")
+    root = memory.path()
+    found = {
+        f"{root}/sub": {"type": "directory", "size": 0},
+        f"{root}/a.png": {"type": "file", "size": 1},
+        f"{root}/c.png": {"size": 2},
+    }
+    with monkeypatch.context() as patch:
+        patch.setattr(memory.fs, "find", lambda *args, **kwargs: found)
+        patch.setattr(memory.fs, "info", lambda *args, **kwargs: {"size": 2})
+        assert memory.listing() == {"a.png": FileInfo(1, None), "c.png": FileInfo(2, None)}
+        assert memory.info("c.png") == FileInfo(2, None)
+        assert memory.describe("c.png") == Source("c.png", 2, 0, hashlib.sha256(b"cc").hexdigest())
+        patch.setattr(memory.fs, "info", lambda *args, **kwargs: {"size": 2, "type": "file"})
+        memory.fetch("c.png", tmp_path / "c.png")  # no time to give the copy: its own kept
+    assert (tmp_path / "c.png").read_bytes() == b"cc"
+
+
+def test_a_storage_on_a_file_lists_nothing(memory: Storage) -> None:
+    put(memory, "a.png", b"x")
+    assert Storage(f"memory://{BUCKET}/tree/a.png").listing() == {}
+
+
+def test_fresh_facts_and_fetches_ask_the_store_past_its_cached_listing(
+    memory: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(memory, "sub/a.png", b"abc")
+    forgotten: list[str] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(memory.fs, "invalidate_cache", forgotten.append)
+        memory.info("sub/a.png")
+        assert forgotten == []
+        memory.info("sub/a.png", fresh=True)
+        assert forgotten == [memory.path("sub/a.png")]
+        memory.fetch("sub/a.png", tmp_path / "a.png")
+        assert forgotten == [memory.path("sub/a.png")] * 2
+
+
 def test_a_listing_names_every_file_below_by_relative_path_with_its_facts(
     tmp_path: Path, memory: Storage
 ) -> None:
@@ -179,6 +253,10 @@ def test_a_listing_names_every_file_below_by_relative_path_with_its_facts(
     put(memory, "a.png", b"abc")
     put(memory, "sub/b.png", b"hello")
     memory.fs.pipe_file(f"/{BUCKET}/tree2/c.png", b"beside")
+    memory.fs.pipe_file(f"/{BUCKET}/X/d.png", b"in a folder named X")
+    assert Storage(f"memory://{BUCKET}/X").listing() == {
+        "d.png": FileInfo(19, memory.fs.info(f"/{BUCKET}/X/d.png")["created"].timestamp())
+    }
     listed = memory.listing()
     assert sorted(listed) == ["a.png", "sub/b.png"]
     assert listed["sub/b.png"].size == 5
@@ -329,7 +407,8 @@ def test_delete_of_a_fetched_local_file_already_gone_says_nothing(tmp_path: Path
     tree.delete("b.png")
     (tmp_path / "tree" / "sub" / "a.png").unlink()
     (tmp_path / "tree" / "sub").rmdir()
-    tree.delete("sub/a.png")  # its folder gone too
+    tree.delete("sub/a.png")  # its folder gone too, and not made again
+    assert sorted(os.listdir(tmp_path / "tree")) == []
 
 
 def test_delete_on_a_store_removes_the_object_and_its_record(memory: Storage) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -81,8 +82,10 @@ def picture(path: Path, colour: tuple[int, int, int] = (10, 20, 30)) -> bytes:
 
 @pytest.fixture(autouse=True)
 def thread_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pool's workers are threads of this process: no process is spawned."""
+    """The pool's workers are threads of this process: no process is spawned. No periodic
+    summary line unless a test asks for one (a loaded machine may take 10 s)."""
     monkeypatch.setattr(pool_module, "new_executor", lambda jobs: ThreadPoolExecutor(jobs))
+    monkeypatch.setenv("LLTD_PROGRESS_INTERVAL", "3600")
 
 
 class Setup:
@@ -488,6 +491,12 @@ def test_the_status_counts_the_queues_settling_and_in_flight(made: Setup) -> Non
 # -- a whole run ---------------------------------------------------------------------------------
 
 
+def wait_ready(setup: Setup, thread: threading.Thread) -> None:
+    """READY=1 said (or the daemon ended): a wait that no mutant of the state's text holds up."""
+    said = setup.notifier.said
+    wait_for(lambda: any(kind == "ready" for kind, _ in said) or not thread.is_alive(), "READY")
+
+
 def run_in_thread(daemon: Daemon) -> tuple[threading.Thread, list[int]]:
     status: list[int] = []
     thread = threading.Thread(
@@ -507,7 +516,7 @@ def test_a_run_takes_a_file_then_stops_with_its_lines_and_status(tmp_path: Path)
     setup = Setup(tmp_path, status_file=status_file, settle_ms=100)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     data = picture(setup.inp / "new.png")
     wait_for(lambda: settled_down(daemon, 1) or not thread.is_alive(), "new.png done")
     daemon.stop()
@@ -551,7 +560,7 @@ def test_a_run_whose_folder_is_deleted_stops_with_status_1(tmp_path: Path) -> No
     setup = Setup(tmp_path, settle_ms=100, polling=True)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     shutil.rmtree(setup.inp)
     thread.join(60)
     assert status == [1]
@@ -601,9 +610,154 @@ def test_without_periodic_rescans_none_happen(tmp_path: Path) -> None:
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
     setup.notifier.watchdog_usec = None
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     picture(setup.inp / "a.png")
     wait_for(lambda: settled_down(daemon, 1) or not thread.is_alive(), "a.png done")
     daemon.stop()
     thread.join(60)
     assert status == [0] and daemon.counters.rescans == 0
+
+
+def test_the_status_file_exists_when_ready_is_said(tmp_path: Path) -> None:
+    status_file = tmp_path / "status.json"
+    setup = Setup(tmp_path, status_file=status_file, settle_ms=100)
+    seen: list[object] = []
+
+    def ready(status: str | None = None) -> bool:
+        seen.append(json.loads(status_file.read_text())["state"])
+        setup.daemon.stop()
+        return True
+
+    setup.notifier.ready = ready  # type: ignore[method-assign]
+    assert setup.daemon.run(install_signals=False) == 0
+    assert seen == ["running"]
+
+
+def test_the_work_threads_are_named_and_do_not_hold_the_process(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, settle_ms=100)
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    assert sorted((t.name, t.daemon) for t in daemon._threads) == [
+        ("lltd-dispatcher", True),
+        ("lltd-scanner", True),
+    ]
+    assert daemon._healthy() is True
+    assert daemon.pool._executor is None  # no scheduler: workers start with the first file
+    daemon.stop()
+    thread.join(60)
+    assert status == [0]
+
+
+def test_a_folder_replaced_under_the_daemon_stops_it_with_status_1(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, settle_ms=100)
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    setup.inp.rename(tmp_path / "in.old")  # the watch follows the folder: still watching...
+    setup.inp.mkdir()  # ...but IN is another folder now
+    thread.join(60)
+    assert status == [1]
+    assert ("error", f"stopped watching {setup.inp}: the folder is gone") in setup.log.lines
+
+
+def test_idle_workers_are_retired_after_worker_idle(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, settle_ms=100, worker_idle=0.2)
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    picture(setup.inp / "a.png")
+    wait_for(lambda: daemon.pool._executor is not None or not thread.is_alive(), "a worker")
+    wait_for(lambda: daemon.pool._executor is None or not thread.is_alive(), "its retirement")
+    daemon.stop()
+    thread.join(60)
+    assert status == [0] and daemon.counters.processed == 1
+
+
+def test_the_summary_line_says_what_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLTD_PROGRESS_INTERVAL", "0")
+    setup = Setup(tmp_path, settle_ms=100)
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    picture(setup.inp / "a.png")
+    done = "summary: processed 1 (+1), failed 0 (+0), queued 0, in flight 0"
+    wait_for(lambda: ("info", done) in setup.log.lines or not thread.is_alive(), "the summary")
+    daemon.stop()
+    thread.join(60)
+    assert status == [0]
+
+
+def test_metrics_are_served_and_each_file_observed(tmp_path: Path) -> None:
+    pytest.importorskip("prometheus_client")
+    setup = Setup(tmp_path, settle_ms=100, metrics_port="127.0.0.1:0")
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    assert daemon.metrics is not None
+    url = daemon.metrics.url
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
+    assert ("info", f"serving Prometheus metrics on {url}") in setup.log.lines
+    observed: list[float] = []
+    daemon.metrics.observe_latency = observed.append  # type: ignore[method-assign]
+    picture(setup.inp / "a.png")
+    wait_for(lambda: observed or not thread.is_alive(), "a latency")
+    mtime = (setup.inp / ".lltd" / "done" / "a.png").stat().st_mtime
+    assert 0 <= observed[0] <= time.time() - mtime + 1
+    daemon.stop()
+    thread.join(60)
+    assert status == [0]
+
+
+def test_a_file_still_in_flight_at_the_stop_timeout_stays_and_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lltd.watch import worker as worker_module
+
+    monkeypatch.setattr(pool_module, "SHUTDOWN_GRACE", 0.1)
+    release = threading.Event()
+    real = worker_module.run_one
+
+    def stuck(job, task):  # type: ignore[no-untyped-def]
+        release.wait(60)
+        return real(job, task)
+
+    monkeypatch.setattr(worker_module, "run_one", stuck)
+    setup = Setup(tmp_path, settle_ms=100, stop_timeout=0.2)
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    try:
+        wait_ready(setup, thread)
+        picture(setup.inp / "a.png")
+        wait_for(lambda: len(daemon.pool) == 1 or not thread.is_alive(), "a.png in flight")
+        stale = setup.out / ".b.png.x1.lltd-tmp"  # a killed worker's temporary
+        stale.write_bytes(b"x")
+        daemon.stop()
+        thread.join(60)
+    finally:
+        release.set()
+    assert status == [0]
+    assert ("info", "stopping: finishing 1 file(s) in flight (up to 0.2 s)") in setup.log.lines
+    assert (
+        "warning",
+        "1 file(s) still in flight after 0.2 s: stopped the workers; those files stay in "
+        "place and are done at the next start",
+    ) in setup.log.lines
+    assert not stale.exists()
+    assert (setup.inp / "a.png").is_file()
+
+
+def test_run_installs_its_signal_handlers_unless_told_not_to(tmp_path: Path) -> None:
+    installed: list[str] = []
+    for install in (None, False):
+        setup = Setup(tmp_path, settle_ms=100)
+        setup.daemon._stop.install = lambda: installed.append("installed")  # type: ignore[method-assign]
+        setup.daemon.stop()
+        if install is None:
+            assert setup.daemon.run() == 0
+        else:
+            assert setup.daemon.run(install_signals=install) == 0
+        installed.append("ran")
+    assert installed == ["installed", "ran", "ran"]

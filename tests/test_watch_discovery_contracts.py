@@ -564,7 +564,9 @@ def test_the_overflow_alarm_rings_on_watchdogs_queue_overflow_record_only() -> N
         logging.getLogger("watchdog.observers.inotify_buffer").warning(
             "Inotify Queue Overflow %d", 1
         )
+        assert rang == [1]
         logger.warning("something else")
+        assert rang == [1]
         logger.info("queue overflow, but only information")
         assert rang == [1]
     finally:
@@ -573,3 +575,23 @@ def test_the_overflow_alarm_rings_on_watchdogs_queue_overflow_record_only() -> N
     assert alarm not in logger.handlers
     logger.warning("queue overflow")
     assert rang == [1]
+
+
+def test_a_file_exactly_one_settle_period_old_is_queued_at_once(
+    folder: Folder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Wall:
+        @staticmethod
+        def time() -> float:
+            return 1000.0
+
+    monkeypatch.setattr(discovery, "time", Wall)
+    exact = picture(folder.root / "exact.png")
+    os.utime(exact, ns=(990 * 10**9, 990 * 10**9))  # 10 s before "now"
+    younger = picture(folder.root / "younger.png")
+    os.utime(younger, ns=(990 * 10**9 + 1000, 990 * 10**9 + 1000))
+    daemon = FakeDaemon()
+    Scanner(daemon, 10.0, lambda line: None).scan(folder, folder.root)  # type: ignore[arg-type]
+    assert daemon.intake.take(timeout=0) == key_of(folder, exact)
+    assert daemon.intake.take(timeout=0) is None
+    assert younger in daemon.settler and exact not in daemon.settler

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lltd.batch.scan import Task
+from lltd.fs.entries import move_verified
 from lltd.fs.identity import Identity, Version
 from lltd.watch.entry import NotSettled, Settled, open_settled
 
@@ -214,3 +215,28 @@ def test_remove_leaves_another_file_under_the_name(drop: Path) -> None:
         os.rename(drop / "sub" / "b", drop / "sub" / "a.png")
         assert settled.remove() == "changed"
     assert (drop / "sub" / "a.png").read_bytes() == b"somebody else's"
+
+
+def test_a_name_gone_at_the_check_is_not_renamed_even_if_it_comes_back(
+    drop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No rename is tried for a name the check found gone: an upload arriving under it between
+    the check and the rename (played by a spy on the rename) stays where it is, unread."""
+    from lltd.watch import entry
+
+    tried: list[str] = []
+
+    def arriving_then_move(src_fd: int, name: str, *rest: object) -> str:
+        tried.append(name)
+        (drop / "sub" / "a.png").write_bytes(b"a new upload")
+        return move_verified(src_fd, name, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(entry, "move_verified", arriving_then_move)
+    dest = _dest(tmp_path)
+    try:
+        with _open(_item(drop)) as settled:
+            (drop / "sub" / "a.png").unlink()
+            assert settled.move_to(dest, "a.png") == "vanished"
+    finally:
+        os.close(dest)
+    assert tried == []

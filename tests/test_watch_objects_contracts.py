@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from waiting import wait_for
 
 from lltd.batch.outcome import FileResult, Outcome
 from lltd.cluster.storage import Storage
@@ -159,14 +160,25 @@ def test_a_missing_input_folder_is_refused_in_one_line(tmp_path: Path) -> None:
 
 def test_the_life_cycle_lines_notifications_and_status_file(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
-    status = tmp_path / "status.json"
+    status_file = tmp_path / "status.json"
     fc = FolderConfig(f"file://{tmp_path}/in", f"file://{tmp_path}/out")  # type: ignore[arg-type]
     log, said = Lines(), Said()
     watcher = ObjectWatcher(
-        WatchConfig((fc,), jobs=2, settle_ms=300, status_file=status), log=log, notifier=said
+        WatchConfig((fc,), jobs=2, settle_ms=300, status_file=status_file),
+        log=log,
+        notifier=said,
     )
+    at_ready: list[str] = []
+    real_ready = said.ready
+
+    def ready(status: str | None = None) -> bool:
+        at_ready.append(json.loads(status_file.read_text())["state"])
+        return real_ready(status)
+
+    said.ready = ready  # type: ignore[method-assign]
     watcher.stop()
     assert watcher.run(install_signals=False) == 0
+    assert at_ready == ["running"]  # the status file exists, running, when READY=1 is said
     idle = "processed 0, failed 0, queued 0, in flight 0"
     assert log.lines == [
         ("info", f"watching file://{tmp_path}/in (polling every 0.3 s) with 2 worker(s): {idle}"),
@@ -177,7 +189,7 @@ def test_the_life_cycle_lines_notifications_and_status_file(tmp_path: Path) -> N
         ("stopping", idle),
         ("close", None),
     ]
-    written = json.loads(status.read_text())
+    written = json.loads(status_file.read_text())
     assert written["state"] == "stopped" == watcher.counters.state
     assert written["folders"] == [
         {
@@ -448,3 +460,192 @@ def test_a_lazy_listing_lists_once_on_first_use(tmp_path: Path) -> None:
     assert lazy["a.png"].size == (tmp_path / "a.png").stat().st_size
     assert "sub/b.png" in lazy and "c.png" not in lazy
     assert calls == [1]
+
+
+def test_a_one_byte_object_is_taken(tmp_path: Path) -> None:
+    made = Setup(tmp_path)
+    (made.inp / "one.png").write_bytes(b"x")
+    made.poll()
+    made.poll()
+    assert [args[0] for _, args, _ in made.pool.waiting] == ["one.png"]
+
+
+def test_metrics_are_served_while_running_and_closed_after(tmp_path: Path) -> None:
+    pytest.importorskip("prometheus_client")
+    made = Setup(tmp_path)
+    fc = made.watcher.folder
+    log = Lines()
+    watcher = ObjectWatcher(
+        WatchConfig((fc,), jobs=1, metrics_port="127.0.0.1:0"), notifier=Said(), log=log
+    )
+    served: list[object] = []
+    real = watcher._serve_metrics
+
+    def serve():  # type: ignore[no-untyped-def]
+        served.append(real())
+        return served[-1]
+
+    watcher._serve_metrics = serve  # type: ignore[method-assign]
+    watcher.stop()
+    watcher.run(install_signals=False)
+    [metrics] = served
+    url = metrics.url  # type: ignore[attr-defined]
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
+    assert log.lines[0] == ("info", f"serving Prometheus metrics on {url}")
+    import socket
+
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # closed at the end
+
+
+def test_run_installs_its_signal_handlers_unless_told_not_to(tmp_path: Path) -> None:
+    made = Setup(tmp_path)
+    installed: list[int] = []
+    made.watcher._stop.install = lambda: installed.append(1)  # type: ignore[method-assign]
+    made.watcher.run()
+    assert installed == [1]
+    made.watcher.run(install_signals=False)
+    assert installed == [1]
+
+
+def test_a_whole_run_takes_an_object_on_a_worker_thread_and_publishes_its_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from lltd.cluster import remote
+
+    threads: list[str] = []
+    real = remote.RemoteJob.__call__
+
+    def on_thread(self, task):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real(self, task)
+
+    monkeypatch.setattr(remote.RemoteJob, "__call__", on_thread)
+    (tmp_path / "in").mkdir()
+    data = picture(tmp_path / "in" / "a.png")
+    status_file = tmp_path / "status.json"
+    fc = FolderConfig(f"file://{tmp_path}/in", f"file://{tmp_path}/out")  # type: ignore[arg-type]
+    watcher = ObjectWatcher(
+        WatchConfig((fc,), jobs=1, settle_ms=100, status_file=status_file),
+        notifier=Said(),
+        log=Lines(),
+    )
+    thread = threading.Thread(target=watcher.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    wait_for(lambda: watcher.counters.processed == 1 or not thread.is_alive(), "a.png done")
+    wait_for(
+        lambda: json.loads(status_file.read_text())["processed"] == 1 or not thread.is_alive(),
+        "the status file's count",
+    )
+    watcher.stop()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert [name.rpartition("_")[0] for name in threads] == ["lltd-object"]
+    assert (tmp_path / "in" / ".lltd" / "done" / "a.png").read_bytes() == data
+    written = json.loads(status_file.read_text())
+    assert (written["state"], written["processed"], written["in_flight"]) == ("stopped", 1, 0)
+    assert written["rescans"] == watcher.counters.rescans >= 2
+
+
+def test_stopping_waits_for_the_object_in_flight_and_drops_those_not_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from lltd.cluster import remote
+
+    started, release = threading.Event(), threading.Event()
+    real = remote.RemoteJob.__call__
+
+    def slow(self, task):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(60)
+        return real(self, task)
+
+    monkeypatch.setattr(remote.RemoteJob, "__call__", slow)
+    (tmp_path / "in").mkdir()
+    for name in ("a.png", "b.png"):
+        picture(tmp_path / "in" / name)
+    status_file = tmp_path / "status.json"
+    fc = FolderConfig(f"file://{tmp_path}/in", f"file://{tmp_path}/out")  # type: ignore[arg-type]
+    watcher = ObjectWatcher(
+        WatchConfig((fc,), jobs=1, settle_ms=100, status_file=status_file),
+        notifier=Said(),
+        log=Lines(),
+    )
+    published: list[tuple[int, int]] = []
+    real_publish = watcher.publisher.publish
+
+    def publish(now: float, *, force: bool = False) -> None:
+        published.append((watcher.counters.settling, watcher.counters.in_flight))
+        real_publish(now, force=force)
+
+    watcher.publisher.publish = publish  # type: ignore[method-assign]
+    thread = threading.Thread(target=watcher.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        assert started.wait(60), "no object was started"
+        wait_for(lambda: len(watcher._in_flight) == 2 or not thread.is_alive(), "both submitted")
+        watcher.stop()
+        thread.join(0.5)
+        assert thread.is_alive()  # waiting for a.png's worker
+    finally:
+        release.set()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert published[0] == (0, 0) and published[1] == (2, 0)  # ready; then both seen once
+    assert watcher.counters.processed == 1
+    assert (tmp_path / "in" / ".lltd" / "done" / "a.png").is_file()
+    assert (tmp_path / "in" / "b.png").is_file()  # never started: left for the next start
+    written = json.loads(status_file.read_text())
+    assert (written["state"], written["settling"], written["in_flight"]) == ("stopped", 0, 0)
+
+
+def test_a_name_taken_in_the_output_folder_is_not_given_again(tmp_path: Path) -> None:
+    """a.png then a.jpg, both a_f.png in OUT: a.png's output holds the name from its record
+    once it is done, so a.jpg takes the next one (the output folder's own listing)."""
+    (tmp_path / "in").mkdir()
+    picture(tmp_path / "in" / "a.png")
+    fc = FolderConfig(
+        f"file://{tmp_path}/in",  # type: ignore[arg-type]
+        f"file://{tmp_path}/out",  # type: ignore[arg-type]
+        action="flip",
+        format="png",
+    )
+    watcher = ObjectWatcher(WatchConfig((fc,), jobs=1), notifier=Said(), log=Lines())
+    watcher.stop()
+    watcher.run(install_signals=False)
+    pool = Deferred()
+    for _ in range(2):
+        watcher._poll(pool)  # type: ignore[arg-type]
+    pool.run()
+    Image.new("RGB", (4, 3), (1, 2, 3)).save(tmp_path / "in" / "a.jpg")
+    for _ in range(2):
+        watcher._poll(pool)  # type: ignore[arg-type]
+    assert [(args[0], args[2]) for _, args, _ in pool.waiting] == [("a.jpg", "a.jpg_f.png")]
+
+
+def test_an_output_folder_that_is_the_input_is_listed_once_per_poll(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    picture(tmp_path / "in" / "a.png")
+    calls: list[str] = []
+
+    class Counted(Storage):
+        def listing_if_any(self) -> dict:
+            calls.append(self.location)
+            return super().listing_if_any()
+
+    fc = FolderConfig(f"file://{tmp_path}/in", f"file://{tmp_path}/in")  # type: ignore[arg-type]
+    watcher = ObjectWatcher(WatchConfig((fc,), jobs=1), notifier=Said(), log=Lines())
+    watcher.stop()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Storage, "of", classmethod(lambda cls, loc: Counted(str(loc))))
+        watcher.run(install_signals=False)
+    pool = Deferred()
+    for _ in range(2):
+        watcher._poll(pool)  # type: ignore[arg-type]
+    assert [(args[0], args[2]) for _, args, _ in pool.waiting] == [("a.png", "a.png.png")]
+    assert calls == []  # the poll's own listing serves as the output's

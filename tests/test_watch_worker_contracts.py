@@ -442,3 +442,17 @@ def test_a_work_item_syncs_by_default_and_knows_no_roots_version_or_identity(
     done = Processed(FileResult("a", None, Outcome.FAILED), "kept")
     with pytest.raises(dataclasses.FrozenInstanceError):
         done.disposed = "deleted"  # type: ignore[misc]
+
+
+def test_a_link_in_done_is_no_earlier_attempt_whatever_it_points_to(tmp_path: Path) -> None:
+    path = tmp_path / "in" / "a.png"
+    picture(path)
+    sig = signature(path)
+    assert sig is not None
+    work = item(tmp_path, "a.png")
+    picture(tmp_path / "out" / "a_f.png")
+    done = tmp_path / "in" / ".lltd" / "done"
+    done.mkdir(parents=True)
+    os.rename(path, tmp_path / "kept.png")  # the very file (a rename keeps its identity)...
+    (done / "a.png").symlink_to(tmp_path / "kept.png")  # ...behind a link: not followed
+    assert earlier_attempt(work, sig) is None

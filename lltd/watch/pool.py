@@ -113,7 +113,6 @@ class Pool(Generic[Key]):
             future = self._executor.submit(process, item)
             attempt = self._attempts.get(key, 0) + 1
             self._in_flight[future] = InFlight(key, item, sig, attempt)
-            self._last_activity = self.clock()
         future.add_done_callback(self._finished)
         return True
 
