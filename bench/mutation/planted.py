@@ -1270,6 +1270,23 @@ ROWS = [
         ],
         "tests/test_watch_objects_contracts.py::test_an_object_is_taken_once_two_listings_agree",
     ),
+    (
+        "the watch pool throws a Dask cluster's executor away at every worker death",
+        "lltd/watch/pool.py",
+        [('getattr(self._executor, "_broken", False)', 'getattr(self._executor, "_broken", True)')],
+        "tests/test_watch_pool_contracts.py::test_an_executor_that_cannot_say_it_is_broken_is_kept",
+    ),
+    (
+        "an object watcher told to stop still processes the objects it had not started",
+        "lltd/watch/objects.py",
+        [
+            (
+                "pool.shutdown(wait=True, cancel_futures=True)",
+                "pool.shutdown(wait=True, cancel_futures=False)",
+            )
+        ],
+        "tests/test_watch_objects_contracts.py::test_stopping_waits_for_the_object_in_flight_and_drops_those_not_started",
+    ),
     # -- rows: batch --
     # -- rows: lean --
     (
