@@ -1166,14 +1166,474 @@ ROWS = [
         "tests/test_batch_report_contracts.py::test_the_json_report_totals_count_the_bytes_of_its_records",
     ),
     # -- rows: wcfg --
+    (
+        "watch config: a folder whose OUT lies inside its IN skips the checks against the other folders (the bug found in issue 27)",
+        "lltd/watch/config.py",
+        [
+            (
+                "        # OUT inside IN is allowed (it is excluded from IN); IN inside OUT is not.\n        if out in inp.parents:",
+                "        if inp in out.parents:\n            continue\n        if out in inp.parents:",
+            )
+        ],
+        "tests/test_watch_config_contracts.py::test_an_output_inside_its_input_does_not_exempt_the_folder_from_the_other_checks",
+    ),
+    (
+        "watch config: jobs = true is taken as 1 job (a TOML boolean is an int to isinstance)",
+        "lltd/watch/config.py",
+        [("if (isinstance(value, bool) and bool not in expected) or not", "if not")],
+        "tests/test_watch_config_contracts.py::test_each_mistake_in_a_config_file_is_its_own_line",
+    ),
+    (
+        "the watch daemon takes a state folder IN/.lltd that its group may write",
+        "lltd/watch/state.py",
+        [("st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)", "st.st_mode & stat.S_IWOTH")],
+        "tests/test_watch_state_contracts.py::test_a_state_folder_others_may_write_is_refused",
+    ),
+    (
+        "the watch daemon reads '..' as a folder name to write under (refused only as a link)",
+        "lltd/watch/safedir.py",
+        [('if part in ("", ".", "..") or', 'if part in ("", ".") or')],
+        "tests/test_watch_safedir_contracts.py::test_a_component_that_is_not_one_plain_name_is_refused",
+    ),
+    (
+        "the watch disposal moves a settled file whose ctime changed since it was opened (a chmod, a new hard link)",
+        "lltd/watch/entry.py",
+        [
+            (
+                "and Version.of(st) == self.input.version",
+                "and Version.of(st)[:4] == self.input.version[:4]",
+            )
+        ],
+        "tests/test_watch_entry_contracts.py::test_move_to_of_the_same_node_with_a_new_ctime_is_changed",
+    ),
+    (
+        "the watch daemon's warnings reach the journal at info priority (<6>, not <4>)",
+        "lltd/watch/log.py",
+        [("self._write(sys.stderr, 4, message)", "self._write(sys.stderr, 6, message)")],
+        "tests/test_watch_log_contracts.py::test_under_the_journal_each_line_carries_its_syslog_priority",
+    ),
+    (
+        "a file dropped again under an earlier name is skipped as done (drop-folder jobs without force)",
+        "lltd/watch/actions.py",
+        [("force=True,", "force=False,")],
+        "tests/test_watch_actions_contracts.py",
+    ),
+    (
+        "watch --scheduler: a retried file gets the first attempt's cached result instead of a rerun",
+        "lltd/watch/cluster.py",
+        [("get_executor(pure=False)", "get_executor(pure=True)")],
+        "tests/test_watch_cluster_contracts.py::test_a_submission_again_is_new_work_not_a_cached_result",
+    ),
     # -- rows: wrun --
+    (
+        "the watch dispatcher keeps the slot of a file it could not start (the pool starves)",
+        "lltd/watch/dispatch.py",
+        [
+            (
+                '; trying again"\n                )\n                self.retry_later(key)\n                self.pool.unreserve()',
+                '; trying again"\n                )\n                self.retry_later(key)',
+            )
+        ],
+        "tests/test_watch_dispatch_contracts.py::test_the_loop_survives_a_failure_says_so_in_one_line_and_tries_again_later",
+    ),
+    (
+        "the watch daemon's native observer watches IN's top folder only",
+        "lltd/watch/discovery.py",
+        [("str(folder.root), recursive=True,", "str(folder.root), recursive=False,")],
+        "tests/test_watch_discovery_contracts.py::test_the_native_observer_watches_the_whole_tree",
+    ),
+    (
+        "an earlier attempt is read through a link planted in IN/.lltd/done",
+        "lltd/watch/worker.py",
+        [
+            (
+                "st = os.stat(item.task.relative.name, dir_fd=fd, follow_symlinks=False)",
+                "st = os.stat(item.task.relative.name, dir_fd=fd, follow_symlinks=True)",
+            )
+        ],
+        "tests/test_watch_worker_contracts.py::test_a_link_in_done_is_no_earlier_attempt_whatever_it_points_to",
+    ),
+    (
+        "a watch work item does not fsync unless told to",
+        "lltd/watch/worker.py",
+        [("    fsync: bool = True", "    fsync: bool = False")],
+        "tests/test_watch_worker_contracts.py::test_a_work_item_syncs_by_default_and_knows_no_roots_version_or_identity",
+    ),
+    (
+        "watch on file:// URLs moves inputs into a .lltd/done folder it never made",
+        "lltd/watch/objects.py",
+        [
+            (
+                '            fs.makedirs(destination.rpartition("/")[0], exist_ok=True)\n',
+                "            pass\n",
+            )
+        ],
+        "tests/test_watch_objects_contracts.py::test_an_object_is_taken_once_two_listings_agree",
+    ),
+    (
+        "the watch pool throws a Dask cluster's executor away at every worker death",
+        "lltd/watch/pool.py",
+        [('getattr(self._executor, "_broken", False)', 'getattr(self._executor, "_broken", True)')],
+        "tests/test_watch_pool_contracts.py::test_an_executor_that_cannot_say_it_is_broken_is_kept",
+    ),
+    (
+        "an object watcher told to stop still processes the objects it had not started",
+        "lltd/watch/objects.py",
+        [
+            (
+                "pool.shutdown(wait=True, cancel_futures=True)",
+                "pool.shutdown(wait=True, cancel_futures=False)",
+            )
+        ],
+        "tests/test_watch_objects_contracts.py::test_stopping_waits_for_the_object_in_flight_and_drops_those_not_started",
+    ),
     # -- rows: batch --
+    (
+        "a batch's summary left unflushed (lost: lltd leaves a batch by os._exit)",
+        "lltd/batch/command.py",
+        [("print(summary(totals), flush=True)", "print(summary(totals), flush=False)")],
+        "tests/test_command_contracts.py::test_a_full_disk_prints_the_stopped_line_and_the_summary_flushed",
+    ),
+    (
+        "compress -lossless beside quality 100 handed to the encoder's options twice",
+        "lltd/jobs/settings.py",
+        [('cwebp.pop("lossless", False)', 'cwebp.get("lossless", False)')],
+        "tests/test_job_settings_contracts.py::test_webp_converters_rule_quality_100_is_lossless_and_lossless_forces_it",
+    ),
+    (
+        "a linked file ends its folder's listing (the images after it left out)",
+        "lltd/batch/scan.py",
+        [
+            (
+                "if os.path.islink(os.path.join(dirpath, name)):\n                continue",
+                "if os.path.islink(os.path.join(dirpath, name)):\n                break",
+            )
+        ],
+        "tests/test_scan_contracts.py::test_every_image_below_root_sorted_by_folder_and_name",
+    ),
+    (
+        "--c inside the input enters a link to a folder and judges what lies beyond it",
+        "lltd/batch/pipeline.py",
+        [
+            (
+                'os.fwalk(".", dir_fd=folder.fd, follow_symlinks=False)',
+                'os.fwalk(".", dir_fd=folder.fd, follow_symlinks=True)',
+            )
+        ],
+        "tests/test_pipeline_contracts.py::test_clean_inside_the_input_removes_a_link_to_a_folder_without_entering_it",
+    ),
+    (
+        "quarantine reads the input's record outside its best-effort block (found by its tests, fixed: an EIO escaped the job)",
+        "lltd/jobs/common.py",
+        [
+            (
+                "                stack.enter_context(contextlib.suppress(OSError, LltdError))\n"
+                "                source = None\n"
+                "                if command is not None:  # an input that cannot be read is not copied\n"
+                "                    source = Source.of_input(opened, task.relative.as_posix())[0]\n",
+                "                source = None\n"
+                "                if command is not None:  # an input that cannot be read is not copied\n"
+                "                    source = Source.of_input(opened, task.relative.as_posix())[0]\n"
+                "                stack.enter_context(contextlib.suppress(OSError, LltdError))\n",
+            )
+        ],
+        "tests/test_jobs_common_contracts.py::test_an_input_that_cannot_be_read_is_failed_with_the_reason_and_not_copied",
+    ),
+    (
+        "a dry run stops listing at the first file that would fail",
+        "lltd/batch/prepare.py",
+        [
+            (
+                'print(f"would fail: {printable(source)}: {printable(problem)}")\n'
+                '            counts["failed"] += 1\n'
+                "            continue",
+                'print(f"would fail: {printable(source)}: {printable(problem)}")\n'
+                '            counts["failed"] += 1\n'
+                "            break",
+            )
+        ],
+        "tests/test_prepare_contracts.py::test_a_dry_run_says_what_would_happen_to_each_file",
+    ),
+    (
+        "a process pool stopped by a full disk still runs every chunk queued behind the stop",
+        "lltd/batch/engine.py",
+        [
+            (
+                "pool.shutdown(wait=True, cancel_futures=True)",
+                "pool.shutdown(wait=True, cancel_futures=False)",
+            )
+        ],
+        "tests/test_engine_contracts.py::test_a_process_pool_stopped_early_starts_no_queued_chunk_and_leaves_no_worker",
+    ),
+    (
+        "run_batch leaves its runner to the garbage collector (a raising callback leaves the workers taking files)",
+        "lltd/batch/engine.py",
+        [('close = getattr(results_iter, "close", None)', "close = None")],
+        "tests/test_engine_contracts.py::test_a_callback_that_raises_stops_the_workers_before_the_caller_sees_it",
+    ),
     # -- rows: lean --
+    (
+        "a storage library's exception raised through a subclass of another package is not named",
+        "lltd/cli/failures.py",
+        [("for cls in type(exc).__mro__:", "for cls in type(exc).__mro__[:1]:")],
+        "tests/test_failures_contracts.py::test_an_exception_derived_from_a_librarys_class_is_the_librarys",
+    ),
+    (
+        "compress --r with -o (no --c) is no longer refused",
+        "lltd/cli/lean/compress_work.py",
+        [
+            (
+                "if r.replace and (r.clean or r.output_directory is not None):",
+                "if r.replace and r.clean:",
+            )
+        ],
+        "tests/test_compress_work_contracts.py::test_replace_with_clean_or_an_output_folder_is_refused_before_anything",
+    ),
+    (
+        "lltd cwebp ... -o - | head: cwebp inherits Python's ignored SIGPIPE",
+        "lltd/cli/lean/cwebp_run.py",
+        [("setsigdef=(SIGPIPE, SIGXFSZ)", "setsigdef=(SIGXFSZ,)")],
+        "tests/test_cwebp_run_contracts.py::test_a_reader_of_dash_that_left_ends_cwebp_by_sigpipe_quietly",
+    ),
+    (
+        "a temporary cwebp swapped for a dangling link is left behind",
+        "lltd/cli/lean/cwebp_run.py",
+        [("os.path.lexists(temp)", "os.path.exists(temp)")],
+        "tests/test_cwebp_run_contracts.py::test_a_temporary_swapped_for_a_dangling_link_is_removed",
+    ),
+    (
+        "compress --json . is a traceback again (Path('.') has no parts)",
+        "lltd/cli/lean/compress_argv.py",
+        [("if not path.parts or", "if not text or")],
+        "tests/test_compress_argv_contracts.py::test_json_at_a_folder_or_a_url_is_left_to_typer",
+    ),
+    (
+        "the lean compress parser takes -alpha_q=60 (only two-letter and -- names take =)",
+        "lltd/cli/lean/compress_argv.py",
+        [("len(name) == 2 and", "len(name) <= 8 and")],
+        "tests/test_compress_argv_contracts.py::test_what_typer_must_judge_is_left_to_it",
+    ),
+    (
+        "the lean cwebp path takes an image of exactly --max-pixels + 1",
+        "lltd/cli/lean/cwebp_spawn.py",
+        [("size[0] * size[1] <= max_pixels", "size[0] * size[1] <= max_pixels + 1")],
+        "tests/test_cwebp_spawn_contracts.py::test_a_native_png_within_the_limit_is_taken",
+    ),
+    (
+        "compress --max-pixels 0 read by the lean parser (its bound 1 lost)",
+        "lltd/cli/lean/compress_request.py",
+        [('"max_pixels": (1, None)', '"max_pixels": (0, None)')],
+        "tests/test_compress_request_contracts.py::test_the_bounds_are_the_documented_ranges tests/test_compress_argv_contracts.py::test_open_ended_numbers_have_a_lower_bound_only",
+    ),
+    (
+        "a pillow refusal forced by --backend pillow blames a missing cwebp",
+        "lltd/cli/lean/cwebp_command.py",
+        [
+            (
+                "fallback = own.backend is None and not own.auto_orient",
+                "fallback = not own.auto_orient",
+            )
+        ],
+        "tests/test_cwebp_command_contracts.py::test_pillow_refusals_say_why_pillow_was_chosen_only_when_it_was_a_fallback",
+    ),
+    (
+        "plain `lltd cwebp` (no arguments) exits 0 after the help",
+        "lltd/cli/lean/cwebp_command.py",
+        [("return 0 if argv else 2", "return 0")],
+        "tests/test_cwebp_command_contracts.py::test_each_way_to_ask_for_help_prints_that_help",
+    ),
+    (
+        "a usage error names the option's longest spelling, not the one the user wrote",
+        "lltd/cli/voice.py",
+        [("        if name in names:\n            return name\n", "")],
+        "tests/test_voice_contracts.py::test_the_spelling_named_is_the_first_the_user_wrote",
+    ),
+    (
+        "Ctrl-C (typer.Abort) exits 1 instead of 130",
+        "lltd/cli/voice.py",
+        [("sys.exit(130)", "sys.exit(1)")],
+        "tests/test_voice_contracts.py::test_abort_is_interrupted_and_status_130",
+    ),
     # -- rows: cluster --
+    (
+        "a failing batch of two fails both files instead of retrying them one by one",
+        "lltd/cluster/runner.py",
+        [("if len(chunk) > 1:", "if len(chunk) > 2:")],
+        "tests/test_cluster_runner_contracts.py::test_a_batch_of_two_whose_first_file_breaks_it_still_converts_the_second",
+    ),
+    (
+        "a storage folder whose name extends another's (x2, x) counts as inside it",
+        "lltd/cluster/storage.py",
+        [('mine.startswith(theirs.rstrip("/") + "/")', 'mine.startswith(theirs.rstrip("/"))')],
+        "tests/test_storage_contracts.py::test_relative_to_names_the_folder_inside_another_or_none",
+    ),
+    (
+        "--r on a local storage deletes an original this process never fetched",
+        "lltd/cluster/storage.py",
+        [
+            (
+                "        if expected is None:\n            return",
+                "        if expected is None and False:\n            return",
+            )
+        ],
+        "tests/test_storage_contracts.py::test_delete_removes_a_local_file_only_as_this_process_fetched_it",
+    ),
+    (
+        "--c on storage empties a whole bucket",
+        "lltd/cluster/remote.py",
+        [('if "/" not in destination.path().strip("/"):', 'if "/" not in destination.path():')],
+        "tests/test_remote_contracts.py::test_refusals_of_a_storage_plan_each_one_line_naming_the_folder",
+    ),
+    (
+        "a storage run's reason file names the worker's temporary folder, not the input's URL",
+        "lltd/cluster/remote.py",
+        [('if path.name.endswith(".error.txt"):', 'if path.name.endswith(".err.txt"):')],
+        "tests/test_remote_contracts.py::test_publish_uploads_what_changed_then_deletes_what_went",
+    ),
+    (
+        "-z 6 encodes at quality 70 where libwebp's preset says 75",
+        "lltd/codecs/cwebp_options.py",
+        [("    (4, 75),", "    (4, 70),")],
+        "tests/test_cwebp_options_contracts.py::test_lossless_presets_are_libwebps_own_at_every_level",
+    ),
+    (
+        "compress takes -d (cwebp's dump of one file's output)",
+        "lltd/codecs/cwebp_options.py",
+        [
+            (
+                '"dump the compressed output (PGM file)", REFUSED, batch=False)',
+                '"dump the compressed output (PGM file)", REFUSED)',
+            )
+        ],
+        "tests/test_cwebp_options_contracts.py::test_a_batch_refuses_what_reads_or_prints_about_one_file_and_takes_the_rest",
+    ),
+    (
+        "importing lltd.codecs loads Pillow and both backends",
+        "lltd/codecs/__init__.py",
+        [("TYPE_CHECKING = False", "TYPE_CHECKING = True")],
+        "tests/test_codecs_package_contracts.py::test_importing_the_package_and_its_option_table_loads_neither_pillow_nor_the_backends",
+    ),
     # -- rows: evrep --
+    (
+        "an epsilon a hair (1.5e-6 of a level) below a level is read as that level",
+        "lltd/evaluate/report.py",
+        [("whole = int(levels + 1e-6)", "whole = int(levels + 2e-06)")],
+        "tests/test_evaluate_report_contracts.py::test_epsilon_labels_whole_levels_and_rounding",
+    ),
+    (
+        "images left: an attack a defense's count lacks shows XX-XX instead of a dash",
+        "lltd/evaluate/report.py",
+        [
+            (
+                '*(str(e["alone"].get(a, "-")) for a in attacks),',
+                '*(str(e["alone"].get(a, "XX-XX")) for a in attacks),',
+            )
+        ],
+        "tests/test_evaluate_report_contracts.py::test_images_left_dash_what_an_attack_alone_did_not_count",
+    ),
+    (
+        "the sweep's JPEG rows are WebP bytes",
+        "lltd/evaluate/sweep.py",
+        [('{"webp": webp_bytes, "jpeg": jpeg_bytes}', '{"webp": webp_bytes, "jpeg": webp_bytes}')],
+        "tests/test_sweep_contracts.py::test_sweep_rows_are_codec_quality_attack_with_accuracy_and_mean_bytes",
+    ),
+    (
+        "--sweep-quality 10,20,...,95 accepted (the last value off the step not refused)",
+        "lltd/evaluate/sweep.py",
+        [("if qualities[-1] != last:", "if qualities[-1] > last:")],
+        "tests/test_sweep_contracts.py::test_bad_arguments_are_one_line_usage_errors",
+    ),
+    (
+        "match-size pairs WebP with the higher JPEG quality on a size tie",
+        "lltd/evaluate/match.py",
+        [
+            (
+                "key=lambda q: (abs(sizes[q] - target), q))",
+                "key=lambda q: (abs(sizes[q] - target), -q))",
+            )
+        ],
+        "tests/test_match_contracts.py::test_equal_size_jpeg_takes_the_lower_quality_on_a_tie",
+    ),
+    (
+        "match-size's bits per pixel counts the channels too",
+        "lltd/evaluate/match.py",
+        [
+            (
+                "pixels = int(np.prod(data.images.shape[1:3]))",
+                "pixels = int(np.prod(data.images.shape[1:4]))",
+            )
+        ],
+        "tests/test_match_contracts.py::test_each_webp_quality_and_its_equal_size_jpeg_get_an_entry_with_exact_figures",
+    ),
+    (
+        "the plots are written at matplotlib's default 100 dpi",
+        "lltd/evaluate/plots.py",
+        [('figure.savefig(buffer, format="png", dpi=90)', 'figure.savefig(buffer, format="png")')],
+        "tests/test_plots_contracts.py::test_png_is_the_figure_at_90_dpi_and_the_figure_is_closed",
+    ),
+    (
+        "the size plot labels each point with its WebP quality, not its own",
+        "lltd/evaluate/plots.py",
+        [("""axes.annotate(f"q{e['quality']}",""", """axes.annotate(f"q{e['webp_quality']}",""")],
+        "tests/test_plots_contracts.py::test_size_plot_oblivious_dashed_per_codec_by_size_with_quality_labels",
+    ),
+    (
+        "the reference task tests on its training cells (a train/test leak)",
+        "lltd/evaluate/reference.py",
+        [('parity = {"train": 0, "test": 1}[split]', 'parity = {"train": 0, "test": 0}[split]')],
+        "tests/test_reference_contracts.py::test_cells_are_a_checkerboard_train_even_test_odd",
+    ),
+    (
+        "reference training leaves torch on its 2 threads",
+        "lltd/evaluate/reference.py",
+        [("        torch.set_num_threads(threads)\n", "        pass\n")],
+        "tests/test_reference_contracts.py::test_training_and_loading_on_a_shortened_recipe",
+    ),
     # -- rows: evrun --
     # -- rows: attack --
     # -- rows: lead --
+    (
+        'lltd serve\'s own scrapes are counted as route "other"',
+        "lltd/serve/app.py",
+        [('"/readyz", "/metrics")', '"/readyz", "/metric")')],
+        "tests/test_serve_app_contracts.py::test_the_metrics_route_is_counted_under_its_own_name",
+    ),
+    (
+        'a request framed both ways keeps its app\'s Connection header beside "close"',
+        "lltd/serve/app.py",
+        [('if h[0].lower() != b"connection"]', 'if h[0] != b"connection"]')],
+        "tests/test_serve_app_contracts.py::test_an_ambiguous_request_has_its_connection_header_replaced_by_close",
+    ),
+    (
+        "a model server's answer of exactly 64 MiB is refused with 502",
+        "lltd/serve/upstream.py",
+        [("if size > MAX_ANSWER_BYTES:", "if size >= MAX_ANSWER_BYTES:")],
+        "tests/test_serve_upstream_contracts.py::test_an_answer_of_exactly_the_limit_passes_one_byte_more_is_502",
+    ),
+    (
+        "lltd serve --workers 2 runs one process without the supervisor",
+        "lltd/serve/server.py",
+        [("if settings.workers > 1:", "if settings.workers > 2:")],
+        "tests/test_serve_server_contracts.py::test_two_workers_are_already_the_supervised_many",
+    ),
+    (
+        "-q 0 is refused by the defense settings",
+        "lltd/defense/settings.py",
+        [("0 <= s.quality <= 100", "0 < s.quality <= 100")],
+        "tests/test_defense_settings_contracts.py::test_a_quality_from_0_to_100_inclusive_is_taken",
+    ),
+    (
+        "a log's progress line gives no time left while under one file a second",
+        "lltd/common/progress.py",
+        [("if rate > 0 and self.done < self.total", "if rate > 1 and self.done < self.total")],
+        "tests/test_progress_contracts.py::test_a_rate_under_one_per_second_still_gives_the_time_left",
+    ),
+    (
+        "LLTD_FS_SEAM is never read: the fault-injection seam is off in every process",
+        "lltd/fs/seam.py",
+        [("\n_loaded = False\n", "\n_loaded = True\n")],
+        "tests/test_seam_contracts.py::test_a_fresh_process_reads_the_variable_at_its_first_step",
+    ),
 ]
 
 

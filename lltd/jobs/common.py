@@ -118,12 +118,12 @@ def quarantine(
             opened = owned = open_task_input(task)
     try:
         if opened is not None and copy:
-            source = None
-            if command is not None:
-                source = Source.of_input(opened, task.relative.as_posix())[0]
             # ExitStack, not `with (a, b):`: mutmut 2.5's parser cannot read the parenthesized form.
             with contextlib.ExitStack() as stack:
                 stack.enter_context(contextlib.suppress(OSError, LltdError))
+                source = None
+                if command is not None:  # an input that cannot be read is not copied
+                    source = Source.of_input(opened, task.relative.as_posix())[0]
                 where, _ = stack.enter_context(output_place(destination, root))
                 copy_atomic(
                     opened.fd,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 import socket
@@ -18,8 +17,6 @@ from uvicorn.supervisors import Multiprocess
 from lltd.common.errors import LltdError
 from lltd.serve.settings import ENVIRONMENT_KEY, ServeSettings
 from lltd.watch.notify import Notifier
-
-log = logging.getLogger("lltd.serve")
 
 
 def _announce(sockets: list[socket.socket], settings: ServeSettings, notifier: Notifier) -> None:

@@ -276,17 +276,28 @@ def check_distinct(folders: list[FolderConfig]) -> None:
     for index, (inp, out) in enumerate(resolved):
         if inp == out:
             raise UsageError(f"input and output are the same folder: {inp}")
-        if inp in out.parents:
-            continue  # OUT inside IN is allowed: it is excluded from IN
+        # OUT inside IN is allowed (it is excluded from IN); IN inside OUT is not.
         if out in inp.parents:
             raise UsageError(f"input {inp} is inside its output folder {out}")
         for other_in, other_out in resolved[index + 1 :]:
-            if inp == other_in or inp in other_in.parents or other_in in inp.parents:
+            if _overlap(inp, other_in):
                 raise UsageError(f"{inp} and {other_in} overlap: each folder is watched once")
-            if inp == other_out or other_in == out:
-                raise UsageError(
-                    f"{inp if inp == other_out else other_in} is both an input and an output folder"
-                )
+            # Only a folder's own OUT is excluded from its IN: another folder's output in or
+            # above an input would be taken there as new uploads.
+            for reader, writer in ((inp, other_out), (other_in, out)):
+                if reader == writer:
+                    raise UsageError(f"{reader} is both an input and an output folder")
+                if _overlap(reader, writer):
+                    raise UsageError(
+                        f"input {reader} and the output {writer} of another folder overlap"
+                    )
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    """The same folder, or one inside the other."""
+    from lltd.batch.scan import is_within
+
+    return is_within(a, b) or is_within(b, a)
 
 
 def check_global(config: WatchConfig) -> None:

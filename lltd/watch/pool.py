@@ -18,10 +18,11 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
+from lltd.batch.engine import die_with_parent
 from lltd.common.errors import LltdError
 from lltd.fs.identity import Version
 from lltd.watch.config import WatchConfig
-from lltd.watch.worker import Processed, WorkItem, init_worker, process
+from lltd.watch.worker import Processed, WorkItem, process
 
 SHUTDOWN_GRACE = 10.0  # s for the workers to exit once no file is left in flight
 MAX_ATTEMPTS = 3  # a file in flight when a worker dies is retried, then set aside as failed
@@ -112,7 +113,6 @@ class Pool(Generic[Key]):
             future = self._executor.submit(process, item)
             attempt = self._attempts.get(key, 0) + 1
             self._in_flight[future] = InFlight(key, item, sig, attempt)
-            self._last_activity = self.clock()
         future.add_done_callback(self._finished)
         return True
 
@@ -230,13 +230,13 @@ def _quiet_shutdown(executor: Any, manager: threading.Thread | None = None) -> N
 def new_executor(jobs: int) -> ProcessPoolExecutor:
     # spawn, not fork (the daemon has threads), and not forkserver either: a forkserver's
     # workers outlive a SIGKILLed daemon and would race its successor, while spawned workers
-    # are our children and die with us (PR_SET_PDEATHSIG in init_worker).
+    # are our children and die with us (PR_SET_PDEATHSIG in lltd.batch.engine.die_with_parent).
     context = multiprocessing.get_context("spawn")
     # After a SIGKILL, multiprocessing's resource tracker (inherits this environment) warns
     # about "leaked semaphores" with a Python source line: noise in the journal, not news.
     os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
     return ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=init_worker, initargs=(os.getpid(),)
+        max_workers=jobs, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
     )
 
 

@@ -44,8 +44,7 @@ def open_dir(root: Path, parts: Sequence[str], *, create: bool = True) -> int:
                     exc.errno, "a link or not a folder: refused", str(root.joinpath(*parts))
                 ) from None
             raise
-    fd, below.fd = below.fd, -1  # handed over: the caller closes it
-    return fd
+    return below.fd  # handed over: the caller closes it (a Folder has no finaliser)
 
 
 @contextlib.contextmanager
@@ -68,9 +67,6 @@ def is_link_free(root: Path, relative: Path) -> bool:
     here = root
     for part in relative.parts:
         here = here / part
-        try:
-            if os.path.islink(here):
-                return False
-        except OSError:
+        if os.path.islink(here):  # False for a missing name (islink handles OSError itself)
             return False
     return True

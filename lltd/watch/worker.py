@@ -6,12 +6,8 @@ the input in IN (and it is done again, replacing the output atomically) or the w
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import errno
 import os
-import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +23,6 @@ from lltd.watch.entry import NotSettled, Settled, open_settled
 from lltd.watch.safedir import UnsafePath, ensure_dirs, is_link_free, open_dir
 
 DONE, FAILED_INPUTS = "done", "failed"
-PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -55,17 +50,6 @@ class Processed:
     # written to while being processed, and stays for another go), or "replaced" (its name held
     # something else than what settled: nothing was read or moved).
     disposed: str
-
-
-def init_worker(parent: int) -> None:
-    """Die with the daemon: a worker outliving a SIGKILLed daemon would race its successor."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the daemon, which stops us
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the daemon died before the line above took effect
-        os._exit(1)
 
 
 def process(item: WorkItem) -> Processed:

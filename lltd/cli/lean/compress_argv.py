@@ -98,7 +98,7 @@ def _value(field: str, text: str) -> object | None:
 def _json_path(text: str) -> Path | None:
     """--json: click refuses an existing folder or unreadable file, and lltd a URL."""
     path = Path(text)
-    if not text or ":" in path.parts[0]:
+    if not path.parts or ":" in path.parts[0]:  # "" and "." have no parts
         return None
     try:
         found = os.stat(text)

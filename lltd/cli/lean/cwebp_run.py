@@ -30,8 +30,6 @@ def _spawn(
         actions.append((os.POSIX_SPAWN_DUP2, writer, 2))
         if not to_stdout:
             actions.append((os.POSIX_SPAWN_DUP2, writer, 1))
-    elif not to_stdout:
-        actions.append((os.POSIX_SPAWN_DUP2, 2, 1))
     try:
         # Python ignores SIGPIPE; cwebp must not inherit that (as subprocess's restore_signals):
         # `lltd cwebp ... -o - | head` then ends cwebp as it would end cwebp run directly.
