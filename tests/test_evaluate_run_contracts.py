@@ -5,6 +5,8 @@ report records."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -64,11 +66,14 @@ def options(**changes) -> EvaluateOptions:
 def test_the_defaults_are_the_documented_ones() -> None:
     o = EvaluateOptions()
     assert tuple(o.attacks) == DEFAULT_EVALUATE_ATTACKS and tuple(o.defenses) == ()
-    assert o.parameters == DefenseParameters() and o.epsilon is None and not o.adaptive
+    assert o.parameters == DefenseParameters() and o.epsilon is None and o.adaptive is False
     assert (o.adaptive_steps, o.restarts, o.eot, o.square_queries, o.surrogate_sigmas) == (
         None, None, None, None, None,
     )  # fmt: skip
-    assert tuple(o.sweep_qualities) == () and not o.match_size and not o.quick and o.seed == 0
+    assert tuple(o.sweep_qualities) == () and o.match_size is False and o.quick is False
+    assert o.seed == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        o.seed = 1  # type: ignore[misc]
     assert (run.QUICK_IMAGES, run.MAX_SIGMA, run.MAIN_DEFENSE) == (60, 32.0, "webp+flip")
     assert run.STRONGER_SUBSAMPLE == 64
 

@@ -5,6 +5,8 @@ defense must be beaten for."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ torch = pytest.importorskip("torch", reason="lltd.evaluate.pgd needs the [attack
 import torch.nn.functional as F  # noqa: E402
 
 from lltd.evaluate import pgd as pgd_module  # noqa: E402
-from lltd.evaluate.bpda import to_pixels  # noqa: E402
+from lltd.evaluate.bpda import SURROGATE_SIGMA, to_pixels  # noqa: E402
 from lltd.evaluate.defenses import DefenseParameters, make_defense  # noqa: E402
 from lltd.evaluate.pgd import (  # noqa: E402
     LOSSES,
@@ -65,6 +67,18 @@ def grey(levels: list[int], side: int = 4) -> np.ndarray:
 
 def zeros(count: int) -> np.ndarray:
     return np.zeros(count, dtype=np.int64)
+
+
+def test_the_defaults_are_the_documented_ones() -> None:
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(pgd).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    assert defaults == {
+        "steps": 100, "loss": "ce", "random_start": False, "eot": 1, "seed": 0, "batch": 48,
+        "sigma": SURROGATE_SIGMA, "progress": None,
+    }  # fmt: skip
 
 
 def test_the_ball_is_the_whole_8_bit_levels_within_epsilon() -> None:

@@ -101,16 +101,8 @@ def test_every_query_of_the_budget_is_tried_on_an_image_left_standing_and_a_tie_
                                  queries=5)  # fmt: skip
     assert broken_at.tolist() == [-1] and len(model.seen) == 1 + 5
 
-    class Undecided(torch.nn.Module):  # the same logit for both classes: a margin of 0
-        def __init__(self) -> None:
-            super().__init__()
-            self.scale = torch.nn.Parameter(torch.ones(()))
-
-        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-            return torch.zeros(len(pixels), 2) * self.scale
-
-    _, tied = square_attack(Undecided(), None, grey([100, 250], 4), np.zeros(2, dtype=np.int64),
-                            EPS, queries=3)  # fmt: skip
+    labels = np.zeros(2, dtype=np.int64)
+    _, tied = square_attack(Undecided(calls=10), None, grey([100, 250], 4), labels, EPS, queries=3)
     assert tied.tolist() == [-1, -1]
 
 
@@ -155,6 +147,43 @@ def test_each_query_resets_one_square_window_of_the_scheduled_side_in_every_row_
         # Inside the window: the clean image moved by one sign per channel (clamped at 255).
         delta = candidate[:, rows.min() : rows.max() + 1] - 250
         assert set(np.unique(delta)) <= {-8, 5}
+
+
+class Undecided(torch.nn.Module):
+    """The same logit for both classes (a margin of 0: no query ever improves on it) for its
+    first ``calls`` calls, then class 1 for everything; records what it is shown."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+        self.calls, self.seen = calls, []
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        self.seen.append(pixels.mul(255).round().int().numpy())
+        out = torch.zeros(len(pixels), 2)
+        if len(self.seen) > self.calls:
+            out[:, 1] = 1.0
+        return out * self.scale
+
+
+def test_each_window_lies_wholly_inside_the_image_at_every_offset_it_can_take() -> None:
+    # 100 000 queries: the first 100 all stand before the schedule's first mark, so every window
+    # is 7 x 7 (share 1 of an 8 x 8 image, at most H - 1): it starts at row 0 or 1, column 0 or 1.
+    model = Undecided(calls=41)
+    square_attack(model, None, grey([128]), np.zeros(1, dtype=np.int64), EPS, queries=100_000,
+                  p_init=1.0)  # fmt: skip
+    start, *candidates = (seen[0] for seen in model.seen[:41])  # nothing is ever kept
+    tops, columns_changed = set(), set()
+    for candidate in candidates:
+        differs = (candidate != start).any(0)
+        rows, columns = np.flatnonzero(differs.any(1)), np.flatnonzero(differs.any(0))
+        # Every row of the window changes where a column does (the stripes are vertical); of
+        # its columns, those whose stripe already had the window's signs do not.
+        assert rows.tolist() == list(range(rows[0], rows[0] + 7))
+        assert columns.max() - columns.min() < 7
+        tops.add(int(rows[0]))
+        columns_changed.update(columns.tolist())
+    assert tops == {0, 1} and columns_changed == set(range(8))
 
 
 def test_the_query_that_broke_an_image_is_the_first_whose_candidate_the_model_got_wrong() -> None:
