@@ -378,3 +378,77 @@ def test_the_parameters_record_every_setting_of_the_run() -> None:
         "device": "cpu",
         "torch_threads": torch.get_num_threads(),
     }
+
+
+# -- evaluate_model: the model by its factory, the data from folders ------------------------------
+
+
+class LeftHeavyNet(LeftHeavy):
+    """LeftHeavy as ``--model`` takes it: a factory's module with its size, classes and
+    normalisation (none)."""
+
+    input_size = 4
+    categories = ("left", "right")
+    mean = (0.0, 0.0, 0.0)
+    std = (1.0, 1.0, 1.0)
+
+
+def left_heavy_net() -> LeftHeavyNet:
+    return LeftHeavyNet()
+
+
+SPEC = f"{__name__}:left_heavy_net"
+
+
+def image_folder(root, counts: dict[str, list[bool]]):
+    from PIL import Image
+
+    for folder, lefts in counts.items():
+        (root / folder).mkdir(parents=True)
+        for number, image in enumerate(sided(lefts)):
+            Image.fromarray(image).save(root / folder / f"{folder}{number}.png")
+    return root
+
+
+def test_evaluate_model_loads_the_model_and_folders_and_reports_them(tmp_path) -> None:
+    data = image_folder(tmp_path / "data", {"left": [True, True, False], "right": [False]})
+    said: list[str] = []
+    o = options()
+    report = run.evaluate_model(SPEC, "DEFAULT", data, o, progress=said.append)
+    assert (report["model"], report["weights"], report["data"]) == (SPEC, "DEFAULT", str(data))
+    assert (report["n_images"], report["classes"], report["input_size"]) == (4, 2, 4)
+    assert report["rows"][0] == {
+        "attack": "none", "defense": "none", "accuracy": 0.75, "restored": 0.0, "n": 4,
+    }  # fmt: skip
+    assert report["skipped"] == [] and report["parameters"] == run._parameters(o, "cpu")
+    assert set(report["timings_s"]) == {"model", "evaluate", "total"}
+    assert report["timings_s"]["total"] >= report["timings_s"]["evaluate"] >= 0
+    assert "reference_code_hash" not in report
+    assert said[0] == f"evaluating {SPEC} on {data} (4 images)"
+    # A limit takes that many, spread over the set; --quick alone would take 60.
+    assert run.evaluate_model(SPEC, "DEFAULT", [data], o, limit=2)["n_images"] == 2
+    assert run.evaluate_model(SPEC, "DEFAULT", data, options(quick=True))["n_images"] == 4
+
+
+def test_evaluate_model_joins_folders_and_takes_precomputed_sets_with_or_without_data(
+    tmp_path,
+) -> None:
+    one = image_folder(tmp_path / "one", {"left": [True], "right": [False]})
+    two = image_folder(tmp_path / "two", {"left": [False]})
+    (two / "left" / "bad.png").write_bytes(b"not a png")
+    adv = image_folder(tmp_path / "adv", {"left": [False, False, True]})
+    (adv / "left" / "worse.png").write_bytes(b"")
+    report = run.evaluate_model(SPEC, "DEFAULT", [one, two], options(), adversarial_dirs=[adv])
+    assert report["data"] == f"{one}, {two}, {adv}" and report["n_images"] == 3
+    assert set(report["by_source"]) == {str(one), str(two)}
+    assert report["skipped"] == [str(two / "left" / "bad.png"), str(adv / "left" / "worse.png")]
+    assert [a["attack"] for a in report["attacks"]] == ["precomputed:adv"]
+    alone = run.evaluate_model(SPEC, "DEFAULT", None, options(), adversarial_dirs=[adv], limit=2)
+    assert (alone["data"], alone["n_images"]) == (str(adv), 2)
+    assert alone["attacks"][0]["images"] == 2
+    with pytest.raises(UsageError) as refused:
+        run.evaluate_model(SPEC, "DEFAULT", [], options())
+    assert str(refused.value) == "--data (or --adversarial) is required unless --model reference"
+    with pytest.raises(UsageError) as refused:  # the options are checked before the model loads
+        run.evaluate_model("no.such.module:factory", "DEFAULT", one, options(eot=0))
+    assert str(refused.value) == "--eot must be at least 1, not 0"
