@@ -761,3 +761,29 @@ def test_run_installs_its_signal_handlers_unless_told_not_to(tmp_path: Path) -> 
             assert setup.daemon.run(install_signals=install) == 0
         installed.append("ran")
     assert installed == ["installed", "ran", "ran"]
+
+
+def test_shared_claims_of_a_dead_daemon_are_taken_over_while_running(tmp_path: Path) -> None:
+    import os
+
+    from lltd.watch.shared import daemon_id
+
+    setup = Setup(tmp_path, settle_ms=100, shared=True, claim_timeout=0.4)
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    dead = f"{daemon_id().rpartition('-')[0]}-{pid_max + 1}"  # no process has that PID
+    picture(tmp_path / "stage" / dead / "a.png")
+    # Its claim folder, as its claim left it when it died (in one rename: the running daemon
+    # removes an orphan's empty folder).
+    os.rename(tmp_path / "stage" / dead, setup.inp / ".lltd" / "claims" / dead)
+    wait_for(lambda: settled_down(daemon, 1) or not thread.is_alive(), "a.png taken over")
+    daemon.stop()
+    thread.join(60)
+    assert status == [0]
+    assert (setup.out / "a_f.png").is_file()
+    assert (
+        "warning",
+        f"took over 1 file(s) claimed by {dead}, which stopped answering",
+    ) in setup.log.lines
