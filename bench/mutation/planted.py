@@ -1288,6 +1288,89 @@ ROWS = [
         "tests/test_watch_objects_contracts.py::test_stopping_waits_for_the_object_in_flight_and_drops_those_not_started",
     ),
     # -- rows: batch --
+    (
+        "a batch's summary left unflushed (lost: lltd leaves a batch by os._exit)",
+        "lltd/batch/command.py",
+        [("print(summary(totals), flush=True)", "print(summary(totals), flush=False)")],
+        "tests/test_command_contracts.py::test_a_full_disk_prints_the_stopped_line_and_the_summary_flushed",
+    ),
+    (
+        "compress -lossless beside quality 100 handed to the encoder's options twice",
+        "lltd/jobs/settings.py",
+        [('cwebp.pop("lossless", False)', 'cwebp.get("lossless", False)')],
+        "tests/test_job_settings_contracts.py::test_webp_converters_rule_quality_100_is_lossless_and_lossless_forces_it",
+    ),
+    (
+        "a linked file ends its folder's listing (the images after it left out)",
+        "lltd/batch/scan.py",
+        [
+            (
+                "if os.path.islink(os.path.join(dirpath, name)):\n                continue",
+                "if os.path.islink(os.path.join(dirpath, name)):\n                break",
+            )
+        ],
+        "tests/test_scan_contracts.py::test_every_image_below_root_sorted_by_folder_and_name",
+    ),
+    (
+        "--c inside the input enters a link to a folder and judges what lies beyond it",
+        "lltd/batch/pipeline.py",
+        [
+            (
+                'os.fwalk(".", dir_fd=folder.fd, follow_symlinks=False)',
+                'os.fwalk(".", dir_fd=folder.fd, follow_symlinks=True)',
+            )
+        ],
+        "tests/test_pipeline_contracts.py::test_clean_inside_the_input_removes_a_link_to_a_folder_without_entering_it",
+    ),
+    (
+        "quarantine reads the input's record outside its best-effort block (found by its tests, fixed: an EIO escaped the job)",
+        "lltd/jobs/common.py",
+        [
+            (
+                "                stack.enter_context(contextlib.suppress(OSError, LltdError))\n"
+                "                source = None\n"
+                "                if command is not None:  # an input that cannot be read is not copied\n"
+                "                    source = Source.of_input(opened, task.relative.as_posix())[0]\n",
+                "                source = None\n"
+                "                if command is not None:  # an input that cannot be read is not copied\n"
+                "                    source = Source.of_input(opened, task.relative.as_posix())[0]\n"
+                "                stack.enter_context(contextlib.suppress(OSError, LltdError))\n",
+            )
+        ],
+        "tests/test_jobs_common_contracts.py::test_an_input_that_cannot_be_read_is_failed_with_the_reason_and_not_copied",
+    ),
+    (
+        "a dry run stops listing at the first file that would fail",
+        "lltd/batch/prepare.py",
+        [
+            (
+                'print(f"would fail: {printable(source)}: {printable(problem)}")\n'
+                '            counts["failed"] += 1\n'
+                "            continue",
+                'print(f"would fail: {printable(source)}: {printable(problem)}")\n'
+                '            counts["failed"] += 1\n'
+                "            break",
+            )
+        ],
+        "tests/test_prepare_contracts.py::test_a_dry_run_says_what_would_happen_to_each_file",
+    ),
+    (
+        "a process pool stopped by a full disk still runs every chunk queued behind the stop",
+        "lltd/batch/engine.py",
+        [
+            (
+                "pool.shutdown(wait=True, cancel_futures=True)",
+                "pool.shutdown(wait=True, cancel_futures=False)",
+            )
+        ],
+        "tests/test_engine_contracts.py::test_a_process_pool_stopped_early_starts_no_queued_chunk_and_leaves_no_worker",
+    ),
+    (
+        "run_batch leaves its runner to the garbage collector (a raising callback leaves the workers taking files)",
+        "lltd/batch/engine.py",
+        [('close = getattr(results_iter, "close", None)', "close = None")],
+        "tests/test_engine_contracts.py::test_a_callback_that_raises_stops_the_workers_before_the_caller_sees_it",
+    ),
     # -- rows: lean --
     (
         "a storage library's exception raised through a subclass of another package is not named",
