@@ -491,6 +491,12 @@ def test_the_status_counts_the_queues_settling_and_in_flight(made: Setup) -> Non
 # -- a whole run ---------------------------------------------------------------------------------
 
 
+def wait_ready(setup: Setup, thread: threading.Thread) -> None:
+    """READY=1 said (or the daemon ended): a wait that no mutant of the state's text holds up."""
+    said = setup.notifier.said
+    wait_for(lambda: any(kind == "ready" for kind, _ in said) or not thread.is_alive(), "READY")
+
+
 def run_in_thread(daemon: Daemon) -> tuple[threading.Thread, list[int]]:
     status: list[int] = []
     thread = threading.Thread(
@@ -510,7 +516,7 @@ def test_a_run_takes_a_file_then_stops_with_its_lines_and_status(tmp_path: Path)
     setup = Setup(tmp_path, status_file=status_file, settle_ms=100)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     data = picture(setup.inp / "new.png")
     wait_for(lambda: settled_down(daemon, 1) or not thread.is_alive(), "new.png done")
     daemon.stop()
@@ -554,7 +560,7 @@ def test_a_run_whose_folder_is_deleted_stops_with_status_1(tmp_path: Path) -> No
     setup = Setup(tmp_path, settle_ms=100, polling=True)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     shutil.rmtree(setup.inp)
     thread.join(60)
     assert status == [1]
@@ -604,7 +610,7 @@ def test_without_periodic_rescans_none_happen(tmp_path: Path) -> None:
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
     setup.notifier.watchdog_usec = None
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     picture(setup.inp / "a.png")
     wait_for(lambda: settled_down(daemon, 1) or not thread.is_alive(), "a.png done")
     daemon.stop()
@@ -631,12 +637,13 @@ def test_the_work_threads_are_named_and_do_not_hold_the_process(tmp_path: Path) 
     setup = Setup(tmp_path, settle_ms=100)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     assert sorted((t.name, t.daemon) for t in daemon._threads) == [
         ("lltd-dispatcher", True),
         ("lltd-scanner", True),
     ]
     assert daemon._healthy() is True
+    assert daemon.pool._executor is None  # no scheduler: workers start with the first file
     daemon.stop()
     thread.join(60)
     assert status == [0]
@@ -646,7 +653,7 @@ def test_a_folder_replaced_under_the_daemon_stops_it_with_status_1(tmp_path: Pat
     setup = Setup(tmp_path, settle_ms=100)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     setup.inp.rename(tmp_path / "in.old")  # the watch follows the folder: still watching...
     setup.inp.mkdir()  # ...but IN is another folder now
     thread.join(60)
@@ -658,7 +665,7 @@ def test_idle_workers_are_retired_after_worker_idle(tmp_path: Path) -> None:
     setup = Setup(tmp_path, settle_ms=100, worker_idle=0.2)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     picture(setup.inp / "a.png")
     wait_for(lambda: daemon.pool._executor is not None or not thread.is_alive(), "a worker")
     wait_for(lambda: daemon.pool._executor is None or not thread.is_alive(), "its retirement")
@@ -674,7 +681,7 @@ def test_the_summary_line_says_what_changed(
     setup = Setup(tmp_path, settle_ms=100)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     picture(setup.inp / "a.png")
     done = "summary: processed 1 (+1), failed 0 (+0), queued 0, in flight 0"
     wait_for(lambda: ("info", done) in setup.log.lines or not thread.is_alive(), "the summary")
@@ -688,7 +695,7 @@ def test_metrics_are_served_and_each_file_observed(tmp_path: Path) -> None:
     setup = Setup(tmp_path, settle_ms=100, metrics_port="127.0.0.1:0")
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     assert daemon.metrics is not None
     url = daemon.metrics.url
     assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
@@ -722,7 +729,7 @@ def test_a_file_still_in_flight_at_the_stop_timeout_stays_and_is_said(
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
     try:
-        wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+        wait_ready(setup, thread)
         picture(setup.inp / "a.png")
         wait_for(lambda: len(daemon.pool) == 1 or not thread.is_alive(), "a.png in flight")
         stale = setup.out / ".b.png.x1.lltd-tmp"  # a killed worker's temporary

@@ -139,8 +139,9 @@ def run_attack(
         predictions = model(adv).argmax(dim=1)
     per_image: list[int] | None
     if name == "deepfool":
-        counts = criterion.counts if criterion.counts is not None else torch.zeros(len(x))
-        per_image = [int(c) for c in counts]
+        # DeepFool asks the criterion at the start of every step, and it takes at least one.
+        assert criterion.counts is not None
+        per_image = [int(c) for c in criterion.counts]
     elif name == "cw":
         per_image = None  # binary search x steps with early abort: no single count
     else:
