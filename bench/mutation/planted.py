@@ -1287,6 +1287,23 @@ ROWS = [
         ],
         "tests/test_watch_objects_contracts.py::test_stopping_waits_for_the_object_in_flight_and_drops_those_not_started",
     ),
+    (
+        "the watch daemon rescans at every turn of its loop once the first rescan is due",
+        "lltd/watch/daemon.py",
+        [("next_rescan = now + self.config.rescan", "next_rescan = now - self.config.rescan")],
+        "tests/test_watch_daemon_contracts.py::test_periodic_rescans_come_exactly_every_rescan_seconds",
+    ),
+    (
+        "the watch daemon keeps watching a drop folder replaced under it (a folder moved in)",
+        "lltd/watch/daemon.py",
+        [
+            (
+                "if not watching(observer) or not folder.still_there():",
+                "if not watching(observer) and not folder.still_there():",
+            )
+        ],
+        "tests/test_watch_daemon_contracts.py::test_a_folder_replaced_under_the_daemon_stops_it_with_status_1",
+    ),
     # -- rows: batch --
     (
         "a batch's summary left unflushed (lost: lltd leaves a batch by os._exit)",
