@@ -90,7 +90,13 @@ def thread_workers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 class Setup:
     def __init__(
-        self, tmp_path: Path, *, on_success: str = "move", quiet: bool = False, **config: object
+        self,
+        tmp_path: Path,
+        *,
+        on_success: str = "move",
+        quiet: bool = False,
+        clock: object = None,
+        **config: object,
     ) -> None:
         self.inp, self.out = tmp_path / "in", tmp_path / "out"
         self.inp.mkdir(exist_ok=True)
@@ -101,6 +107,7 @@ class Setup:
             WatchConfig((fc,), jobs=1, quiet=quiet, **config),  # type: ignore[arg-type]
             notifier=self.notifier,
             log=self.log,
+            **({} if clock is None else {"clock": clock}),  # type: ignore[arg-type]
         )
 
     def open(self) -> Setup:
@@ -761,3 +768,116 @@ def test_run_installs_its_signal_handlers_unless_told_not_to(tmp_path: Path) -> 
             assert setup.daemon.run(install_signals=install) == 0
         installed.append("ran")
     assert installed == ["installed", "ran", "ran"]
+
+
+def test_shared_claims_of_a_dead_daemon_are_taken_over_while_running(tmp_path: Path) -> None:
+    import os
+
+    from lltd.watch.shared import daemon_id
+
+    setup = Setup(tmp_path, settle_ms=100, shared=True, claim_timeout=0.4)
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    dead = f"{daemon_id().rpartition('-')[0]}-{pid_max + 1}"  # no process has that PID
+    picture(tmp_path / "stage" / dead / "a.png")
+    # Its claim folder, as its claim left it when it died (in one rename: the running daemon
+    # removes an orphan's empty folder).
+    os.rename(tmp_path / "stage" / dead, setup.inp / ".lltd" / "claims" / dead)
+    wait_for(lambda: settled_down(daemon, 1) or not thread.is_alive(), "a.png taken over")
+    daemon.stop()
+    thread.join(60)
+    assert status == [0]
+    assert (setup.out / "a_f.png").is_file()
+    assert (
+        "warning",
+        f"took over 1 file(s) claimed by {dead}, which stopped answering",
+    ) in setup.log.lines
+
+
+class ReadClock:
+    """A clock the test sets; each read is counted, so that the test can wait for the main loop
+    to have gone round (it reads the clock at least once a turn) without waiting for time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.now
+
+    def turns(self, thread: threading.Thread, n: int = 10) -> None:
+        start = self.reads
+        wait_for(lambda: self.reads >= start + n or not thread.is_alive(), f"{n} clock reads")
+
+
+def test_periodic_rescans_come_exactly_every_rescan_seconds(tmp_path: Path) -> None:
+    clock = ReadClock()
+    setup = Setup(tmp_path, clock=clock, rescan=10.0)
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    seen = []
+    for now in (9.99, 10.0, 10.0, 19.99, 20.0):
+        clock.now = now
+        clock.turns(thread)
+        seen.append(daemon.counters.rescans)
+    daemon.stop()
+    thread.join(60)
+    assert status == [0] and seen == [0, 1, 1, 1, 2]
+
+
+def test_the_watchdog_is_fed_once_per_half_watchdog_period(tmp_path: Path) -> None:
+    clock = ReadClock()
+    setup = Setup(tmp_path, clock=clock)
+    setup.notifier.watchdog_usec = 20_000_000  # a ping every 10 s of the clock
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    seen = []
+    for now in (0.0, 9.99, 10.0, 10.0, 20.0):
+        clock.now = now
+        clock.turns(thread)
+        seen.append(setup.notifier.said.count(("watchdog", None)))
+    daemon.stop()
+    thread.join(60)
+    assert status == [0] and seen == [1, 1, 2, 2, 3]
+
+
+@pytest.mark.parametrize(("claim_timeout", "period"), [(4.0, 1.0), (40.0, 2.0)])
+def test_shared_claims_are_tended_every_quarter_timeout_at_most_every_2_s(
+    tmp_path: Path, claim_timeout: float, period: float
+) -> None:
+    clock = ReadClock()
+    setup = Setup(tmp_path, clock=clock, shared=True, claim_timeout=claim_timeout)
+    daemon = setup.daemon
+    tended: list[float] = []
+    daemon._take_over = lambda: tended.append(clock.now)  # type: ignore[method-assign]
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    seen = []
+    for now in (0.0, period - 0.01, period, period, 2 * period):
+        clock.now = now
+        clock.turns(thread)
+        seen.append(len(tended))
+    daemon.stop()
+    thread.join(60)
+    # One at the start, one at the first turn, then one per period.
+    assert status == [0] and seen == [2, 2, 3, 3, 4]
+
+
+def test_without_shared_no_claims_are_tended_after_the_start(tmp_path: Path) -> None:
+    clock = ReadClock()
+    setup = Setup(tmp_path, clock=clock)
+    daemon = setup.daemon
+    tended: list[float] = []
+    daemon._take_over = lambda: tended.append(clock.now)  # type: ignore[method-assign]
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    clock.now = 100.0
+    clock.turns(thread)
+    daemon.stop()
+    thread.join(60)
+    assert status == [0] and tended == [0.0]

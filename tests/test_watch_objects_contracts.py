@@ -269,11 +269,13 @@ def test_colliding_names_get_the_planners_names(tmp_path: Path) -> None:
     made.poll()
     picture(made.inp / "a_f.png")  # the flip of a.png already: no input
     picture(made.inp / "b.png")
+    picture(made.inp / "c_f.png")  # no c.* beside it: an input like any
     made.poll()
     made.poll()
     assert [(args[0], args[2]) for _, args, _ in made.pool.waiting] == [
         ("a.png", "a_f.png"),
         ("b.png", "b_f.png"),
+        ("c_f.png", "c_f_f.png"),
     ]
 
 
@@ -576,11 +578,12 @@ def test_stopping_waits_for_the_object_in_flight_and_drops_those_not_started(
         notifier=Said(),
         log=Lines(),
     )
-    published: list[tuple[int, int]] = []
+    published: list[tuple[int, int, int]] = []
     real_publish = watcher.publisher.publish
 
     def publish(now: float, *, force: bool = False) -> None:
-        published.append((watcher.counters.settling, watcher.counters.in_flight))
+        counters = watcher.counters
+        published.append((counters.queued, counters.settling, counters.in_flight))
         real_publish(now, force=force)
 
     watcher.publisher.publish = publish  # type: ignore[method-assign]
@@ -596,7 +599,7 @@ def test_stopping_waits_for_the_object_in_flight_and_drops_those_not_started(
         release.set()
     thread.join(60)
     assert not thread.is_alive()
-    assert published[0] == (0, 0) and published[1] == (2, 0)  # ready; then both seen once
+    assert published[:2] == [(0, 0, 0), (0, 2, 0)]  # ready; then both seen once
     assert watcher.counters.processed == 1
     assert (tmp_path / "in" / ".lltd" / "done" / "a.png").is_file()
     assert (tmp_path / "in" / "b.png").is_file()  # never started: left for the next start
@@ -649,3 +652,32 @@ def test_an_output_folder_that_is_the_input_is_listed_once_per_poll(tmp_path: Pa
         watcher._poll(pool)  # type: ignore[arg-type]
     assert [(args[0], args[2]) for _, args, _ in pool.waiting] == [("a.png", "a.png.png")]
     assert calls == []  # the poll's own listing serves as the output's
+
+
+def test_every_object_done_is_moved_into_the_one_done_folder(tmp_path: Path) -> None:
+    made = Setup(tmp_path)
+    for name in ("a.png", "b.png", "sub/c.png"):
+        picture(made.inp / name)
+    taken(made)
+    done = made.inp / ".lltd" / "done"
+    assert sorted(p.relative_to(done).as_posix() for p in done.rglob("*.png")) == [
+        "a.png",
+        "b.png",
+        "sub/c.png",
+    ]
+    assert made.watcher.counters.processed == 3
+
+
+def test_a_result_without_an_error_or_an_output_is_logged_with_nothing_in_its_place(
+    tmp_path: Path,
+) -> None:
+    made = Setup(tmp_path)
+    picture(made.inp / "a.png")
+    picture(made.inp / "b.png")
+    results = {
+        "a.png": FileResult("in/a.png", None, Outcome.FAILED),
+        "b.png": FileResult("in/b.png", None, Outcome.NAME_MATCH),
+    }
+    made.watcher.remote = lambda task: results[task.relative.as_posix()]  # type: ignore[assignment]
+    taken(made)
+    assert made.log.lines == [("error", "failed: in/a.png: "), ("file", "name_match: in/b.png -> ")]
