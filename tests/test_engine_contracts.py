@@ -224,26 +224,38 @@ def test_a_process_pool_hands_out_about_8_chunks_per_worker_of_at_most_32_files(
 
 
 def recorded(task: Task) -> FileResult:
-    """Leaves a file named after the task in its folder (module level: workers unpickle it)."""
+    """Leaves a file named after the task in its folder (module level: workers unpickle it);
+    every task but the first waits until the caller has seen the first's stop."""
     (task.source.parent / task.source.stem).touch()
-    if task.source.stem != "0":
-        time.sleep(0.02)  # not synchronisation: keeps the queue from draining at once
-    return FileResult(
-        str(task.source), None, Outcome.FAILED, error="full", stop=task.source.stem == "0"
-    )
+    stop = task.source.stem == "0"
+    if not stop:
+        seen = task.source.parent.parent / "seen"
+        for _ in range(6000):  # at most a minute: the caller marks it at once
+            if seen.exists():
+                break
+            time.sleep(0.01)
+        time.sleep(0.02)  # not synchronisation: a chunk lasts longer than closing the pool
+    return FileResult(str(task.source), None, Outcome.FAILED, error="full", stop=stop)
 
 
 def test_a_process_pool_stopped_early_starts_no_queued_chunk_and_leaves_no_worker(
     tmp_path: Path,
 ) -> None:
-    work = [Task(tmp_path / f"{n}.png", Path(f"{n}.png")) for n in range(400)]
-    results, _ = run_batch(recorded, work, ProcessRunner(2))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    work = [Task(folder / f"{n}.png", Path(f"{n}.png")) for n in range(400)]
+
+    def seen(result: FileResult) -> None:
+        if result.stop:
+            (tmp_path / "seen").touch()
+
+    results, _ = run_batch(recorded, work, ProcessRunner(2), seen)
     assert multiprocessing.active_children() == []  # joined before run_batch returns
     assert results[0].stop
-    started = len([p for p in tmp_path.iterdir()])
-    # Chunks of 25: the stopping chunk's one file, and at most the chunks already handed to the
-    # two workers or the pool's call queue (3) when it stopped; all 376 others had they run.
-    assert started <= 1 + 25 * 6
+    started = len(list(folder.iterdir()))
+    # Chunks of 25: the stopping chunk's one file, the two chunks the workers then held and the
+    # three in the pool's call queue (already running to it); all 376 others had they run.
+    assert started <= 1 + 25 * 10
 
 
 def where(task: Task) -> FileResult:

@@ -1287,6 +1287,23 @@ ROWS = [
         ],
         "tests/test_watch_objects_contracts.py::test_stopping_waits_for_the_object_in_flight_and_drops_those_not_started",
     ),
+    (
+        "the watch daemon rescans at every turn of its loop once the first rescan is due",
+        "lltd/watch/daemon.py",
+        [("next_rescan = now + self.config.rescan", "next_rescan = now - self.config.rescan")],
+        "tests/test_watch_daemon_contracts.py::test_periodic_rescans_come_exactly_every_rescan_seconds",
+    ),
+    (
+        "the watch daemon keeps watching a drop folder replaced under it (a folder moved in)",
+        "lltd/watch/daemon.py",
+        [
+            (
+                "if not watching(observer) or not folder.still_there():",
+                "if not watching(observer) and not folder.still_there():",
+            )
+        ],
+        "tests/test_watch_daemon_contracts.py::test_a_folder_replaced_under_the_daemon_stops_it_with_status_1",
+    ),
     # -- rows: batch --
     (
         "a batch's summary left unflushed (lost: lltd leaves a batch by os._exit)",
@@ -1590,6 +1607,42 @@ ROWS = [
         "tests/test_reference_contracts.py::test_training_and_loading_on_a_shortened_recipe",
     ),
     # -- rows: evrun --
+    (
+        "the Square attack on a randomised defense sees one fixed draw on every query",
+        "lltd/evaluate/square.py",
+        [("draws = np.random.default_rng(seed + 1)", "draws = None")],
+        "tests/test_square_contracts.py::test_a_randomised_defense_draws_fresh_parameters_on_every_query",
+    ),
+    (
+        "the Square attack stops two queries short of its budget",
+        "lltd/evaluate/square.py",
+        [("for query in range(1, queries + 1):", "for query in range(1, queries - 1):")],
+        "tests/test_square_contracts.py::test_every_query_of_the_budget_is_tried_on_an_image_left_standing_and_a_tie_is_no_break",
+    ),
+    (
+        "a labelled set made without skipped files has None for them (join fails)",
+        "lltd/evaluate/data.py",
+        [("skipped: list[str] = field(default_factory=list)", "skipped: list[str] = None")],
+        "tests/test_evaluate_data_contracts.py::test_a_set_made_without_skips_names_or_sources_has_none_of_them",
+    ),
+    (
+        "an evaluated defense can be changed after it is made (not frozen)",
+        "lltd/evaluate/defenses.py",
+        [("@dataclass(frozen=True)\nclass Defense:", "@dataclass(frozen=False)\nclass Defense:")],
+        "tests/test_evaluate_defenses_contracts.py::test_parameters_steps_and_defenses_are_frozen_values",
+    ),
+    (
+        "PGD's 8-bit ball takes a budget 1.5e-6 levels short of a whole level as that level",
+        "lltd/evaluate/pgd.py",
+        [("np.floor(epsilon * 255 + 1e-6)", "np.floor(epsilon * 255 + 2e-6)")],
+        "tests/test_pgd_contracts.py::test_the_ball_is_the_whole_8_bit_levels_within_epsilon",
+    ),
+    (
+        "evaluate's options default to an adaptive run of None, not False",
+        "lltd/evaluate/run.py",
+        [("    adaptive: bool = False", "    adaptive: bool = None")],
+        "tests/test_evaluate_run_contracts.py::test_the_defaults_are_the_documented_ones",
+    ),
     # -- rows: attack --
     # -- rows: lead --
     (
