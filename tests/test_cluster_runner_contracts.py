@@ -229,6 +229,31 @@ def test_an_unreachable_scheduler_is_one_usage_error_naming_it() -> None:
     )
 
 
+def test_an_unreachable_tls_scheduler_is_probed_as_tcp_is() -> None:
+    address = f"tls://127.0.0.1:{closed_port()}"
+    with pytest.raises(UsageError) as caught:
+        lltd.cluster.dask_runner(address)
+    assert str(caught.value) == (
+        f"cannot reach the Dask scheduler at {address}: [Errno 111] Connection refused"
+    )
+
+
+def test_a_silent_scheduler_is_given_up_on_after_the_probes_timeout() -> None:
+    """A listener whose backlog is full takes no connection: the kernel drops the SYN, as for
+    a firewalled address. The probe gives up (after PROBE_TIMEOUT, 5 s) instead of waiting for
+    the kernel's own retries (minutes)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(0)
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        with (
+            socket.create_connection(silent.getsockname()),  # fills the backlog
+            pytest.raises(UsageError) as caught,
+        ):
+            lltd.cluster.dask_runner(address)
+    assert str(caught.value) == f"cannot reach the Dask scheduler at {address}: timed out"
+
+
 def test_a_scheduler_address_gives_a_runner_that_owns_its_new_client(cluster: LocalCluster) -> None:
     tcp = LocalCluster(
         n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=":0"

@@ -5,6 +5,7 @@ stdout or discarded, and the exit statuses of :func:`main`."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -15,6 +16,7 @@ import pytest
 from PIL import Image, features
 from webp_helpers import CWEBP, needs_cwebp
 
+from lltd.cli.lean import cwebp_command
 from lltd.cli.lean.cwebp_command import USAGE, help_text, main, run
 from lltd.codecs.cwebp import NOT_FOUND
 from lltd.codecs.cwebp_options import OPTIONS
@@ -289,7 +291,18 @@ def test_main_bad_images_are_one_line_and_status_1(
 
 def test_main_os_errors_are_one_line_and_status_1(png: str, capsys: pytest.CaptureFixture) -> None:
     assert main(["--backend", "pillow", png, "-o", "in.png/out.webp"]) == 1
-    assert capsys.readouterr() == ("", "lltd: error: [Errno 17] File exists: 'in.png'\n")
+    assert capsys.readouterr() == ("", "lltd: error: in.png: not a directory\n")
+
+
+def test_main_an_os_error_without_a_file_name_is_its_own_words(
+    png: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(argv: list[str]) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cwebp_command, "run", full)
+    assert main([png, "-o", "out.webp"]) == 1
+    assert capsys.readouterr() == ("", "lltd: error: [Errno 28] No space left on device\n")
 
 
 def test_main_ctrl_c_is_one_line_and_status_130(
@@ -304,3 +317,48 @@ def test_main_ctrl_c_is_one_line_and_status_130(
     finally:
         signal.signal(signal.SIGINT, previous)
     assert capsys.readouterr().err.endswith("lltd: interrupted\n")
+
+
+def test_the_usage_names_lltds_options_and_both_outputs() -> None:
+    assert USAGE == (
+        "usage: lltd cwebp [--backend cwebp|pillow] [--cwebp PATH] [--max-pixels N] "
+        "[--auto-orient]\n"
+        "                  [cwebp options] INPUT [-o OUTPUT.webp | -o -]\n"
+        "--backend: cwebp (the default where a cwebp binary is found) or pillow\n"
+    )
+
+
+@pytest.mark.parametrize("printing", ["-v", "-short", "-progress"])
+def test_the_printing_options_pillow_can_honour_are_taken(
+    png: str, tmp_path: Path, printing: str
+) -> None:
+    assert run(["--backend", "pillow", printing, png, "-o", "out.webp"]) == 0
+    assert (tmp_path / "out.webp").stat().st_size > 0
+
+
+@pytest.fixture
+def truncated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    pixels = np.random.default_rng(1).integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "whole.png")
+    data = (tmp_path / "whole.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    return "cut.png"
+
+
+def test_pillow_decodes_the_whole_image_before_encoding(
+    truncated: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["--backend", "pillow", truncated, "-o", "out.webp"]) == 1
+    assert capsys.readouterr() == (
+        "",
+        "lltd: error: cut.png: corrupt or truncated image: image file is truncated\n",
+    )
+
+
+def test_cwebp_gets_the_file_without_pillow_decoding_it(fake: Path, truncated: str) -> None:
+    # Only the header is read: cwebp reads the file itself (and words its own failure).
+    assert main(["--cwebp", str(fake), truncated, "-o", "out.webp"]) == 0
+    assert (fake.parent / "argv").read_text().splitlines()[-1] == truncated

@@ -229,7 +229,7 @@ def test_an_os_error_is_one_line_and_status_1(
     assert main(["--cwebp", str(fake), png, "-o", png + "/out.webp"]) == 1
     assert capfd.readouterr() == (
         "",
-        f"lltd: error: [Errno 20] Not a directory: '{png}/out.webp'\n",
+        f"lltd: error: {png}/out.webp: not a directory\n",
     )
 
 
@@ -256,3 +256,14 @@ def test_ctrl_c_is_one_line_and_status_130(
         signal.signal(signal.SIGINT, previous)
     assert capfd.readouterr() == ("", "lltd: interrupted\n")
     assert sorted(os.listdir(tmp_path)) == ["bin", "in.png"]
+
+
+def test_cwebps_messages_are_hidden_unless_a_printing_option_asks_for_them(
+    fake: Path, png: str, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    fake.write_text(fake.read_text() + "echo \"Saving file '$2'\" >&2\n")
+    out = tmp_path / "out.webp"
+    assert try_spawn(["--cwebp", str(fake), png, "-o", str(out)]) == 0
+    assert capfd.readouterr() == ("", "")
+    assert try_spawn(["--cwebp", str(fake), png, "-short", "-o", str(out)]) == 0
+    assert capfd.readouterr() == ("", f"Saving file '{out}'\n")

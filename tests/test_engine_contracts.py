@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -202,6 +204,145 @@ def test_the_runners_count_at_least_one_worker_and_fork_where_they_can() -> None
     assert ProcessRunner(2, "spawn").start_method == "spawn"
     assert ThreadRunner(0).jobs == 1 and ThreadRunner(4).jobs == 4
     assert ThreadRunner(2).poll_seconds == 0.05
+
+
+@pytest.mark.parametrize(("count", "size"), [(1000, 32), (100, 6), (17, 1), (10, 1)])
+def test_a_process_pool_hands_out_about_8_chunks_per_worker_of_at_most_32_files(
+    count: int, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    real = engine.chunked
+
+    def recording(items, chunk):  # type: ignore[no-untyped-def]
+        sizes.append(chunk)
+        return real(items, chunk)
+
+    monkeypatch.setattr(engine, "chunked", recording)
+    got = dict(ProcessRunner(2).run(echo, tasks(*[str(n) for n in range(count)])))
+    assert sizes == [size]
+    assert sorted(got) == list(range(count))
+
+
+def recorded(task: Task) -> FileResult:
+    """Leaves a file named after the task in its folder (module level: workers unpickle it);
+    every task but the first waits until the caller has seen the first's stop."""
+    (task.source.parent / task.source.stem).touch()
+    stop = task.source.stem == "0"
+    if not stop:
+        seen = task.source.parent.parent / "seen"
+        for _ in range(6000):  # at most a minute: the caller marks it at once
+            if seen.exists():
+                break
+            time.sleep(0.01)
+        time.sleep(0.02)  # not synchronisation: a chunk lasts longer than closing the pool
+    return FileResult(str(task.source), None, Outcome.FAILED, error="full", stop=stop)
+
+
+def test_a_process_pool_stopped_early_starts_no_queued_chunk_and_leaves_no_worker(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    work = [Task(folder / f"{n}.png", Path(f"{n}.png")) for n in range(400)]
+
+    def seen(result: FileResult) -> None:
+        if result.stop:
+            (tmp_path / "seen").touch()
+
+    results, _ = run_batch(recorded, work, ProcessRunner(2), seen)
+    assert multiprocessing.active_children() == []  # joined before run_batch returns
+    assert results[0].stop
+    started = len(list(folder.iterdir()))
+    # Chunks of 25: the stopping chunk's one file, the two chunks the workers then held and the
+    # three in the pool's call queue (already running to it); all 376 others had they run.
+    assert started <= 1 + 25 * 10
+
+
+def where(task: Task) -> FileResult:
+    return FileResult(str(task.source), multiprocessing.current_process().name, Outcome.CONVERTED)
+
+
+def test_a_process_pool_starts_its_workers_the_way_it_was_told() -> None:
+    got = dict(ProcessRunner(2, "spawn").run(where, tasks("a", "b")))
+    assert {result.output.split("-")[0] for result in got.values()} == {"SpawnProcess"}  # type: ignore[union-attr]
+    got = dict(ProcessRunner(2).run(where, tasks("a", "b")))
+    assert {result.output.split("-")[0] for result in got.values()} == {"ForkProcess"}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("methods", "chosen"),
+    [
+        (["fork", "spawn", "forkserver"], "fork"),
+        (["spawn", "fork"], "fork"),  # fork wherever the system has it
+        (["spawn", "forkserver"], "spawn"),  # else the system's default, listed first
+    ],
+)
+def test_a_process_pool_forks_where_it_can_else_starts_the_systems_way(
+    methods: list[str], chosen: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: methods)
+    assert ProcessRunner(2).start_method == chosen
+    assert ProcessRunner(2, "forkserver").start_method == "forkserver"
+
+
+@pytest.mark.parametrize(("count", "threads"), [(0, 1), (1, 1), (3, 3), (9, 4)])
+def test_a_thread_pool_starts_no_more_workers_than_files_and_at_least_one(
+    count: int, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    started: list[str] = []
+
+    class Counted(threading.Thread):
+        def start(self) -> None:
+            started.append(self.name)
+            super().start()
+
+    monkeypatch.setattr(threading, "Thread", Counted)
+    got = list(ThreadRunner(4).run(echo, tasks(*[str(n) for n in range(count)])))
+    assert len(got) == count
+    assert started == [f"lltd-worker-{n}" for n in range(threads)]
+
+
+def test_a_callback_that_raises_stops_the_workers_before_the_caller_sees_it() -> None:
+    """Ctrl-C in the progress callback: the runner is closed in ``run_batch`` itself, not when
+    the traceback that holds its frame is freed (the workers would go on taking files)."""
+    import threading
+
+    ran: list[int] = []
+
+    def job(task: Task) -> FileResult:
+        ran.append(int(task.source.stem))
+        time.sleep(0.02)  # not synchronisation: 500 files keep the workers busy for seconds
+        return echo(task)
+
+    def interrupted(result: FileResult) -> None:
+        raise KeyboardInterrupt
+
+    # Kept, as a handler printing it keeps it: its traceback holds run_batch's frame.
+    with pytest.raises(KeyboardInterrupt) as caught:
+        run_batch(job, tasks(*[str(n) for n in range(500)]), ThreadRunner(2), interrupted)
+    workers = [t for t in threading.enumerate() if t.name.startswith("lltd-worker")]
+    assert workers == [] and len(ran) < 500
+    assert caught.traceback
+
+
+def test_run_batch_times_the_run_itself() -> None:
+    before = time.perf_counter()
+    _, totals = run_batch(echo, tasks("a", "b"), SerialRunner())
+    assert 0 <= totals.seconds <= time.perf_counter() - before
+
+
+def test_default_jobs_is_this_processs_own_affinity() -> None:
+    """``taskset -c 0 lltd ...``: one core allowed, one job (in a child: the suite keeps its)."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: every affinity set is the same")
+
+    def body() -> int:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        return 20 + default_jobs()
+
+    assert in_child(body) == 21
 
 
 def test_default_jobs_without_affinity_is_the_cpu_count_or_one(

@@ -6,6 +6,7 @@ reused unless forced, and each early failure settled with the right copy."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from lltd.batch.outcome import FileResult, Outcome
 from lltd.batch.scan import Task
 from lltd.common.errors import ImageError
 from lltd.common.limits import DEFAULT_MAX_BYTES
+from lltd.fs import seam
 from lltd.fs.identity import Version
 from lltd.fs.tree import Folder
 from lltd.jobs.common import (
@@ -36,6 +38,7 @@ from lltd.jobs.common import (
 )
 
 DATA = b"the input's bytes"
+NEEDS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="only root gives a file to another user")
 DIGEST = hashlib.sha256(DATA).hexdigest()
 
 
@@ -79,6 +82,31 @@ def test_an_input_is_opened_beneath_its_tree_and_anything_else_refused(tmp_path:
     assert refusal(task_of(root, "linked/a.png")) == "cannot read: Not a directory"
 
 
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (OSError(errno.EINVAL, "Invalid argument"), "not a regular file"),
+        (OSError(errno.EIO, "Input/output error"), "cannot read: Input/output error"),
+        (OSError("no errno"), "cannot read: no errno"),
+    ],
+)
+def test_an_error_opening_the_input_is_the_files_reason(
+    error: OSError, reason: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EINVAL (what some file systems answer for a node that cannot be opened as a file) is
+    "not a regular file"; any other error is "cannot read", in the system's words."""
+    root = tmp_path / "in"
+    put(root / "a.png")
+
+    def hook(step: str, folder_fd: int, name: str) -> None:
+        if step == "open":
+            raise error
+
+    monkeypatch.setattr(seam, "_hook", hook)
+    monkeypatch.setattr(seam, "_loaded", True)
+    assert refusal(task_of(root, "a.png")) == reason
+
+
 def test_an_input_its_host_opened_already_is_duplicated_not_reopened(tmp_path: Path) -> None:
     root = tmp_path / "in"
     put(root / "a.png")
@@ -102,6 +130,9 @@ def test_an_inputs_record_names_it_by_its_relative_path(tmp_path: Path) -> None:
     assert read_input(task) == (source, None)
     assert read_input(task, keep=len(DATA)) == (source, DATA)
     assert read_input(task, keep=len(DATA) - 1) == (source, None)
+    one = task_of(root, "one.png")
+    put(root / "one.png", b"x")
+    assert read_input(one)[1] is None  # by default the bytes are not kept, however few
 
 
 def test_the_stamper_records_the_source_on_an_output(tmp_path: Path) -> None:
@@ -214,7 +245,7 @@ def test_quarantine_copies_from_the_descriptor_given_and_leaves_it_open(tmp_path
     assert (result.bytes_before, result.bytes_after) == (len(DATA), len(DATA))
 
 
-def test_quarantine_replaces_its_own_earlier_copy_but_no_other_users_file(tmp_path: Path) -> None:
+def test_quarantine_replaces_its_own_earlier_copy(tmp_path: Path) -> None:
     root, failed = tmp_path / "in", tmp_path / "failed"
     put(root / "a.png")
     put(failed / "a.png", b"an earlier run's copy")
@@ -223,6 +254,11 @@ def test_quarantine_replaces_its_own_earlier_copy_but_no_other_users_file(tmp_pa
     assert (failed / "a.png").read_bytes() == DATA
     assert reason_of(failed / "a.png") == f"{root / 'a.png'}: why\n"
     assert result.output == str(failed / "a.png")
+
+
+@NEEDS_ROOT
+def test_quarantine_replaces_no_other_users_file(tmp_path: Path) -> None:
+    root, failed = tmp_path / "in", tmp_path / "failed"
     theirs = put(failed / "b.png", b"another user's")
     os.chown(theirs, 12345, 12345)
     put(root / "b.png")
@@ -242,14 +278,20 @@ def test_quarantine_beneath_an_output_tree_by_descriptor(tmp_path: Path) -> None
 
 def test_own_version_is_a_regular_file_of_ours_and_nothing_else(tmp_path: Path) -> None:
     mine = put(tmp_path / "mine")
-    theirs = put(tmp_path / "theirs")
-    os.chown(theirs, 12345, 12345)
     (tmp_path / "dir").mkdir()
     (tmp_path / "link").symlink_to(mine)
     with Folder.open(tmp_path) as folder:
         assert own_version(folder, "mine") == Version.of(mine.stat())
-        for name in ("theirs", "dir", "link", "gone"):
+        for name in ("dir", "link", "gone"):
             assert own_version(folder, name) is False
+
+
+@NEEDS_ROOT
+def test_own_version_of_another_users_file_is_none(tmp_path: Path) -> None:
+    theirs = put(tmp_path / "theirs")
+    os.chown(theirs, 12345, 12345)
+    with Folder.open(tmp_path) as folder:
+        assert own_version(folder, "theirs") is False
 
 
 def test_output_place_closes_only_a_folder_it_opened(tmp_path: Path) -> None:
@@ -341,6 +383,9 @@ def test_an_intact_output_of_this_very_input_is_done(tmp_path: Path) -> None:
     assert Copy(tmp_path / "out", max_bytes=len(DATA)).is_done(task, output) is True
     output.write_bytes(b"changed since")  # no longer intact
     assert job.is_done(task, output) is False
+    elsewhere = task_of(root, "a.png")
+    assert job.is_done(elsewhere, tmp_path / "out" / "new" / "a.out") is False
+    assert not (tmp_path / "out" / "new").exists()  # asking makes no folder
 
 
 def test_an_input_gone_or_an_output_through_a_link_is_not_done(tmp_path: Path) -> None:
@@ -379,6 +424,11 @@ def test_begin_reads_the_input_and_finds_an_earlier_output(tmp_path: Path) -> No
     assert begun.done == FileResult(
         str(source_path), str(output), Outcome.ALREADY_DONE, len(DATA), 5
     )
+    put(root / "one.png", b"x")
+    one = job.begin_reading(task_of(root, "one.png"), tmp_path / "out" / "one.out")
+    assert isinstance(one, Begun)
+    one.input.close()
+    assert one.data is None  # by default the bytes are not kept, however few
     forced = Copy(tmp_path / "out", force=True).begin_reading(task, output)
     assert isinstance(forced, Begun)
     forced.input.close()
@@ -435,7 +485,7 @@ def test_an_input_that_cannot_be_read_is_failed_with_the_reason_and_not_copied(
 
 
 def test_writing_publishes_in_the_output_tree_replacing_only_what_was_planned(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, out = tmp_path / "in", tmp_path / "out"
     put(root / "a.png")
@@ -451,9 +501,16 @@ def test_writing_publishes_in_the_output_tree_replacing_only_what_was_planned(
         target.write(b"would overwrite a file that took the name")
     assert output.read_bytes() == b"new output"
     marked: list[Path] = []
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    with job.writing(task, output) as target:
+        target.write(b"not synced")
+    assert synced == []  # a batch output is not fsync'd unless asked (--r asks)
     with job.writing(task, output, marked.append, durable=True) as target:
         target.write(b"newer")
     assert output.read_bytes() == b"newer" and len(marked) == 1
+    assert len(synced) == 2  # the file, then its folder: it outlives a power cut
 
 
 def test_fail_in_place_reports_without_a_copy(tmp_path: Path) -> None:

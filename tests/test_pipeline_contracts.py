@@ -254,9 +254,102 @@ def test_clean_inside_the_input_names_files_in_sorted_order(tmp_path: Path) -> N
     assert f"holds {album / 'a.png'}, which" in refusal(clean_output_directory, album, photos)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root gives a file to another user")
 def test_a_file_of_another_user_is_not_ours(tmp_path: Path) -> None:
     photos, _ = make_tree(tmp_path)
     album = photos / "album"
     theirs = stamped(album / "theirs.webp")
     os.chown(theirs, 12345, 12345)
     assert f"holds {theirs}, which" in refusal(clean_output_directory, album, photos)
+
+
+def test_progress_counts_the_settled_files_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLTD_PROGRESS_INTERVAL", "0")  # a line at every file
+    picture(tmp_path / "in" / "a.png")
+    skipped = FileResult("/elsewhere/skip.png", None, Outcome.NAME_MATCH)
+    execute(batch(tmp_path, presettled=[skipped]), SerialRunner())
+    shares = [line.split(",")[0] for line in capsys.readouterr().err.splitlines()]
+    assert shares == ["lltd: compress: 1/2 files (50 %)", "lltd: compress: 2/2 files (100 %)"]
+
+
+def test_check_clean_refuses_a_path_holding_the_inputs_even_before_it_exists(
+    tmp_path: Path,
+) -> None:
+    photos, out = make_tree(tmp_path)
+    assert refusal(check_clean, out, out / "not-yet") == (
+        f"--c refuses to delete {out}: it is or contains the input folder {out / 'not-yet'}"
+    )
+    # An input that is no folder holds nothing: only the path decides.
+    assert check_clean(out, photos / "a.png") is None
+
+
+def test_an_output_swapped_for_a_link_to_the_input_after_the_check_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder opened is judged by identity, whatever the path check saw a moment before."""
+    import lltd.batch.pipeline as pipeline
+
+    photos, out = make_tree(tmp_path)
+    checked = pipeline.check_clean
+
+    def check_then_swap(output: Path, root: Path) -> None:
+        checked(output, root)
+        out.rename(tmp_path / "moved")
+        out.symlink_to(photos, target_is_directory=True)
+
+    monkeypatch.setattr(pipeline, "check_clean", check_then_swap)
+    assert refusal(clean_output_directory, out, photos) == (
+        f"--c refuses to delete {out}: it is or contains the input folder {photos}"
+    )
+    assert [p.name for p in photos.iterdir()] == ["a.png"]
+
+
+def test_clean_inside_the_input_passes_temporaries_and_judges_the_files_after_them(
+    tmp_path: Path,
+) -> None:
+    photos, _ = make_tree(tmp_path)
+    album = photos / "album"
+    (album).mkdir()
+    (album / ".a.webp.1.lltd-tmp").write_bytes(b"a killed run's temporary")
+    (album / "b.png").write_bytes(b"a user's own")
+    assert f"holds {album / 'b.png'}, which" in refusal(clean_output_directory, album, photos)
+
+
+def test_clean_inside_the_input_removes_a_link_to_a_folder_without_entering_it(
+    tmp_path: Path,
+) -> None:
+    photos, _ = make_tree(tmp_path)
+    album = photos / "album"
+    stamped(album / "x.webp")
+    elsewhere = picture(tmp_path / "elsewhere" / "theirs.png").parent
+    (album / "to_elsewhere").symlink_to(elsewhere, target_is_directory=True)
+    assert clean_output_directory(album, photos) is True
+    assert list(album.iterdir()) == []
+    assert [p.name for p in elsewhere.iterdir()] == ["theirs.png"]
+
+
+def test_clean_inside_the_input_judges_a_fifo_without_waiting_for_a_writer(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    photos, _ = make_tree(tmp_path)
+    album = photos / "album"
+    stamped(album / "x.webp")
+    os.mkfifo(album / "pipe.png")
+    answer: list[str] = []
+    judge = threading.Thread(
+        target=lambda: answer.append(refusal(clean_output_directory, album, photos)), daemon=True
+    )
+    judge.start()
+    judge.join(60)
+    if judge.is_alive():  # opened for reading, blocking: a writer lets it go
+        os.close(os.open(album / "pipe.png", os.O_WRONLY | os.O_NONBLOCK))
+        judge.join(60)
+        pytest.fail("--c waited for a writer on a FIFO")
+    assert answer == [
+        f"--c refuses to empty {album}: it lies inside the input folder and holds "
+        f"{album / 'pipe.png'}, which lltd did not write"
+    ]

@@ -113,6 +113,7 @@ def test_a_real_run_makes_a_missing_output_folder(tmp_path: Path) -> None:
     assert out.is_dir()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user is refused /proc as not writable")
 def test_an_output_folder_that_cannot_be_made_is_one_usage_error(tmp_path: Path) -> None:
     picture(tmp_path / "in" / "a.png")
     out = Path("/proc/lltd-test-prepare-contracts")  # a folder nobody can make, root included
@@ -284,6 +285,17 @@ def test_json_onto_a_settled_input_is_refused_but_a_storage_one_is_no_path(
     assert check_json_destination(tmp_path / "report.json", run) is None
 
 
+def test_a_storage_url_settled_names_no_local_file_even_one_spelt_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = planned(tmp_path)
+    run.presettled = [FileResult("s3://bucket/x.png", None, Outcome.NAME_MATCH)]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s3:" / "bucket").mkdir(parents=True)
+    # Path("s3://bucket/x.png") would be s3:/bucket/x.png here: a local name, not that URL.
+    assert check_json_destination(Path("s3:/bucket/x.png"), run) is None
+
+
 def test_json_onto_an_existing_image_in_the_input_tree_is_refused(tmp_path: Path) -> None:
     run = planned(tmp_path)
     assert run.report_extra["input"] == str(tmp_path / "in")
@@ -337,32 +349,38 @@ def test_a_dry_run_says_what_would_happen_to_each_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     i, o = tmp_path / "in", tmp_path / "out"
-    picture(i / "a.png")
-    picture(i / "b.png", (1, 2, 3))
+    for name, colour in (("a", (9, 9, 9)), ("b", (1, 2, 3)), ("d", (4, 5, 6)), ("e", (7, 8, 9))):
+        picture(i / f"{name}.png", colour)
     (i / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     job = compress_job(o, EncodeOptions(quality=60))
-    done = job.output_for(Task(i / "b.png", Path("b.png")))
-    done.parent.mkdir(parents=True)
-    done.write_bytes(b"an earlier output")
-    stamp(done, "compress", read_source(Task(i / "b.png", Path("b.png"))))
+    for name in ("b.png", "e.png"):
+        task = Task(i / name, Path(name))
+        done = job.output_for(task)
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.write_bytes(b"an earlier output")
+        stamp(done, "compress", read_source(task))
     run = plan_local_run(i, job, dry_run=True)
     run.presettled = [
         FileResult("/x/skip.png", None, Outcome.NAME_MATCH),
         FileResult("/x/pipe.png", None, Outcome.FAILED, error="not a regular file"),
         FileResult("/x/odd.png", None, Outcome.FAILED),
+        FileResult("/x/skip2.png", None, Outcome.NAME_MATCH),
     ]
     assert lines(capsys, run) == [
         "skip (name matches): /x/skip.png",
         "would fail: /x/pipe.png: not a regular file",
         "would fail: /x/odd.png: ",
+        "skip (name matches): /x/skip2.png",
         f"would convert: {i / 'a.png'} -> {o / 'a.webp'}",
         f"already done: {i / 'b.png'} -> {o / 'b.webp'}",
         f"would fail: {i / 'c.png'}: not an image, or a format Pillow cannot read",
-        "Dry run: 1 to convert, 1 already done, 1 skipped, 3 would fail, of 6 files; "
+        f"would convert: {i / 'd.png'} -> {o / 'd.webp'}",
+        f"already done: {i / 'e.png'} -> {o / 'e.webp'}",
+        "Dry run: 2 to convert, 2 already done, 2 skipped, 3 would fail, of 9 files; "
         "nothing was written",
     ]
     run.report_extra["replace"] = True
-    assert lines(capsys, run)[3:5] == [
+    assert lines(capsys, run)[4:6] == [
         f"would convert, then delete the original: {i / 'a.png'} -> {o / 'a.webp'}",
         f"already done; would delete the original: {i / 'b.png'} -> {o / 'b.webp'}",
     ]

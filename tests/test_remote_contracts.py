@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -183,6 +184,25 @@ def test_replace_in_place_publishes_each_webp_then_drops_its_original(
     assert sorted(objects(memory, "in")) == [".lltd/made/a.webp", "a.webp", "keep.txt"]
 
 
+def test_replace_on_a_local_storage_after_an_interrupted_run_reuses_the_output_as_locally(
+    tmp_path: Path,
+) -> None:
+    """An earlier --r published a.webp, then stopped before removing a.png (unchanged since):
+    a.webp is this original's output, to reuse, on a file:// storage as on a local folder."""
+    (tmp_path / "in").mkdir()
+    original, kept = tmp_path / "in" / "a.png", tmp_path / "a.png"
+    original.write_bytes(noise_png(5))
+    os.utime(original, ns=(1_700_000_000_123_456_789, 1_700_000_000_123_456_789))
+    shutil.copy2(original, kept)  # the same bytes and nanoseconds
+    job = CompressJob(output_dir=Path("unused"), options=EncodeOptions(quality=60), replace=True)
+    [first] = run(plan_remote(f"file://{tmp_path}/in", job))
+    assert (first.outcome, original.exists()) == (Outcome.CONVERTED, False)
+    shutil.copy2(kept, original)  # as if the run had stopped before removing it
+    expected = planned(plan_local(tmp_path / "in", job))
+    assert expected == {"a.png": "a.webp"}
+    assert planned(plan_remote(f"file://{tmp_path}/in", job)) == expected
+
+
 def test_flip_beside_the_inputs_names_outputs_in_the_input_storage(
     memory: fsspec.AbstractFileSystem, tmp_path: Path
 ) -> None:
@@ -196,6 +216,29 @@ def test_flip_beside_the_inputs_names_outputs_in_the_input_storage(
     [again] = run(plan_remote(f"{BASE}/in", FlipJob()))
     assert (again.output, again.outcome) == (f"{BASE}/in/a_f.png", Outcome.ALREADY_DONE)
     assert sorted(objects(memory, "in")) == [".lltd/made/a_f.png", "a.png", "a_f.png"]
+
+
+def test_an_older_flip_beside_its_original_is_not_flipped_again(
+    memory: fsspec.AbstractFileSystem, tmp_path: Path
+) -> None:
+    names = ("in/a.png", "in/a_f.png", "in/b_f.png")  # b_f.png has no b.* beside it
+    lay_out(dict.fromkeys(names, png_bytes()), memory, tmp_path)
+    # a_f.png, unrecorded, is neither flipped again nor overwritten: a.png's flip gets another name.
+    expected = {"a.png": "a.png_f.png", "b_f.png": "b_f_f.png"}
+    assert planned(plan_local(tmp_path / "in", FlipJob())) == expected
+    assert planned(plan_remote(f"{BASE}/in", FlipJob())) == expected
+
+
+def test_the_report_of_a_flip_beside_the_inputs_names_no_output_folder(
+    memory: fsspec.AbstractFileSystem, tmp_path: Path
+) -> None:
+    lay_out({"in/a.png": png_bytes()}, memory, tmp_path)
+    batch = plan_remote(f"{BASE}/in", FlipJob())
+    batch.json_path = tmp_path / "report.json"
+    run(batch)
+    report = json.loads(batch.json_path.read_text())
+    assert (report["input"], report["output"]) == (f"{BASE}/in", f"{BASE}/in")
+    assert report["settings"]["job"]["output_dir"] is None
 
 
 def test_flip_beside_the_inputs_of_a_local_storage_reads_the_record_on_the_file(

@@ -295,6 +295,17 @@ def test_describe_names_the_file_as_a_record_does(tmp_path: Path, memory: Storag
     )
 
 
+def test_a_local_file_is_described_to_the_nanosecond_as_its_record_names_it(
+    tmp_path: Path,
+) -> None:
+    # 1_700_000_000.123456789 s has no exact float: through one it read ...123456768.
+    local_file(tmp_path / "a.png", b"abcd", mtime_ns=1_700_000_000_123_456_789)
+    assert Storage.of(tmp_path).describe("a.png") == Source.of(tmp_path / "a.png", "a.png")
+    assert Storage.of(tmp_path).describe("a.png").mtime_ns == 1_700_000_000_123_456_789  # type: ignore[union-attr]
+    (tmp_path / "sub").mkdir()
+    assert Storage.of(tmp_path).describe("sub") is None
+
+
 def test_provenance_records_on_the_file_locally_and_beside_the_tree_on_a_store(
     tmp_path: Path, memory: Storage
 ) -> None:

@@ -90,7 +90,13 @@ def thread_workers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 class Setup:
     def __init__(
-        self, tmp_path: Path, *, on_success: str = "move", quiet: bool = False, **config: object
+        self,
+        tmp_path: Path,
+        *,
+        on_success: str = "move",
+        quiet: bool = False,
+        clock: object = None,
+        **config: object,
     ) -> None:
         self.inp, self.out = tmp_path / "in", tmp_path / "out"
         self.inp.mkdir(exist_ok=True)
@@ -101,6 +107,7 @@ class Setup:
             WatchConfig((fc,), jobs=1, quiet=quiet, **config),  # type: ignore[arg-type]
             notifier=self.notifier,
             log=self.log,
+            **({} if clock is None else {"clock": clock}),  # type: ignore[arg-type]
         )
 
     def open(self) -> Setup:
@@ -491,6 +498,12 @@ def test_the_status_counts_the_queues_settling_and_in_flight(made: Setup) -> Non
 # -- a whole run ---------------------------------------------------------------------------------
 
 
+def wait_ready(setup: Setup, thread: threading.Thread) -> None:
+    """READY=1 said (or the daemon ended): a wait that no mutant of the state's text holds up."""
+    said = setup.notifier.said
+    wait_for(lambda: any(kind == "ready" for kind, _ in said) or not thread.is_alive(), "READY")
+
+
 def run_in_thread(daemon: Daemon) -> tuple[threading.Thread, list[int]]:
     status: list[int] = []
     thread = threading.Thread(
@@ -510,7 +523,7 @@ def test_a_run_takes_a_file_then_stops_with_its_lines_and_status(tmp_path: Path)
     setup = Setup(tmp_path, status_file=status_file, settle_ms=100)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     data = picture(setup.inp / "new.png")
     wait_for(lambda: settled_down(daemon, 1) or not thread.is_alive(), "new.png done")
     daemon.stop()
@@ -554,7 +567,7 @@ def test_a_run_whose_folder_is_deleted_stops_with_status_1(tmp_path: Path) -> No
     setup = Setup(tmp_path, settle_ms=100, polling=True)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     shutil.rmtree(setup.inp)
     thread.join(60)
     assert status == [1]
@@ -604,7 +617,7 @@ def test_without_periodic_rescans_none_happen(tmp_path: Path) -> None:
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
     setup.notifier.watchdog_usec = None
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     picture(setup.inp / "a.png")
     wait_for(lambda: settled_down(daemon, 1) or not thread.is_alive(), "a.png done")
     daemon.stop()
@@ -631,12 +644,13 @@ def test_the_work_threads_are_named_and_do_not_hold_the_process(tmp_path: Path) 
     setup = Setup(tmp_path, settle_ms=100)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     assert sorted((t.name, t.daemon) for t in daemon._threads) == [
         ("lltd-dispatcher", True),
         ("lltd-scanner", True),
     ]
     assert daemon._healthy() is True
+    assert daemon.pool._executor is None  # no scheduler: workers start with the first file
     daemon.stop()
     thread.join(60)
     assert status == [0]
@@ -646,7 +660,7 @@ def test_a_folder_replaced_under_the_daemon_stops_it_with_status_1(tmp_path: Pat
     setup = Setup(tmp_path, settle_ms=100)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     setup.inp.rename(tmp_path / "in.old")  # the watch follows the folder: still watching...
     setup.inp.mkdir()  # ...but IN is another folder now
     thread.join(60)
@@ -658,7 +672,7 @@ def test_idle_workers_are_retired_after_worker_idle(tmp_path: Path) -> None:
     setup = Setup(tmp_path, settle_ms=100, worker_idle=0.2)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     picture(setup.inp / "a.png")
     wait_for(lambda: daemon.pool._executor is not None or not thread.is_alive(), "a worker")
     wait_for(lambda: daemon.pool._executor is None or not thread.is_alive(), "its retirement")
@@ -674,7 +688,7 @@ def test_the_summary_line_says_what_changed(
     setup = Setup(tmp_path, settle_ms=100)
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     picture(setup.inp / "a.png")
     done = "summary: processed 1 (+1), failed 0 (+0), queued 0, in flight 0"
     wait_for(lambda: ("info", done) in setup.log.lines or not thread.is_alive(), "the summary")
@@ -688,7 +702,7 @@ def test_metrics_are_served_and_each_file_observed(tmp_path: Path) -> None:
     setup = Setup(tmp_path, settle_ms=100, metrics_port="127.0.0.1:0")
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
-    wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+    wait_ready(setup, thread)
     assert daemon.metrics is not None
     url = daemon.metrics.url
     assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
@@ -722,7 +736,7 @@ def test_a_file_still_in_flight_at_the_stop_timeout_stays_and_is_said(
     daemon = setup.daemon
     thread, status = run_in_thread(daemon)
     try:
-        wait_for(lambda: daemon.counters.state == "running" or not thread.is_alive(), "running")
+        wait_ready(setup, thread)
         picture(setup.inp / "a.png")
         wait_for(lambda: len(daemon.pool) == 1 or not thread.is_alive(), "a.png in flight")
         stale = setup.out / ".b.png.x1.lltd-tmp"  # a killed worker's temporary
@@ -754,3 +768,116 @@ def test_run_installs_its_signal_handlers_unless_told_not_to(tmp_path: Path) -> 
             assert setup.daemon.run(install_signals=install) == 0
         installed.append("ran")
     assert installed == ["installed", "ran", "ran"]
+
+
+def test_shared_claims_of_a_dead_daemon_are_taken_over_while_running(tmp_path: Path) -> None:
+    import os
+
+    from lltd.watch.shared import daemon_id
+
+    setup = Setup(tmp_path, settle_ms=100, shared=True, claim_timeout=0.4)
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    dead = f"{daemon_id().rpartition('-')[0]}-{pid_max + 1}"  # no process has that PID
+    picture(tmp_path / "stage" / dead / "a.png")
+    # Its claim folder, as its claim left it when it died (in one rename: the running daemon
+    # removes an orphan's empty folder).
+    os.rename(tmp_path / "stage" / dead, setup.inp / ".lltd" / "claims" / dead)
+    wait_for(lambda: settled_down(daemon, 1) or not thread.is_alive(), "a.png taken over")
+    daemon.stop()
+    thread.join(60)
+    assert status == [0]
+    assert (setup.out / "a_f.png").is_file()
+    assert (
+        "warning",
+        f"took over 1 file(s) claimed by {dead}, which stopped answering",
+    ) in setup.log.lines
+
+
+class ReadClock:
+    """A clock the test sets; each read is counted, so that the test can wait for the main loop
+    to have gone round (it reads the clock at least once a turn) without waiting for time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.now
+
+    def turns(self, thread: threading.Thread, n: int = 10) -> None:
+        start = self.reads
+        wait_for(lambda: self.reads >= start + n or not thread.is_alive(), f"{n} clock reads")
+
+
+def test_periodic_rescans_come_exactly_every_rescan_seconds(tmp_path: Path) -> None:
+    clock = ReadClock()
+    setup = Setup(tmp_path, clock=clock, rescan=10.0)
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    seen = []
+    for now in (9.99, 10.0, 10.0, 19.99, 20.0):
+        clock.now = now
+        clock.turns(thread)
+        seen.append(daemon.counters.rescans)
+    daemon.stop()
+    thread.join(60)
+    assert status == [0] and seen == [0, 1, 1, 1, 2]
+
+
+def test_the_watchdog_is_fed_once_per_half_watchdog_period(tmp_path: Path) -> None:
+    clock = ReadClock()
+    setup = Setup(tmp_path, clock=clock)
+    setup.notifier.watchdog_usec = 20_000_000  # a ping every 10 s of the clock
+    daemon = setup.daemon
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    seen = []
+    for now in (0.0, 9.99, 10.0, 10.0, 20.0):
+        clock.now = now
+        clock.turns(thread)
+        seen.append(setup.notifier.said.count(("watchdog", None)))
+    daemon.stop()
+    thread.join(60)
+    assert status == [0] and seen == [1, 1, 2, 2, 3]
+
+
+@pytest.mark.parametrize(("claim_timeout", "period"), [(4.0, 1.0), (40.0, 2.0)])
+def test_shared_claims_are_tended_every_quarter_timeout_at_most_every_2_s(
+    tmp_path: Path, claim_timeout: float, period: float
+) -> None:
+    clock = ReadClock()
+    setup = Setup(tmp_path, clock=clock, shared=True, claim_timeout=claim_timeout)
+    daemon = setup.daemon
+    tended: list[float] = []
+    daemon._take_over = lambda: tended.append(clock.now)  # type: ignore[method-assign]
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    seen = []
+    for now in (0.0, period - 0.01, period, period, 2 * period):
+        clock.now = now
+        clock.turns(thread)
+        seen.append(len(tended))
+    daemon.stop()
+    thread.join(60)
+    # One at the start, one at the first turn, then one per period.
+    assert status == [0] and seen == [2, 2, 3, 3, 4]
+
+
+def test_without_shared_no_claims_are_tended_after_the_start(tmp_path: Path) -> None:
+    clock = ReadClock()
+    setup = Setup(tmp_path, clock=clock)
+    daemon = setup.daemon
+    tended: list[float] = []
+    daemon._take_over = lambda: tended.append(clock.now)  # type: ignore[method-assign]
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    clock.now = 100.0
+    clock.turns(thread)
+    daemon.stop()
+    thread.join(60)
+    assert status == [0] and tended == [0.0]

@@ -269,11 +269,13 @@ def test_colliding_names_get_the_planners_names(tmp_path: Path) -> None:
     made.poll()
     picture(made.inp / "a_f.png")  # the flip of a.png already: no input
     picture(made.inp / "b.png")
+    picture(made.inp / "c_f.png")  # no c.* beside it: an input like any
     made.poll()
     made.poll()
     assert [(args[0], args[2]) for _, args, _ in made.pool.waiting] == [
         ("a.png", "a_f.png"),
         ("b.png", "b_f.png"),
+        ("c_f.png", "c_f_f.png"),
     ]
 
 
@@ -548,3 +550,134 @@ def test_a_whole_run_takes_an_object_on_a_worker_thread_and_publishes_its_count(
     written = json.loads(status_file.read_text())
     assert (written["state"], written["processed"], written["in_flight"]) == ("stopped", 1, 0)
     assert written["rescans"] == watcher.counters.rescans >= 2
+
+
+def test_stopping_waits_for_the_object_in_flight_and_drops_those_not_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from lltd.cluster import remote
+
+    started, release = threading.Event(), threading.Event()
+    real = remote.RemoteJob.__call__
+
+    def slow(self, task):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(60)
+        return real(self, task)
+
+    monkeypatch.setattr(remote.RemoteJob, "__call__", slow)
+    (tmp_path / "in").mkdir()
+    for name in ("a.png", "b.png"):
+        picture(tmp_path / "in" / name)
+    status_file = tmp_path / "status.json"
+    fc = FolderConfig(f"file://{tmp_path}/in", f"file://{tmp_path}/out")  # type: ignore[arg-type]
+    watcher = ObjectWatcher(
+        WatchConfig((fc,), jobs=1, settle_ms=100, status_file=status_file),
+        notifier=Said(),
+        log=Lines(),
+    )
+    published: list[tuple[int, int, int]] = []
+    real_publish = watcher.publisher.publish
+
+    def publish(now: float, *, force: bool = False) -> None:
+        counters = watcher.counters
+        published.append((counters.queued, counters.settling, counters.in_flight))
+        real_publish(now, force=force)
+
+    watcher.publisher.publish = publish  # type: ignore[method-assign]
+    thread = threading.Thread(target=watcher.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        assert started.wait(60), "no object was started"
+        wait_for(lambda: len(watcher._in_flight) == 2 or not thread.is_alive(), "both submitted")
+        watcher.stop()
+        thread.join(0.5)
+        assert thread.is_alive()  # waiting for a.png's worker
+    finally:
+        release.set()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert published[:2] == [(0, 0, 0), (0, 2, 0)]  # ready; then both seen once
+    assert watcher.counters.processed == 1
+    assert (tmp_path / "in" / ".lltd" / "done" / "a.png").is_file()
+    assert (tmp_path / "in" / "b.png").is_file()  # never started: left for the next start
+    written = json.loads(status_file.read_text())
+    assert (written["state"], written["settling"], written["in_flight"]) == ("stopped", 0, 0)
+
+
+def test_a_name_taken_in_the_output_folder_is_not_given_again(tmp_path: Path) -> None:
+    """a.png then a.jpg, both a_f.png in OUT: a.png's output holds the name from its record
+    once it is done, so a.jpg takes the next one (the output folder's own listing)."""
+    (tmp_path / "in").mkdir()
+    picture(tmp_path / "in" / "a.png")
+    fc = FolderConfig(
+        f"file://{tmp_path}/in",  # type: ignore[arg-type]
+        f"file://{tmp_path}/out",  # type: ignore[arg-type]
+        action="flip",
+        format="png",
+    )
+    watcher = ObjectWatcher(WatchConfig((fc,), jobs=1), notifier=Said(), log=Lines())
+    watcher.stop()
+    watcher.run(install_signals=False)
+    pool = Deferred()
+    for _ in range(2):
+        watcher._poll(pool)  # type: ignore[arg-type]
+    pool.run()
+    Image.new("RGB", (4, 3), (1, 2, 3)).save(tmp_path / "in" / "a.jpg")
+    for _ in range(2):
+        watcher._poll(pool)  # type: ignore[arg-type]
+    assert [(args[0], args[2]) for _, args, _ in pool.waiting] == [("a.jpg", "a.jpg_f.png")]
+
+
+def test_an_output_folder_that_is_the_input_is_listed_once_per_poll(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    picture(tmp_path / "in" / "a.png")
+    calls: list[str] = []
+
+    class Counted(Storage):
+        def listing_if_any(self) -> dict:
+            calls.append(self.location)
+            return super().listing_if_any()
+
+    fc = FolderConfig(f"file://{tmp_path}/in", f"file://{tmp_path}/in")  # type: ignore[arg-type]
+    watcher = ObjectWatcher(WatchConfig((fc,), jobs=1), notifier=Said(), log=Lines())
+    watcher.stop()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Storage, "of", classmethod(lambda cls, loc: Counted(str(loc))))
+        watcher.run(install_signals=False)
+    pool = Deferred()
+    for _ in range(2):
+        watcher._poll(pool)  # type: ignore[arg-type]
+    assert [(args[0], args[2]) for _, args, _ in pool.waiting] == [("a.png", "a.png.png")]
+    assert calls == []  # the poll's own listing serves as the output's
+
+
+def test_every_object_done_is_moved_into_the_one_done_folder(tmp_path: Path) -> None:
+    made = Setup(tmp_path)
+    for name in ("a.png", "b.png", "sub/c.png"):
+        picture(made.inp / name)
+    taken(made)
+    done = made.inp / ".lltd" / "done"
+    assert sorted(p.relative_to(done).as_posix() for p in done.rglob("*.png")) == [
+        "a.png",
+        "b.png",
+        "sub/c.png",
+    ]
+    assert made.watcher.counters.processed == 3
+
+
+def test_a_result_without_an_error_or_an_output_is_logged_with_nothing_in_its_place(
+    tmp_path: Path,
+) -> None:
+    made = Setup(tmp_path)
+    picture(made.inp / "a.png")
+    picture(made.inp / "b.png")
+    results = {
+        "a.png": FileResult("in/a.png", None, Outcome.FAILED),
+        "b.png": FileResult("in/b.png", None, Outcome.NAME_MATCH),
+    }
+    made.watcher.remote = lambda task: results[task.relative.as_posix()]  # type: ignore[assignment]
+    taken(made)
+    assert made.log.lines == [("error", "failed: in/a.png: "), ("file", "name_match: in/b.png -> ")]

@@ -254,6 +254,15 @@ def test_a_broken_executor_is_shut_down_and_replaced() -> None:
     assert len(made.executors) == 2
 
 
+def test_an_executor_that_cannot_say_it_is_broken_is_kept() -> None:
+    made = Setup()
+    future = made.submit("a")
+    del made.executors[0]._broken  # a Dask cluster's executor has no such flag
+    future.set_exception(BrokenProcessPool())
+    made.submit("a")
+    assert len(made.executors) == 1 and made.executors[0].shutdowns == []
+
+
 def test_a_worker_death_leaves_a_healthy_executor_in_place() -> None:
     made = Setup()
     made.submit("a").set_exception(BrokenProcessPool())
@@ -352,13 +361,21 @@ def test_files_still_in_flight_at_the_timeout_are_counted_and_their_workers_kill
     assert made.killed == 1
 
 
+def test_the_workers_have_10_s_to_exit_once_nothing_is_in_flight() -> None:
+    assert pool_module.SHUTDOWN_GRACE == 10.0
+
+
 def test_workers_that_will_not_shut_down_are_killed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pool_module, "SHUTDOWN_GRACE", 0.05)
     made = Setup()
     made.pool.connect()
     executor = made.executors[0]
     executor.release_shutdown.clear()  # its shutdown(wait=True) hangs
+    before = set(threading.enumerate())
     assert made.pool.drain() == 0
+    # The thread still joining them does not hold the daemon's exit.
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert left and all(t.daemon for t in left)
     # Those known before the shutdown and those it still lists: here the same two, twice.
     assert [p.killed for p in executor._processes.values()] == [2, 2]
     executor.release_shutdown.set()
@@ -403,6 +420,23 @@ def test_a_cluster_pool_never_retires_or_cleans_up_its_workers(tmp_path: Path) -
     assert (made.jobs, made.worker_idle, made.stop_timeout) == (3, float("inf"), 12.5)
     assert made.new_executor is not new_executor
     assert made.on_killed() is None and made.on_killed.__name__ == "<lambda>"
+
+
+def test_a_cluster_pool_connects_to_the_configured_scheduler(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    import socket
+
+    from lltd.common.errors import LltdError
+
+    with socket.socket() as sock:  # a loopback port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    config = WatchConfig((FolderConfig(tmp_path, tmp_path / "out"),), scheduler=address)
+    made: Pool[str] = pool_for(config, 2, lambda r: None, lambda: 0.0, on_killed=lambda: None)
+    with pytest.raises(LltdError) as caught:
+        made.connect()
+    assert str(caught.value).startswith(f"cannot reach the Dask scheduler at {address}: ")
 
 
 def test_new_executor_spawns_workers_that_die_with_this_process(

@@ -1270,7 +1270,124 @@ ROWS = [
         ],
         "tests/test_watch_objects_contracts.py::test_an_object_is_taken_once_two_listings_agree",
     ),
+    (
+        "the watch pool throws a Dask cluster's executor away at every worker death",
+        "lltd/watch/pool.py",
+        [('getattr(self._executor, "_broken", False)', 'getattr(self._executor, "_broken", True)')],
+        "tests/test_watch_pool_contracts.py::test_an_executor_that_cannot_say_it_is_broken_is_kept",
+    ),
+    (
+        "an object watcher told to stop still processes the objects it had not started",
+        "lltd/watch/objects.py",
+        [
+            (
+                "pool.shutdown(wait=True, cancel_futures=True)",
+                "pool.shutdown(wait=True, cancel_futures=False)",
+            )
+        ],
+        "tests/test_watch_objects_contracts.py::test_stopping_waits_for_the_object_in_flight_and_drops_those_not_started",
+    ),
+    (
+        "the watch daemon rescans at every turn of its loop once the first rescan is due",
+        "lltd/watch/daemon.py",
+        [("next_rescan = now + self.config.rescan", "next_rescan = now - self.config.rescan")],
+        "tests/test_watch_daemon_contracts.py::test_periodic_rescans_come_exactly_every_rescan_seconds",
+    ),
+    (
+        "the watch daemon keeps watching a drop folder replaced under it (a folder moved in)",
+        "lltd/watch/daemon.py",
+        [
+            (
+                "if not watching(observer) or not folder.still_there():",
+                "if not watching(observer) and not folder.still_there():",
+            )
+        ],
+        "tests/test_watch_daemon_contracts.py::test_a_folder_replaced_under_the_daemon_stops_it_with_status_1",
+    ),
     # -- rows: batch --
+    (
+        "a batch's summary left unflushed (lost: lltd leaves a batch by os._exit)",
+        "lltd/batch/command.py",
+        [("print(summary(totals), flush=True)", "print(summary(totals), flush=False)")],
+        "tests/test_command_contracts.py::test_a_full_disk_prints_the_stopped_line_and_the_summary_flushed",
+    ),
+    (
+        "compress -lossless beside quality 100 handed to the encoder's options twice",
+        "lltd/jobs/settings.py",
+        [('cwebp.pop("lossless", False)', 'cwebp.get("lossless", False)')],
+        "tests/test_job_settings_contracts.py::test_webp_converters_rule_quality_100_is_lossless_and_lossless_forces_it",
+    ),
+    (
+        "a linked file ends its folder's listing (the images after it left out)",
+        "lltd/batch/scan.py",
+        [
+            (
+                "if os.path.islink(os.path.join(dirpath, name)):\n                continue",
+                "if os.path.islink(os.path.join(dirpath, name)):\n                break",
+            )
+        ],
+        "tests/test_scan_contracts.py::test_every_image_below_root_sorted_by_folder_and_name",
+    ),
+    (
+        "--c inside the input enters a link to a folder and judges what lies beyond it",
+        "lltd/batch/pipeline.py",
+        [
+            (
+                'os.fwalk(".", dir_fd=folder.fd, follow_symlinks=False)',
+                'os.fwalk(".", dir_fd=folder.fd, follow_symlinks=True)',
+            )
+        ],
+        "tests/test_pipeline_contracts.py::test_clean_inside_the_input_removes_a_link_to_a_folder_without_entering_it",
+    ),
+    (
+        "quarantine reads the input's record outside its best-effort block (found by its tests, fixed: an EIO escaped the job)",
+        "lltd/jobs/common.py",
+        [
+            (
+                "                stack.enter_context(contextlib.suppress(OSError, LltdError))\n"
+                "                source = None\n"
+                "                if command is not None:  # an input that cannot be read is not copied\n"
+                "                    source = Source.of_input(opened, task.relative.as_posix())[0]\n",
+                "                source = None\n"
+                "                if command is not None:  # an input that cannot be read is not copied\n"
+                "                    source = Source.of_input(opened, task.relative.as_posix())[0]\n"
+                "                stack.enter_context(contextlib.suppress(OSError, LltdError))\n",
+            )
+        ],
+        "tests/test_jobs_common_contracts.py::test_an_input_that_cannot_be_read_is_failed_with_the_reason_and_not_copied",
+    ),
+    (
+        "a dry run stops listing at the first file that would fail",
+        "lltd/batch/prepare.py",
+        [
+            (
+                'print(f"would fail: {printable(source)}: {printable(problem)}")\n'
+                '            counts["failed"] += 1\n'
+                "            continue",
+                'print(f"would fail: {printable(source)}: {printable(problem)}")\n'
+                '            counts["failed"] += 1\n'
+                "            break",
+            )
+        ],
+        "tests/test_prepare_contracts.py::test_a_dry_run_says_what_would_happen_to_each_file",
+    ),
+    (
+        "a process pool stopped by a full disk still runs every chunk queued behind the stop",
+        "lltd/batch/engine.py",
+        [
+            (
+                "pool.shutdown(wait=True, cancel_futures=True)",
+                "pool.shutdown(wait=True, cancel_futures=False)",
+            )
+        ],
+        "tests/test_engine_contracts.py::test_a_process_pool_stopped_early_starts_no_queued_chunk_and_leaves_no_worker",
+    ),
+    (
+        "run_batch leaves its runner to the garbage collector (a raising callback leaves the workers taking files)",
+        "lltd/batch/engine.py",
+        [('close = getattr(results_iter, "close", None)', "close = None")],
+        "tests/test_engine_contracts.py::test_a_callback_that_raises_stops_the_workers_before_the_caller_sees_it",
+    ),
     # -- rows: lean --
     (
         "a storage library's exception raised through a subclass of another package is not named",
@@ -1414,7 +1531,118 @@ ROWS = [
         "tests/test_codecs_package_contracts.py::test_importing_the_package_and_its_option_table_loads_neither_pillow_nor_the_backends",
     ),
     # -- rows: evrep --
+    (
+        "an epsilon a hair (1.5e-6 of a level) below a level is read as that level",
+        "lltd/evaluate/report.py",
+        [("whole = int(levels + 1e-6)", "whole = int(levels + 2e-06)")],
+        "tests/test_evaluate_report_contracts.py::test_epsilon_labels_whole_levels_and_rounding",
+    ),
+    (
+        "images left: an attack a defense's count lacks shows XX-XX instead of a dash",
+        "lltd/evaluate/report.py",
+        [
+            (
+                '*(str(e["alone"].get(a, "-")) for a in attacks),',
+                '*(str(e["alone"].get(a, "XX-XX")) for a in attacks),',
+            )
+        ],
+        "tests/test_evaluate_report_contracts.py::test_images_left_dash_what_an_attack_alone_did_not_count",
+    ),
+    (
+        "the sweep's JPEG rows are WebP bytes",
+        "lltd/evaluate/sweep.py",
+        [('{"webp": webp_bytes, "jpeg": jpeg_bytes}', '{"webp": webp_bytes, "jpeg": webp_bytes}')],
+        "tests/test_sweep_contracts.py::test_sweep_rows_are_codec_quality_attack_with_accuracy_and_mean_bytes",
+    ),
+    (
+        "--sweep-quality 10,20,...,95 accepted (the last value off the step not refused)",
+        "lltd/evaluate/sweep.py",
+        [("if qualities[-1] != last:", "if qualities[-1] > last:")],
+        "tests/test_sweep_contracts.py::test_bad_arguments_are_one_line_usage_errors",
+    ),
+    (
+        "match-size pairs WebP with the higher JPEG quality on a size tie",
+        "lltd/evaluate/match.py",
+        [
+            (
+                "key=lambda q: (abs(sizes[q] - target), q))",
+                "key=lambda q: (abs(sizes[q] - target), -q))",
+            )
+        ],
+        "tests/test_match_contracts.py::test_equal_size_jpeg_takes_the_lower_quality_on_a_tie",
+    ),
+    (
+        "match-size's bits per pixel counts the channels too",
+        "lltd/evaluate/match.py",
+        [
+            (
+                "pixels = int(np.prod(data.images.shape[1:3]))",
+                "pixels = int(np.prod(data.images.shape[1:4]))",
+            )
+        ],
+        "tests/test_match_contracts.py::test_each_webp_quality_and_its_equal_size_jpeg_get_an_entry_with_exact_figures",
+    ),
+    (
+        "the plots are written at matplotlib's default 100 dpi",
+        "lltd/evaluate/plots.py",
+        [('figure.savefig(buffer, format="png", dpi=90)', 'figure.savefig(buffer, format="png")')],
+        "tests/test_plots_contracts.py::test_png_is_the_figure_at_90_dpi_and_the_figure_is_closed",
+    ),
+    (
+        "the size plot labels each point with its WebP quality, not its own",
+        "lltd/evaluate/plots.py",
+        [("""axes.annotate(f"q{e['quality']}",""", """axes.annotate(f"q{e['webp_quality']}",""")],
+        "tests/test_plots_contracts.py::test_size_plot_oblivious_dashed_per_codec_by_size_with_quality_labels",
+    ),
+    (
+        "the reference task tests on its training cells (a train/test leak)",
+        "lltd/evaluate/reference.py",
+        [('parity = {"train": 0, "test": 1}[split]', 'parity = {"train": 0, "test": 0}[split]')],
+        "tests/test_reference_contracts.py::test_cells_are_a_checkerboard_train_even_test_odd",
+    ),
+    (
+        "reference training leaves torch on its 2 threads",
+        "lltd/evaluate/reference.py",
+        [("        torch.set_num_threads(threads)\n", "        pass\n")],
+        "tests/test_reference_contracts.py::test_training_and_loading_on_a_shortened_recipe",
+    ),
     # -- rows: evrun --
+    (
+        "the Square attack on a randomised defense sees one fixed draw on every query",
+        "lltd/evaluate/square.py",
+        [("draws = np.random.default_rng(seed + 1)", "draws = None")],
+        "tests/test_square_contracts.py::test_a_randomised_defense_draws_fresh_parameters_on_every_query",
+    ),
+    (
+        "the Square attack stops two queries short of its budget",
+        "lltd/evaluate/square.py",
+        [("for query in range(1, queries + 1):", "for query in range(1, queries - 1):")],
+        "tests/test_square_contracts.py::test_every_query_of_the_budget_is_tried_on_an_image_left_standing_and_a_tie_is_no_break",
+    ),
+    (
+        "a labelled set made without skipped files has None for them (join fails)",
+        "lltd/evaluate/data.py",
+        [("skipped: list[str] = field(default_factory=list)", "skipped: list[str] = None")],
+        "tests/test_evaluate_data_contracts.py::test_a_set_made_without_skips_names_or_sources_has_none_of_them",
+    ),
+    (
+        "an evaluated defense can be changed after it is made (not frozen)",
+        "lltd/evaluate/defenses.py",
+        [("@dataclass(frozen=True)\nclass Defense:", "@dataclass(frozen=False)\nclass Defense:")],
+        "tests/test_evaluate_defenses_contracts.py::test_parameters_steps_and_defenses_are_frozen_values",
+    ),
+    (
+        "PGD's 8-bit ball takes a budget 1.5e-6 levels short of a whole level as that level",
+        "lltd/evaluate/pgd.py",
+        [("np.floor(epsilon * 255 + 1e-6)", "np.floor(epsilon * 255 + 2e-6)")],
+        "tests/test_pgd_contracts.py::test_the_ball_is_the_whole_8_bit_levels_within_epsilon",
+    ),
+    (
+        "evaluate's options default to an adaptive run of None, not False",
+        "lltd/evaluate/run.py",
+        [("    adaptive: bool = False", "    adaptive: bool = None")],
+        "tests/test_evaluate_run_contracts.py::test_the_defaults_are_the_documented_ones",
+    ),
     # -- rows: attack --
     (
         "a truncated adversarial label loses trailing X's too, not only dots and spaces",

@@ -164,6 +164,8 @@ class Storage:
         info = self.info(relative)
         if info is None:
             return None
+        if self.is_local:  # to the nanosecond, as the job recorded it (a float of seconds is not)
+            return Source.of(Path(self.path(relative)), relative)
         data = self.fs.cat_file(self.path(relative))
         mtime_ns = int(info.mtime * 1e9) if info.mtime is not None else 0
         return Source(relative, len(data), mtime_ns, hashlib.sha256(data).hexdigest())

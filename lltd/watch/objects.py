@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lltd.batch.engine import default_jobs
@@ -32,7 +32,6 @@ from lltd.batch.scan import Task
 from lltd.common.errors import UsageError
 from lltd.common.text import printable
 from lltd.watch.config import FolderConfig, WatchConfig
-from lltd.watch.handler import is_partial_name
 from lltd.watch.log import Log
 from lltd.watch.notify import Notifier
 from lltd.watch.status import Counters, FolderCounts, Publisher
@@ -139,9 +138,8 @@ class ObjectWatcher:
         return metrics
 
     def _accepts(self, name: str, planner: Planner, listing: dict[str, FileInfo]) -> bool:
-        parts = PurePosixPath(name).parts
-        if any(part.startswith(".") for part in parts[:-1]) or is_partial_name(parts[-1]):
-            return False
+        # Dot folders and dot files the planner refuses itself, and partial names (.part, ~...)
+        # by their extension.
         inside = self.destination.relative_to(self.source)
         if inside and (name == inside or name.startswith(inside + "/")):
             return False
