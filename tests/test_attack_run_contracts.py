@@ -321,11 +321,14 @@ def test_batches_change_nothing_but_the_batching(tmp_path: Path) -> None:
     (inputs / "zz broken.png").write_bytes(b"\x89PNG broken")  # with zz empty: a batch of two bad
     reports = [
         attack_folder(inputs, tmp_path / f"out{size}", AttackOptions(
-            attack="fgsm", epsilon=0.2, batch_size=size), classifier=classifier())
+            attack="fgsm", epsilon=40 / 255, batch_size=size), classifier=classifier())
         for size in (1, 2, 3, 7)
     ]  # fmt: skip
     assert all(r.records == reports[0].records for r in reports)
     assert len(reports[0].records) == 7
+    # A failed attack early in a batch leaves the images after it attacked all the same.
+    statuses = [r.status for r in reports[0].records]
+    assert statuses.index("attack_failed") < len(statuses) - 1 - statuses[::-1].index("ok")
     assert list(attack_run._batches(list(range(7)), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
 
 
@@ -376,7 +379,8 @@ def test_the_json_report_states_settings_records_and_totals(tmp_path: Path) -> N
     (inputs / "zz empty.png").unlink()  # gone by the time of the report: no size
     write_json(report, tmp_path / "report.json")
     data = json.loads((tmp_path / "report.json").read_text())
-    assert (tmp_path / "report.json").read_text().endswith("}\n")
+    text = (tmp_path / "report.json").read_text()
+    assert text.startswith('{\n  "') and text.endswith("\n}\n")  # indented by 2, one newline
     assert data["command"] == "attack"
     assert (data["input"], data["output"]) == (str(inputs), str(out))
     assert data["settings"] == {
@@ -504,6 +508,18 @@ def test_a_saved_file_is_classified_as_read_back(tmp_path: Path) -> None:
     assert attack_run._classify_file(path, classifier()) == 2
     gray(tmp_path / "y.png", 100)
     assert attack_run._classify_file(tmp_path / "y.png", classifier()) == 1
+
+
+def test_a_stretched_perturbation_is_clamped_to_0_1_and_rounded_to_8_bits() -> None:
+    pixels = torch.tensor([1.2, 1.0, -0.1, 0.5, 0.2])
+    expected = torch.tensor([255, 255, 0, 128, 51]) / 255  # 127.5 rounds half to even: 128
+    assert torch.equal(attack_run._quantize(pixels), expected)
+
+
+def test_a_saved_file_is_classified_as_one_image_not_three_channels(tmp_path: Path) -> None:
+    # Pure red: the image's mean is 1/3 (dark); its red channel alone would be bright.
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "red.png")
+    assert attack_run._classify_file(tmp_path / "red.png", classifier()) == 0
 
 
 def test_norms_are_of_the_8_bit_pixels() -> None:
