@@ -235,12 +235,46 @@ def test_weights_that_do_not_fit_say_why_in_at_most_300_characters(tmp_path: Pat
     assert "\n" not in str(caught.value)
 
 
+def test_a_detail_of_exactly_300_characters_is_kept_whole(tmp_path: Path) -> None:
+    def detail(key: str) -> str:
+        try:
+            torch.nn.Linear(2, 2).load_state_dict(
+                {"weight": torch.zeros(2, 2), key: torch.zeros(1)}
+            )
+        except RuntimeError as exc:
+            return " ".join(str(exc).split())
+        raise AssertionError("loaded")
+
+    base = len(detail("k"))
+    for size in (300, 301):
+        key = "k" * (size - base + 1)
+        assert len(detail(key)) == size
+        torch.save({"weight": torch.zeros(2, 2), key: torch.zeros(1)}, tmp_path / "w.pth")
+        with pytest.raises(LltdError) as caught:
+            load_weights_file(torch.nn.Linear(2, 2), tmp_path / "w.pth", "lin")
+        cut = "" if size == 300 else "..."
+        assert (
+            str(caught.value)
+            == f"{tmp_path / 'w.pth'}: does not fit lin ({detail(key)[:300]}{cut})"
+        )
+
+
+def test_random_googlenet_and_inception_keep_torchvisions_own_initialisation() -> None:
+    torch.manual_seed(5)
+    loaded = load_classifier("googlenet", None)
+    torch.manual_seed(5)
+    expected = torchvision.models.googlenet(weights=None, init_weights=True)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in expected.state_dict().items())
+
+
 def test_a_state_dict_file_builds_the_network_with_its_class_count(tmp_path: Path) -> None:
     torch.manual_seed(0)
     net = torchvision.models.squeezenet1_1(num_classes=7)
     torch.save({"model": net.state_dict()}, tmp_path / "sq.pth")
     loaded = load_classifier("squeezenet1_1", tmp_path / "sq.pth")
     assert not loaded.training
+    by_text = load_classifier("squeezenet1_1", str(tmp_path / "sq.pth"))  # a path as text too
+    assert all(torch.equal(by_text.state_dict()[k], v) for k, v in net.state_dict().items())
     assert loaded.state_dict().keys() == net.state_dict().keys()
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in net.state_dict().items())
 
@@ -298,6 +332,12 @@ def test_published_weights_that_cannot_be_had_say_where_to_put_them(
         "or pass --weights PATH"
     )
     assert "\n" not in message and capsys.readouterr().out == ""
+    try:  # the same download, asked of torch directly: its first line is the reason given
+        torch.hub.load_state_dict_from_url(entry.url, model_dir=str(tmp_path / "direct"))
+    except OSError as exc:
+        reason = str(exc).strip().splitlines()[0]
+    capsys.readouterr()  # torch's own "Downloading: ..." line, not lltd's
+    assert reason and f"could not be downloaded ({reason}); place " in message
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(LltdError) as caught:
