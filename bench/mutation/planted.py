@@ -1690,6 +1690,23 @@ ROWS = [
         [('exc.name or "torch"', 'exc.name and "torch"')],
         "tests/test_torch_contracts.py::test_a_light_install_is_told_which_extra_brings_what_is_missing",
     ),
+    (
+        "a failed attack early in a batch leaves the batch's later images unattacked (continue -> break)",
+        "lltd/attack/run.py",
+        [
+            (
+                'did not change the prediction"\n            continue',
+                'did not change the prediction"\n            break',
+            )
+        ],
+        "tests/test_attack_run_contracts.py::test_batches_change_nothing_but_the_batching",
+    ),
+    (
+        "a saved adversarial file is classified channel by channel instead of as one image",
+        "lltd/attack/run.py",
+        [("classifier.predict(pixels.unsqueeze(0))", "classifier.predict(pixels.unsqueeze(1))")],
+        "tests/test_attack_run_contracts.py::test_a_saved_file_is_classified_as_one_image_not_three_channels",
+    ),
     # -- rows: lead --
     (
         'lltd serve\'s own scrapes are counted as route "other"',
