@@ -169,7 +169,14 @@ def test_a_state_dict_in_its_usual_wrappings(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "loaded", [[1, 2], {"w": torch.ones(1), "epoch": 3}, {"model": "x", "w": torch.ones(1)}, 7]
+    "loaded",
+    [
+        [1, 2],
+        {"w": torch.ones(1), "epoch": 3},
+        {"model": "x", "w": torch.ones(1)},
+        7,
+        {"state_dict": {"model": {"w": torch.ones(1)}}},  # one wrapping is taken off, not two
+    ],
 )
 def test_anything_but_a_dict_of_tensors_is_refused(tmp_path: Path, loaded: object) -> None:
     with pytest.raises(LltdError) as caught:
