@@ -7,6 +7,7 @@ with its lines, notifications and status file. Workers are threads (no process i
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -86,6 +87,8 @@ def thread_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     summary line unless a test asks for one (a loaded machine may take 10 s)."""
     monkeypatch.setattr(pool_module, "new_executor", lambda jobs: ThreadPoolExecutor(jobs))
     monkeypatch.setenv("LLTD_PROGRESS_INTERVAL", "3600")
+    # The daemon's overflow alarm turns watchdog's own log lines off in this process.
+    monkeypatch.setattr(logging.getLogger("watchdog.observers"), "propagate", True)
 
 
 class Setup:
@@ -651,9 +654,12 @@ def test_the_work_threads_are_named_and_do_not_hold_the_process(tmp_path: Path) 
     ]
     assert daemon._healthy() is True
     assert daemon.pool._executor is None  # no scheduler: workers start with the first file
+    watchdog_log = logging.getLogger("watchdog.observers")
+    assert daemon.overflow in watchdog_log.handlers  # the overflow alarm listens while running
     daemon.stop()
     thread.join(60)
     assert status == [0]
+    assert daemon.overflow not in watchdog_log.handlers
 
 
 def test_a_folder_replaced_under_the_daemon_stops_it_with_status_1(tmp_path: Path) -> None:
@@ -716,6 +722,11 @@ def test_metrics_are_served_and_each_file_observed(tmp_path: Path) -> None:
     daemon.stop()
     thread.join(60)
     assert status == [0]
+    import socket
+
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # closed with the daemon
 
 
 def test_a_file_still_in_flight_at_the_stop_timeout_stays_and_is_said(
