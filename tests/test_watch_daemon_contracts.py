@@ -480,6 +480,9 @@ def test_an_overflow_is_counted_said_and_rescanned(made: Setup) -> None:
     daemon = made.daemon
     daemon._overflowed()
     assert (daemon.counters.overflows, daemon.counters.rescans) == (1, 1)
+    daemon._overflowed()
+    assert (daemon.counters.overflows, daemon.counters.rescans) == (2, 2)
+    made.log.lines.pop()
     assert made.log.lines == [
         ("warning", "the kernel's inotify event queue overflowed: rescanning now")
     ]
@@ -892,3 +895,29 @@ def test_without_shared_no_claims_are_tended_after_the_start(tmp_path: Path) -> 
     daemon.stop()
     thread.join(60)
     assert status == [0] and tended == [0.0]
+
+
+def test_the_keep_alive_vouches_only_for_live_threads_and_live_observers(made: Setup) -> None:
+    from watchdog.observers.polling import PollingObserver
+
+    daemon = made.daemon
+    release = threading.Event()
+    live = threading.Thread(target=release.wait, args=(30,), daemon=True)
+    live.start()
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    running = PollingObserver(timeout=0.1)
+    running.start()
+    stopped = PollingObserver(timeout=0.1)
+    try:
+        daemon._threads, daemon._observers = [live], [running]
+        assert daemon._healthy() is True
+        daemon._observers = [running, stopped]  # an observer that is not running
+        assert daemon._healthy() is False
+        daemon._threads, daemon._observers = [live, dead], [running]  # a thread that ended
+        assert daemon._healthy() is False
+    finally:
+        release.set()
+        running.stop()
+        running.join(30)
