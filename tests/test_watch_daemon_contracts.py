@@ -921,3 +921,49 @@ def test_the_keep_alive_vouches_only_for_live_threads_and_live_observers(made: S
         release.set()
         running.stop()
         running.join(30)
+
+
+def test_an_idle_daemon_publishes_its_status_only_when_it_changes(tmp_path: Path) -> None:
+    clock = ReadClock()
+    setup = Setup(tmp_path, clock=clock)
+    published: list[str] = []
+    daemon = setup.daemon
+    daemon.publisher.notify = published.append  # STATUS=, sent at each publish
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    clock.turns(thread)
+    before = len(published)
+    clock.now = 100.0  # periods pass, nothing changes
+    clock.turns(thread, 20)
+    assert len(published) == before
+    daemon.stop()
+    thread.join(60)
+    assert status == [0]
+
+
+def test_the_main_loop_never_waits_for_room_in_the_queue(made: Setup) -> None:
+    daemon = made.daemon
+    asked: list[object] = []
+    real = daemon.intake.put_live
+
+    def put_live(key, timeout=None, version=None):  # type: ignore[no-untyped-def]
+        asked.append(timeout)
+        return real(key, timeout=timeout, version=version)
+
+    daemon.intake.put_live = put_live  # type: ignore[method-assign]
+    daemon.settler.clock = lambda: 0.0
+    picture(made.inp / "a.png")
+    daemon.settler.track(made.inp / "a.png", made.key("a.png"))
+    daemon.settler.clock = lambda: 100.0
+    daemon._promote_settled()
+    assert asked == [0]
+
+
+def test_move_mode_records_nothing_in_the_journal(made: Setup) -> None:
+    picture(made.inp / "a.png")
+    flight = made.flight("a.png")
+    result = FileResult("x", str(made.out / "a_f.png"), Outcome.CONVERTED)
+    made.daemon._report(Report("done", flight, Processed(result, "moved:/x")))
+    folder = made.daemon.folders[0]
+    assert folder.journal is not None
+    assert not folder.journal.seen(folder.journal_key(made.inp / "a.png", flight.sig))
