@@ -38,6 +38,7 @@ from lltd.jobs.common import (
 )
 
 DATA = b"the input's bytes"
+NEEDS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="only root gives a file to another user")
 DIGEST = hashlib.sha256(DATA).hexdigest()
 
 
@@ -244,7 +245,7 @@ def test_quarantine_copies_from_the_descriptor_given_and_leaves_it_open(tmp_path
     assert (result.bytes_before, result.bytes_after) == (len(DATA), len(DATA))
 
 
-def test_quarantine_replaces_its_own_earlier_copy_but_no_other_users_file(tmp_path: Path) -> None:
+def test_quarantine_replaces_its_own_earlier_copy(tmp_path: Path) -> None:
     root, failed = tmp_path / "in", tmp_path / "failed"
     put(root / "a.png")
     put(failed / "a.png", b"an earlier run's copy")
@@ -253,6 +254,11 @@ def test_quarantine_replaces_its_own_earlier_copy_but_no_other_users_file(tmp_pa
     assert (failed / "a.png").read_bytes() == DATA
     assert reason_of(failed / "a.png") == f"{root / 'a.png'}: why\n"
     assert result.output == str(failed / "a.png")
+
+
+@NEEDS_ROOT
+def test_quarantine_replaces_no_other_users_file(tmp_path: Path) -> None:
+    root, failed = tmp_path / "in", tmp_path / "failed"
     theirs = put(failed / "b.png", b"another user's")
     os.chown(theirs, 12345, 12345)
     put(root / "b.png")
@@ -272,14 +278,20 @@ def test_quarantine_beneath_an_output_tree_by_descriptor(tmp_path: Path) -> None
 
 def test_own_version_is_a_regular_file_of_ours_and_nothing_else(tmp_path: Path) -> None:
     mine = put(tmp_path / "mine")
-    theirs = put(tmp_path / "theirs")
-    os.chown(theirs, 12345, 12345)
     (tmp_path / "dir").mkdir()
     (tmp_path / "link").symlink_to(mine)
     with Folder.open(tmp_path) as folder:
         assert own_version(folder, "mine") == Version.of(mine.stat())
-        for name in ("theirs", "dir", "link", "gone"):
+        for name in ("dir", "link", "gone"):
             assert own_version(folder, name) is False
+
+
+@NEEDS_ROOT
+def test_own_version_of_another_users_file_is_none(tmp_path: Path) -> None:
+    theirs = put(tmp_path / "theirs")
+    os.chown(theirs, 12345, 12345)
+    with Folder.open(tmp_path) as folder:
+        assert own_version(folder, "theirs") is False
 
 
 def test_output_place_closes_only_a_folder_it_opened(tmp_path: Path) -> None:

@@ -92,8 +92,11 @@ def _serve_one(server: socket.socket, conn: socket.socket) -> None:
 
 
 #: Never preloaded: lltd and the tests (they must be imported fresh), and libraries that start
-#: threads or hold devices at import (a fork copies a process with one thread only).
-_NEVER = ("lltd", "tests", "conftest", "__main__", "torch", "dask", "distributed", "matplotlib")
+#: threads or hold devices at import (a fork copies a process with one thread only). torch (CPU)
+#: is preloaded: its import starts no thread beyond numpy's BLAS one (2 before, 2 after, counted
+#: in /proc/self/task) and it forks as DataLoader's workers do; its import was most of each
+#: mutant's time in the evaluate rows (about a minute at load 25).
+_NEVER = ("lltd", "tests", "conftest", "__main__", "dask", "distributed", "matplotlib")
 
 
 def learned(args: list[str]) -> list[str]:

@@ -1607,7 +1607,89 @@ ROWS = [
         "tests/test_reference_contracts.py::test_training_and_loading_on_a_shortened_recipe",
     ),
     # -- rows: evrun --
+    (
+        "the Square attack on a randomised defense sees one fixed draw on every query",
+        "lltd/evaluate/square.py",
+        [("draws = np.random.default_rng(seed + 1)", "draws = None")],
+        "tests/test_square_contracts.py::test_a_randomised_defense_draws_fresh_parameters_on_every_query",
+    ),
+    (
+        "the Square attack stops two queries short of its budget",
+        "lltd/evaluate/square.py",
+        [("for query in range(1, queries + 1):", "for query in range(1, queries - 1):")],
+        "tests/test_square_contracts.py::test_every_query_of_the_budget_is_tried_on_an_image_left_standing_and_a_tie_is_no_break",
+    ),
+    (
+        "a labelled set made without skipped files has None for them (join fails)",
+        "lltd/evaluate/data.py",
+        [("skipped: list[str] = field(default_factory=list)", "skipped: list[str] = None")],
+        "tests/test_evaluate_data_contracts.py::test_a_set_made_without_skips_names_or_sources_has_none_of_them",
+    ),
+    (
+        "an evaluated defense can be changed after it is made (not frozen)",
+        "lltd/evaluate/defenses.py",
+        [("@dataclass(frozen=True)\nclass Defense:", "@dataclass(frozen=False)\nclass Defense:")],
+        "tests/test_evaluate_defenses_contracts.py::test_parameters_steps_and_defenses_are_frozen_values",
+    ),
+    (
+        "PGD's 8-bit ball takes a budget 1.5e-6 levels short of a whole level as that level",
+        "lltd/evaluate/pgd.py",
+        [("np.floor(epsilon * 255 + 1e-6)", "np.floor(epsilon * 255 + 2e-6)")],
+        "tests/test_pgd_contracts.py::test_the_ball_is_the_whole_8_bit_levels_within_epsilon",
+    ),
+    (
+        "evaluate's options default to an adaptive run of None, not False",
+        "lltd/evaluate/run.py",
+        [("    adaptive: bool = False", "    adaptive: bool = None")],
+        "tests/test_evaluate_run_contracts.py::test_the_defaults_are_the_documented_ones",
+    ),
     # -- rows: attack --
+    (
+        "a truncated adversarial label loses trailing X's too, not only dots and spaces",
+        "lltd/attack/naming.py",
+        [('.rstrip(" .")', '.rstrip("XX .XX")')],
+        "tests/test_attack_naming_contracts.py::test_truncation_keeps_a_text_that_fits_and_never_splits_a_character",
+    ),
+    (
+        "a label hint can be changed after it is made (and is no longer hashable)",
+        "lltd/attack/labels.py",
+        [("@dataclass(frozen=True)", "@dataclass(frozen=False)")],
+        "tests/test_attack_labels_contracts.py::test_a_hint_is_a_frozen_value",
+    ),
+    (
+        "an attack's catalog entry can be changed in place (steps of every later run with it)",
+        "lltd/attack/catalog.py",
+        [("@dataclass(frozen=True)", "@dataclass(frozen=False)")],
+        "tests/test_attack_catalog_contracts.py::test_a_spec_is_a_frozen_value",
+    ),
+    (
+        "a weights file that does not fit EfficientNet-Lite0 is blamed on another model's name",
+        "lltd/models/imagenet.py",
+        [
+            (
+                'load_weights_file(model, Path(weights), "efficientnet-lite0")',
+                'load_weights_file(model, Path(weights), "XXefficientnet-lite0XX")',
+            )
+        ],
+        "tests/test_models_imagenet_contracts.py::test_a_weights_file_is_loaded_quietly",
+    ),
+    (
+        "WebPFlip on seeded settings without a generator gives every image of a batch the same draw",
+        "lltd/torch.py",
+        [
+            (
+                "    if rng is None and settings.randomised:\n        rng = settings.rng()",
+                "    if rng is None and settings.randomised:\n        rng = None",
+            )
+        ],
+        "tests/test_torch_contracts.py::test_seeded_settings_without_a_generator_draw_one_sequence_from_the_seed",
+    ),
+    (
+        "a light install missing numpy is told that torch is missing",
+        "lltd/torch.py",
+        [('exc.name or "torch"', 'exc.name and "torch"')],
+        "tests/test_torch_contracts.py::test_a_light_install_is_told_which_extra_brings_what_is_missing",
+    ),
     # -- rows: lead --
     (
         'lltd serve\'s own scrapes are counted as route "other"',
