@@ -179,6 +179,9 @@ def test_a_random_start_is_uniform_in_the_ball_and_seeded_per_batch() -> None:
     moved = first.adversarial.astype(int) - 128
     assert moved.min() == -8 and moved.max() == 8  # spread over the whole ball
     assert len(np.unique(moved)) == 17
+    # Uniform over the ball: centred on the clean image, no level much more likely than another.
+    assert abs(moved.mean()) < 1
+    assert max(np.bincount(moved.ravel() + 8)) < 2 * moved.size / 17
     assert not np.array_equal(first.adversarial[0], first.adversarial[1])
     again = pgd(Mean(2.0), None, clean, zeros(4), EPS, steps=0, random_start=True)
     assert np.array_equal(again.adversarial, first.adversarial)
@@ -269,5 +272,5 @@ def test_each_eot_draw_is_a_copy_of_the_iterate() -> None:
     model = Mean()
     flip_random = make_defense("flip-random", P)
     pgd(model, flip_random, grey([250, 200]), zeros(2), EPS, steps=2, eot=3)
-    assert [len(seen) for seen in model.seen] == [6, 6, 6]
+    assert [tuple(seen.shape) for seen in model.seen] == [(6, 3, 4, 4)] * 3  # whole images
     assert pgd_module._COPY_BUDGET == 80 * 224 * 224
