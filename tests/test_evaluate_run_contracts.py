@@ -505,3 +505,51 @@ def test_evaluate_model_joins_folders_and_takes_precomputed_sets_with_or_without
     with pytest.raises(UsageError) as refused:  # the options are checked before the model loads
         run.evaluate_model("no.such.module:factory", "DEFAULT", one, options(eot=0))
     assert str(refused.value) == "--eot must be at least 1, not 0"
+
+
+class Mean(torch.nn.Module):
+    """Class 0 when the mean pixel is above mid-grey, else class 1 (the gradient is the same
+    for every pixel: one signed step darkens them all)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        mean = pixels.flatten(1).mean(1) - 0.5
+        return torch.stack([mean, -mean], 1) * self.scale
+
+
+def test_an_oblivious_attack_is_run_once_on_the_bare_model_and_reported(tmp_path) -> None:
+    pytest.importorskip("foolbox", reason="the oblivious attacks need the [attack] extra")
+    data = Dataset(
+        np.stack([np.full((4, 4, 3), level, np.uint8) for level in (130, 250, 250)]),
+        np.zeros(3, dtype=np.int64), "grey", names=["a", "b", "c"],
+    )  # fmt: skip
+    said: list[str] = []
+    o = options(attacks=("none", "fgsm"), defenses=[make_defense("none", P)])
+    report = evaluate(Mean(), data, o, said.append)
+    [entry] = report["attacks"]
+    # One signed step of 8 levels: 130 -> 122 is fooled, 250 -> 242 is not.
+    assert set(entry) == {"attack", "epsilon", "steps", "fooled", "mean_linf", "mean_l2", "seconds"}
+    assert (entry["attack"], entry["epsilon"], entry["steps"]) == ("fgsm", EPS, 1)
+    assert entry["fooled"] == pytest.approx(1 / 3)
+    assert entry["mean_linf"] == pytest.approx(8 / 255) and entry["mean_l2"] > 0
+    assert 0 <= entry["seconds"] == round(entry["seconds"], 2) < 600
+    assert said[0] == "attack fgsm (3 images, 1 steps)"
+    rows = {(r["attack"], r["defense"]): r for r in report["rows"]}
+    assert rows[("fgsm", "none")]["accuracy"] == pytest.approx(2 / 3)
+    assert rows[("fgsm", "none")]["restored"] == 0.0
+    assert report["survivors"]["none"] == [1, 2]
+
+
+def test_a_minimal_attack_says_its_other_settings_and_takes_no_budget() -> None:
+    pytest.importorskip("foolbox", reason="the oblivious attacks need the [attack] extra")
+    data = Dataset(np.full((2, 4, 4, 3), 130, np.uint8), np.zeros(2, dtype=np.int64), "grey")
+    said: list[str] = []
+    o = options(attacks=("deepfool",), defenses=[make_defense("none", P)], quick=True)
+    [entry] = evaluate(Mean(), data, o, said.append)["attacks"]
+    assert said[0] == "attack deepfool (2 images, 20 steps, 3 candidates)"
+    assert (entry["attack"], entry["epsilon"], entry["steps"], entry["fooled"]) == (
+        "deepfool", None, 20, 1.0,
+    )  # fmt: skip
