@@ -4,6 +4,7 @@ temporaries cleared only when they are regular files of lltd's name and old enou
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -142,3 +143,14 @@ def test_an_extent_copy_stops_at_size_even_when_data_lies_beyond(tmp_path: Path)
     with open(source, "rb") as src, open(target, "wb") as dst:
         copy_extents(src.fileno(), dst.fileno(), 4096)
     assert target.read_bytes() == b"\0" * 4096
+
+
+def test_an_output_under_a_file_is_refused_as_not_a_folder_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "FILE").write_bytes(b"a file, not a folder")
+    with pytest.raises(NotADirectoryError) as refused, atomic_output(tmp_path / "FILE" / "x.webp"):
+        pass
+    assert refused.value.errno == errno.ENOTDIR
+    assert refused.value.filename == str(tmp_path / "FILE")
+    assert (tmp_path / "FILE").read_bytes() == b"a file, not a folder"

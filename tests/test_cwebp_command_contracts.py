@@ -5,6 +5,7 @@ stdout or discarded, and the exit statuses of :func:`main`."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -15,6 +16,7 @@ import pytest
 from PIL import Image, features
 from webp_helpers import CWEBP, needs_cwebp
 
+from lltd.cli.lean import cwebp_command
 from lltd.cli.lean.cwebp_command import USAGE, help_text, main, run
 from lltd.codecs.cwebp import NOT_FOUND
 from lltd.codecs.cwebp_options import OPTIONS
@@ -289,7 +291,18 @@ def test_main_bad_images_are_one_line_and_status_1(
 
 def test_main_os_errors_are_one_line_and_status_1(png: str, capsys: pytest.CaptureFixture) -> None:
     assert main(["--backend", "pillow", png, "-o", "in.png/out.webp"]) == 1
-    assert capsys.readouterr() == ("", "lltd: error: [Errno 17] File exists: 'in.png'\n")
+    assert capsys.readouterr() == ("", "lltd: error: in.png: not a directory\n")
+
+
+def test_main_an_os_error_without_a_file_name_is_its_own_words(
+    png: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(argv: list[str]) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cwebp_command, "run", full)
+    assert main([png, "-o", "out.webp"]) == 1
+    assert capsys.readouterr() == ("", "lltd: error: [Errno 28] No space left on device\n")
 
 
 def test_main_ctrl_c_is_one_line_and_status_130(

@@ -147,7 +147,7 @@ def test_a_destination_under_a_file_is_one_line(run_lltd, make_image, tmp_path):
     source = make_image(tmp_path / "a.png")
     result = run_lltd("cwebp", "-q", "60", source, "-o", tmp_path / "a.png" / "o.webp")
     assert result.returncode == 1
-    assert_one_line_error(result.stderr, "a.png/o.webp", "Not a directory")
+    assert_one_line_error(result.stderr, "a.png/o.webp", "not a directory")
     assert Image.open(source).size == (48, 40)
 
 

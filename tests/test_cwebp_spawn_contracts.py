@@ -229,7 +229,7 @@ def test_an_os_error_is_one_line_and_status_1(
     assert main(["--cwebp", str(fake), png, "-o", png + "/out.webp"]) == 1
     assert capfd.readouterr() == (
         "",
-        f"lltd: error: [Errno 20] Not a directory: '{png}/out.webp'\n",
+        f"lltd: error: {png}/out.webp: not a directory\n",
     )
 
 

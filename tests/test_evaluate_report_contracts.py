@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def full_report() -> dict[str, Any]:
     ]
     return {
         "model": "reference", "data": "reference:test", "n_images": 10, "rows": rows,
-        "parameters": {"defense_labels": {"webp": "webp q60"}, "seed": 0},
+        "parameters": {"seed": 0, "defense_labels": {"webp": "webp q60"}},  # sorted when shown
         "worst_case": {
             "none": {"clean": 0.9, "accuracy": 0.1, "attack": "fgsm", "n": 10,
                      "interval": [0.0179, 0.4042]},
@@ -318,7 +319,8 @@ def test_write_report_writes_every_file_atomically_and_returns_them_in_order(
     ]
     assert list(SWEEP_FIELDS) == _rows((out / "sweep.csv").read_bytes())[0]
     document = json.loads((out / "results.json").read_text())
-    assert (out / "results.json").read_text().endswith("}\n")
+    assert (out / "results.json").read_text().startswith('{\n  "schema": "lltd.report/1",\n')
+    assert (out / "results.json").read_text().endswith("\n  }\n}\n")
     assert document == json.loads(json.dumps(as_document(full_report(), out)))
 
 
@@ -408,3 +410,16 @@ def test_print_table_says_the_sanity_verdict_on_stderr_and_fits_80_columns(
         "No adaptive attack was run (`--adaptive`): the worst case below covers only attacks "
         "that do not know the defense.\n"
     )
+
+
+def test_print_table_flushes_the_table_before_the_command_says_more_on_stderr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lltd.evaluate.terminal import table_lines
+
+    # stdout as a pipe is block-buffered: unflushed, the table would reach a shared log after
+    # the "lltd: wrote ..." line that `lltd evaluate` prints on stderr next.
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="utf-8"))
+    print_table(full_report(), 80)
+    assert raw.getvalue().decode() == "\n".join(table_lines(full_report(), 80)) + "\n"

@@ -140,11 +140,24 @@ def test_without_clean_images_clean_is_all_right_and_no_quality_means_the_defaul
         assert entry["oblivious"] == entry["worst"] == float(right.mean())
 
 
-def test_adaptive_entries_are_bpda_pgd_through_the_codec_and_worst_is_both() -> None:
+def test_adaptive_entries_are_bpda_pgd_through_the_codec_and_worst_is_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lltd.evaluate import adaptive
+
+    def no_square(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Square ran: --match-size attacks with BPDA-PGD only")
+
     model, data, sets = _setup()
     settings = AdaptiveSettings(epsilon=2 / 255, steps=2, restarts=1, losses=("ce",), seed=3)
     said: list[str] = []
-    entries = match.match_size(model, data, sets, [10], settings, said.append)
+    with monkeypatch.context() as patch:
+        patch.setattr(adaptive, "square_attack", no_square)
+        entries = match.match_size(model, data, sets, [10], settings, said.append)
+    assert [list(entry) for entry in entries] == [
+        ["codec", "quality", "webp_quality", "mean_bytes", "size_ratio", "bits_per_pixel",
+         "clean", "oblivious", "adaptive", "worst", "n"]
+    ] * 2  # fmt: skip
     jpeg = entries[1]["quality"]
     assert said[1:] == [
         f"  webp q10: adaptive {100 * entries[0]['adaptive']:.1f} %, worst "

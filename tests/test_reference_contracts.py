@@ -119,14 +119,21 @@ def test_each_split_is_three_fixed_crops_of_each_of_its_cells() -> None:
         reference.reference_dataset("val")
 
 
-def test_an_augmented_epoch_is_fixed_by_its_generator() -> None:
+def test_augmented_crops_are_fixed_by_the_generator(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 8 crops per class (160 in the recipe): known sums, plain and weighted by the column (so a
+    # mirror image, of the same sum, differs), of float32 pixels summed in float64.
+    monkeypatch.setattr(reference, "_PER_CLASS_PER_EPOCH", 8)
     images, labels = reference._augmented_epoch(np.random.default_rng(1))
-    assert images.shape == (1920, 3, 64, 64) and images.dtype == torch.float32
+    assert images.shape == (96, 3, 64, 64) and images.dtype == torch.float32
     assert images.is_contiguous()
-    assert labels.tolist() == [c for c in range(12) for _ in range(160)]
+    assert labels.tolist() == [c for c in range(12) for _ in range(8)]
     assert float(images.min()) >= 0 and float(images.max()) <= 1
-    assert float(images.sum()) == 9886286.0
-    assert (float(images[0].sum()), float(images[-1].sum())) == (6958.83154296875, 3788.46044921875)
+    column = torch.arange(64, dtype=torch.float64)
+    pixels = images.double()
+    assert float(pixels.sum()) == pytest.approx(483406.1536970187, rel=1e-9)
+    assert float((pixels * column).sum()) == pytest.approx(15089523.36679042, rel=1e-9)
+    assert float(pixels[0].sum()) == pytest.approx(6958.831331893802, rel=1e-9)
+    assert float((pixels[-1] * column).sum()) == pytest.approx(167057.7528771162, rel=1e-9)
 
 
 def test_the_network_is_four_conv_blocks_and_a_linear_layer() -> None:

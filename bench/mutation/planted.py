@@ -1644,6 +1644,52 @@ ROWS = [
         "tests/test_evaluate_run_contracts.py::test_the_defaults_are_the_documented_ones",
     ),
     # -- rows: attack --
+    (
+        "a truncated adversarial label loses trailing X's too, not only dots and spaces",
+        "lltd/attack/naming.py",
+        [('.rstrip(" .")', '.rstrip("XX .XX")')],
+        "tests/test_attack_naming_contracts.py::test_truncation_keeps_a_text_that_fits_and_never_splits_a_character",
+    ),
+    (
+        "a label hint can be changed after it is made (and is no longer hashable)",
+        "lltd/attack/labels.py",
+        [("@dataclass(frozen=True)", "@dataclass(frozen=False)")],
+        "tests/test_attack_labels_contracts.py::test_a_hint_is_a_frozen_value",
+    ),
+    (
+        "an attack's catalog entry can be changed in place (steps of every later run with it)",
+        "lltd/attack/catalog.py",
+        [("@dataclass(frozen=True)", "@dataclass(frozen=False)")],
+        "tests/test_attack_catalog_contracts.py::test_a_spec_is_a_frozen_value",
+    ),
+    (
+        "a weights file that does not fit EfficientNet-Lite0 is blamed on another model's name",
+        "lltd/models/imagenet.py",
+        [
+            (
+                'load_weights_file(model, Path(weights), "efficientnet-lite0")',
+                'load_weights_file(model, Path(weights), "XXefficientnet-lite0XX")',
+            )
+        ],
+        "tests/test_models_imagenet_contracts.py::test_a_weights_file_is_loaded_quietly",
+    ),
+    (
+        "WebPFlip on seeded settings without a generator gives every image of a batch the same draw",
+        "lltd/torch.py",
+        [
+            (
+                "    if rng is None and settings.randomised:\n        rng = settings.rng()",
+                "    if rng is None and settings.randomised:\n        rng = None",
+            )
+        ],
+        "tests/test_torch_contracts.py::test_seeded_settings_without_a_generator_draw_one_sequence_from_the_seed",
+    ),
+    (
+        "a light install missing numpy is told that torch is missing",
+        "lltd/torch.py",
+        [('exc.name or "torch"', 'exc.name and "torch"')],
+        "tests/test_torch_contracts.py::test_a_light_install_is_told_which_extra_brings_what_is_missing",
+    ),
     # -- rows: lead --
     (
         'lltd serve\'s own scrapes are counted as route "other"',

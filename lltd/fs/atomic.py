@@ -90,7 +90,12 @@ def open_parent(destination: Path) -> Folder:
         return Folder.open(destination.parent)
     except (FileNotFoundError, NotADirectoryError):
         # The first file of a folder (asked here rather than by a stat before every file).
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as exc:  # a file where a folder should be: say that, as open does
+            raise NotADirectoryError(
+                errno.ENOTDIR, os.strerror(errno.ENOTDIR), exc.filename
+            ) from None
         return Folder.open(destination.parent)
 
 

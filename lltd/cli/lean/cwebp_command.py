@@ -180,7 +180,9 @@ def main(argv: list[str]) -> int:
         print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
+        from lltd.cli import os_error_line  # the package's own __init__: imported already
+
+        print(f"lltd: error: {os_error_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("lltd: interrupted", file=sys.stderr)

@@ -159,11 +159,16 @@ def main(argv: list[str]) -> int | None:
     errors; None: left to :mod:`lltd.cli.lean.cwebp_command`."""
     try:
         return try_spawn(argv)
-    except (LltdError, OSError) as exc:
+    except LltdError as exc:
         from lltd.common.text import one_line
 
         print(f"lltd: error: {one_line(exc)}", file=sys.stderr)
-        return 2 if isinstance(exc, LltdError) else 1
+        return 2
+    except OSError as exc:
+        from lltd.cli import os_error_line  # the package's own __init__: imported already
+
+        print(f"lltd: error: {os_error_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("lltd: interrupted", file=sys.stderr)
         return 130
