@@ -7,9 +7,12 @@ rounding; the manifest and the JSON report word for word; the one-line refusals.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import errno
 import io
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -179,6 +182,63 @@ def test_a_minimal_norm_result_is_stretched_until_it_survives_rounding(tmp_path:
     assert (far.status, far.perturbation_scale, far.saved_class) == ("ok", 1.0, 1)
 
 
+def test_an_example_that_rounding_made_harmless_is_saved_and_says_so(tmp_path: Path) -> None:
+    # FGSM at 1.45 levels lifts 84 to 85.45 (0.3351: mid), which a PNG stores as 85 (dark). A
+    # bounded attack is never stretched: the file is kept, named after what the attack reached.
+    gray(tmp_path / "in" / "n00000001 edge.png", 84)
+    options = AttackOptions(attack="fgsm", epsilon=1.45 / 255)
+    (record,) = attack_folder(
+        tmp_path / "in", tmp_path / "out", options, classifier=classifier()
+    ).records
+    assert (record.status, record.adversarial_class, record.saved_class) == ("ok", 1, 0)
+    assert (record.saved_still_adversarial, record.perturbation_scale) == (False, 1.0)
+    assert record.output == "Adv_n00000001 dark-n00000002 mid_grey.png"
+    assert (record.l2, record.linf) == norms(1)
+
+
+def test_an_unknown_synset_falls_back_to_the_prediction(tmp_path: Path) -> None:
+    gray(tmp_path / "in" / "n00000009 nothing.png", 150)  # neither synset nor name is a class
+    options = AttackOptions(attack="fgsm", epsilon=40 / 255)
+    (record,) = attack_folder(
+        tmp_path / "in", tmp_path / "o", options, classifier=classifier()
+    ).records
+    assert (record.label_source, record.true_class, record.status) == ("prediction", 1, "ok")
+
+
+def test_carlini_wagner_records_no_step_count(tmp_path: Path) -> None:
+    gray(tmp_path / "in" / "n00000001 dark.png", 80)
+    options = AttackOptions(attack="cw", steps=2)
+    (record,) = attack_folder(
+        tmp_path / "in", tmp_path / "o", options, classifier=classifier()
+    ).records
+    assert record.status in ("ok", "attack_failed") and record.steps is None
+
+
+def test_the_pixel_limit_reaches_every_input(tmp_path: Path) -> None:
+    gray(tmp_path / "in" / "n00000001 dark.png", 80)
+    options = AttackOptions(attack="fgsm", epsilon=40 / 255, max_pixels=63)
+    (record,) = attack_folder(
+        tmp_path / "in", tmp_path / "o", options, classifier=classifier()
+    ).records
+    assert (record.status, record.reason) == (
+        "bad_input", "8x8 = 64 pixels exceeds the limit of 63 (--max-pixels)",
+    )  # fmt: skip
+    options = AttackOptions(attack="fgsm", epsilon=40 / 255, max_pixels=64)
+    (record,) = attack_folder(
+        tmp_path / "in", tmp_path / "p", options, classifier=classifier()
+    ).records
+    assert record.status == "ok"
+
+
+def test_the_output_folder_is_made_with_its_parents(tmp_path: Path) -> None:
+    gray(tmp_path / "in" / "n00000001 dark.png", 80)
+    out = tmp_path / "a" / "b" / "out"
+    attack_folder(tmp_path / "in", out, FGSM, classifier=classifier())
+    assert sorted(p.name for p in out.iterdir()) == [
+        "Adv_n00000001 dark-n00000002 mid_grey.png", "manifest.csv",
+    ]  # fmt: skip
+
+
 def test_the_stretch_is_the_first_scale_that_stays_adversarial_else_the_smallest() -> None:
     model = classifier()
     clean = torch.full((3, 8, 8), 84 / 255)
@@ -211,6 +271,21 @@ def test_options_default_and_refuse_in_one_line() -> None:
         with pytest.raises(UsageError) as caught:
             options.validate()
         assert str(caught.value) == message
+
+
+def test_options_are_a_frozen_value() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        FGSM.seed = 1  # type: ignore[misc]
+    assert {FGSM, AttackOptions(attack="fgsm", epsilon=40 / 255, batch_size=2)} == {FGSM}
+
+
+def test_attack_folder_checks_its_options_before_touching_anything(tmp_path: Path) -> None:
+    gray(tmp_path / "in" / "n00000001 dark.png", 80)
+    with pytest.raises(UsageError) as caught:
+        attack_folder(tmp_path / "in", tmp_path / "out", AttackOptions(batch_size=0),
+                      classifier=classifier())  # fmt: skip
+    assert str(caught.value) == "--batch-size must be at least 1, not 0"
+    assert not (tmp_path / "out").exists()
 
 
 def test_inputs_and_output_folders_are_checked(tmp_path: Path) -> None:
@@ -298,6 +373,7 @@ def test_the_json_report_states_settings_records_and_totals(tmp_path: Path) -> N
         attack="fgsm", epsilon=40 / 255, batch_size=2, synsets=tmp_path / "x.txt"
     )
     report = attack_folder(inputs, out, options, classifier=classifier())
+    (inputs / "zz empty.png").unlink()  # gone by the time of the report: no size
     write_json(report, tmp_path / "report.json")
     data = json.loads((tmp_path / "report.json").read_text())
     assert (tmp_path / "report.json").read_text().endswith("}\n")
@@ -324,8 +400,23 @@ def test_the_json_report_states_settings_records_and_totals(tmp_path: Path) -> N
     assert (failed["output"], failed["bytes_after"], failed["error"]) == (
         None, None, "fgsm did not change the prediction",
     )  # fmt: skip
-    assert files["zz empty.png"]["bytes_before"] == 0
-    sizes_in = sum((inputs / name).stat().st_size for name in files)
+    empty = files["zz empty.png"]
+    assert empty["error"].endswith("empty file (0 bytes)")
+    assert empty | {"error": None} == {
+        "input": "zz empty.png", "output": None, "outcome": "bad_input", "bytes_before": None,
+        "bytes_after": None, "error": None, "label_source": "", "true_class": None,
+        "true_label": "", "clean_class": None, "clean_label": "", "adversarial_class": None,
+        "adversarial_label": "", "saved_class": None, "saved_still_adversarial": None,
+        "l2": None, "linf": None, "steps": None, "perturbation_scale": None,
+    }  # fmt: skip
+    wrong = files["n00000002 wrong.png"]
+    unset = ("adv", "saved", "l", "steps", "pert")  # what an input not attacked leaves unset
+    assert {k: v for k, v in wrong.items() if k.startswith(unset)} == {
+        "label_source": "filename", "linf": None, "l2": None, "adversarial_class": None,
+        "adversarial_label": "", "saved_class": None, "saved_still_adversarial": None,
+        "steps": None, "perturbation_scale": None,
+    }  # fmt: skip
+    sizes_in = sum((inputs / name).stat().st_size for name in files if name != "zz empty.png")
     sizes_out = sum((out / r["output"]).stat().st_size for r in data["files"] if r["output"])
     totals = dict(data["totals"])
     assert 0 <= totals.pop("seconds") < 3600
@@ -380,6 +471,8 @@ def test_a_model_by_name_takes_the_synset_words_beside_the_inputs(
     )
     (record,) = report.records
     assert (record.status, record.output) == ("ok", "Adv_n00000001 dark-n00000002 mid.png")
+    single = attack_folder(inputs / "n00000001 dark.png", tmp_path / "one", options)
+    assert single.records[0].output == "Adv_n00000001 dark-n00000002 mid.png"  # found above it
     (tmp_path / "synset_words.txt").write_text("n00000001 dark\n")  # not for this model: ignored
     report = attack_folder(inputs, tmp_path / "out2", options)
     assert report.records[0].output == "Adv_0-1.png"  # the factory's classes: 0, 1, 2
@@ -392,9 +485,7 @@ def test_a_model_by_name_takes_the_synset_words_beside_the_inputs(
 def test_writes_that_fail_are_one_line_errors(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"")
     missing = tmp_path / "file" / "m.csv"  # under a regular file: no folder can be made there
-    with pytest.raises(OSError) as system:
-        missing.parent.mkdir(parents=True, exist_ok=True)
-    why = system.value.strerror  # the system's own words for it
+    why = os.strerror(errno.ENOTDIR)  # a file where a folder should be: "Not a directory"
     with pytest.raises(LltdError) as caught:
         write_manifest_csv([], missing)
     assert str(caught.value) == f"{missing}: cannot write: {why}"

