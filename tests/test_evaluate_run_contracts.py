@@ -170,11 +170,12 @@ def test_a_row_is_the_accuracy_and_the_share_of_fooled_images_restored() -> None
 
 
 def test_an_image_is_right_under_a_precomputed_set_when_every_version_made_from_it_is() -> None:
-    correct = np.array([True, False, True, True, False])
+    correct = np.array([True, False, True, False, True])
     assert run._paired(correct, None, 5) is correct
     index = np.array([0, 0, 2, -1, 3])
-    # Image 0: one version wrong; 1: none made (right); 2: right; 3: its one version wrong.
-    assert run._paired(correct, index, 4).tolist() == [False, True, True, False]
+    # Image 0: one version wrong; 1: none made (right); 2: right; 3: its one version right. The
+    # wrong version made from no clean image (-1) counts for none (not for the last one).
+    assert run._paired(correct, index, 4).tolist() == [False, True, True, True]
 
 
 def test_clean_and_defended_rows_with_per_image_survival_and_sources() -> None:
@@ -244,6 +245,11 @@ def test_a_precomputed_set_that_does_not_all_pair_caps_the_worst_case_at_its_row
     made = dataset([False, False, True], [0, 0, 0], "adv", names=["Adv_a-1", "Adv_zz-1", "Adv_b"])
     report = evaluate(LeftHeavy(), data, options(), precomputed={"p:x": made})
     assert report["attacks"][0]["paired"] == 2 and report["attacks"][0]["images"] == 3
+    assert report["attacks"][0]["fooled"] == pytest.approx(2 / 3)
+    # Every defense still gets its row for the set (only the union leaves it out).
+    assert [(r["attack"], r["defense"]) for r in report["rows"]] == [
+        ("none", "none"), ("none", "flip"), ("p:x", "none"), ("p:x", "flip"),
+    ]  # fmt: skip
     worst = report["worst_case"]["none"]
     # The clean set alone: 4 of 4; the set's row: 1 of 3. The worst case is at most its row.
     assert (worst["accuracy"], worst["attack"], worst["n"]) == (pytest.approx(1 / 3), "p:x", 3)
@@ -253,6 +259,52 @@ def test_a_precomputed_set_that_does_not_all_pair_caps_the_worst_case_at_its_row
     kind = dataset([True, True], [0, 0], "adv", names=["Adv_a-1", "Adv_zz-1"])
     calm = evaluate(LeftHeavy(), data, options(), precomputed={"p:y": kind})["worst_case"]["none"]
     assert calm["accuracy"] == 1.0 and calm["attack"] != "p:y"
+
+
+def test_a_set_made_from_the_first_clean_image_joins_the_union_and_caps_nothing() -> None:
+    data = dataset([True, True, True], [0, 0, 0], names=["a", "b", "c"])
+    made = dataset([False], [0], "adv", names=["Adv_a-1"])  # pairs with clean image 0
+    worst = evaluate(LeftHeavy(), data, options(), precomputed={"p:a": made})["worst_case"]
+    # Its row is 0 of 1; the union leaves b and c: 2 of 3 (no cap at the row).
+    assert worst["none"]["accuracy"] == pytest.approx(2 / 3) and worst["none"]["n"] == 3
+
+
+def test_match_size_runs_on_the_data_when_asked() -> None:
+    data = dataset([True, False], [0, 1])
+    asked = evaluate(LeftHeavy(), data, options(match_size=True, sweep_qualities=(50,)))
+    assert [entry["codec"] for entry in asked["match_size"]] == ["webp", "jpeg"]
+    assert evaluate(LeftHeavy(), data, options(sweep_qualities=(50,)))["match_size"] is None
+    alone = dataset([True], [0], names=["Adv_x-1"])
+    nothing = evaluate(LeftHeavy(), None, options(match_size=True), precomputed={"p": alone})
+    assert nothing["match_size"] is None
+
+
+class Masked(torch.nn.Module):
+    """Class 0 when the mean pixel is above mid-grey, with its gradient masked (zero): BPDA-PGD
+    gets nothing to follow; the gradient-free Square attack does not need one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        mean = pixels.detach().flatten(1).mean(1) - 0.5 + 0 * pixels.flatten(1).sum(1)
+        return torch.stack([mean, -mean], 1) * self.scale
+
+
+def test_what_square_breaks_beyond_bpda_counts_in_the_rows_and_the_fooled_share() -> None:
+    data = dataset([True], [0])
+    data.images[:] = 128  # half a level above mid-grey
+    o = options(defenses=[make_defense("none", P)], adaptive=True, adaptive_steps=2, restarts=1,
+                square_queries=30, eot=1)  # fmt: skip
+    report = evaluate(Masked(), data, o)
+    rows = {(r["attack"], r["defense"]): r["accuracy"] for r in report["rows"]}
+    assert (rows[(BPDA, "none")], rows[(SQUARE, "none")]) == (1.0, 0.0)
+    [entry] = report["attacks"]
+    assert entry["fooled"] == 1.0
+    assert set(entry) == {"attack", "against", "epsilon", "steps", "fooled", "runs", "seconds"}
+    assert entry["seconds"] == round(entry["seconds"], 2) and len(entry["runs"]) == 2
+    assert report["worst_case"]["none"]["accuracy"] == 0.0
 
 
 # -- the adaptive path ---------------------------------------------------------------------------
@@ -293,6 +345,7 @@ def test_the_adaptive_evaluation_adds_bpda_and_square_rows_checks_and_curves() -
         "attack": BPDA, "defense": "none", "accuracy": 1.0, "restored": None, "n": 4,
     }  # fmt: skip
     assert rows[("none", "webp+flip")]["accuracy"] == 0.0  # the flip turns every answer round
+    assert rows[(BPDA, "webp+flip")]["accuracy"] == rows[(SQUARE, "webp+flip")]["accuracy"] == 0
     assert report["adaptive"] == o.adaptive_settings().as_dict()
     assert [a["attack"] for a in report["attacks"]] == ["bpda-pgd + square"] * 2
     first = report["attacks"][0]
@@ -335,10 +388,10 @@ def test_a_randomised_defense_says_its_eot_and_the_stronger_check_skips_what_is_
     data = dataset([True, False], [0, 0])  # the second is wrong from the start
     o = options(
         defenses=[make_defense("flip-random", P)], adaptive=True, adaptive_steps=2, restarts=1,
-        square_queries=2, eot=2,
+        square_queries=2, eot=2, surrogate_sigmas=(1.5, 3.0),
     )  # fmt: skip
     report = evaluate(LeftHeavy(), data, o, said.append)
-    assert any("(2 images, EOT x2, 2 steps x 1 restarts x 2 losses, surrogate sigma 1.5, Square "
+    assert any("(2 images, EOT x2, 2 steps x 1 restarts x 2 losses, surrogate sigma 1.5/3, Square "
                "2 queries)" in line for line in said)  # fmt: skip
     stronger = [c for c in report["sanity"] if "stronger" in c["name"]]
     assert len(stronger) == 1
@@ -452,3 +505,51 @@ def test_evaluate_model_joins_folders_and_takes_precomputed_sets_with_or_without
     with pytest.raises(UsageError) as refused:  # the options are checked before the model loads
         run.evaluate_model("no.such.module:factory", "DEFAULT", one, options(eot=0))
     assert str(refused.value) == "--eot must be at least 1, not 0"
+
+
+class Mean(torch.nn.Module):
+    """Class 0 when the mean pixel is above mid-grey, else class 1 (the gradient is the same
+    for every pixel: one signed step darkens them all)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        mean = pixels.flatten(1).mean(1) - 0.5
+        return torch.stack([mean, -mean], 1) * self.scale
+
+
+def test_an_oblivious_attack_is_run_once_on_the_bare_model_and_reported(tmp_path) -> None:
+    pytest.importorskip("foolbox", reason="the oblivious attacks need the [attack] extra")
+    data = Dataset(
+        np.stack([np.full((4, 4, 3), level, np.uint8) for level in (130, 250, 250)]),
+        np.zeros(3, dtype=np.int64), "grey", names=["a", "b", "c"],
+    )  # fmt: skip
+    said: list[str] = []
+    o = options(attacks=("none", "fgsm"), defenses=[make_defense("none", P)])
+    report = evaluate(Mean(), data, o, said.append)
+    [entry] = report["attacks"]
+    # One signed step of 8 levels: 130 -> 122 is fooled, 250 -> 242 is not.
+    assert set(entry) == {"attack", "epsilon", "steps", "fooled", "mean_linf", "mean_l2", "seconds"}
+    assert (entry["attack"], entry["epsilon"], entry["steps"]) == ("fgsm", EPS, 1)
+    assert entry["fooled"] == pytest.approx(1 / 3)
+    assert entry["mean_linf"] == pytest.approx(8 / 255) and entry["mean_l2"] > 0
+    assert 0 <= entry["seconds"] == round(entry["seconds"], 2) < 600
+    assert said[0] == "attack fgsm (3 images, 1 steps)"
+    rows = {(r["attack"], r["defense"]): r for r in report["rows"]}
+    assert rows[("fgsm", "none")]["accuracy"] == pytest.approx(2 / 3)
+    assert rows[("fgsm", "none")]["restored"] == 0.0
+    assert report["survivors"]["none"] == [1, 2]
+
+
+def test_a_minimal_attack_says_its_other_settings_and_takes_no_budget() -> None:
+    pytest.importorskip("foolbox", reason="the oblivious attacks need the [attack] extra")
+    data = Dataset(np.full((2, 4, 4, 3), 130, np.uint8), np.zeros(2, dtype=np.int64), "grey")
+    said: list[str] = []
+    o = options(attacks=("deepfool",), defenses=[make_defense("none", P)], quick=True)
+    [entry] = evaluate(Mean(), data, o, said.append)["attacks"]
+    assert said[0] == "attack deepfool (2 images, 20 steps, 3 candidates)"
+    assert (entry["attack"], entry["epsilon"], entry["steps"], entry["fooled"]) == (
+        "deepfool", None, 20, 1.0,
+    )  # fmt: skip

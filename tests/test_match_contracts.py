@@ -21,14 +21,15 @@ from lltd.evaluate.data import Dataset  # noqa: E402
 from lltd.evaluate.defenses import DefenseParameters, decode, make_defense, webp_bytes  # noqa: E402
 
 
-def _jpeg_size(image: np.ndarray, quality: int) -> int:
+def _jpeg_bytes(image: np.ndarray, quality: int) -> bytes:
+    """Pillow's JPEG directly, not lltd's helper."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-    return len(buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _jpeg_means(images: np.ndarray) -> dict[int, float]:
-    return {q: float(np.mean([_jpeg_size(i, q) for i in images])) for q in range(1, 101)}
+    return {q: float(np.mean([len(_jpeg_bytes(i, q)) for i in images])) for q in range(1, 101)}
 
 
 def _closest(images: np.ndarray, webp_quality: int) -> int:
@@ -84,15 +85,9 @@ def _setup() -> tuple[Linear, Dataset, dict[str, tuple[np.ndarray, np.ndarray]]]
 
 
 def _right(model: Linear, codec: str, quality: int, images: np.ndarray, labels: np.ndarray):
-    encode = {"webp": webp_bytes, "jpeg": lambda i, q: _jpeg_bytes(i, q)}[codec]
+    encode = {"webp": webp_bytes, "jpeg": _jpeg_bytes}[codec]
     decoded = np.stack([decode(encode(image, quality)) for image in images])
     return _classes(model, decoded) == labels
-
-
-def _jpeg_bytes(image: np.ndarray, quality: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 def test_each_webp_quality_and_its_equal_size_jpeg_get_an_entry_with_exact_figures() -> None:

@@ -179,6 +179,9 @@ def test_a_random_start_is_uniform_in_the_ball_and_seeded_per_batch() -> None:
     moved = first.adversarial.astype(int) - 128
     assert moved.min() == -8 and moved.max() == 8  # spread over the whole ball
     assert len(np.unique(moved)) == 17
+    # Uniform over the ball: centred on the clean image, no level much more likely than another.
+    assert abs(moved.mean()) < 1
+    assert max(np.bincount(moved.ravel() + 8)) < 2 * moved.size / 17
     assert not np.array_equal(first.adversarial[0], first.adversarial[1])
     again = pgd(Mean(2.0), None, clean, zeros(4), EPS, steps=0, random_start=True)
     assert np.array_equal(again.adversarial, first.adversarial)
@@ -269,5 +272,37 @@ def test_each_eot_draw_is_a_copy_of_the_iterate() -> None:
     model = Mean()
     flip_random = make_defense("flip-random", P)
     pgd(model, flip_random, grey([250, 200]), zeros(2), EPS, steps=2, eot=3)
-    assert [len(seen) for seen in model.seen] == [6, 6, 6]
+    assert [tuple(seen.shape) for seen in model.seen] == [(6, 3, 4, 4)] * 3  # whole images
     assert pgd_module._COPY_BUDGET == 80 * 224 * 224
+
+
+class Seesaw(torch.nn.Module):
+    """Always class 1, but the loss of class 1 grows with brightness on even calls and with
+    darkness on odd ones: PGD moves every pixel up, down, up, down."""
+
+    def __init__(self, left_only: bool = False) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+        self.calls, self.left_only = 0, left_only
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        sign = 1.0 if self.calls % 2 == 0 else -1.0
+        self.calls += 1
+        seen = pixels[..., : pixels.shape[-1] // 2] if self.left_only else pixels
+        mean = seen.flatten(1).mean(1) * self.scale
+        return torch.stack([sign * mean - 10, -sign * mean], 1)
+
+
+def test_the_iterate_never_leaves_the_image_range_even_on_its_way_back() -> None:
+    # +2, -2, +1, -1 levels: from 254 the first step stops at 255, so the last iterate is 253.
+    clean = grey([254, 100])
+    result = pgd(Seesaw(), None, clean, np.ones(2, dtype=np.int64), EPS, steps=4)
+    assert result.broken_at.tolist() == [-1, -1]
+    assert result.adversarial.tolist() == grey([253, 100]).tolist()
+
+
+def test_pixels_the_loss_does_not_depend_on_are_left_where_they_are() -> None:
+    clean = np.full((1, 4, 4, 3), 100, dtype=np.uint8)
+    got = pgd(Seesaw(left_only=True), None, clean, np.ones(1, dtype=np.int64), EPS, steps=1)
+    assert got.adversarial[0, :, 2:].tolist() == clean[0, :, 2:].tolist()  # no gradient, no step
+    assert got.adversarial[0, :, :2].min() == got.adversarial[0, :, :2].max() == 101  # eps/8

@@ -199,6 +199,30 @@ def test_the_query_that_broke_an_image_is_the_first_whose_candidate_the_model_go
     assert set(np.unique(levels_moved(adversarial, clean))) <= {-8, 8}
 
 
+class Count(torch.nn.Module):
+    """Class 0 until more than ``threshold`` values are below mid-grey: its margin is a whole
+    number, so a query can tie the two classes exactly."""
+
+    def __init__(self, threshold: int) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+        self.threshold, self.counts = threshold, []
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        dark = (pixels < 0.5).flatten(1).sum(1).float()
+        self.counts.append(int(dark[0]))
+        return torch.stack([self.threshold - dark, torch.zeros_like(dark)], 1) * self.scale
+
+
+def test_a_query_that_only_ties_the_classes_is_no_break_the_first_past_the_tie_is() -> None:
+    model = Count(26)
+    _, broken_at = square_attack(model, None, grey([130], 4), np.zeros(1, dtype=np.int64), EPS,
+                                 queries=60, p_init=0.3)  # fmt: skip
+    first_past = next(call for call, count in enumerate(model.counts) if count > 26)
+    assert broken_at.tolist() == [first_past]
+    assert 26 in model.counts[:first_past]  # a tie was kept on the way (a better margin: 0)
+
+
 def test_a_query_is_kept_only_when_it_lowers_the_margin_and_the_attack_is_seeded() -> None:
     clean = grey([128, 250], 4)
     labels = np.zeros(2, dtype=np.int64)

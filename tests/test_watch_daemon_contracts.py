@@ -7,6 +7,7 @@ with its lines, notifications and status file. Workers are threads (no process i
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -86,6 +87,8 @@ def thread_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     summary line unless a test asks for one (a loaded machine may take 10 s)."""
     monkeypatch.setattr(pool_module, "new_executor", lambda jobs: ThreadPoolExecutor(jobs))
     monkeypatch.setenv("LLTD_PROGRESS_INTERVAL", "3600")
+    # The daemon's overflow alarm turns watchdog's own log lines off in this process.
+    monkeypatch.setattr(logging.getLogger("watchdog.observers"), "propagate", True)
 
 
 class Setup:
@@ -477,6 +480,9 @@ def test_an_overflow_is_counted_said_and_rescanned(made: Setup) -> None:
     daemon = made.daemon
     daemon._overflowed()
     assert (daemon.counters.overflows, daemon.counters.rescans) == (1, 1)
+    daemon._overflowed()
+    assert (daemon.counters.overflows, daemon.counters.rescans) == (2, 2)
+    made.log.lines.pop()
     assert made.log.lines == [
         ("warning", "the kernel's inotify event queue overflowed: rescanning now")
     ]
@@ -651,9 +657,12 @@ def test_the_work_threads_are_named_and_do_not_hold_the_process(tmp_path: Path) 
     ]
     assert daemon._healthy() is True
     assert daemon.pool._executor is None  # no scheduler: workers start with the first file
+    watchdog_log = logging.getLogger("watchdog.observers")
+    assert daemon.overflow in watchdog_log.handlers  # the overflow alarm listens while running
     daemon.stop()
     thread.join(60)
     assert status == [0]
+    assert daemon.overflow not in watchdog_log.handlers
 
 
 def test_a_folder_replaced_under_the_daemon_stops_it_with_status_1(tmp_path: Path) -> None:
@@ -716,6 +725,11 @@ def test_metrics_are_served_and_each_file_observed(tmp_path: Path) -> None:
     daemon.stop()
     thread.join(60)
     assert status == [0]
+    import socket
+
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # closed with the daemon
 
 
 def test_a_file_still_in_flight_at_the_stop_timeout_stays_and_is_said(
@@ -881,3 +895,75 @@ def test_without_shared_no_claims_are_tended_after_the_start(tmp_path: Path) -> 
     daemon.stop()
     thread.join(60)
     assert status == [0] and tended == [0.0]
+
+
+def test_the_keep_alive_vouches_only_for_live_threads_and_live_observers(made: Setup) -> None:
+    from watchdog.observers.polling import PollingObserver
+
+    daemon = made.daemon
+    release = threading.Event()
+    live = threading.Thread(target=release.wait, args=(30,), daemon=True)
+    live.start()
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    running = PollingObserver(timeout=0.1)
+    running.start()
+    stopped = PollingObserver(timeout=0.1)
+    try:
+        daemon._threads, daemon._observers = [live], [running]
+        assert daemon._healthy() is True
+        daemon._observers = [running, stopped]  # an observer that is not running
+        assert daemon._healthy() is False
+        daemon._threads, daemon._observers = [live, dead], [running]  # a thread that ended
+        assert daemon._healthy() is False
+    finally:
+        release.set()
+        running.stop()
+        running.join(30)
+
+
+def test_an_idle_daemon_publishes_its_status_only_when_it_changes(tmp_path: Path) -> None:
+    clock = ReadClock()
+    setup = Setup(tmp_path, clock=clock)
+    published: list[str] = []
+    daemon = setup.daemon
+    daemon.publisher.notify = published.append  # STATUS=, sent at each publish
+    thread, status = run_in_thread(daemon)
+    wait_ready(setup, thread)
+    clock.turns(thread)
+    before = len(published)
+    clock.now = 100.0  # periods pass, nothing changes
+    clock.turns(thread, 20)
+    assert len(published) == before
+    daemon.stop()
+    thread.join(60)
+    assert status == [0]
+
+
+def test_the_main_loop_never_waits_for_room_in_the_queue(made: Setup) -> None:
+    daemon = made.daemon
+    asked: list[object] = []
+    real = daemon.intake.put_live
+
+    def put_live(key, timeout=None, version=None):  # type: ignore[no-untyped-def]
+        asked.append(timeout)
+        return real(key, timeout=timeout, version=version)
+
+    daemon.intake.put_live = put_live  # type: ignore[method-assign]
+    daemon.settler.clock = lambda: 0.0
+    picture(made.inp / "a.png")
+    daemon.settler.track(made.inp / "a.png", made.key("a.png"))
+    daemon.settler.clock = lambda: 100.0
+    daemon._promote_settled()
+    assert asked == [0]
+
+
+def test_move_mode_records_nothing_in_the_journal(made: Setup) -> None:
+    picture(made.inp / "a.png")
+    flight = made.flight("a.png")
+    result = FileResult("x", str(made.out / "a_f.png"), Outcome.CONVERTED)
+    made.daemon._report(Report("done", flight, Processed(result, "moved:/x")))
+    folder = made.daemon.folders[0]
+    assert folder.journal is not None
+    assert not folder.journal.seen(folder.journal_key(made.inp / "a.png", flight.sig))
