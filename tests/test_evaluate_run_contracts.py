@@ -553,3 +553,48 @@ def test_a_minimal_attack_says_its_other_settings_and_takes_no_budget() -> None:
     assert (entry["attack"], entry["epsilon"], entry["steps"], entry["fooled"]) == (
         "deepfool", None, 20, 1.0,
     )  # fmt: skip
+
+
+def test_evaluate_model_times_the_model_the_evaluation_and_the_whole_to_the_hundredth(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    data = image_folder(tmp_path / "data", {"left": [True], "right": [False]})
+    ticks = iter([100.0, 102.3456, 103.0, 110.1234, 110.9876])  # start, loaded, read, done, end
+    monkeypatch.setattr(run, "time", types.SimpleNamespace(monotonic=lambda: next(ticks)))
+    report = run.evaluate_model(SPEC, "DEFAULT", data, options())
+    assert report["timings_s"] == {"model": 2.35, "evaluate": 7.12, "total": 10.99}
+
+
+def test_an_unreadable_adversarial_folder_is_named_by_its_own_option(tmp_path) -> None:
+    data = image_folder(tmp_path / "data", {"left": [True]})
+    empty = tmp_path / "adv"
+    empty.mkdir()
+    with pytest.raises(UsageError) as refused:
+        run.evaluate_model(SPEC, "DEFAULT", data, options(), adversarial_dirs=[empty])
+    assert str(refused.value) == f"--adversarial {empty}: no images found"
+
+
+def test_evaluate_model_says_every_source_it_reads(tmp_path) -> None:
+    one = image_folder(tmp_path / "one", {"left": [True], "right": [False]})
+    adv = image_folder(tmp_path / "adv", {"left": [False]})
+    said: list[str] = []
+    run.evaluate_model(
+        SPEC, "DEFAULT", one, options(), adversarial_dirs=[adv], progress=said.append
+    )
+    assert said[0] == f"evaluating {SPEC} on {one}, {adv} (2 images)"
+
+
+def test_an_attack_ticks_its_images_under_its_own_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("foolbox", reason="the oblivious attacks need the [attack] extra")
+    from lltd.common.progress import INTERVAL_VARIABLE
+
+    monkeypatch.setenv(INTERVAL_VARIABLE, "0")  # a line at every update
+    data = Dataset(np.full((2, 4, 4, 3), 130, np.uint8), np.zeros(2, dtype=np.int64), "grey")
+    said: list[str] = []
+    evaluate(
+        Mean(), data, options(attacks=("fgsm",), defenses=[make_defense("none", P)]), said.append
+    )
+    ticks = [line for line in said if line.startswith("attack fgsm:")]
+    assert ticks and ticks[-1].startswith("attack fgsm: 2/2 images (100 %), ")

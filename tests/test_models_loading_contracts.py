@@ -315,6 +315,23 @@ def test_googlenet_takes_its_auxiliary_heads_from_the_file(tmp_path: Path, aux: 
 
 
 @pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
+def test_a_state_dict_file_skips_the_random_initialisation_it_would_overwrite(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both networks draw their random weights from a truncated normal (slow: scipy-style
+    # rejection over every weight); a file replaces all of them, so none is drawn.
+    net = torchvision.models.get_model(name, weights=None, aux_logits=True, init_weights=False)
+    torch.save(net.state_dict(), tmp_path / "w.pth")
+
+    def drawn(*args: object, **kwargs: object) -> None:
+        raise AssertionError("random initialisation drawn before loading a state dict")
+
+    monkeypatch.setattr(torch.nn.init, "trunc_normal_", drawn)
+    loaded = load_classifier(name, tmp_path / "w.pth")
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in net.state_dict().items())
+
+
+@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
 def test_random_weights_for_the_two_that_warn_build_without_a_warning(name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")

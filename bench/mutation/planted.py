@@ -1760,6 +1760,23 @@ ROWS = [
         [("\n_loaded = False\n", "\n_loaded = True\n")],
         "tests/test_seam_contracts.py::test_a_fresh_process_reads_the_variable_at_its_first_step",
     ),
+    (
+        "an unrecorded file in a folder of our own taken for a leftover when the output overlaps the input (and -> or)",
+        "lltd/batch/plan.py",
+        [
+            (
+                "                inside is None\n                and not self.tree.overlaps",
+                "                inside is None\n                or not self.tree.overlaps",
+            )
+        ],
+        "tests/test_plan_contracts.py::test_a_containing_output_whose_way_to_the_input_is_unknown_maps_no_name_onto_an_input",
+    ),
+    (
+        "an Inception-v3 state dict file loaded after drawing a random initialisation it overwrites",
+        "lltd/models/loading.py",
+        [('            "init_weights": False,', '            "init_weights": True,')],
+        "tests/test_models_loading_contracts.py::test_a_state_dict_file_skips_the_random_initialisation_it_would_overwrite",
+    ),
 ]
 
 
