@@ -119,6 +119,8 @@ def test_a_lossless_preset_replaces_quality_and_method(level: int) -> None:
     # cwebp drops -z when -q or -m is also given; lltd lets -z win by not passing them.
     got = cwebp_argv(EncodeOptions(lossless_preset=level, quality=50, method=6))
     assert got == ["-z", str(level)]
+    after = cwebp_argv(EncodeOptions(preset="icon", lossless=True, lossless_preset=level))
+    assert after == ["-preset", "icon", "-lossless", "-z", str(level)]
 
 
 @pytest.mark.parametrize(
@@ -207,6 +209,14 @@ def test_the_private_copy_is_made_once_and_kept_while_webptools_is_unchanged(
     assert first.read_text() == "#!/bin/sh\n# the copy as it was left\n"
 
 
+def test_an_upgraded_webptools_gets_its_own_copy_beside_the_old_one(shipped: Path) -> None:
+    old = find_cwebp()
+    shipped.write_text(FAKE + "# upgraded\n")
+    new = find_cwebp()
+    assert new.parent == old.parent and new != old
+    assert new.read_bytes() == shipped.read_bytes() and old.exists()
+
+
 def test_an_executable_webptools_binary_is_run_where_it_is(shipped: Path, tmp_path: Path) -> None:
     shipped.chmod(0o755)
     assert find_cwebp() == shipped
@@ -249,11 +259,13 @@ def picture(path: Path, mode: str = "RGB", format: str = "PNG") -> Image.Image:
 
 
 def test_the_command_is_options_quiet_the_output_then_the_source_after_a_double_dash(
-    fake: Path, tmp_path: Path
+    fake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
 ) -> None:
     source = tmp_path / "-x it's.png"  # a name that reads like an option, with a quote
     image = picture(source)
+    monkeypatch.setenv("FAKE_SAYS", "Saving file 'o.webp'\\n")  # captured: not shown
     CwebpCodec(fake).encode_file(source, tmp_path / "o.webp", EncodeOptions(quality=60), image)
+    assert capfd.readouterr() == ("", "")
     assert argv_of(fake) == [
         "-q",
         "60",
@@ -329,12 +341,16 @@ def test_the_png_for_cwebp_is_stored_not_deflated(fake: Path, tmp_path: Path) ->
 
 
 def test_encode_returns_what_cwebp_wrote_for_a_picture_in_memory(
-    fake: Path, monkeypatch: pytest.MonkeyPatch
+    fake: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
 ) -> None:
     monkeypatch.setenv("FAKE_WRITES", "RIFF-encoded")
+    monkeypatch.setenv("FAKE_SAYS", "Saving file\\n")  # captured: not shown
     image = Image.new("RGBA", (5, 3), (1, 2, 3, 4))
     assert CwebpCodec(fake).encode(image, EncodeOptions(quality=40)) == b"RIFF-encoded"
+    assert capfd.readouterr() == ("", "")
     argv = argv_of(fake)
+    assert Path(argv[4]).parent.name.startswith("lltd-cwebp-")
+    assert not Path(argv[4]).parent.exists()
     assert argv[:3] == ["-q", "40", "-quiet"] and argv[3] == "-o" and argv[5] == "--"
     assert argv[4].endswith("/output.webp") and argv[6].endswith("/input.png")
     with Image.open(fake.parent.parent / "record" / "input") as png:
@@ -392,3 +408,18 @@ def test_uncaptured_failure_still_says_why(
         )
     assert str(failed.value) == "cwebp failed: Error! Could not process file x"
     assert capfd.readouterr().err == "Error! Could not process file x\n"
+
+
+def test_uncaptured_output_that_is_not_utf_8_still_gives_a_reason(
+    fake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("FAKE_SAYS", "Error! Cannot open \\0377.png\\n")  # a Latin-1 name
+    monkeypatch.setenv("FAKE_EXIT", "255")
+    source = tmp_path / "a.png"
+    picture(source)
+    with pytest.raises(CodecError) as failed:
+        CwebpCodec(fake).encode_file(
+            source, tmp_path / "o.webp", EncodeOptions(), None, ["-v"], capture=False
+        )
+    assert str(failed.value) == "cwebp failed: Error! Cannot open \ufffd.png"
+    assert capfd.readouterr().err == "Error! Cannot open \ufffd.png\n"

@@ -1777,6 +1777,18 @@ ROWS = [
         [('            "init_weights": False,', '            "init_weights": True,')],
         "tests/test_models_loading_contracts.py::test_a_state_dict_file_skips_the_random_initialisation_it_would_overwrite",
     ),
+    (
+        "cwebp backend: -z drops the -preset and -lossless before it (+= -> =)",
+        "lltd/codecs/cwebp.py",
+        [('argv += ["-z", str(options.lossless_preset)]', 'argv = ["-z", str(options.lossless_preset)]')],
+        "tests/test_cwebp_codec_contracts.py::test_a_lossless_preset_replaces_quality_and_method",
+    ),
+    (
+        "cluster runner: a run leaves its journal entry on the scheduler",
+        "lltd/cluster/runner.py",
+        [("self.client.set_metadata([JOURNAL, run_id], None)", "pass")],
+        "tests/test_cluster_runner_contracts.py::test_the_journal_is_emptied_as_each_batch_ends",
+    ),
 ]
 
 
