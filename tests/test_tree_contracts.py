@@ -624,3 +624,86 @@ def test_clear_empties_the_folder_it_holds_whatever_its_name_names_meanwhile(
         folder.clear()
     assert list((tmp_path / "moved").iterdir()) == []
     assert [p.name for p in root.iterdir()] == ["theirs.png"]
+
+
+# -- temporaries and publishing, exactly ----------------------------------------------------------
+
+
+def test_a_temporary_is_0600_with_a_12_digit_token(tmp_path: Path) -> None:
+    old = os.umask(0)  # 0600 as asked, whatever the umask would take away
+    try:
+        with Folder.open(tmp_path) as folder:
+            fd, temp = folder.new_temporary("a.png")
+            try:
+                assert re.fullmatch(r"\.a\.png\.[0-9a-f]{12}\.lltd-tmp", temp)
+                assert stat.S_IMODE(os.fstat(fd).st_mode) == 0o600
+            finally:
+                os.close(fd)
+    finally:
+        os.umask(old)
+
+
+def test_a_temporary_name_taken_by_a_link_is_never_opened_and_gives_up_after_100_tries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("kept")
+    draws: list[int] = []
+
+    def fixed(n: int) -> bytes:
+        draws.append(n)
+        return b"\x00" * n
+
+    monkeypatch.setattr(os, "urandom", fixed)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".a.png.000000000000.lltd-tmp").symlink_to(secret)
+    with Folder.open(out) as folder, pytest.raises(FileExistsError) as refused:
+        folder.new_temporary("a.png")
+    assert str(refused.value) == f"no free temporary name beside {out / 'a.png'}"
+    assert draws == [6] * 100
+    assert secret.read_text() == "kept"
+
+
+def test_publish_replaces_nothing_unless_told(tmp_path: Path) -> None:
+    (tmp_path / "a.webp").write_bytes(b"theirs")
+    with Folder.open(tmp_path) as folder:
+        fd, temp = folder.new_temporary("a.webp")
+        os.close(fd)
+        with pytest.raises(Occupied) as refused:
+            folder.publish(temp, "a.webp")
+    assert str(refused.value) == f"{tmp_path / 'a.webp'} appeared during the run; it was kept"
+    assert (tmp_path / "a.webp").read_bytes() == b"theirs"
+
+
+def test_publish_keeps_a_file_that_changed_since_it_was_planned_in_those_words(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "a.webp"
+    target.write_bytes(b"old")
+    planned = Version.of(os.stat(target))
+    target.write_bytes(b"newer and longer")
+    with Folder.open(tmp_path) as folder:
+        fd, temp = folder.new_temporary("a.webp")
+        os.close(fd)
+        with pytest.raises(Occupied) as refused:
+            folder.publish(temp, "a.webp", replaces=planned)
+    assert str(refused.value) == f"{target} changed since it was planned; it was kept"
+    assert target.read_bytes() == b"newer and longer"
+
+
+def test_publish_never_follows_a_link_swapped_in_for_the_temporary(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("private")
+    out = tmp_path / "out"
+    out.mkdir()
+    with Folder.open(out) as folder:
+        fd, temp = folder.new_temporary("a.webp")
+        os.close(fd)
+        os.unlink(out / temp)
+        (out / temp).symlink_to(secret)  # a co-tenant's swap
+        with contextlib.suppress(OSError):
+            folder.publish(temp, "a.webp")
+    published = out / "a.webp"
+    assert not published.exists() or published.is_symlink()
+    assert os.stat(secret).st_nlink == 1  # the private file was not linked into OUT

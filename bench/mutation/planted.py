@@ -1789,6 +1789,18 @@ ROWS = [
         [("self.client.set_metadata([JOURNAL, run_id], None)", "pass")],
         "tests/test_cluster_runner_contracts.py::test_the_journal_is_emptied_as_each_batch_ends",
     ),
+    (
+        "publish hard-links what a link swapped in for the temporary points to (follow_symlinks=True)",
+        "lltd/fs/tree.py",
+        [("dst_dir_fd=self.fd, follow_symlinks=False)", "dst_dir_fd=self.fd, follow_symlinks=True)")],
+        "tests/test_tree_contracts.py::test_publish_never_follows_a_link_swapped_in_for_the_temporary",
+    ),
+    (
+        "a temporary opened without O_EXCL and O_NOFOLLOW (| -> &)",
+        "lltd/fs/tree.py",
+        [("os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC", "os.O_EXCL & os.O_NOFOLLOW | os.O_CLOEXEC")],
+        "tests/test_tree_contracts.py::test_a_temporary_name_taken_by_a_link_is_never_opened_and_gives_up_after_100_tries",
+    ),
 ]
 
 
