@@ -1780,7 +1780,12 @@ ROWS = [
     (
         "cwebp backend: -z drops the -preset and -lossless before it (+= -> =)",
         "lltd/codecs/cwebp.py",
-        [('argv += ["-z", str(options.lossless_preset)]', 'argv = ["-z", str(options.lossless_preset)]')],
+        [
+            (
+                'argv += ["-z", str(options.lossless_preset)]',
+                'argv = ["-z", str(options.lossless_preset)]',
+            )
+        ],
         "tests/test_cwebp_codec_contracts.py::test_a_lossless_preset_replaces_quality_and_method",
     ),
     (
@@ -1792,7 +1797,12 @@ ROWS = [
     (
         "publish hard-links what a link swapped in for the temporary points to (follow_symlinks=True)",
         "lltd/fs/tree.py",
-        [("dst_dir_fd=self.fd, follow_symlinks=False)", "dst_dir_fd=self.fd, follow_symlinks=True)")],
+        [
+            (
+                "dst_dir_fd=self.fd, follow_symlinks=False)",
+                "dst_dir_fd=self.fd, follow_symlinks=True)",
+            )
+        ],
         "tests/test_tree_contracts.py::test_publish_never_follows_a_link_swapped_in_for_the_temporary",
     ),
     (
